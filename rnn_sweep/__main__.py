@@ -1,0 +1,3 @@
+from rnn_sweep.cli import main
+
+main()

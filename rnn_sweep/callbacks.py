@@ -1,0 +1,108 @@
+"""Keras callbacks of a run: epoch timing, the history file, terminal progress, divergence."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+from rich.console import Console
+
+from rnn_sweep import atomic
+from rnn_sweep.results import HISTORY_COLUMNS
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Adds `epoch_seconds` to each epoch's logs; list it first so later callbacks see it.
+
+    It also keeps the training part of each epoch apart (up to the validation pass), so samples per
+    second measure training alone.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+        self.training_seconds: list[float] = []
+        self._start = 0.0
+        self._training_end: float | None = None
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._training_end = None
+        self._start = time.perf_counter()
+
+    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self._training_end is None:
+            self._training_end = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        end = time.perf_counter()
+        self.seconds.append(end - self._start)
+        self.training_seconds.append((self._training_end or end) - self._start)
+        if logs is not None:
+            logs["epoch_seconds"] = end - self._start
+
+
+class HistoryWriter(keras.callbacks.Callback):
+    """Rewrites history.csv after every epoch, so an interrupted run keeps the epochs it finished."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self.rows: list[dict[str, Any]] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        self.rows.append({"epoch": epoch + 1, **{key: logs.get(key) for key in HISTORY_COLUMNS[1:]}})
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        atomic.write_text(self.path, buffer.getvalue())
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """One line per epoch: readable live in a terminal and in a cluster job's log file alike."""
+
+    def __init__(self, console: Console, epochs: int, label: str) -> None:
+        super().__init__()
+        self.console = console
+        self.epochs = epochs
+        self.label = label
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        shown = " ".join(
+            f"{name} [bold]{logs[key]:.4f}[/]"
+            for key, name in (("loss", "loss"), ("accuracy", "acc"), ("val_loss", "val_loss"),
+                              ("val_accuracy", "val_acc"))
+            if key in logs
+        )
+        seconds = logs.get("epoch_seconds", float("nan"))
+        self.console.print(f"[cyan]{self.label}[/] epoch {epoch + 1}/{self.epochs}  {shown}  {seconds:.1f}s")
+
+
+class DivergenceStop(keras.callbacks.Callback):
+    """Stops training as soon as the loss is NaN or infinite, and remembers where (like TerminateOnNaN)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.where: str | None = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self._check((logs or {}).get("loss"), f"epoch {self._epoch + 1}, batch {batch + 1}")
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._check((logs or {}).get("loss"), f"epoch {epoch + 1}")
+
+    def _check(self, loss: Any, where: str) -> None:
+        if self.where is None and loss is not None and not math.isfinite(float(loss)):
+            self.where = f"loss became {float(loss)} at {where}"
+            self.model.stop_training = True

@@ -1,0 +1,42 @@
+"""`rnn-sweep` and `python -m rnn_sweep`: subcommands by name, everything else goes to Hydra."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from rnn_sweep.console import print_error
+from rnn_sweep.errors import UserError
+
+_CONFIG_PATH_FLAGS = ("--config-path", "-cp")
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of tables
+    argv = _absolute_config_path(argv)
+    try:
+        from rnn_sweep.preflight import preflight
+
+        preflight(argv)
+    except UserError as error:
+        print_error(str(error))
+        sys.exit(error.exit_code)
+
+    from rnn_sweep.app import train_app
+
+    sys.argv = [sys.argv[0], *argv]
+    train_app()
+
+
+def _absolute_config_path(argv: list[str]) -> list[str]:
+    """Hydra reads a relative --config-path against its own source folder; users mean their current one."""
+    fixed = list(argv)
+    for index, arg in enumerate(fixed):
+        flag, equals, value = arg.partition("=")
+        if flag in _CONFIG_PATH_FLAGS and equals:
+            fixed[index] = f"{flag}={Path(value).resolve()}"
+        elif arg in _CONFIG_PATH_FLAGS and index + 1 < len(fixed):
+            fixed[index + 1] = str(Path(fixed[index + 1]).resolve())
+    return fixed

@@ -1,0 +1,13 @@
+"""Where the config tree lives, in a source checkout and in an installed package alike."""
+
+from pathlib import Path
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def conf_dir() -> Path:
+    """The `conf/` folder: shipped inside the package when installed, beside it in a checkout."""
+    for candidate in (_PACKAGE / "conf", _PACKAGE.parent / "conf"):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(f"rnn-sweep's conf/ folder is missing (looked in {_PACKAGE} and its parent)")

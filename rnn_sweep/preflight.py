@@ -1,0 +1,123 @@
+"""Compose and validate every job a command line asks for, before Hydra launches any of them.
+
+A sweep of 36 jobs whose 30th has `model.units=0` should fail in a second, not after 29 trainings; and
+Hydra's own composition errors are reworded here into one paragraph that names the allowed values.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra._internal.utils import get_args_parser
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import (
+    ConfigCompositionException,
+    MissingConfigException,
+    OverrideParseException,
+)
+from omegaconf import DictConfig
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+
+from rnn_sweep.data import locate_mnist
+from rnn_sweep.errors import ConfigError
+from rnn_sweep.paths import conf_dir
+from rnn_sweep.schema import register
+from rnn_sweep.validate import GROUP_CHOICES, explain_omegaconf_error, unknown_option, validate
+
+# Hydra flags that only print something: nothing will train, so nothing needs checking.
+_INFO_FLAGS = ("help", "hydra_help", "cfg", "info", "shell_completion", "resolve")
+
+
+def preflight(argv: list[str]) -> None:
+    """Raise ConfigError (or DataError) for the first job of `argv` that could not run."""
+    args = get_args_parser().parse_args(argv)
+    if any(getattr(args, flag, None) for flag in _INFO_FLAGS):
+        return
+    register()
+    config_dir = Path(args.config_path).resolve() if args.config_path else conf_dir()
+    config_name = args.config_name or "config"
+    overrides = list(args.overrides)
+    if args.config_dir:
+        overrides.append(f"hydra.searchpath=[file://{Path(args.config_dir).resolve()}]")
+    with initialize_config_dir(str(config_dir), version_base="1.3", job_name="rnn_sweep"):
+        hydra_cfg = _compose(config_name, _fixed(overrides), return_hydra_config=True).hydra
+        located: set[str | None] = set()
+        for job_overrides in _jobs(overrides, args.multirun, hydra_cfg):
+            typed = validate(_compose(config_name, job_overrides))
+            if typed.data.path not in located:
+                locate_mnist(typed.data.path)
+                located.add(typed.data.path)
+    _check_writable(Path(hydra_cfg.sweep.dir if args.multirun else hydra_cfg.run.dir))
+
+
+def _fixed(overrides: list[str]) -> list[str]:
+    """The overrides without sweeps, enough to read the Hydra settings (sweeper, output folders)."""
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return [o.input_line for o in parsed if not o.is_sweep_override()]
+
+
+def _jobs(overrides: list[str], multirun: bool, hydra_cfg: DictConfig) -> list[list[str]]:
+    """Each job's overrides, expanded the way Hydra's basic sweeper will expand them."""
+    if not multirun:
+        return [overrides]
+    if not str(hydra_cfg.sweeper.get("_target_", "")).endswith("BasicSweeper"):
+        return [_fixed(overrides)]  # other sweepers (Optuna) choose values as they go
+    params = hydra_cfg.sweeper.get("params") or {}
+    lines = [f"{key}={value}" for key, value in params.items()] + overrides
+    batches = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(lines), None)
+    return [list(job) for batch in batches for job in batch]
+
+
+def _compose(config_name: str, overrides: list[str], return_hydra_config: bool = False) -> DictConfig:
+    try:
+        return compose(config_name, overrides=overrides, return_hydra_config=return_hydra_config)
+    except MissingConfigException as error:
+        raise _unknown_group_option(error) from None
+    except OverrideParseException as error:
+        raise ConfigError(
+            f"Cannot read the override {error.override!r}: {error.message}. Overrides look like "
+            "`key=value` (e.g. model.units=64), `group=option` (e.g. model=gru) or, with -m, `key=a,b,c`."
+        ) from None
+    except ConfigCompositionException as error:
+        cause = error.__cause__
+        if isinstance(cause, (ConfigKeyError, ConfigAttributeError)):
+            groups_only = [o for o in overrides if "." not in o.split("=", 1)[0]]
+            raise explain_omegaconf_error(cause, compose(config_name, overrides=groups_only)) from None
+        if isinstance(cause, OmegaConfBaseException):
+            raise explain_omegaconf_error(cause) from None
+        raise ConfigError(" ".join(str(error).split())) from None
+
+
+def _unknown_group_option(error: MissingConfigException) -> ConfigError:
+    group, _, option = str(error.missing_cfg_file).rpartition("/")
+    if group in GROUP_CHOICES:
+        return unknown_option(group, option, GROUP_CHOICES[group][1])
+    options = [name for name in (error.options or []) if not name.endswith("_schema")]
+    if group.startswith("hydra/launcher"):
+        return ConfigError(
+            f"Unknown launcher {option!r} (hydra/launcher={option}). Installed: {', '.join(options)}. "
+            "Parallel and cluster launchers are optional extras: pip install 'rnn-sweep[joblib]' or "
+            "'rnn-sweep[submitit]'."
+        )
+    if not group:
+        return ConfigError(f"Config {option!r} not found. {' '.join(str(error).split()[:12])}")
+    return ConfigError(
+        f"Unknown {group} option {option!r}. Allowed: {', '.join(options) or '(none found)'}."
+    )
+
+
+def _check_writable(folder: Path) -> None:
+    """The output folder must be creatable and writable, or every run would fail after training."""
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"Cannot write the output folder {folder}: {existing} is not a writable folder. Run from a folder "
+            "you can write to, or choose another place with hydra.run.dir=... (hydra.sweep.dir=... with -m)."
+        )
+
+

@@ -1,0 +1,82 @@
+"""The flat result record of one run: its columns, its identity hash, and reading/writing result.json."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from rnn_sweep import atomic
+from rnn_sweep.schema import NON_IDENTITY_KEYS
+
+RESULT_FILE = "result.json"
+HISTORY_FILE = "history.csv"
+MODEL_FILE = "model.keras"
+
+STATUSES = ("ok", "failed", "diverged", "interrupted")
+
+# The columns DESIGN.md promises, in the order tables show them.
+CONTRACT_COLUMNS = (
+    "run_dir", "status", "error", "cell", "units", "batch_size", "optimizer", "learning_rate", "epochs",
+    "seed", "params", "test_accuracy", "test_loss", "best_val_accuracy", "train_seconds", "epoch_seconds",
+    "first_epoch_seconds", "train_samples_per_second", "eval_samples_per_second", "device", "started_at",
+    "config_hash",
+)
+# What else a user needs to trust or explain a number.
+EXTRA_COLUMNS = (
+    "epochs_completed", "train_samples", "val_samples", "test_samples", "eval_seconds", "finished_at",
+    "data_source", "overrides", "tensorflow_version", "keras_version", "rnn_sweep_version",
+)
+COLUMNS = CONTRACT_COLUMNS + EXTRA_COLUMNS
+
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds")
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """A short hash of everything that decides what is trained, so resumed sweeps can tell runs apart."""
+    container = OmegaConf.to_container(cfg, resolve=True)
+    for dotted in NON_IDENTITY_KEYS:
+        parent_key, _, leaf = dotted.rpartition(".")
+        parent = container
+        for part in parent_key.split(".") if parent_key else []:
+            parent = parent.get(part, {})
+        parent.pop(leaf, None)
+    canonical = json.dumps(container, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def new_record(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> dict[str, Any]:
+    """A record with the config columns filled in and every metric empty, ready to be completed."""
+    from rnn_sweep import __version__
+
+    record: dict[str, Any] = dict.fromkeys(COLUMNS)
+    record.update(
+        run_dir=str(run_dir),
+        status="failed",
+        cell=cfg.model.cell,
+        units=cfg.model.units,
+        batch_size=cfg.train.batch_size,
+        optimizer=cfg.optimizer.name,
+        learning_rate=cfg.optimizer.learning_rate,
+        epochs=cfg.train.epochs,
+        seed=cfg.seed,
+        config_hash=config_hash(cfg),
+        overrides=" ".join(overrides),
+        rnn_sweep_version=__version__,
+    )
+    return record
+
+
+def write_result(run_dir: Path, record: dict[str, Any]) -> None:
+    atomic.write_json(Path(run_dir) / RESULT_FILE, record)
+
+
+def read_result(run_dir: Path) -> dict[str, Any] | None:
+    """The run's record, or None when it has none yet (a job that never finished)."""
+    path = Path(run_dir) / RESULT_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))

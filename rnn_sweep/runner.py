@@ -1,0 +1,144 @@
+"""Train and evaluate one run and write its folder; whatever happens, the run ends with a result.json."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+from rich.console import Console
+
+from rnn_sweep.data import load_mnist, locate_mnist, make_splits
+from rnn_sweep.results import HISTORY_FILE, MODEL_FILE, new_record, write_result
+
+
+def train_run(cfg: DictConfig, run_dir: Path, overrides: list[str], console: Console) -> dict[str, Any]:
+    """Run the training described by the validated `cfg` in `run_dir`; return the record it wrote.
+
+    Failures become a record with status `failed` and the error text; Ctrl-C becomes `interrupted`
+    (written, then re-raised so a sweep stops).
+    """
+    record = new_record(cfg, run_dir, overrides)
+    record["started_at"] = _now()
+    try:
+        _train(cfg, run_dir, console, record)
+    except KeyboardInterrupt:
+        record.update(status="interrupted", error="interrupted (Ctrl-C / SIGINT) before the run finished")
+        raise
+    except Exception as error:  # any failure must still leave a row behind
+        record.update(status="failed", error=f"{type(error).__name__}: {error}")
+    finally:
+        record["finished_at"] = _now()
+        write_result(run_dir, record)
+    return record
+
+
+def _train(cfg: DictConfig, run_dir: Path, console: Console, record: dict[str, Any]) -> None:
+    import keras
+    import tensorflow as tf
+
+    from rnn_sweep.callbacks import DivergenceStop, EpochProgress, EpochTimer, HistoryWriter
+    from rnn_sweep.device import configure_device
+    from rnn_sweep.model import build_model, compile_model
+
+    record.update(
+        device=configure_device(cfg.train.device),
+        tensorflow_version=tf.__version__,
+        keras_version=keras.__version__,
+    )
+    keras.utils.set_random_seed(cfg.seed)
+    if cfg.train.deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+    source = locate_mnist(cfg.data.path)
+    train, test = load_mnist(source, verify=cfg.data.verify)
+    splits = make_splits(
+        train,
+        test,
+        limit_train=cfg.data.limit_train,
+        limit_test=cfg.data.limit_test,
+        validation_split=cfg.train.validation_split,
+        seed=cfg.seed,
+    )
+    record.update(
+        data_source=source.describe(),
+        train_samples=len(splits.y_train),
+        val_samples=len(splits.y_val),
+        test_samples=len(splits.y_test),
+    )
+
+    model = build_model(cfg.model)
+    compile_model(model, cfg.optimizer)
+    record["params"] = model.count_params()
+
+    timer, divergence = EpochTimer(), DivergenceStop()
+    label = f"{cfg.model.cell}-{cfg.model.units} bs{cfg.train.batch_size} {cfg.optimizer.name}"
+    callbacks = [
+        timer,
+        divergence,
+        HistoryWriter(run_dir / HISTORY_FILE),
+        EpochProgress(console, cfg.train.epochs, label),
+    ]
+    start = time.perf_counter()
+    try:
+        history = model.fit(
+            splits.x_train,
+            splits.y_train,
+            batch_size=cfg.train.batch_size,
+            epochs=cfg.train.epochs,
+            validation_data=(splits.x_val, splits.y_val),
+            shuffle=cfg.train.shuffle,
+            callbacks=callbacks,
+            verbose=0,
+        )
+    finally:
+        record["train_seconds"] = time.perf_counter() - start
+        record.update(_epoch_figures(timer, len(splits.y_train)))
+    if divergence.where:
+        record.update(status="diverged", error=f"training diverged: {divergence.where}")
+        return
+    record["best_val_accuracy"] = max(history.history.get("val_accuracy", [float("nan")]))
+
+    start = time.perf_counter()
+    metrics = model.evaluate(
+        splits.x_test, splits.y_test, batch_size=cfg.train.eval_batch_size, verbose=0, return_dict=True
+    )
+    eval_seconds = time.perf_counter() - start
+    record.update(
+        test_loss=float(metrics["loss"]),
+        test_accuracy=float(metrics["accuracy"]),
+        eval_seconds=eval_seconds,
+        eval_samples_per_second=len(splits.y_test) / eval_seconds,
+    )
+    if cfg.train.save_model:
+        _save_model(model, run_dir / MODEL_FILE)
+    record.update(status="ok", error=None)
+
+
+def _epoch_figures(timer: Any, train_samples: int) -> dict[str, Any]:
+    """The first epoch apart (it includes tracing), the median of the rest as the steady-state figure."""
+    if not timer.seconds:
+        return {"epochs_completed": 0}
+    steady = timer.seconds[1:] or timer.seconds
+    steady_training = timer.training_seconds[1:] or timer.training_seconds
+    return {
+        "epochs_completed": len(timer.seconds),
+        "first_epoch_seconds": timer.seconds[0],
+        "epoch_seconds": statistics.median(steady),
+        "train_samples_per_second": train_samples / statistics.median(steady_training),
+    }
+
+
+def _save_model(model: Any, path: Path) -> None:
+    """Keras needs the .keras suffix, so the temporary file keeps it; the rename makes the write atomic."""
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")

@@ -1,0 +1,121 @@
+"""Check a composed config against the schema and turn every problem into one readable paragraph.
+
+Runs before TensorFlow is imported, on configs composed from conf/ and on configs saved in a run folder
+(which carry no schema of their own), so a bad value never costs a training run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
+
+from rnn_sweep.errors import ConfigError
+from rnn_sweep.schema import (
+    CELLS,
+    MODEL_SCHEMAS,
+    OPTIMIZER_SCHEMAS,
+    OPTIMIZERS,
+    Config,
+    DataConfig,
+    Rule,
+    TrainConfig,
+)
+
+# What a user types to pick each group option, and the options in the order the docs list them.
+GROUP_CHOICES = {"model": ("model.cell", CELLS), "optimizer": ("optimizer.name", OPTIMIZERS)}
+
+
+def validate(cfg: DictConfig) -> DictConfig:
+    """Return `cfg` merged into its schema with interpolations resolved; raise ConfigError if it is invalid."""
+    schema = _schema_for(cfg)
+    try:
+        typed = OmegaConf.merge(schema, cfg)
+        OmegaConf.resolve(typed)
+    except OmegaConfBaseException as error:
+        raise explain_omegaconf_error(error, typed_node=schema) from None
+    _check_rules(typed, prefix="")
+    return typed
+
+
+def _schema_for(cfg: DictConfig) -> DictConfig:
+    """The typed skeleton matching the chosen cell and optimizer, so their own keys are allowed."""
+    cell = _group_choice(cfg, "model")
+    optimizer = _group_choice(cfg, "optimizer")
+    return OmegaConf.structured(
+        Config(
+            model=MODEL_SCHEMAS[cell](),
+            optimizer=OPTIMIZER_SCHEMAS[optimizer](),
+            data=DataConfig(),
+            train=TrainConfig(),
+        )
+    )
+
+
+def _group_choice(cfg: DictConfig, group: str) -> str:
+    key, allowed = GROUP_CHOICES[group]
+    value = OmegaConf.select(cfg, key, default=None)
+    if value not in allowed:
+        raise unknown_option(group, value, allowed)
+    return value
+
+
+def unknown_option(group: str, value: Any, allowed: tuple[str, ...] | list[str]) -> ConfigError:
+    return ConfigError(
+        f"Unknown {group} {value!r}. Allowed {group} options: {', '.join(allowed)}. "
+        f"Choose one on the command line, for example `{group}={allowed[0]}`."
+    )
+
+
+def _check_rules(node: DictConfig, prefix: str) -> None:
+    schema_type = OmegaConf.get_type(node)
+    if not dataclasses.is_dataclass(schema_type):
+        return
+    for schema_field in dataclasses.fields(schema_type):
+        key = f"{prefix}{schema_field.name}"
+        value = node[schema_field.name]
+        if isinstance(value, DictConfig):
+            _check_rules(value, prefix=f"{key}.")
+            continue
+        rule: Rule | None = schema_field.metadata.get("rule")
+        if rule is not None and not rule.allows(value):
+            raise ConfigError(
+                f"Invalid value {key}={value!r}: it must be {rule.describe()}. "
+                f"Fix it on the command line, for example `{key}={_example(rule, schema_field.default)}`."
+            )
+
+
+def _example(rule: Rule, default: Any) -> Any:
+    if rule.choices is not None:
+        return rule.choices[0]
+    return default
+
+
+def explain_omegaconf_error(error: OmegaConfBaseException, typed_node: DictConfig | None = None) -> ConfigError:
+    """Say which key was wrong and what is allowed there, instead of OmegaConf's internal wording."""
+    key = getattr(error, "full_key", None) or getattr(error, "key", None) or "?"
+    if isinstance(error, (ConfigKeyError, ConfigAttributeError)):
+        parent_key, _, _ = str(key).rpartition(".")
+        known = _keys_at(typed_node, parent_key) if typed_node is not None else []
+        where = f"under '{parent_key}'" if parent_key else "at the top level"
+        allowed = f" Keys allowed {where}: {', '.join(known)}." if known else ""
+        return ConfigError(
+            f"Unknown config key '{key}'.{allowed} Check the spelling (and that the option belongs to the "
+            f"chosen cell or optimizer); `rnn-sweep --cfg job` prints every key with its value."
+        )
+    if isinstance(error, ValidationError):
+        return ConfigError(
+            f"Invalid value for '{key}': {_first_line(error)}. `rnn-sweep --cfg job` shows the key's current value."
+        )
+    return ConfigError(f"Invalid config at '{key}': {_first_line(error)}")
+
+
+def _keys_at(node: DictConfig, dotted: str) -> list[str]:
+    target = OmegaConf.select(node, dotted) if dotted else node
+    return sorted(target.keys()) if isinstance(target, DictConfig) else []
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
