@@ -86,10 +86,15 @@ class EpochProgress(keras.callbacks.Callback):
 
 
 class DivergenceStop(keras.callbacks.Callback):
-    """Stops training as soon as the loss is NaN or infinite, and remembers where (like TerminateOnNaN)."""
+    """Stops training once the loss is NaN, infinite or above `max_loss`, and remembers where.
 
-    def __init__(self) -> None:
+    Like Keras' TerminateOnNaN, but a loss of thousands on a 10-class problem never recovers either, and
+    with a bounded cell (tanh) it can take very long to overflow to inf.
+    """
+
+    def __init__(self, max_loss: float | None) -> None:
         super().__init__()
+        self.max_loss = math.inf if max_loss is None else max_loss
         self.where: str | None = None
         self._epoch = 0
 
@@ -103,6 +108,6 @@ class DivergenceStop(keras.callbacks.Callback):
         self._check((logs or {}).get("loss"), f"epoch {epoch + 1}")
 
     def _check(self, loss: Any, where: str) -> None:
-        if self.where is None and loss is not None and not math.isfinite(float(loss)):
-            self.where = f"loss became {float(loss)} at {where}"
+        if self.where is None and loss is not None and not float(loss) <= self.max_loss:
+            self.where = f"loss became {float(loss):g} at {where} (limit train.max_loss={self.max_loss:g})"
             self.model.stop_training = True

@@ -95,7 +95,7 @@ def _unknown_group_option(error: MissingConfigException) -> ConfigError:
     group, _, option = str(error.missing_cfg_file).rpartition("/")
     if group in GROUP_CHOICES:
         return unknown_option(group, option, GROUP_CHOICES[group][1])
-    options = [name for name in (error.options or []) if not name.endswith("_schema")]
+    options = [name for name in (error.options or []) if name != "schema"]
     if group.startswith("hydra/launcher"):
         return ConfigError(
             f"Unknown launcher {option!r} (hydra/launcher={option}). Installed: {', '.join(options)}. "

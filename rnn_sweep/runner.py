@@ -75,7 +75,7 @@ def _train(cfg: DictConfig, run_dir: Path, console: Console, record: dict[str, A
     compile_model(model, cfg.optimizer)
     record["params"] = model.count_params()
 
-    timer, divergence = EpochTimer(), DivergenceStop()
+    timer, divergence = EpochTimer(), DivergenceStop(cfg.train.max_loss)
     label = f"{cfg.model.cell}-{cfg.model.units} bs{cfg.train.batch_size} {cfg.optimizer.name}"
     callbacks = [
         timer,

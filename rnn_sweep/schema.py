@@ -180,6 +180,8 @@ class TrainConfig:
     deterministic: bool = False
     save_model: bool = True
     device: str = ruled("auto", choices=DEVICES)
+    # A training loss above this (chance is ln 10 = 2.3) or NaN/inf stops the run as `diverged`; null: NaN/inf only.
+    max_loss: float | None = ruled(100.0, gt=0)
     # Evaluation has no backward pass, so it can use much larger batches than training.
     eval_batch_size: int = ruled(1024, ge=1)
 
@@ -200,10 +202,10 @@ NON_IDENTITY_KEYS = ("data.path", "train.save_model")
 def register() -> None:
     """Make the schemas visible to Hydra, which the YAML files in conf/ extend by name."""
     store = ConfigStore.instance()
-    store.store(name="config_schema", node=Config)
+    store.store(group="schema", name="config", node=Config)
     for name, schema in MODEL_SCHEMAS.items():
-        store.store(group="model", name=f"{name}_schema", node=schema)
+        store.store(group="schema/model", name=name, node=schema)
     for name, schema in OPTIMIZER_SCHEMAS.items():
-        store.store(group="optimizer", name=f"{name}_schema", node=schema)
-    store.store(group="data", name="mnist_schema", node=DataConfig)
-    store.store(group="train", name="train_schema", node=TrainConfig)
+        store.store(group="schema/optimizer", name=name, node=schema)
+    store.store(group="schema/data", name="mnist", node=DataConfig)
+    store.store(group="schema/train", name="default", node=TrainConfig)

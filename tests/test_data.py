@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import struct
 from pathlib import Path
 
@@ -28,22 +27,9 @@ TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
 @pytest.fixture(scope="session")
-def real_mnist_dir() -> Path:
-    """The real MNIST, found like the tool does: $RNN_SWEEP_DATA, else ../shared/data/mnist."""
-    if env := os.environ.get("RNN_SWEEP_DATA"):
-        return Path(env)
-    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-    if shared.is_dir():
-        return shared
-    if os.environ.get("RNN_SWEEP_REQUIRE_DATA") == "1":
-        pytest.fail("no MNIST found: set RNN_SWEEP_DATA (RNN_SWEEP_REQUIRE_DATA=1 forbids skipping)")
-    pytest.skip("no MNIST found: set RNN_SWEEP_DATA")
-
-
-@pytest.fixture(scope="session")
-def real(real_mnist_dir: Path):
-    """The real data, decoded and verified once per session."""
-    return load_mnist(locate_mnist(str(real_mnist_dir)))
+def real(mnist):
+    """The real data (see conftest: found the way the tool finds it), decoded and verified once."""
+    return mnist
 
 
 def idx_bytes(array: np.ndarray, magic: int | None = None) -> bytes:

@@ -1,0 +1,49 @@
+"""Shared fixtures: real MNIST found the way the tool finds it, and the CLI run in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rnn_sweep.data import DataError, load_mnist, locate_mnist
+
+
+def _no_data(reason: str) -> None:
+    if os.environ.get("RNN_SWEEP_REQUIRE_DATA") == "1":
+        pytest.fail(f"{reason} (RNN_SWEEP_REQUIRE_DATA=1 forbids skipping)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def mnist_path() -> str:
+    """A data.path for real MNIST: $RNN_SWEEP_DATA, else Keras' cache, else Keras' download."""
+    try:
+        source = locate_mnist(None)
+        if source.kind == "download":
+            load_mnist(source)  # fills Keras' cache, where a network allows
+            source = locate_mnist(None)
+    except DataError as error:
+        _no_data(f"no MNIST found: set RNN_SWEEP_DATA to a folder with MNIST ({error})")
+    return str(source.location)
+
+
+@pytest.fixture(scope="session")
+def mnist(mnist_path: str):
+    """The real arrays, decoded and verified once per session."""
+    return load_mnist(locate_mnist(mnist_path))
+
+
+def run_cli(*args: str, cwd: Path, data: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python -m rnn_sweep ARGS` in `cwd`, as a user would type it, with RNN_SWEEP_DATA set to `data`."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    env.pop("RNN_SWEEP_DATA", None)
+    if data is not None:
+        env["RNN_SWEEP_DATA"] = data
+    return subprocess.run(
+        [sys.executable, "-m", "rnn_sweep", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+    )

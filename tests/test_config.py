@@ -1,0 +1,103 @@
+"""Config composition through Hydra's compose API, and validation against the schema."""
+
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from rnn_sweep.errors import ConfigError
+from rnn_sweep.paths import conf_dir
+from rnn_sweep.results import config_hash
+from rnn_sweep.schema import CELLS, OPTIMIZERS, register
+from rnn_sweep.validate import validate
+
+
+@pytest.fixture
+def composed():
+    register()
+    with initialize_config_dir(str(conf_dir()), version_base="1.3"):
+        yield lambda *overrides: compose("config", overrides=list(overrides))
+
+
+def test_defaults_compose_and_validate(composed):
+    cfg = validate(composed())
+    assert cfg.model.cell == "lstm"
+    assert cfg.optimizer.name == "adam"
+    assert cfg.data.name == "mnist"
+    assert cfg.train.batch_size >= 1 and cfg.train.epochs >= 1
+    assert 0 < cfg.train.validation_split < 1
+    assert isinstance(cfg.seed, int)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_each_cell_composes_with_its_own_keys(composed, cell):
+    cfg = validate(composed(f"model={cell}", "model.units=7"))
+    assert cfg.model.cell == cell and cfg.model.units == 7
+    assert ("recurrent_activation" in cfg.model) == (cell != "simple_rnn")
+    assert ("reset_after" in cfg.model) == (cell == "gru")
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_each_optimizer_composes_with_learning_rate_and_knobs(composed, name):
+    cfg = validate(composed(f"optimizer={name}", "optimizer.learning_rate=0.05"))
+    assert cfg.optimizer.name == name and cfg.optimizer.learning_rate == 0.05
+    knobs = {"adam": "beta_1", "sgd": "momentum", "rmsprop": "rho", "adamw": "weight_decay"}
+    assert knobs[name] in cfg.optimizer
+
+
+def test_data_path_defaults_to_the_environment(composed, monkeypatch, tmp_path):
+    monkeypatch.setenv("RNN_SWEEP_DATA", str(tmp_path))
+    assert validate(composed()).data.path == str(tmp_path)
+    monkeypatch.delenv("RNN_SWEEP_DATA")
+    assert validate(composed()).data.path is None
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("model.units=0", "model.units=0"),
+        ("model.units=-3", "model.units=-3"),
+        ("train.batch_size=0", "train.batch_size=0"),
+        ("train.epochs=0", "train.epochs=0"),
+        ("train.validation_split=1.0", "train.validation_split=1.0"),
+        ("train.validation_split=0", "train.validation_split=0"),
+        ("optimizer.learning_rate=0", "optimizer.learning_rate=0"),
+        ("train.device=tpu", "auto, cpu, gpu"),
+        ("model.activation=bogus", "tanh"),
+        ("data.limit_train=3", "data.limit_train=3"),
+    ],
+)
+def test_out_of_range_values_are_refused(composed, override, named):
+    with pytest.raises(ConfigError) as raised:
+        validate(composed(override))
+    assert named in str(raised.value)
+
+
+def test_unknown_cell_in_a_saved_config_names_the_allowed_ones(composed):
+    cfg = composed()
+    cfg.model.cell = "transformer"
+    with pytest.raises(ConfigError, match="simple_rnn, lstm, gru"):
+        validate(cfg)
+
+
+def test_saved_config_without_schema_is_typed_and_checked(composed):
+    """A run folder's .hydra/config.yaml is plain YAML: validation must still type and check it."""
+    plain = OmegaConf.create(OmegaConf.to_yaml(composed("model=gru")))
+    typed = validate(plain)
+    assert typed.model.reset_after is True
+    plain.model.units = "many"
+    with pytest.raises(ConfigError, match="model.units"):
+        validate(plain)
+    plain.model.units = 8
+    plain.optimizer.momentum = 0.9  # an SGD knob on Adam
+    with pytest.raises(ConfigError, match="optimizer.momentum"):
+        validate(plain)
+
+
+def test_config_hash_tracks_what_is_trained_not_where_data_lives(composed):
+    base = config_hash(validate(composed()))
+    assert base == config_hash(validate(composed()))
+    assert base != config_hash(validate(composed("model.units=64")))
+    assert base != config_hash(validate(composed("seed=1")))
+    assert base == config_hash(validate(composed("data.path=/elsewhere", "train.save_model=false")))
