@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
 
+from rnn_sweep.commands import SUBCOMMANDS
 from rnn_sweep.console import print_error
 from rnn_sweep.errors import UserError
 
@@ -14,6 +16,13 @@ _CONFIG_PATH_FLAGS = ("--config-path", "-cp")
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        command = importlib.import_module(f"rnn_sweep.commands.{argv[0]}")
+        try:
+            sys.exit(command.main(argv[1:]))
+        except UserError as error:
+            print_error(str(error))
+            sys.exit(error.exit_code)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of tables
     argv = _absolute_config_path(argv)
     try:
