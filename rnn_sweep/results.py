@@ -80,3 +80,13 @@ def read_result(run_dir: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def collect_results(folder: Path) -> list[dict[str, Any]]:
+    """Every result.json at or below `folder` (a run folder or a sweep folder), read from disk.
+
+    Reading from disk, not from memory, is what lets jobs run in other processes or on other machines.
+    """
+    folder = Path(folder)
+    paths = [folder / RESULT_FILE] if (folder / RESULT_FILE).is_file() else sorted(folder.rglob(RESULT_FILE))
+    return [json.loads(path.read_text(encoding="utf-8")) for path in paths]

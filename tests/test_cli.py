@@ -57,7 +57,8 @@ def test_bad_input_exits_2_before_tensorflow_with_one_paragraph(tmp_path, args, 
 def test_help_works_from_any_folder(tmp_path):
     result = run_cli("--help", cwd=tmp_path)
     assert result.returncode == 0
-    assert "rnn-sweep" in result.stdout and "model: simple_rnn, lstm, gru" in result.stdout and "units: 128" in result.stdout
+    for text in ("rnn-sweep", "model: simple_rnn, lstm, gru", "units: 128"):
+        assert text in result.stdout
 
 
 @pytest.mark.slow

@@ -101,3 +101,13 @@ def test_config_hash_tracks_what_is_trained_not_where_data_lives(composed):
     assert base != config_hash(validate(composed("model.units=64")))
     assert base != config_hash(validate(composed("seed=1")))
     assert base == config_hash(validate(composed("data.path=/elsewhere", "train.save_model=false")))
+
+
+def test_collect_results_reads_run_and_sweep_folders(tmp_path):
+    from rnn_sweep.results import collect_results, write_result
+
+    for job in ("0", "1", "10"):
+        write_result(tmp_path / "sweep" / job, {"run_dir": job, "status": "ok"})
+    assert [r["run_dir"] for r in collect_results(tmp_path / "sweep")] == ["0", "1", "10"]
+    assert [r["run_dir"] for r in collect_results(tmp_path / "sweep" / "1")] == ["1"]
+    assert collect_results(tmp_path / "empty") == []
