@@ -36,7 +36,12 @@ def main(argv: list[str] | None = None) -> None:
     from rnn_sweep.app import train_app
 
     sys.argv = [sys.argv[0], *argv]
-    train_app()
+    try:
+        train_app()
+    except KeyboardInterrupt:
+        # The run already wrote result.json (status `interrupted`) and its history; no traceback needed.
+        print_error("interrupted: the run folder keeps the epochs finished so far, with status `interrupted`.")
+        sys.exit(130)
 
 
 def _absolute_config_path(argv: list[str]) -> list[str]:

@@ -1,0 +1,20 @@
+"""The wheel must carry every subpackage and the conf/ tree, or the installed command breaks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+tomllib = pytest.importorskip("tomllib")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_subpackage_and_the_conf_tree_are_packaged():
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    subpackages = {
+        ".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "rnn_sweep").rglob("__init__.py")
+    }
+    assert subpackages | {"rnn_sweep.conf"} == set(setuptools["packages"])
+    assert setuptools["package-dir"]["rnn_sweep.conf"] == "conf"
+    assert (ROOT / "conf" / "config.yaml").is_file()
