@@ -10,8 +10,11 @@ from pathlib import Path
 from rnn_sweep.commands import SUBCOMMANDS
 from rnn_sweep.console import print_error
 from rnn_sweep.errors import UserError
+from rnn_sweep.paths import conf_dir
 
 _CONFIG_PATH_FLAGS = ("--config-path", "-cp")
+# The settings of conf/config.yaml's `hydra:` section that a config without one must still get.
+_HYDRA_SETTINGS = ("run.dir", "sweep.dir", "sweep.subdir", "job.name", "job.chdir")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
             print_error(str(error))
             sys.exit(error.exit_code)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of tables
-    argv = _absolute_config_path(argv)
+    argv = _our_output_folders(_absolute_config_path(argv))
     try:
         from rnn_sweep.preflight import preflight
 
@@ -54,3 +57,28 @@ def _absolute_config_path(argv: list[str]) -> list[str]:
         elif arg in _CONFIG_PATH_FLAGS and index + 1 < len(fixed):
             fixed[index + 1] = str(Path(fixed[index + 1]).resolve())
     return fixed
+
+
+def _our_output_folders(argv: list[str]) -> list[str]:
+    """Give a config without a `hydra:` section (a run's saved .hydra/config.yaml) our output folders.
+
+    Hydra would otherwise write `rnn-sweep --config-path RUN/.hydra --config-name config` to its own
+    outputs/<date>/<time>/; the patterns are read from conf/config.yaml, and the user's own
+    `hydra.run.dir=...` (etc.) overrides still win.
+    """
+    from hydra._internal.utils import get_args_parser
+    from omegaconf import OmegaConf
+
+    args = get_args_parser().parse_args(argv)
+    name = args.config_name or "config"
+    config_file = Path(args.config_path or conf_dir()) / (name if name.endswith(".yaml") else f"{name}.yaml")
+    if not args.config_path or not config_file.is_file() or "hydra" in OmegaConf.load(config_file):
+        return argv
+    ours = OmegaConf.to_container(OmegaConf.load(conf_dir() / "config.yaml").hydra, resolve=False)
+    given = {override.split("=", 1)[0].lstrip("+~") for override in args.overrides}
+    added = []
+    for dotted in _HYDRA_SETTINGS:
+        section, key = dotted.split(".")
+        if f"hydra.{dotted}" not in given:
+            added.append(f"hydra.{dotted}={ours[section][key]}")
+    return [*argv, *added]

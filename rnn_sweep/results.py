@@ -15,6 +15,7 @@ from rnn_sweep.schema import NON_IDENTITY_KEYS
 RESULT_FILE = "result.json"
 HISTORY_FILE = "history.csv"
 MODEL_FILE = "model.keras"
+TENSORBOARD_DIR = "tensorboard"
 
 STATUSES = ("ok", "failed", "diverged", "interrupted")
 

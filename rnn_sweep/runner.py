@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 
 from rnn_sweep.data import load_mnist, locate_mnist, make_splits
-from rnn_sweep.results import HISTORY_FILE, MODEL_FILE, new_record, write_result
+from rnn_sweep.results import HISTORY_FILE, MODEL_FILE, TENSORBOARD_DIR, new_record, write_result
 
 
 def train_run(cfg: DictConfig, run_dir: Path, overrides: list[str], console: Console) -> dict[str, Any]:
@@ -83,6 +83,9 @@ def _train(cfg: DictConfig, run_dir: Path, console: Console, record: dict[str, A
         HistoryWriter(run_dir / HISTORY_FILE),
         EpochProgress(console, cfg.train.epochs, label),
     ]
+    if cfg.train.tensorboard:
+        # Epoch-level scalars only: no profiler and no histograms, so the timing figures stay honest.
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD_DIR), profile_batch=0))
     start = time.perf_counter()
     try:
         history = model.fit(

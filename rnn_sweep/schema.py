@@ -179,6 +179,8 @@ class TrainConfig:
     shuffle: bool = True
     deterministic: bool = False
     save_model: bool = True
+    # Keras' TensorBoard callback writes <run folder>/tensorboard; `tensorboard --logdir` a sweep shows every run.
+    tensorboard: bool = False
     device: str = ruled("auto", choices=DEVICES)
     # A training loss above this (chance is ln 10 = 2.3) or NaN/inf stops the run as `diverged`; null: NaN/inf only.
     max_loss: float | None = ruled(100.0, gt=0)
@@ -195,8 +197,9 @@ class Config:
     seed: int = ruled(42, ge=0)
 
 
-# Keys that say where things are or what to keep, not what is trained: they do not change a run's identity.
-NON_IDENTITY_KEYS = ("data.path", "train.save_model")
+# Keys that say where things are or what to keep, not what is trained: they do not change a run's identity
+# (and leaving a new one of these out keeps the hashes of older runs, which lack it, unchanged).
+NON_IDENTITY_KEYS = ("data.path", "train.save_model", "train.tensorboard")
 
 
 def register() -> None:

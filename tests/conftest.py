@@ -47,3 +47,21 @@ def run_cli(*args: str, cwd: Path, data: str | None = None, timeout: float = 600
         [sys.executable, "-m", "rnn_sweep", *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False,
     )
+
+
+TINY = ("model.units=8", "data.limit_train=300", "data.limit_test=100", "train.epochs=2", "train.batch_size=64",
+        "train.save_model=false", "train.device=cpu", "train.deterministic=true")
+
+
+@pytest.fixture(scope="session")
+def two_sweeps(tmp_path_factory, mnist_path) -> tuple[Path, Path]:
+    """Two real tiny sweeps of the same grid, seeds 1 and 2 (the second with TensorBoard on), made once."""
+    root = tmp_path_factory.mktemp("sweeps")
+    folders = []
+    for seed, extra in ((1, ()), (2, ("train.tensorboard=true",))):
+        folder = root / f"seed{seed}"
+        result = run_cli("-m", "model=simple_rnn,gru", *TINY, f"seed={seed}", *extra, f"hydra.sweep.dir={folder}",
+                         cwd=root, data=mnist_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        folders.append(folder)
+    return folders[0], folders[1]

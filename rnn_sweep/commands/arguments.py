@@ -1,0 +1,24 @@
+"""An argparse parser whose usage errors read like every other rnn-sweep error: one paragraph, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
+
+from rnn_sweep.errors import UserError
+
+
+class CommandParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{message[:1].upper()}{message[1:]}. `{self.prog} --help` shows every argument.")
+
+
+def non_negative(text: str) -> float:
+    """An argparse type: a float >= 0, or a message naming the bad value."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative; give a number >= 0")
+    return value

@@ -1,0 +1,167 @@
+"""PNG plots of a sweep and of a single run, drawn with matplotlib's Agg canvas (no display, no pyplot state).
+
+Sweep plots read the results table and each run's history.csv; nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from rnn_sweep.results import HISTORY_FILE, read_result
+
+ACCURACY_PLOT = "accuracy_vs_units.png"
+TIMING_PLOT = "epoch_seconds_vs_batch_size.png"
+CURVES_PLOT = "val_accuracy_per_epoch.png"
+RUN_PLOT = "learning_curve.png"
+# Settings beyond the plotted axes that, when they vary, get their own line rather than being averaged over.
+LINE_SETTINGS = ("optimizer", "learning_rate", "epochs")
+
+
+def write_sweep_plots(sweep_dir: Path, results: pd.DataFrame) -> list[Path]:
+    """Accuracy vs cell size, epoch seconds vs batch size, validation curves; returns the files written.
+
+    Only runs with status ok are drawn; a plot with nothing to show is not written.
+    """
+    sweep_dir = Path(sweep_dir)
+    ok = results[results["status"] == "ok"] if "status" in results.columns else results
+    written = []
+    for name, draw in ((ACCURACY_PLOT, _accuracy_vs_units), (TIMING_PLOT, _seconds_vs_batch_size),
+                       (CURVES_PLOT, _validation_curves)):
+        figure = draw(ok, sweep_dir) if not ok.empty else None
+        if figure is not None:
+            written.append(_save(figure, sweep_dir / name))
+    return written
+
+
+def write_run_plot(run_dir: Path) -> Path:
+    """The run's loss and accuracy per epoch, training and validation, in two panels."""
+    run_dir = Path(run_dir)
+    history = pd.read_csv(run_dir / HISTORY_FILE)
+    record = read_result(run_dir) or {}
+    figure = Figure(figsize=(10, 4), layout="constrained")
+    for axes, metric in zip(figure.subplots(1, 2), ("loss", "accuracy"), strict=True):
+        for column, label in ((metric, "training"), (f"val_{metric}", "validation")):
+            if column in history.columns and history[column].notna().any():
+                axes.plot(history["epoch"], history[column], marker="o", label=label)
+        axes.set(xlabel="epoch", ylabel=metric, title=metric)
+        axes.xaxis.get_major_locator().set_params(integer=True)
+        axes.grid(alpha=0.3)
+        axes.legend()
+    title = _run_label(record) if record else run_dir.name
+    if record.get("test_accuracy") is not None:
+        title += f"   test accuracy {record['test_accuracy']:.4f}"
+    figure.suptitle(title)
+    return _save(figure, run_dir / RUN_PLOT)
+
+
+def _accuracy_vs_units(ok: pd.DataFrame, sweep_dir: Path) -> Figure:
+    """One panel per batch size, one line per cell (and per optimizer etc. where those vary); seeds averaged."""
+    batch_sizes = sorted(ok["batch_size"].unique())
+    split = ["cell", *(s for s in LINE_SETTINGS if s in ok.columns and ok[s].nunique() > 1)]
+    figure = Figure(figsize=(4.5 * len(batch_sizes) + 1.5, 4.2), layout="constrained")
+    panels = figure.subplots(1, len(batch_sizes), sharey=True, squeeze=False)[0]
+    for axes, batch_size in zip(panels, batch_sizes, strict=True):
+        rows = ok[ok["batch_size"] == batch_size]
+        for line, group in rows.groupby(split, sort=True):
+            mean = group.groupby("units")["test_accuracy"].mean()
+            axes.plot(mean.index, mean.values, marker="o", label=_line_label(split, line))
+        _log2_axis(axes, ok["units"])
+        axes.set(title=f"batch size {batch_size}", xlabel="cell size (units)")
+        axes.grid(alpha=0.3)
+    panels[0].set_ylabel("test accuracy")
+    panels[-1].legend(title=" / ".join(split), loc="center left", bbox_to_anchor=(1.02, 0.5))
+    figure.suptitle(f"Test accuracy vs cell size ({sweep_dir.name})")
+    return figure
+
+
+def _seconds_vs_batch_size(ok: pd.DataFrame, sweep_dir: Path) -> Figure | None:
+    """One panel per cell type, one line per cell size: where the time goes as batches grow."""
+    ok = ok[ok["epoch_seconds"].notna()]
+    if ok.empty:
+        return None
+    cells = sorted(ok["cell"].unique())
+    figure = Figure(figsize=(4.5 * len(cells) + 1.5, 4.2), layout="constrained")
+    panels = figure.subplots(1, len(cells), sharey=True, squeeze=False)[0]
+    for axes, cell in zip(panels, cells, strict=True):
+        rows = ok[ok["cell"] == cell]
+        for units, group in rows.groupby("units", sort=True):
+            mean = group.groupby("batch_size")["epoch_seconds"].mean()
+            axes.plot(mean.index, mean.values, marker="o", label=f"{units} units")
+        _log2_axis(axes, ok["batch_size"])
+        axes.set(title=cell, xlabel="batch size")
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize="small")
+    panels[0].set_ylabel("seconds per epoch (median after the first)")
+    figure.suptitle(f"Epoch time vs batch size ({sweep_dir.name})")
+    return figure
+
+
+def _validation_curves(ok: pd.DataFrame, sweep_dir: Path) -> Figure | None:
+    """Every run's validation accuracy per epoch: one panel per cell type, so each run keeps its own colour."""
+    cells = sorted(ok["cell"].unique())
+    varying = [s for s in ("units", "batch_size", *LINE_SETTINGS) if s in ok.columns and ok[s].nunique() > 1]
+    figure = Figure(figsize=(4.5 * len(cells) + 1, 5.5), layout="constrained")
+    panels = figure.subplots(1, len(cells), sharey=True, squeeze=False)[0]
+    drawn = 0
+    for axes, cell in zip(panels, cells, strict=True):
+        for _, row in ok[ok["cell"] == cell].sort_values(["units", "batch_size"]).iterrows():
+            history = _history(sweep_dir, row)
+            if history is None or "val_accuracy" not in history.columns:
+                continue
+            label = _line_label(varying, tuple(row[s] for s in varying)) if varying else str(row.get("seed"))
+            axes.plot(history["epoch"], history["val_accuracy"], marker="o", markersize=3, label=label)
+            drawn += 1
+        axes.set(title=cell, xlabel="epoch")
+        axes.xaxis.get_major_locator().set_params(integer=True)
+        axes.grid(alpha=0.3)
+        if axes.lines:
+            axes.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2)
+    if not drawn:
+        return None
+    panels[0].set_ylabel("validation accuracy")
+    figure.suptitle(f"Validation accuracy per epoch, every run ({sweep_dir.name})")
+    return figure
+
+
+def _history(sweep_dir: Path, row: pd.Series) -> pd.DataFrame | None:
+    """The run's history.csv, found by its recorded folder or, for a moved sweep, by the job folder's name."""
+    recorded = Path(str(row.get("run_dir")))
+    for folder in (recorded, sweep_dir / recorded.name):
+        if (folder / HISTORY_FILE).is_file():
+            return pd.read_csv(folder / HISTORY_FILE)
+    return None
+
+
+def _run_label(run: pd.Series | dict) -> str:
+    return f"{run['cell']}-{run['units']} bs{run['batch_size']} {run['optimizer']} lr {run['learning_rate']:g}"
+
+
+def _line_label(settings: list[str], values: object) -> str:
+    values = values if isinstance(values, tuple) else (values,)
+    formats = {"units": "{} units", "batch_size": "bs {}", "learning_rate": "lr {:g}", "epochs": "{} epochs"}
+    return " ".join(formats.get(key, "{}").format(value) for key, value in zip(settings, values, strict=True))
+
+
+def _log2_axis(axes: Axes, values: pd.Series) -> None:
+    """Cell and batch sizes are usually powers of two: log scale, ticks at exactly the values swept."""
+    ticks = sorted(values.unique())
+    if len(ticks) > 1 and min(ticks) > 0:
+        axes.set_xscale("log", base=2)
+    axes.set_xticks(ticks, [str(tick) for tick in ticks])
+    axes.minorticks_off()
+
+
+def _save(figure: Figure, path: Path) -> Path:
+    """Render to a temporary file beside `path`, then rename: a reader never sees half a PNG."""
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    try:
+        figure.savefig(tmp, format="png", dpi=110)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
