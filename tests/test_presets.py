@@ -226,3 +226,25 @@ def test_preset_is_not_part_of_the_run_identity():
 
     assert config_hash(_cfg("preset.name=x")) == config_hash(_cfg())
 
+
+
+def test_unknown_preset_is_refused_with_the_list(tmp_path):
+    from conftest import run_cli
+
+    result = run_cli("experiment=nope", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "nope" in result.stderr and "best_lstm" in result.stderr and "tutorial_cell_size" in result.stderr
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_summary_shows_the_reported_figure_beside_the_measured_one():
+    from rnn_sweep.console import print_run_summary
+
+    console = Console(file=io.StringIO(), width=200)
+    print_run_summary({"status": "ok", "preset": "tutorial_basicrnn150", "test_accuracy": 0.97,
+                       "reported_test_accuracy": 0.9809}, console)
+    shown = console.file.getvalue()
+    assert "tutorial_basicrnn150" in shown and "reported test accuracy" in shown and "0.9809" in shown
+    plain = Console(file=io.StringIO(), width=200)
+    print_run_summary({"status": "ok", "test_accuracy": 0.97}, plain)
+    assert "reported" not in plain.file.getvalue() and "preset" not in plain.file.getvalue()
