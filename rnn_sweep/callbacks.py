@@ -111,3 +111,59 @@ class DivergenceStop(keras.callbacks.Callback):
         if self.where is None and loss is not None and not float(loss) <= self.max_loss:
             self.where = f"loss became {float(loss):g} at {where} (limit train.max_loss={self.max_loss:g})"
             self.model.stop_training = True
+
+
+class StepLimit(keras.callbacks.Callback):
+    """Stops training after `steps` optimizer steps in all, wherever that falls inside an epoch."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = steps
+        self.taken = 0
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.taken += 1
+        if self.taken >= self.steps:
+            self.model.stop_training = True
+
+
+class StepEvaluator(keras.callbacks.Callback):
+    """Evaluates on the test set every `every` steps (and after the last one): the tutorials' progress line.
+
+    Each evaluation is printed and steps.csv is rewritten, so an interrupted run keeps what it measured.
+    """
+
+    COLUMNS = ("step", "test_loss", "test_accuracy")
+
+    def __init__(self, every: int, x_test: Any, y_test: Any, batch_size: int, path: Path, console: Console) -> None:
+        super().__init__()
+        self.every = every
+        self.data = (x_test, y_test)
+        self.batch_size = batch_size
+        self.path = path
+        self.console = console
+        self.rows: list[dict[str, Any]] = []
+        self._step = 0
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self._step += 1
+        if self._step % self.every == 0:
+            self._evaluate()
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if not self.rows or self.rows[-1]["step"] != self._step:
+            self._evaluate()
+
+    def _evaluate(self) -> None:
+        x, y = self.data
+        metrics = self.model.evaluate(x, y, batch_size=self.batch_size, verbose=0, return_dict=True)
+        row = {"step": self._step, "test_loss": float(metrics["loss"]), "test_accuracy": float(metrics["accuracy"])}
+        self.rows.append(row)
+        self.console.print(
+            f"step {self._step}  test_loss {row['test_loss']:.4f}  test_acc [bold]{row['test_accuracy']:.4f}[/]"
+        )
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=self.COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        atomic.write_text(self.path, buffer.getvalue())

@@ -26,9 +26,10 @@ def _format(value: Any) -> str:
 
 
 SUMMARY_FIELDS = (
-    ("status", "status"), ("cell", "cell"), ("units", "units"), ("params", "params"),
+    ("status", "status"), ("preset", "preset"), ("cell", "cell"), ("units", "units"), ("params", "params"),
     ("batch_size", "batch size"), ("optimizer", "optimizer"), ("learning_rate", "learning rate"),
-    ("epochs_completed", "epochs"), ("test_accuracy", "test accuracy"), ("test_loss", "test loss"),
+    ("epochs_completed", "epochs"), ("test_accuracy", "test accuracy"),
+    ("reported_test_accuracy", "reported test accuracy"), ("test_loss", "test loss"),
     ("best_val_accuracy", "best val accuracy"), ("first_epoch_seconds", "first epoch s"),
     ("epoch_seconds", "epoch s (median)"), ("train_samples_per_second", "train samples/s"),
     ("eval_samples_per_second", "eval samples/s"), ("train_seconds", "train s"), ("device", "device"),
@@ -42,6 +43,8 @@ def print_run_summary(record: dict[str, Any], console: Console = stdout) -> None
     table.add_column("value")
     for key, label in SUMMARY_FIELDS:
         if key == "error" and not record.get(key):
+            continue
+        if key in ("preset", "reported_test_accuracy") and record.get(key) is None:
             continue
         table.add_row(label, Text(_format(record.get(key))))
     console.print(table)

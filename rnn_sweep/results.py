@@ -16,6 +16,7 @@ RESULT_FILE = "result.json"
 HISTORY_FILE = "history.csv"
 MODEL_FILE = "model.keras"
 TENSORBOARD_DIR = "tensorboard"
+STEPS_FILE = "steps.csv"  # test accuracy every train.eval_every steps
 
 STATUSES = ("ok", "failed", "diverged", "interrupted")
 
@@ -30,6 +31,7 @@ CONTRACT_COLUMNS = (
 EXTRA_COLUMNS = (
     "epochs_completed", "train_samples", "val_samples", "test_samples", "eval_seconds", "finished_at",
     "data_source", "overrides", "tensorflow_version", "keras_version", "rnn_sweep_version",
+    "preset", "reported_test_accuracy", "target_test_accuracy", "sequence", "steps",
 )
 COLUMNS = CONTRACT_COLUMNS + EXTRA_COLUMNS
 
@@ -67,6 +69,9 @@ def new_record(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> dict[str
         config_hash=config_hash(cfg),
         overrides=" ".join(overrides),
         rnn_sweep_version=__version__,
+        preset=OmegaConf.select(cfg, "preset.name"),
+        reported_test_accuracy=OmegaConf.select(cfg, "preset.reported_test_accuracy"),
+        target_test_accuracy=OmegaConf.select(cfg, "preset.target_test_accuracy"),
     )
     return record
 

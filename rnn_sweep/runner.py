@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import time
@@ -13,7 +14,8 @@ from omegaconf import DictConfig
 from rich.console import Console
 
 from rnn_sweep.data import load_mnist, locate_mnist, make_splits
-from rnn_sweep.results import HISTORY_FILE, MODEL_FILE, TENSORBOARD_DIR, new_record, write_result
+from rnn_sweep.results import HISTORY_FILE, MODEL_FILE, STEPS_FILE, TENSORBOARD_DIR, new_record, write_result
+from rnn_sweep.sequences import sequence_shape, to_sequences
 
 
 def train_run(cfg: DictConfig, run_dir: Path, overrides: list[str], console: Console) -> dict[str, Any]:
@@ -41,9 +43,10 @@ def _train(cfg: DictConfig, run_dir: Path, console: Console, record: dict[str, A
     import keras
     import tensorflow as tf
 
-    from rnn_sweep.callbacks import DivergenceStop, EpochProgress, EpochTimer, HistoryWriter
+    from rnn_sweep.callbacks import DivergenceStop, EpochProgress, EpochTimer, HistoryWriter, StepEvaluator, StepLimit
     from rnn_sweep.device import configure_device
-    from rnn_sweep.model import build_model, compile_model
+    from rnn_sweep.model import build_model, compile_model, one_hot_labels
+    from rnn_sweep.schedules import build_schedule
 
     record.update(
         device=configure_device(cfg.train.device),
@@ -70,9 +73,19 @@ def _train(cfg: DictConfig, run_dir: Path, console: Console, record: dict[str, A
         val_samples=len(splits.y_val),
         test_samples=len(splits.y_test),
     )
+    layout, permutation_seed = cfg.data.sequence, cfg.data.permutation_seed
+    x_train, x_val, x_test = (to_sequences(x, layout, permutation_seed) for x in (splits.x_train, splits.x_val,
+                                                                                splits.x_test))
+    y_train, y_val, y_test = (one_hot_labels(y, cfg.train.label_smoothing) for y in (splits.y_train, splits.y_val,
+                                                                                    splits.y_test))
+    epochs, total_steps, shuffle = fit_plan(cfg.train, len(splits.y_train))
+    record.update(sequence=layout, steps=total_steps)
 
-    model = build_model(cfg.model)
-    compile_model(model, cfg.optimizer)
+    model = build_model(cfg.model, input_shape=sequence_shape(layout))
+    learning_rate = build_schedule(cfg.train.lr_schedule, cfg.optimizer.learning_rate, total_steps,
+                                   math.ceil(len(splits.y_train) / cfg.train.batch_size), cfg.train.warmup_epochs)
+    compile_model(model, cfg.optimizer, learning_rate, label_smoothing=cfg.train.label_smoothing,
+                  from_logits=cfg.model.output_activation == "linear")
     record["params"] = model.count_params()
 
     timer, divergence = EpochTimer(), DivergenceStop(cfg.train.max_loss)
@@ -81,20 +94,25 @@ def _train(cfg: DictConfig, run_dir: Path, console: Console, record: dict[str, A
         timer,
         divergence,
         HistoryWriter(run_dir / HISTORY_FILE),
-        EpochProgress(console, cfg.train.epochs, label),
+        EpochProgress(console, epochs, label),
     ]
     if cfg.train.tensorboard:
         # Epoch-level scalars only: no profiler and no histograms, so the timing figures stay honest.
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD_DIR), profile_batch=0))
+    if cfg.train.steps is not None:
+        callbacks.append(StepLimit(cfg.train.steps))
+    if cfg.train.eval_every is not None:
+        callbacks.append(StepEvaluator(cfg.train.eval_every, x_test, y_test, cfg.train.eval_batch_size,
+                                       run_dir / STEPS_FILE, console))
     start = time.perf_counter()
     try:
         history = model.fit(
-            splits.x_train,
-            splits.y_train,
+            x_train,
+            y_train,
             batch_size=cfg.train.batch_size,
-            epochs=cfg.train.epochs,
-            validation_data=(splits.x_val, splits.y_val),
-            shuffle=cfg.train.shuffle,
+            epochs=epochs,
+            validation_data=(x_val, y_val),
+            shuffle=shuffle,
             callbacks=callbacks,
             verbose=0,
         )
@@ -108,7 +126,7 @@ def _train(cfg: DictConfig, run_dir: Path, console: Console, record: dict[str, A
 
     start = time.perf_counter()
     metrics = model.evaluate(
-        splits.x_test, splits.y_test, batch_size=cfg.train.eval_batch_size, verbose=0, return_dict=True
+        x_test, y_test, batch_size=cfg.train.eval_batch_size, verbose=0, return_dict=True
     )
     eval_seconds = time.perf_counter() - start
     record.update(
@@ -120,6 +138,18 @@ def _train(cfg: DictConfig, run_dir: Path, console: Console, record: dict[str, A
     if cfg.train.save_model:
         _save_model(model, run_dir / MODEL_FILE)
     record.update(status="ok", error=None)
+
+
+def fit_plan(train_cfg: DictConfig, train_samples: int) -> tuple[int, int, bool]:
+    """(epochs to ask Keras for, optimizer steps in all, shuffle) for epoch- or step-based training.
+
+    With `train.steps` the run walks the training set in its fixed (seeded) order, wrapping round, for exactly
+    that many steps: enough epochs are asked for and StepLimit stops inside the last one.
+    """
+    steps_per_epoch = math.ceil(train_samples / train_cfg.batch_size)
+    if train_cfg.steps is None:
+        return train_cfg.epochs, train_cfg.epochs * steps_per_epoch, train_cfg.shuffle
+    return math.ceil(train_cfg.steps / steps_per_epoch), train_cfg.steps, False
 
 
 def _epoch_figures(timer: Any, train_samples: int) -> dict[str, Any]:

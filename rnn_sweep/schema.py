@@ -16,6 +16,10 @@ CELLS = ("simple_rnn", "lstm", "gru")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
 DATASETS = ("mnist",)
 DEVICES = ("auto", "cpu", "gpu")
+# How an image becomes a sequence (rnn_sweep.sequences): 28 rows, 28 columns, 784 pixels, or 784 shuffled pixels.
+SEQUENCES = ("rows", "columns", "pixels", "permuted_pixels")
+LR_SCHEDULES = ("constant", "cosine", "one_cycle")
+OUTPUT_ACTIVATIONS = ("linear", "softmax")
 ACTIVATIONS = (
     "tanh", "relu", "sigmoid", "hard_sigmoid", "linear", "elu", "selu", "gelu", "silu", "swish", "softsign",
 )
@@ -73,6 +77,16 @@ class ModelConfig:
     dropout: float = ruled(0.0, ge=0, lt=1)
     recurrent_dropout: float = ruled(0.0, ge=0, lt=1)
     unroll: bool = False
+    # The model around the cell (rnn_sweep.model.STRUCTURE_DEFAULTS); everything above is a Keras cell argument.
+    layers: int = ruled(1, ge=1)  # stacked cells; all but the last return their whole sequence
+    bidirectional: bool = False
+    layer_norm: bool = False  # LayerNormalization after each cell; keeps LSTM/GRU cuDNN-eligible
+    dense_layers: int = ruled(0, ge=0)  # an extra Dense stack between the cell and the output
+    dense_units: int = ruled(128, ge=1)
+    dense_activation: str = ruled("relu", choices=ACTIVATIONS)
+    head_dropout: float = ruled(0.0, ge=0, lt=1)  # Dropout just before the output layer
+    # linear: logits and a from_logits loss; softmax: probabilities, as some tutorials build it.
+    output_activation: str = ruled("linear", choices=OUTPUT_ACTIVATIONS)
 
 
 @dataclass
@@ -169,6 +183,9 @@ class DataConfig:
     limit_test: int | None = ruled(None, ge=10)
     # Compare the decoded arrays with canonical MNIST's checksums; turn off for modified data.
     verify: bool = True
+    sequence: str = ruled("rows", choices=SEQUENCES)
+    # Fixes the pixel order of `permuted_pixels`; kept apart from `seed`, so a seed sweep keeps one task.
+    permutation_seed: int = ruled(0, ge=0)
 
 
 @dataclass
@@ -186,6 +203,26 @@ class TrainConfig:
     max_loss: float | None = ruled(100.0, gt=0)
     # Evaluation has no backward pass, so it can use much larger batches than training.
     eval_batch_size: int = ruled(1024, ge=1)
+    # Step-based training: this many optimizer steps taken in order through the training set (no shuffling,
+    # wrapping round at its end) instead of `epochs`; null trains by epochs.
+    steps: int | None = ruled(None, ge=1)
+    # Evaluate on the test set every this many steps (printed, and kept in steps.csv); null: only at the end.
+    eval_every: int | None = ruled(None, ge=1)
+    # Learning rate over the run, peaking at optimizer.learning_rate (rnn_sweep.schedules).
+    lr_schedule: str = ruled("constant", choices=LR_SCHEDULES)
+    # Linear warm-up from near 0 to the peak; one_cycle with 0 here warms up over its first 30% of steps.
+    warmup_epochs: float = ruled(0.0, ge=0)
+    label_smoothing: float = ruled(0.0, ge=0, lt=1)
+
+
+@dataclass
+class PresetConfig:
+    """What a preset in conf/experiment/ reproduces, so results show the published figure beside the measured one."""
+
+    name: str | None = None
+    reported_test_accuracy: float | None = ruled(None, ge=0, le=1)  # what the tutorial published
+    target_test_accuracy: float | None = ruled(None, ge=0, le=1)  # what a best_* preset is meant to reach
+    source: str | None = None
 
 
 @dataclass
@@ -195,11 +232,12 @@ class Config:
     data: DataConfig = MISSING
     train: TrainConfig = MISSING
     seed: int = ruled(42, ge=0)
+    preset: PresetConfig = field(default_factory=PresetConfig)
 
 
-# Keys that say where things are or what to keep, not what is trained: they do not change a run's identity
-# (and leaving a new one of these out keeps the hashes of older runs, which lack it, unchanged).
-NON_IDENTITY_KEYS = ("data.path", "train.save_model", "train.tensorboard")
+# Keys that say where things are, what to keep or how a preset is labelled, not what is trained: they do not
+# change a run's identity (and leaving a new one of these out keeps the hashes of older runs unchanged).
+NON_IDENTITY_KEYS = ("data.path", "train.save_model", "train.tensorboard", "preset")
 
 
 def register() -> None:

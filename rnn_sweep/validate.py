@@ -20,6 +20,7 @@ from rnn_sweep.schema import (
     OPTIMIZERS,
     Config,
     DataConfig,
+    PresetConfig,
     Rule,
     TrainConfig,
 )
@@ -50,6 +51,7 @@ def _schema_for(cfg: DictConfig) -> DictConfig:
             optimizer=OPTIMIZER_SCHEMAS[optimizer](),
             data=DataConfig(),
             train=TrainConfig(),
+            preset=PresetConfig(),
         )
     )
 

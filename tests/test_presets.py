@@ -1,0 +1,250 @@
+"""Issue 5: the tutorial and best_* presets, sequence layouts, learning-rate schedules and model structure."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+from rich.console import Console
+
+from rnn_sweep.errors import ConfigError
+from rnn_sweep.paths import conf_dir
+from rnn_sweep.schema import register
+from rnn_sweep.sequences import pixel_permutation, sequence_shape, to_sequences
+from rnn_sweep.validate import validate
+
+keras = pytest.importorskip("keras")
+from rnn_sweep.model import build_model  # noqa: E402  (imports Keras)
+from rnn_sweep.schedules import PeakSchedule, build_schedule  # noqa: E402
+
+PRESETS = sorted(path.stem for path in (conf_dir() / "experiment").glob("*.yaml"))
+TUTORIALS = ["tutorial_keras_simplernn50", "tutorial_simplernn128_relu", "tutorial_basicrnn150", "tutorial_cell_size"]
+BEST = ["best_lstm", "best_gru", "best_simple_rnn"]
+
+
+def _compose(*overrides: str, hydra: bool = False):
+    register()
+    with initialize_config_dir(str(conf_dir()), version_base="1.3"):
+        return compose("config", overrides=list(overrides), return_hydra_config=hydra)
+
+
+def _cfg(*overrides: str):
+    return validate(_compose(*overrides))
+
+
+def test_every_issue_preset_exists():
+    assert set(TUTORIALS + BEST + ["pixels_lstm", "permuted_pixels_lstm"]) <= set(PRESETS)
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_composes_validates_and_names_itself(name):
+    cfg = _cfg(f"experiment={name}")
+    assert cfg.preset.name == name
+    assert cfg.preset.source
+    if name.startswith("best_"):
+        assert cfg.train.epochs <= 10 and cfg.preset.target_test_accuracy >= 0.985
+        assert cfg.data.sequence == "rows"
+
+
+def test_tutorial_presets_carry_the_reported_figures():
+    assert _cfg("experiment=tutorial_keras_simplernn50").preset.reported_test_accuracy == 0.66
+    assert _cfg("experiment=tutorial_basicrnn150").preset.reported_test_accuracy == 0.9809
+    step = _cfg("experiment=tutorial_keras_simplernn50").train
+    assert (step.steps, step.eval_every, step.batch_size) == (4001, 500, 50)
+
+
+@pytest.mark.parametrize("name", ["tutorial_keras_simplernn50", "tutorial_basicrnn150"])
+def test_55000_image_tutorials_hold_out_5000(name, mnist):
+    from rnn_sweep.data import make_splits
+
+    cfg = _cfg(f"experiment={name}")
+    splits = make_splits(*mnist, limit_train=None, limit_test=100, validation_split=cfg.train.validation_split,
+                         seed=cfg.seed)
+    assert (len(splits.y_train), len(splits.y_val)) == (55000, 5000)
+
+
+@pytest.mark.parametrize("name", BEST)
+def test_best_gated_presets_stay_cudnn_eligible(name):
+    model = build_model(_cfg(f"experiment={name}").model)
+    for layer in model.layers:
+        cell = getattr(layer, "forward_layer", layer)
+        if isinstance(cell, (keras.layers.LSTM, keras.layers.GRU)):
+            assert cell.activation.__name__ == "tanh" and cell.recurrent_activation.__name__ == "sigmoid"
+            assert cell.recurrent_dropout == 0 and not cell.unroll and cell.use_bias
+
+
+@pytest.mark.parametrize(("units", "params"), [(10, 390), (20, 980), (30, 1770)])
+def test_tutorial_cell_size_parameter_counts(units, params):
+    model = build_model(_cfg("experiment=tutorial_cell_size", f"model.units={units}").model)
+    assert model.get_layer("rnn").count_params() == params
+
+
+def test_tutorial_cell_size_sweeps_the_three_sizes():
+    cfg = _compose("experiment=tutorial_cell_size", hydra=True)
+    assert cfg.hydra.sweeper.params["model.units"] == "10,20,30"
+
+
+# Overrides that make each preset one short run on a tiny subset; the pixel presets get fewer images (784 steps).
+QUICK = ["train.epochs=1", "data.limit_train=100", "data.limit_test=50", "train.save_model=false"]
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_trains_a_short_run(name, mnist_path, tmp_path):
+    from rnn_sweep.runner import train_run
+
+    quick = [*QUICK, "train.steps=7", "train.eval_every=3"] if name == "tutorial_keras_simplernn50" else QUICK
+    if "pixels" in name:
+        quick = [*quick, "data.limit_train=20", "data.limit_test=10", "train.batch_size=10"]
+    cfg = _cfg(f"experiment={name}", f"data.path={mnist_path}", *quick)
+    record = train_run(cfg, tmp_path, [], Console(file=io.StringIO()))
+    assert record["status"] == "ok", record["error"]
+    assert record["preset"] == name and record["sequence"] == cfg.data.sequence
+    assert 0 <= record["test_accuracy"] <= 1
+    if name == "tutorial_keras_simplernn50":
+        # 92 training images at batch 50: 2 steps an epoch, so 7 steps end inside the 4th epoch.
+        assert record["steps"] == 7 and record["epochs_completed"] == 4
+        with (tmp_path / "steps.csv").open() as file:
+            assert [int(row["step"]) for row in csv.DictReader(file)] == [3, 6, 7]
+
+
+@pytest.mark.parametrize(
+    ("layout", "shape"),
+    [("rows", (28, 28)), ("columns", (28, 28)), ("pixels", (784, 1)), ("permuted_pixels", (784, 1))],
+)
+def test_sequence_layouts_give_their_shapes(layout, shape):
+    images = np.random.default_rng(0).random((3, 28, 28), dtype=np.float32)
+    sequences = to_sequences(images, layout, permutation_seed=5)
+    assert sequences.shape == (3, *shape) == (3, *sequence_shape(layout))
+    model = build_model(_cfg(f"data.sequence={layout}", "model.units=4").model, input_shape=sequence_shape(layout))
+    assert model.input_shape == (None, *shape)
+    expected = {
+        "rows": images,
+        "columns": images.transpose(0, 2, 1),
+        "pixels": images.reshape(3, 784, 1),
+        "permuted_pixels": images.reshape(3, 784)[:, pixel_permutation(5)][..., None],
+    }[layout]
+    np.testing.assert_array_equal(sequences, expected)
+
+
+def test_permutation_is_fixed_by_its_seed():
+    first = pixel_permutation(0)
+    assert np.array_equal(first, pixel_permutation(0))
+    assert not np.array_equal(first, pixel_permutation(1))
+    assert sorted(first) == list(range(784)) and not np.array_equal(first, np.arange(784))
+    images = np.random.default_rng(1).random((2, 28, 28), dtype=np.float32)
+    assert np.array_equal(to_sequences(images, "permuted_pixels", 3), to_sequences(images, "permuted_pixels", 3))
+    assert not np.array_equal(to_sequences(images, "permuted_pixels", 3), to_sequences(images, "permuted_pixels", 4))
+
+
+def _at(schedule: PeakSchedule, *steps: int) -> list[float]:
+    return [float(schedule(step)) for step in steps]
+
+
+def test_constant_without_warmup_is_a_plain_float():
+    assert build_schedule("constant", 0.01, total_steps=100, steps_per_epoch=10, warmup_epochs=0) == 0.01
+
+
+def test_constant_with_warmup_rises_linearly_then_holds():
+    schedule = build_schedule("constant", 0.01, total_steps=100, steps_per_epoch=10, warmup_epochs=1)
+    assert _at(schedule, 0, 4, 9, 10, 99) == pytest.approx([0.001, 0.005, 0.01, 0.01, 0.01])
+
+
+def test_cosine_decays_from_the_peak_to_zero_after_warmup():
+    plain = build_schedule("cosine", 0.002, total_steps=100, steps_per_epoch=10, warmup_epochs=0)
+    assert _at(plain, 0, 50, 100) == pytest.approx([0.002, 0.001, 0.0], abs=1e-9)
+    warm = build_schedule("cosine", 0.002, total_steps=110, steps_per_epoch=10, warmup_epochs=1)
+    assert _at(warm, 0, 9, 10, 60, 110) == pytest.approx([0.0002, 0.002, 0.002, 0.001, 0.0], abs=1e-9)
+
+
+def test_one_cycle_warms_up_over_30_percent_then_anneals():
+    schedule = build_schedule("one_cycle", 0.01, total_steps=100, steps_per_epoch=10, warmup_epochs=0)
+    start = 0.01 / 25
+    assert _at(schedule, 0, 29, 30, 65, 100) == pytest.approx(
+        [start + (0.01 - start) / 30, 0.01, 0.01, (0.01 + start / 1e4) / 2, start / 1e4], rel=1e-4
+    )
+
+
+def _count(model, kind) -> int:
+    return sum(isinstance(layer, kind) for layer in model.layers)
+
+
+def test_stacked_bidirectional_layernorm_and_dense_stack_build_as_configured():
+    model = build_model(_cfg("model=gru", "model.units=8", "model.layers=3", "model.bidirectional=true",
+                             "model.layer_norm=true", "model.dense_layers=2", "model.dense_units=16",
+                             "model.head_dropout=0.3", "model.output_activation=softmax").model)
+    assert _count(model, keras.layers.Bidirectional) == 3
+    assert _count(model, keras.layers.LayerNormalization) == 3
+    assert _count(model, keras.layers.Dense) == 3 and _count(model, keras.layers.Dropout) == 1
+    assert [layer.return_sequences for layer in model.layers if isinstance(layer, keras.layers.Bidirectional)] == [
+        True, True, False]
+    assert model.output_shape == (None, 10)
+    assert model.layers[-1].activation.__name__ == "softmax"
+    plain = build_model(_cfg("model=lstm", "model.units=8", "model.layers=2").model)
+    assert _count(plain, keras.layers.LSTM) == 2 and _count(plain, keras.layers.LayerNormalization) == 0
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("model.layers=0", ">= 1"),
+        ("model.dense_layers=-1", ">= 0"),
+        ("model.dense_units=0", ">= 1"),
+        ("model.dense_activation=bogus", "tanh"),
+        ("model.head_dropout=1.0", "< 1"),
+        ("model.output_activation=relu", "linear, softmax"),
+        ("data.sequence=spiral", "rows, columns, pixels, permuted_pixels"),
+        ("data.permutation_seed=-1", ">= 0"),
+        ("train.steps=0", ">= 1"),
+        ("train.eval_every=0", ">= 1"),
+        ("train.lr_schedule=step", "constant, cosine, one_cycle"),
+        ("train.warmup_epochs=-1", ">= 0"),
+        ("train.label_smoothing=1.0", "< 1"),
+        ("preset.reported_test_accuracy=1.5", "<= 1"),
+        ("preset.target_test_accuracy=-0.1", ">= 0"),
+    ],
+)
+def test_new_keys_refuse_bad_values(override, named):
+    with pytest.raises(ConfigError) as raised:
+        _cfg(override)
+    assert override.split("=")[0] in str(raised.value) and named in str(raised.value)
+
+
+@pytest.mark.parametrize("key", ["bidirectional", "layer_norm"])
+def test_new_switches_refuse_non_booleans_in_saved_configs(key):
+    plain = OmegaConf.create(OmegaConf.to_yaml(_compose()))
+    plain.model[key] = "maybe"
+    with pytest.raises(ConfigError, match=f"model.{key}"):
+        validate(plain)
+
+
+def test_preset_is_not_part_of_the_run_identity():
+    from rnn_sweep.results import config_hash
+
+    assert config_hash(_cfg("preset.name=x")) == config_hash(_cfg())
+
+
+
+def test_unknown_preset_is_refused_with_the_list(tmp_path):
+    from conftest import run_cli
+
+    result = run_cli("experiment=nope", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "nope" in result.stderr and "best_lstm" in result.stderr and "tutorial_cell_size" in result.stderr
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_summary_shows_the_reported_figure_beside_the_measured_one():
+    from rnn_sweep.console import print_run_summary
+
+    console = Console(file=io.StringIO(), width=200)
+    print_run_summary({"status": "ok", "preset": "tutorial_basicrnn150", "test_accuracy": 0.97,
+                       "reported_test_accuracy": 0.9809}, console)
+    shown = console.file.getvalue()
+    assert "tutorial_basicrnn150" in shown and "reported test accuracy" in shown and "0.9809" in shown
+    plain = Console(file=io.StringIO(), width=200)
+    print_run_summary({"status": "ok", "test_accuracy": 0.97}, plain)
+    assert "reported" not in plain.file.getvalue() and "preset" not in plain.file.getvalue()
