@@ -6,10 +6,14 @@ import importlib
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rnn_sweep.commands import SUBCOMMANDS
 from rnn_sweep.console import print_error
 from rnn_sweep.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _CONFIG_PATH_FLAGS = ("--config-path", "-cp")
 
@@ -34,9 +38,25 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(error.exit_code)
 
     from rnn_sweep.app import train_app
+    from rnn_sweep.sweep_callback import finished_sweeps
 
     sys.argv = [sys.argv[0], *argv]
     train_app()
+    _exit_if_jobs_failed(finished_sweeps)
+
+
+def _exit_if_jobs_failed(sweeps: list[tuple[Path, pd.DataFrame]]) -> None:
+    """A sweep runs every job whatever happens to the others; its exit status then says if any did not end ok."""
+    from rnn_sweep.aggregate import failed_jobs
+
+    for sweep_dir, results in sweeps:
+        failed = failed_jobs(results)
+        if not failed.empty:
+            named = "; ".join(
+                f"{row.run_dir} [{row.overrides}] ({row.status}: {row.error})" for row in failed.itertuples()
+            )
+            print_error(f"{len(failed)} of {len(results)} jobs of the sweep {sweep_dir} did not end ok: {named}")
+            sys.exit(1)
 
 
 def _absolute_config_path(argv: list[str]) -> list[str]:

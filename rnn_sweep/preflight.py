@@ -45,7 +45,7 @@ def preflight(argv: list[str]) -> None:
     with initialize_config_dir(str(config_dir), version_base="1.3", job_name="rnn_sweep"):
         hydra_cfg = _compose(config_name, _fixed(overrides), return_hydra_config=True).hydra
         located: set[str | None] = set()
-        for job_overrides in _jobs(overrides, args.multirun, hydra_cfg):
+        for job_overrides in expand_jobs(overrides, args.multirun, hydra_cfg):
             typed = validate(_compose(config_name, job_overrides))
             if typed.data.path not in located:
                 locate_mnist(typed.data.path)
@@ -59,7 +59,7 @@ def _fixed(overrides: list[str]) -> list[str]:
     return [o.input_line for o in parsed if not o.is_sweep_override()]
 
 
-def _jobs(overrides: list[str], multirun: bool, hydra_cfg: DictConfig) -> list[list[str]]:
+def expand_jobs(overrides: list[str], multirun: bool, hydra_cfg: DictConfig) -> list[list[str]]:
     """Each job's overrides, expanded the way Hydra's basic sweeper will expand them."""
     if not multirun:
         return [overrides]

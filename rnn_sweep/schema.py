@@ -184,6 +184,9 @@ class TrainConfig:
     max_loss: float | None = ruled(100.0, gt=0)
     # Evaluation has no backward pass, so it can use much larger batches than training.
     eval_batch_size: int = ruled(1024, ge=1)
+    # CPU threads for TensorFlow in each job; null (auto): all cores for one job at a time, and an equal share
+    # of them when a launcher runs jobs side by side (joblib: cores / n_jobs; submitit: cpus_per_task).
+    threads: int | None = ruled(None, ge=1)
 
 
 @dataclass
@@ -196,7 +199,7 @@ class Config:
 
 
 # Keys that say where things are or what to keep, not what is trained: they do not change a run's identity.
-NON_IDENTITY_KEYS = ("data.path", "train.save_model")
+NON_IDENTITY_KEYS = ("data.path", "train.save_model", "train.threads")
 
 
 def register() -> None:
