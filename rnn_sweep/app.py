@@ -42,7 +42,7 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     overrides = list(hydra_cfg.overrides.task)
     single_run = hydra_cfg.mode == RunMode.RUN
-    jobs = None if single_run else sweep_size(Path(hydra_cfg.sweep.dir))
+    jobs = None if single_run else sweep_size(hydra_cfg)
     if not single_run:
         stdout.print(f"[bold]{progress_line(hydra_cfg, jobs)}[/]  {' '.join(overrides)}")
     try:

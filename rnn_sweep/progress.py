@@ -16,14 +16,14 @@ from rnn_sweep.results import RESULT_FILE
 MULTIRUN_FILE = "multirun.yaml"
 
 
-def sweep_size(sweep_dir: Path) -> int | None:
-    """How many jobs the sweep launches: the grid's size, or Optuna's n_trials; None if unknown."""
+def sweep_size(hydra_cfg: DictConfig) -> int | None:
+    """How many jobs the sweep launches: Optuna's n_trials, or the size of the grid in multirun.yaml."""
     from rnn_sweep.preflight import expand_jobs  # Hydra's override parser: only needed here
 
+    if "n_trials" in hydra_cfg.sweeper:
+        return int(hydra_cfg.sweeper.n_trials)
     try:
-        cfg = OmegaConf.load(Path(sweep_dir) / MULTIRUN_FILE)
-        if "n_trials" in cfg.hydra.sweeper:
-            return int(cfg.hydra.sweeper.n_trials)
+        cfg = OmegaConf.load(Path(hydra_cfg.sweep.dir) / MULTIRUN_FILE)
         return len(expand_jobs(list(cfg.hydra.overrides.task), True, cfg.hydra))
     except Exception:  # progress is informative only; it must never stop a job
         return None
