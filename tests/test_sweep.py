@@ -167,6 +167,7 @@ def test_optuna_maximises_validation_accuracy(tmp_path, mnist_path):
     sweep_dir = _sweep_dir(tmp_path)
     results = _results(sweep_dir)
     assert len(results) == 2 and (results["status"] == "ok").all()
+    assert "job 2/2" in result.stdout
     best = (sweep_dir / "optimization_results.yaml").read_text()
     assert f"best_value: {results['best_val_accuracy'].max()}" in best
 
