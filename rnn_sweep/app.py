@@ -14,21 +14,39 @@ from omegaconf import DictConfig
 from rnn_sweep.console import print_error, print_run_summary, stdout
 from rnn_sweep.errors import ConfigError
 from rnn_sweep.paths import conf_dir
+from rnn_sweep.progress import progress_line, sweep_size
 from rnn_sweep.results import COLUMNS, write_result
+from rnn_sweep.resume import clash_error, finished_result, register_resolver
 from rnn_sweep.schema import register
+from rnn_sweep.threads import auto_threads
 from rnn_sweep.validate import validate
 
 register()
+register_resolver()
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
-def train_app(cfg: DictConfig) -> dict[str, Any]:
+def train_app(cfg: DictConfig) -> dict[str, Any] | float:
+    """Train one run; in a multirun, skip it when resuming finds it done.
+
+    Returns the record, or for the Optuna sweeper the objective it maximises (best validation accuracy).
+    """
+    record = _run(cfg)
+    if "optuna" in str(HydraConfig.get().sweeper.get("_target_", "")).lower():
+        return float("nan") if record.get("best_val_accuracy") is None else float(record["best_val_accuracy"])
+    return record
+
+
+def _run(cfg: DictConfig) -> dict[str, Any]:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     overrides = list(hydra_cfg.overrides.task)
     single_run = hydra_cfg.mode == RunMode.RUN
+    jobs = None if single_run else sweep_size(hydra_cfg)
+    if not single_run:
+        stdout.print(f"[bold]{progress_line(hydra_cfg, jobs)}[/]  {' '.join(overrides)}")
     try:
-        typed = validate(cfg)
+        typed = validate_or_clash(cfg, run_dir)
     except ConfigError as error:
         if single_run:
             print_error(str(error))
@@ -36,13 +54,27 @@ def train_app(cfg: DictConfig) -> dict[str, Any]:
         record = {**dict.fromkeys(COLUMNS), "run_dir": str(run_dir), "status": "failed",
                   "error": f"ConfigError: {error}", "overrides": " ".join(overrides)}
         write_result(run_dir, record)
+        print_error(f"job {hydra_cfg.job.num} not run: {error}")
         return record
+
+    if not single_run and (done := finished_result(typed, run_dir)):
+        stdout.print(f"skipped: {run_dir} already holds an ok result for this config")
+        return done
 
     from rnn_sweep.runner import train_run  # imports TensorFlow: only now that the config is known good
 
-    record = train_run(typed, run_dir, overrides, stdout)
+    threads = typed.train.threads or auto_threads(hydra_cfg.launcher, jobs)
+    record = train_run(typed, run_dir, overrides, stdout, threads=threads)
     print_run_summary(record)
     if single_run and record["status"] != "ok":
         print_error(f"the run ended with status {record['status']}: {record['error']}")
         sys.exit(1)
     return record
+
+
+def validate_or_clash(cfg: DictConfig, run_dir: Path) -> DictConfig:
+    """The validated config; ConfigError when it is invalid or its job folder belongs to another config."""
+    typed = validate(cfg)
+    if error := clash_error(run_dir):
+        raise ConfigError(error)
+    return typed

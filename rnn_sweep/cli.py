@@ -6,11 +6,15 @@ import importlib
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rnn_sweep.commands import SUBCOMMANDS
 from rnn_sweep.console import print_error
 from rnn_sweep.errors import UserError
 from rnn_sweep.paths import conf_dir
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _CONFIG_PATH_FLAGS = ("--config-path", "-cp")
 # The settings of conf/config.yaml's `hydra:` section that a config without one must still get.
@@ -37,6 +41,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(error.exit_code)
 
     from rnn_sweep.app import train_app
+    from rnn_sweep.sweep_callback import finished_sweeps
 
     sys.argv = [sys.argv[0], *argv]
     try:
@@ -45,6 +50,21 @@ def main(argv: list[str] | None = None) -> None:
         # The run already wrote result.json (status `interrupted`) and its history; no traceback needed.
         print_error("interrupted: the run folder keeps the epochs finished so far, with status `interrupted`.")
         sys.exit(130)
+    _exit_if_jobs_failed(finished_sweeps)
+
+
+def _exit_if_jobs_failed(sweeps: list[tuple[Path, pd.DataFrame]]) -> None:
+    """A sweep runs every job whatever happens to the others; its exit status then says if any did not end ok."""
+    from rnn_sweep.aggregate import failed_jobs
+
+    for sweep_dir, results in sweeps:
+        failed = failed_jobs(results)
+        if not failed.empty:
+            named = "; ".join(
+                f"{row.run_dir} [{row.overrides}] ({row.status}: {row.error})" for row in failed.itertuples()
+            )
+            print_error(f"{len(failed)} of {len(results)} jobs of the sweep {sweep_dir} did not end ok: {named}")
+            sys.exit(1)
 
 
 def _absolute_config_path(argv: list[str]) -> list[str]:

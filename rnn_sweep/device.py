@@ -33,6 +33,21 @@ def configure_device(device: str) -> str:
     return f"CPU {_cpu_name()} ({os.cpu_count()} cores)"
 
 
+def configure_threads(threads: int | None) -> int | None:
+    """Cap TensorFlow's intra- and inter-op thread pools at `threads`; return the cap in force.
+
+    It must happen before TensorFlow starts its runtime; later jobs in the same process (Hydra's basic
+    launcher, a reused joblib worker) keep the first job's pools.
+    """
+    if threads is not None:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:
+            pass  # the runtime is already running; the cap read below is what applies
+    return tf.config.threading.get_intra_op_parallelism_threads() or None
+
+
 def _cpu_name() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:

@@ -48,7 +48,7 @@ def preflight(argv: list[str]) -> None:
         hydra_cfg = _compose(config_name, _fixed(overrides), return_hydra_config=True).hydra
         compose_job = _JobComposer(config_name, groups=set(hydra_cfg.runtime.choices))
         located: set[str | None] = set()
-        for job_overrides in _jobs(overrides, args.multirun, hydra_cfg):
+        for job_overrides in expand_jobs(overrides, args.multirun, hydra_cfg):
             typed = validate(compose_job(job_overrides))
             if typed.data.path not in located:
                 locate_mnist(typed.data.path)
@@ -62,7 +62,7 @@ def _fixed(overrides: list[str]) -> list[str]:
     return [o.input_line for o in parsed if not o.is_sweep_override()]
 
 
-def _jobs(overrides: list[str], multirun: bool, hydra_cfg: DictConfig) -> list[list[str]]:
+def expand_jobs(overrides: list[str], multirun: bool, hydra_cfg: DictConfig) -> list[list[str]]:
     """Each job's overrides, expanded the way Hydra's basic sweeper will expand them."""
     if not multirun:
         return [overrides]

@@ -30,7 +30,7 @@ CONTRACT_COLUMNS = (
 # What else a user needs to trust or explain a number.
 EXTRA_COLUMNS = (
     "epochs_completed", "train_samples", "val_samples", "test_samples", "eval_seconds", "finished_at",
-    "data_source", "overrides", "tensorflow_version", "keras_version", "rnn_sweep_version",
+    "data_source", "overrides", "threads", "tensorflow_version", "keras_version", "rnn_sweep_version",
     "preset", "reported_test_accuracy", "target_test_accuracy", "sequence", "steps",
 )
 COLUMNS = CONTRACT_COLUMNS + EXTRA_COLUMNS

@@ -18,8 +18,12 @@ from rnn_sweep.results import HISTORY_FILE, MODEL_FILE, STEPS_FILE, TENSORBOARD_
 from rnn_sweep.sequences import sequence_shape, to_sequences
 
 
-def train_run(cfg: DictConfig, run_dir: Path, overrides: list[str], console: Console) -> dict[str, Any]:
+def train_run(
+    cfg: DictConfig, run_dir: Path, overrides: list[str], console: Console, threads: int | None = None
+) -> dict[str, Any]:
     """Run the training described by the validated `cfg` in `run_dir`; return the record it wrote.
+
+    `threads` caps TensorFlow's CPU thread pools (None: TensorFlow's default, every core).
 
     Failures become a record with status `failed` and the error text; Ctrl-C becomes `interrupted`
     (written, then re-raised so a sweep stops).
@@ -27,7 +31,7 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: list[str], console: Con
     record = new_record(cfg, run_dir, overrides)
     record["started_at"] = _now()
     try:
-        _train(cfg, run_dir, console, record)
+        _train(cfg, run_dir, console, record, threads)
     except KeyboardInterrupt:
         record.update(status="interrupted", error="interrupted (Ctrl-C / SIGINT) before the run finished")
         raise
@@ -39,16 +43,17 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: list[str], console: Con
     return record
 
 
-def _train(cfg: DictConfig, run_dir: Path, console: Console, record: dict[str, Any]) -> None:
+def _train(cfg: DictConfig, run_dir: Path, console: Console, record: dict[str, Any], threads: int | None) -> None:
     import keras
     import tensorflow as tf
 
     from rnn_sweep.callbacks import DivergenceStop, EpochProgress, EpochTimer, HistoryWriter, StepEvaluator, StepLimit
-    from rnn_sweep.device import configure_device
+    from rnn_sweep.device import configure_device, configure_threads
     from rnn_sweep.model import build_model, compile_model, one_hot_labels
     from rnn_sweep.schedules import build_schedule
 
     record.update(
+        threads=configure_threads(threads),
         device=configure_device(cfg.train.device),
         tensorflow_version=tf.__version__,
         keras_version=keras.__version__,

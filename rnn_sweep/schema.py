@@ -213,6 +213,9 @@ class TrainConfig:
     # Linear warm-up from near 0 to the peak; one_cycle with 0 here warms up over its first 30% of steps.
     warmup_epochs: float = ruled(0.0, ge=0)
     label_smoothing: float = ruled(0.0, ge=0, lt=1)
+    # CPU threads for TensorFlow in each job; null (auto): all cores for one job at a time, and an equal share
+    # of them when a launcher runs jobs side by side (joblib: cores / n_jobs; submitit: cpus_per_task).
+    threads: int | None = ruled(None, ge=1)
 
 
 @dataclass
@@ -237,7 +240,7 @@ class Config:
 
 # Keys that say where things are, what to keep or how a preset is labelled, not what is trained: they do not
 # change a run's identity (and leaving a new one of these out keeps the hashes of older runs unchanged).
-NON_IDENTITY_KEYS = ("data.path", "train.save_model", "train.tensorboard", "preset")
+NON_IDENTITY_KEYS = ("data.path", "train.save_model", "train.tensorboard", "train.threads", "preset")
 
 
 def register() -> None:

@@ -1,0 +1,153 @@
+"""A sweep's tables: every job's result.json, read from disk, as results.csv, accuracy.csv and timing.csv.
+
+Reading from disk (not from the launcher's return values) is what makes this work for jobs that ran in
+other processes or on other machines, and what lets `rnn-sweep report` rebuild the same files later.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from rnn_sweep import atomic
+from rnn_sweep.results import COLUMNS, collect_results
+
+RESULTS_CSV = "results.csv"
+ACCURACY_CSV = "accuracy.csv"
+TIMING_CSV = "timing.csv"
+
+# The overrides that set each config column, so a sweep over them is recognised as varying that column.
+OVERRIDE_COLUMNS = {
+    "model": "cell", "model.cell": "cell", "model.units": "units", "train.batch_size": "batch_size",
+    "optimizer": "optimizer", "optimizer.name": "optimizer", "optimizer.learning_rate": "learning_rate",
+    "train.epochs": "epochs", "seed": "seed",
+}
+CONFIG_COLUMNS = ("cell", "units", "batch_size", "optimizer", "learning_rate", "epochs", "seed")
+# Varied config columns go to the rows when they are one of these, to the columns otherwise.
+ROW_COLUMNS = ("cell", "units")
+# Overrides that say where or how a job runs, not what it trains: never a table dimension.
+_NOT_DIMENSIONS = ("hydra", "data.path", "sweep", "hparams_search", "train.threads", "train.save_model")
+TIMING_VALUES = ("epoch_seconds", "train_samples_per_second")
+
+
+def results_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per record with every results column (in order), plus one column per other swept key."""
+    frame = pd.DataFrame(records)
+    extra = [column for column in frame.columns if column not in COLUMNS]
+    frame = frame.reindex(columns=[*COLUMNS, *extra])
+    for key, values in _other_overrides(frame).items():
+        frame[key] = values
+    return frame.sort_values("run_dir", key=_job_order, ignore_index=True)
+
+
+def _job_order(run_dirs: pd.Series) -> pd.Series:
+    """Job folders in number order (0, 1, 2, ..., 10), anything else after them by name."""
+    names = run_dirs.map(lambda run_dir: Path(str(run_dir)).name)
+    return names.map(lambda name: (0, int(name), "") if name.isdigit() else (1, 0, name))
+
+
+def _other_overrides(frame: pd.DataFrame) -> dict[str, list[str | None]]:
+    """Swept keys that have no column of their own (e.g. model.dropout=0,0.2), by row."""
+    parsed = [_parse_overrides(text) for text in frame["overrides"].fillna("")]
+    keys = {key for overrides in parsed for key in overrides}
+    keys = sorted(k for k in keys if k not in OVERRIDE_COLUMNS and not k.startswith(_NOT_DIMENSIONS))
+    by_key = {key: [overrides.get(key) for overrides in parsed] for key in keys}
+    return {key: values for key, values in by_key.items() if len(set(values)) > 1}
+
+
+def _parse_overrides(text: str) -> dict[str, str]:
+    pairs = (item.partition("=") for item in str(text).split())
+    return {key.lstrip("+~"): value for key, sep, value in pairs if sep}
+
+
+def varied_columns(frame: pd.DataFrame) -> list[str]:
+    """The config columns (and other swept keys) that take more than one value in this sweep."""
+    candidates = [*CONFIG_COLUMNS, *(c for c in frame.columns if c not in COLUMNS)]
+    return [column for column in candidates if frame[column].nunique(dropna=True) > 1]
+
+
+def pivot_axes(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Rows: cell and units where they varied; columns: everything else that varied."""
+    varied = varied_columns(frame)
+    rows = [column for column in varied if column in ROW_COLUMNS]
+    columns = [column for column in varied if column not in ROW_COLUMNS]
+    if not rows:
+        rows, columns = (columns[:1], columns[1:]) if columns else (list(ROW_COLUMNS), [])
+    return rows, columns
+
+
+def pivot(frame: pd.DataFrame, values: list[str]) -> pd.DataFrame:
+    """`values` laid out by `pivot_axes`; a job that failed has an empty cell (its row is in results.csv)."""
+    rows, columns = pivot_axes(frame)
+    usable = frame.dropna(subset=rows + columns)
+    if not columns:
+        return usable.groupby(rows, dropna=False)[values].first()
+    return usable.pivot_table(index=rows, columns=columns, values=values, aggfunc="first", dropna=False)
+
+
+def write_sweep_tables(sweep_dir: Path) -> pd.DataFrame:
+    """Write results.csv, accuracy.csv and timing.csv into `sweep_dir` (atomically) and return the results."""
+    sweep_dir = Path(sweep_dir)
+    frame = results_frame(collect_results(sweep_dir))
+    if frame.empty:
+        return frame
+    atomic.write_text(sweep_dir / RESULTS_CSV, frame.to_csv(index=False))
+    atomic.write_text(sweep_dir / ACCURACY_CSV, pivot(frame, ["test_accuracy"]).to_csv())
+    atomic.write_text(sweep_dir / TIMING_CSV, pivot(frame, list(TIMING_VALUES)).to_csv())
+    return frame
+
+
+def failed_jobs(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows whose status is not `ok`."""
+    return frame[frame["status"] != "ok"] if not frame.empty else frame
+
+
+def print_sweep_tables(frame: pd.DataFrame, sweep_dir: Path, console: Console) -> None:
+    """The accuracy and timing pivots as rich tables, then the jobs that did not end `ok`."""
+    if frame.empty:
+        console.print(f"No result.json found under {sweep_dir}.")
+        return
+    rows, _ = pivot_axes(frame)
+    accuracy = pivot(frame, ["test_accuracy"])
+    console.print(_table(f"test accuracy ({sweep_dir / ACCURACY_CSV})", accuracy, rows,
+                         lambda cells: _number(cells[0], "{:.4f}")))
+    timing = pivot(frame, list(TIMING_VALUES))
+    console.print(_table(f"epoch seconds | train samples/s ({sweep_dir / TIMING_CSV})", timing, rows,
+                         lambda cells: f"{_number(cells[0], '{:.2f}s')} | {_number(cells[1], '{:,.0f}/s')}"))
+    ok = int((frame["status"] == "ok").sum())
+    console.print(f"{ok} of {len(frame)} jobs ok; every row: {sweep_dir / RESULTS_CSV}")
+    failed = failed_jobs(frame)
+    if not failed.empty:
+        table = Table(title="jobs that did not end ok", title_justify="left")
+        for header in ("job folder", "status", "overrides", "error"):
+            table.add_column(header, overflow="fold")
+        for _, row in failed.iterrows():
+            table.add_row(str(row["run_dir"]), str(row["status"]), str(row["overrides"] or ""), str(row["error"]))
+        console.print(table)
+
+
+def _table(title: str, data: pd.DataFrame, rows: list[str], cell: Any) -> Table:
+    """`data` (values at column level 0, column keys below) as a table; `cell` formats one position's values."""
+    table = Table(title=title, title_justify="left")
+    for name in rows:
+        table.add_column(name, style="bold")
+    values = list(dict.fromkeys(data.columns.get_level_values(0)))
+    positions = list(dict.fromkeys(column[1:] if isinstance(column, tuple) else () for column in data.columns))
+    names = data.columns.names[1:] if isinstance(data.columns, pd.MultiIndex) else []
+    for position in positions:
+        header = " ".join(f"{name}={value}" for name, value in zip(names, position, strict=True)) or values[0]
+        table.add_column(header, justify="right")
+    for index, row in data.iterrows():
+        keys = index if isinstance(index, tuple) else (index,)
+        cells = [cell([row[(value, *position)] if position else row[value] for value in values])
+                 for position in positions]
+        table.add_row(*(str(key) for key in keys), *cells)
+    return table
+
+
+def _number(value: Any, pattern: str) -> str:
+    return "-" if value is None or pd.isna(value) else pattern.format(value)

@@ -1,0 +1,38 @@
+"""`rnn-sweep report DIR`: rebuild a sweep's tables from its run folders, or show one run's record.
+
+Only reads what is on disk, and never imports TensorFlow, so it is quick and works on any copy of the
+outputs (e.g. a sweep folder fetched from a cluster).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rnn_sweep.aggregate import print_sweep_tables, write_sweep_tables
+from rnn_sweep.console import print_run_summary, stdout
+from rnn_sweep.errors import UserError
+from rnn_sweep.results import RESULT_FILE, read_result
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="rnn-sweep report",
+        description="Rebuild results.csv, accuracy.csv and timing.csv of a sweep folder from its jobs' "
+        "result.json files and print the tables; for a single run folder, print its record.",
+    )
+    parser.add_argument("folder", type=Path, help="a sweep folder (outputs/sweeps/STAMP) or a run folder")
+    folder = parser.parse_args(argv).folder
+    if not folder.is_dir():
+        raise UserError(f"The folder {folder} does not exist. Give a sweep folder (outputs/sweeps/STAMP) or a run "
+                        "folder (outputs/runs/STAMP).")
+    record = read_result(folder)
+    if record is not None:
+        print_run_summary(record)
+        return 0
+    if not any(folder.rglob(RESULT_FILE)):
+        raise UserError(f"No {RESULT_FILE} found in {folder} or below it: it is not a run or sweep folder of "
+                        "rnn-sweep, or none of its jobs has finished yet.")
+    results = write_sweep_tables(folder.resolve())
+    print_sweep_tables(results, folder.resolve(), stdout)
+    return 0

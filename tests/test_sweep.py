@@ -1,0 +1,195 @@
+"""Multirun sweeps through the real CLI on tiny real MNIST subsets: tables, failures, resume, launchers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import run_cli
+from hydra import compose, initialize_config_dir
+
+from rnn_sweep.paths import conf_dir
+from rnn_sweep.preflight import expand_jobs
+from rnn_sweep.results import CONTRACT_COLUMNS
+from rnn_sweep.schema import register
+
+TINY = ("data.limit_train=600", "data.limit_test=200", "train.epochs=1", "train.save_model=false")
+GRID = ("-m", "model=simple_rnn,lstm,gru", "model.units=4,8", *TINY)
+
+_NO_TF_PROBE = """
+import sys
+from rnn_sweep.cli import main
+try:
+    main(sys.argv[1:])
+finally:
+    print("TENSORFLOW-IMPORTED" if "tensorflow" in sys.modules else "TENSORFLOW-NOT-IMPORTED")
+"""
+
+
+def _sweep_dir(cwd: Path) -> Path:
+    (sweep_dir,) = (cwd / "outputs" / "sweeps").iterdir()
+    return sweep_dir
+
+
+def _results(sweep_dir: Path) -> pd.DataFrame:
+    return pd.read_csv(sweep_dir / "results.csv")
+
+
+@pytest.fixture(scope="module")
+def grid_sweep(tmp_path_factory, mnist_path) -> tuple[Path, subprocess.CompletedProcess]:
+    """One 3-cell x 2-size sweep shared by the tests below, which read, rebuild and resume it in order."""
+    cwd = tmp_path_factory.mktemp("grid")
+    result = run_cli(*GRID, cwd=cwd, data=mnist_path)
+    return _sweep_dir(cwd), result
+
+
+@pytest.mark.slow
+def test_grid_sweep_writes_results_and_both_pivots(grid_sweep):
+    sweep_dir, result = grid_sweep
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = _results(sweep_dir)
+    assert len(results) == 6 and set(CONTRACT_COLUMNS) <= set(results.columns)
+    assert (results["status"] == "ok").all()
+    assert sorted(zip(results["cell"], results["units"], strict=True)) == sorted(
+        (cell, units) for cell in ("simple_rnn", "lstm", "gru") for units in (4, 8)
+    )
+    assert results["test_accuracy"].between(0, 1).all() and (results["epoch_seconds"] > 0).all()
+    assert not list(sweep_dir.glob(".*tmp*")), "temporary files left behind"
+
+    accuracy = pd.read_csv(sweep_dir / "accuracy.csv", index_col=[0, 1])  # only rows varied: one header line
+    assert accuracy.index.names == ["cell", "units"] and list(accuracy.columns) == ["test_accuracy"]
+    assert len(accuracy) == 6
+    assert accuracy.loc[("gru", 8), "test_accuracy"] == pytest.approx(
+        results.query("cell == 'gru' and units == 8")["test_accuracy"].iloc[0]
+    )
+    timing = pd.read_csv(sweep_dir / "timing.csv", index_col=[0, 1])
+    assert list(timing.columns) == ["epoch_seconds", "train_samples_per_second"] and len(timing) == 6
+    assert (timing > 0).all().all()
+
+    assert "test accuracy" in result.stdout and "6 of 6 jobs ok" in result.stdout
+    assert "job 6/6" in result.stdout and "elapsed" in result.stdout and "left" in result.stdout
+
+
+@pytest.mark.slow
+def test_report_rebuilds_the_tables_without_tensorflow(grid_sweep):
+    sweep_dir, _ = grid_sweep
+    before = {name: (sweep_dir / name).read_text() for name in ("results.csv", "accuracy.csv", "timing.csv")}
+    for name in before:
+        (sweep_dir / name).unlink()
+    report = subprocess.run(
+        [sys.executable, "-c", _NO_TF_PROBE, "report", str(sweep_dir)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert report.returncode == 0, report.stderr
+    assert "TENSORFLOW-NOT-IMPORTED" in report.stdout and "test accuracy" in report.stdout
+    assert {name: (sweep_dir / name).read_text() for name in before} == before
+
+    single = run_cli("report", str(sweep_dir / "0"), cwd=sweep_dir)
+    assert single.returncode == 0 and "test accuracy" in single.stdout
+    missing = run_cli("report", str(sweep_dir / "nope"), cwd=sweep_dir)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+
+
+@pytest.mark.slow
+def test_resume_retrains_only_the_missing_job(grid_sweep, mnist_path):
+    sweep_dir, _ = grid_sweep
+    results = {path.parent.name: path for path in sweep_dir.glob("*/result.json")}
+    kept = {name: (path.stat().st_mtime_ns, path.read_text()) for name, path in results.items() if name != "3"}
+    results["3"].unlink()
+
+    result = run_cli(*GRID, f"hydra.sweep.dir={sweep_dir}", cwd=sweep_dir.parent, data=mnist_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert {name: (results[name].stat().st_mtime_ns, results[name].read_text()) for name in kept} == kept
+    assert json.loads(results["3"].read_text())["status"] == "ok"
+    assert result.stdout.count("skipped:") == 5 and result.stdout.count("epoch 1/1") == 1
+    resumed = _results(sweep_dir)
+    assert len(resumed) == 6 and (resumed["status"] == "ok").all()
+    assert not resumed.duplicated(["cell", "units"]).any()
+
+
+@pytest.mark.slow
+def test_a_job_folder_of_another_config_is_never_overwritten(grid_sweep, mnist_path):
+    sweep_dir, _ = grid_sweep
+    job0 = sweep_dir / "0"
+    before = {path: path.read_bytes() for path in job0.rglob("*") if path.is_file()}
+
+    result = run_cli("-m", "model=gru", "model.units=16", *TINY, f"hydra.sweep.dir={sweep_dir}",
+                     cwd=sweep_dir.parent, data=mnist_path)
+    assert result.returncode == 1
+    assert {path: path.read_bytes() for path in job0.rglob("*") if path.is_file()} == before
+    (clash,) = sweep_dir.glob("0.clash-*")
+    record = json.loads((clash / "result.json").read_text())
+    assert record["status"] == "failed" and "already holds a result for a different config" in record["error"]
+    assert str(clash) in result.stderr and "Traceback" not in result.stderr
+    assert len(_results(sweep_dir)) == 7
+
+
+@pytest.mark.slow
+def test_a_diverging_job_does_not_sink_the_sweep(tmp_path, mnist_path):
+    result = run_cli("-m", "model=simple_rnn", "model.units=8", "optimizer=sgd", "optimizer.learning_rate=0.01,1e4",
+                     *TINY, cwd=tmp_path, data=mnist_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    sweep_dir = _sweep_dir(tmp_path)
+    results = _results(sweep_dir).set_index("learning_rate")
+    assert results.loc[0.01, "status"] == "ok" and 0 <= results.loc[0.01, "test_accuracy"] <= 1
+    assert results.loc[1e4, "status"] == "diverged" and "loss became" in results.loc[1e4, "error"]
+    assert f"{sweep_dir / '1'} [" in result.stderr and "1 of 2 jobs" in result.stderr
+    assert "learning_rate=10000.0" in result.stderr and "diverged" in result.stderr
+    accuracy = pd.read_csv(sweep_dir / "accuracy.csv", index_col=0)  # only the learning rate varied: it is the rows
+    assert accuracy["test_accuracy"].isna().tolist() == [False, True]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+def test_parallel_launchers_aggregate_every_job(tmp_path, mnist_path, launcher):
+    pytest.importorskip({"joblib": "hydra_plugins.hydra_joblib_launcher",
+                         "submitit_local": "hydra_plugins.hydra_submitit_launcher"}[launcher])
+    extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
+    result = run_cli("-m", f"hydra/launcher={launcher}", *extra, "model=simple_rnn,gru", "model.units=8", *TINY,
+                     cwd=tmp_path, data=mnist_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = _results(_sweep_dir(tmp_path))
+    assert sorted(results["cell"]) == ["gru", "simple_rnn"] and (results["status"] == "ok").all()
+    assert (results["threads"] == 1).all()  # two jobs side by side on this many cores: a share each
+    assert "2 of 2 jobs ok" in result.stdout
+
+
+@pytest.mark.slow
+def test_optuna_maximises_validation_accuracy(tmp_path, mnist_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    result = run_cli("-m", "+hparams_search=val_accuracy", "hydra.sweeper.n_trials=2", *TINY,
+                     cwd=tmp_path, data=mnist_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    sweep_dir = _sweep_dir(tmp_path)
+    results = _results(sweep_dir)
+    assert len(results) == 2 and (results["status"] == "ok").all()
+    assert "job 2/2" in result.stdout
+    best = (sweep_dir / "optimization_results.yaml").read_text()
+    assert f"best_value: {results['best_val_accuracy'].max()}" in best
+
+
+@pytest.mark.parametrize(("name", "jobs", "cells"), [("tutorial", 27, 3), ("optimizers", 12, 3)])
+def test_named_grids_expand_to_every_combination(name, jobs, cells):
+    register()
+    with initialize_config_dir(str(conf_dir()), version_base="1.3"):
+        hydra_cfg = compose("config", overrides=[f"+sweep={name}"], return_hydra_config=True).hydra
+    expanded = expand_jobs([f"+sweep={name}"], True, hydra_cfg)
+    assert len(expanded) == jobs == len({tuple(job) for job in expanded})
+    assert len({override for job in expanded for override in job if override.startswith("model=")}) == cells
+
+
+def test_a_bad_value_inside_a_grid_exits_2_before_training(tmp_path):
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "sweep" / "bad.yaml").write_text(
+        "# @package _global_\nhydra:\n  sweeper:\n    params:\n      model.units: 16,0\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", _NO_TF_PROBE, "-m", f"--config-dir={tmp_path}", "+sweep=bad"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 2 and "model.units=0" in result.stderr and "Traceback" not in result.stderr
+    assert "TENSORFLOW-NOT-IMPORTED" in result.stdout and not (tmp_path / "outputs").exists()
