@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rnn_sweep import atomic
+from rnn_sweep.plots import write_sweep_plots
 from rnn_sweep.results import COLUMNS, collect_results
 
 RESULTS_CSV = "results.csv"
@@ -90,7 +91,7 @@ def pivot(frame: pd.DataFrame, values: list[str]) -> pd.DataFrame:
 
 
 def write_sweep_tables(sweep_dir: Path) -> pd.DataFrame:
-    """Write results.csv, accuracy.csv and timing.csv into `sweep_dir` (atomically) and return the results."""
+    """Write results.csv, accuracy.csv, timing.csv and the plots into `sweep_dir` (atomically); return the results."""
     sweep_dir = Path(sweep_dir)
     frame = results_frame(collect_results(sweep_dir))
     if frame.empty:
@@ -98,6 +99,7 @@ def write_sweep_tables(sweep_dir: Path) -> pd.DataFrame:
     atomic.write_text(sweep_dir / RESULTS_CSV, frame.to_csv(index=False))
     atomic.write_text(sweep_dir / ACCURACY_CSV, pivot(frame, ["test_accuracy"]).to_csv())
     atomic.write_text(sweep_dir / TIMING_CSV, pivot(frame, list(TIMING_VALUES)).to_csv())
+    write_sweep_plots(sweep_dir, frame)
     return frame
 
 

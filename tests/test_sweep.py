@@ -13,6 +13,7 @@ from conftest import run_cli
 from hydra import compose, initialize_config_dir
 
 from rnn_sweep.paths import conf_dir
+from rnn_sweep.plots import ACCURACY_PLOT, CURVES_PLOT
 from rnn_sweep.preflight import expand_jobs
 from rnn_sweep.results import CONTRACT_COLUMNS
 from rnn_sweep.schema import register
@@ -69,6 +70,10 @@ def test_grid_sweep_writes_results_and_both_pivots(grid_sweep):
     timing = pd.read_csv(sweep_dir / "timing.csv", index_col=[0, 1])
     assert list(timing.columns) == ["epoch_seconds", "train_samples_per_second"] and len(timing) == 6
     assert (timing > 0).all().all()
+
+    for plot in (ACCURACY_PLOT, CURVES_PLOT):  # drawn by the aggregation, beside the tables
+        png = (sweep_dir / plot).read_bytes()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000, plot
 
     assert "test accuracy" in result.stdout and "6 of 6 jobs ok" in result.stdout
     assert "job 6/6" in result.stdout and "elapsed" in result.stdout and "left" in result.stdout

@@ -12,14 +12,16 @@ from pathlib import Path
 from rnn_sweep.aggregate import print_sweep_tables, write_sweep_tables
 from rnn_sweep.console import print_run_summary, stdout
 from rnn_sweep.errors import UserError
-from rnn_sweep.results import RESULT_FILE, read_result
+from rnn_sweep.plots import write_run_plot
+from rnn_sweep.results import HISTORY_FILE, RESULT_FILE, read_result
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="rnn-sweep report",
         description="Rebuild results.csv, accuracy.csv and timing.csv of a sweep folder from its jobs' "
-        "result.json files and print the tables; for a single run folder, print its record.",
+        "result.json files, draw the plots and print the tables; for a single run folder, print its record and "
+        "draw its learning curve.",
     )
     parser.add_argument("folder", type=Path, help="a sweep folder (outputs/sweeps/STAMP) or a run folder")
     folder = parser.parse_args(argv).folder
@@ -29,6 +31,8 @@ def main(argv: list[str]) -> int:
     record = read_result(folder)
     if record is not None:
         print_run_summary(record)
+        if (folder / HISTORY_FILE).is_file():
+            stdout.print(f"learning curve: {write_run_plot(folder)}")
         return 0
     if not any(folder.rglob(RESULT_FILE)):
         raise UserError(f"No {RESULT_FILE} found in {folder} or below it: it is not a run or sweep folder of "
