@@ -100,5 +100,7 @@ def _our_output_folders(argv: list[str]) -> list[str]:
     for dotted in _HYDRA_SETTINGS:
         section, key = dotted.split(".")
         if f"hydra.{dotted}" not in given:
-            added.append(f"hydra.{dotted}={ours[section][key]}")
+            value = ours[section][key]
+            # Strings are quoted, so Hydra's override grammar keeps nested interpolations (the job-folder resolver).
+            added.append(f"hydra.{dotted}='{value}'" if isinstance(value, str) else f"hydra.{dotted}={value}")
     return [*argv, *added]
