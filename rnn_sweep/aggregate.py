@@ -15,7 +15,7 @@ from rich.table import Table
 
 from rnn_sweep import atomic
 from rnn_sweep.plots import write_sweep_plots
-from rnn_sweep.results import COLUMNS, collect_results
+from rnn_sweep.results import COLUMNS, collect_results, parse_overrides
 
 RESULTS_CSV = "results.csv"
 ACCURACY_CSV = "accuracy.csv"
@@ -53,16 +53,11 @@ def _job_order(run_dirs: pd.Series) -> pd.Series:
 
 def _other_overrides(frame: pd.DataFrame) -> dict[str, list[str | None]]:
     """Swept keys that have no column of their own (e.g. model.dropout=0,0.2), by row."""
-    parsed = [_parse_overrides(text) for text in frame["overrides"].fillna("")]
+    parsed = [parse_overrides(text) for text in frame["overrides"]]
     keys = {key for overrides in parsed for key in overrides}
     keys = sorted(k for k in keys if k not in OVERRIDE_COLUMNS and not k.startswith(_NOT_DIMENSIONS))
     by_key = {key: [overrides.get(key) for overrides in parsed] for key in keys}
     return {key: values for key, values in by_key.items() if len(set(values)) > 1}
-
-
-def _parse_overrides(text: str) -> dict[str, str]:
-    pairs = (item.partition("=") for item in str(text).split())
-    return {key.lstrip("+~"): value for key, sep, value in pairs if sep}
 
 
 def varied_columns(frame: pd.DataFrame) -> list[str]:

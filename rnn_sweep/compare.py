@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from rnn_sweep.errors import UserError
-from rnn_sweep.results import collect_results
+from rnn_sweep.results import collect_results, parse_overrides
 from rnn_sweep.schema import NON_IDENTITY_KEYS
 
 RESULTS_CSV = "results.csv"
@@ -86,22 +86,19 @@ def _with_override_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """
     if "overrides" not in frame.columns:
         return frame
-    parsed = [_parse_overrides(text) for text in frame["overrides"]]
+    parsed = [_settings(text) for text in frame["overrides"]]
     extra = sorted({key for row in parsed for key in row} - set(frame.columns))
     additions = {key: [row.get(key, NOT_GIVEN) for row in parsed] for key in extra}
     return pd.concat([frame, pd.DataFrame(additions, index=frame.index)], axis=1) if extra else frame
 
 
-def _parse_overrides(text: object) -> dict[str, str]:
-    if not isinstance(text, str):
-        return {}
-    settings = {}
-    for override in text.split():
-        key, equals, value = override.partition("=")
-        key = key.lstrip("+~")
-        if equals and key not in OVERRIDE_COLUMNS and key not in NON_IDENTITY_KEYS and not key.startswith("hydra."):
-            settings[key] = value
-    return settings
+def _settings(text: object) -> dict[str, str]:
+    """The overrides that can tell runs apart: not those with a column of their own, nor where/how keys."""
+    return {
+        key: value
+        for key, value in parse_overrides(text).items()
+        if key not in OVERRIDE_COLUMNS and key not in NON_IDENTITY_KEYS and not key.startswith("hydra.")
+    }
 
 
 def match_keys(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:

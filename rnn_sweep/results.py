@@ -76,6 +76,14 @@ def new_record(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> dict[str
     return record
 
 
+def parse_overrides(text: object) -> dict[str, str]:
+    """The `overrides` column back as {key: value}, as typed (`+`/`~` prefixes dropped); empty for a missing value."""
+    if not isinstance(text, str):
+        return {}
+    pairs = (item.partition("=") for item in text.split())
+    return {key.lstrip("+~"): value for key, sep, value in pairs if sep}
+
+
 def write_result(run_dir: Path, record: dict[str, Any]) -> None:
     atomic.write_json(Path(run_dir) / RESULT_FILE, record)
 
