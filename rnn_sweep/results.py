@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from rnn_sweep import atomic
+from rnn_sweep.errors import UserError
 from rnn_sweep.schema import NON_IDENTITY_KEYS
 
 RESULT_FILE = "result.json"
 HISTORY_FILE = "history.csv"
 MODEL_FILE = "model.keras"
 TENSORBOARD_DIR = "tensorboard"
+HYDRA_DIR = ".hydra"  # Hydra's saved config, made in a job folder before the job starts
 STEPS_FILE = "steps.csv"  # test accuracy every train.eval_every steps
 
 STATUSES = ("ok", "failed", "diverged", "interrupted")
@@ -84,23 +87,77 @@ def parse_overrides(text: object) -> dict[str, str]:
     return {key.lstrip("+~"): value for key, sep, value in pairs if sep}
 
 
+class ResultFileError(UserError):
+    """A result.json that is not a whole record (rnn-sweep writes them atomically, so something else damaged it)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(
+            f"Cannot read {path} ({reason}): it was cut short or changed by something other than rnn-sweep, which "
+            "writes it in one piece. Resume the sweep (the same command with hydra.sweep.dir=<its sweep folder>) to "
+            "train that job again, or delete the file."
+        )
+        self.path = path
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What a run or sweep folder holds: the readable records, and the job folders that have none.
+
+    A job folder is one with Hydra's `.hydra/` in it: Hydra makes that before the job starts, so a folder with
+    `.hydra/` and no result.json is a job that is still running or was killed.
+    """
+
+    records: list[dict[str, Any]]
+    unfinished: list[Path]
+    unreadable: list[ResultFileError]
+
+
 def write_result(run_dir: Path, record: dict[str, Any]) -> None:
     atomic.write_json(Path(run_dir) / RESULT_FILE, record)
 
 
 def read_result(run_dir: Path) -> dict[str, Any] | None:
-    """The run's record, or None when it has none yet (a job that never finished)."""
+    """The run's record; None when it has none yet (a job still running, or killed); ResultFileError if unreadable."""
     path = Path(run_dir) / RESULT_FILE
     if not path.is_file():
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ResultFileError(path, str(error)) from None
+    if not isinstance(record, dict):
+        raise ResultFileError(path, f"a JSON {type(record).__name__}, not a run's record")
+    return record
 
 
-def collect_results(folder: Path) -> list[dict[str, Any]]:
+def scan_results(folder: Path) -> Scan:
     """Every result.json at or below `folder` (a run folder or a sweep folder), read from disk.
 
     Reading from disk, not from memory, is what lets jobs run in other processes or on other machines.
     """
     folder = Path(folder)
-    paths = [folder / RESULT_FILE] if (folder / RESULT_FILE).is_file() else sorted(folder.rglob(RESULT_FILE))
-    return [json.loads(path.read_text(encoding="utf-8")) for path in paths]
+    if (folder / RESULT_FILE).is_file():
+        run_dirs = [folder]
+    else:
+        run_dirs = sorted({path.parent for pattern in (RESULT_FILE, HYDRA_DIR) for path in folder.rglob(pattern)})
+    records, unfinished, unreadable = [], [], []
+    for run_dir in run_dirs:
+        try:
+            record = read_result(run_dir)
+        except ResultFileError as error:
+            unreadable.append(error)
+            continue
+        if record is None:
+            unfinished.append(run_dir)
+        else:
+            records.append(record)
+    return Scan(records, unfinished, unreadable)
+
+
+def collect_results(folder: Path) -> list[dict[str, Any]]:
+    """The records at or below `folder`; ResultFileError for the first result.json that cannot be read."""
+    scan = scan_results(folder)
+    if scan.unreadable:
+        raise scan.unreadable[0]
+    return scan.records

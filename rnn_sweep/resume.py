@@ -13,7 +13,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.results import config_hash, read_result
+from rnn_sweep.results import ResultFileError, config_hash, read_result
 from rnn_sweep.validate import validate
 
 CLASH_MARK = ".clash-"
@@ -27,7 +27,7 @@ def register_resolver() -> None:
 def job_dir(num: Any, *, _root_: DictConfig) -> str:
     """The job's folder name: its number, unless that folder holds a result for a different config."""
     home = str(num)
-    existing = read_result(Path(_root_.hydra.sweep.dir) / home)
+    existing = _readable_result(Path(_root_.hydra.sweep.dir) / home)
     if existing is None:
         return home
     task = OmegaConf.masked_copy(_root_, [key for key in _root_ if key != "hydra"])
@@ -46,7 +46,7 @@ def clash_error(run_dir: Path) -> str | None:
     if not mark:
         return None
     home = run_dir.with_name(home_name)
-    existing = read_result(home) or {}
+    existing = _readable_result(home) or {}
     return (
         f"The job folder {home} already holds a result for a different config (config_hash "
         f"{existing.get('config_hash')}, overrides: {existing.get('overrides') or 'none'}), so this job was not "
@@ -57,7 +57,15 @@ def clash_error(run_dir: Path) -> str | None:
 
 def finished_result(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
     """The record already in `run_dir` if it is `ok` for this very config, so the job can be skipped."""
-    existing = read_result(run_dir)
+    existing = _readable_result(run_dir)
     if existing and existing.get("status") == "ok" and existing.get("config_hash") == config_hash(cfg):
         return existing
     return None
+
+
+def _readable_result(run_dir: Path) -> dict[str, Any] | None:
+    """The record in `run_dir`; a damaged result.json counts as none, so resuming trains that job again in place."""
+    try:
+        return read_result(run_dir)
+    except ResultFileError:
+        return None
