@@ -6,6 +6,9 @@ other processes or on other machines, and what lets `rnn-sweep report` rebuild t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +17,19 @@ from rich.console import Console
 from rich.table import Table
 
 from rnn_sweep import atomic
+from rnn_sweep.errors import UserError
 from rnn_sweep.plots import write_sweep_plots
-from rnn_sweep.results import COLUMNS, collect_results, parse_overrides
+from rnn_sweep.results import COLUMNS, ResultFileError, parse_overrides, scan_results
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, so aggregations there are not serialised
+    fcntl = None
 
 RESULTS_CSV = "results.csv"
 ACCURACY_CSV = "accuracy.csv"
 TIMING_CSV = "timing.csv"
+LOCK_FILE = ".aggregate.lock"
 
 # The overrides that set each config column, so a sweep over them is recognised as varying that column.
 OVERRIDE_COLUMNS = {
@@ -85,17 +95,59 @@ def pivot(frame: pd.DataFrame, values: list[str]) -> pd.DataFrame:
     return usable.pivot_table(index=rows, columns=columns, values=values, aggfunc="first", dropna=False)
 
 
-def write_sweep_tables(sweep_dir: Path) -> pd.DataFrame:
-    """Write results.csv, accuracy.csv, timing.csv and the plots into `sweep_dir` (atomically); return the results."""
+@dataclass(frozen=True)
+class SweepTables:
+    """A sweep folder's results as results.csv holds them, and the job folders that are not in it."""
+
+    folder: Path
+    results: pd.DataFrame
+    unfinished: list[Path]  # a job folder without result.json: still running, or killed
+    unreadable: list[ResultFileError]
+
+    def missing(self) -> list[tuple[Path, str]]:
+        """(job folder, why) for every job that has no row in results.csv."""
+        return [(folder, "no result.json: still running, or killed") for folder in self.unfinished] + [
+            (error.path.parent, f"result.json unreadable: {error.reason}") for error in self.unreadable
+        ]
+
+
+def write_sweep_tables(sweep_dir: Path) -> SweepTables:
+    """Write results.csv, accuracy.csv, timing.csv and the plots into `sweep_dir` (atomically) from its jobs' results.
+
+    A damaged result.json or a job that never finished is left out of the tables and listed in the answer.
+    """
     sweep_dir = Path(sweep_dir)
-    frame = results_frame(collect_results(sweep_dir))
-    if frame.empty:
-        return frame
-    atomic.write_text(sweep_dir / RESULTS_CSV, frame.to_csv(index=False))
-    atomic.write_text(sweep_dir / ACCURACY_CSV, pivot(frame, ["test_accuracy"]).to_csv())
-    atomic.write_text(sweep_dir / TIMING_CSV, pivot(frame, list(TIMING_VALUES)).to_csv())
-    write_sweep_plots(sweep_dir, frame)
-    return frame
+    with _one_aggregation_at_a_time(sweep_dir):
+        scan = scan_results(sweep_dir)
+        frame = results_frame(scan.records)
+        if not frame.empty:
+            atomic.write_text(sweep_dir / RESULTS_CSV, frame.to_csv(index=False))
+            atomic.write_text(sweep_dir / ACCURACY_CSV, pivot(frame, ["test_accuracy"]).to_csv())
+            atomic.write_text(sweep_dir / TIMING_CSV, pivot(frame, list(TIMING_VALUES)).to_csv())
+            write_sweep_plots(sweep_dir, frame)
+    return SweepTables(sweep_dir, frame, scan.unfinished, scan.unreadable)
+
+
+@contextmanager
+def _one_aggregation_at_a_time(sweep_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the sweep folder's lock file while its results are read and the tables written.
+
+    Each file is written atomically anyway; the lock keeps two launchers that finish together (or a `report`
+    beside a launcher) from writing a table read before the other's newest job over the other's newer table.
+    """
+    lock = sweep_dir / LOCK_FILE
+    try:
+        lock.touch()
+    except OSError as error:
+        raise UserError(
+            f"Cannot write the tables into {sweep_dir} ({error.strerror}). They are rebuilt inside the sweep "
+            "folder, so it must be writable: copy the folder somewhere writable and run `rnn-sweep report` there."
+        ) from None
+    with open(lock, "a") as handle:  # closing it releases the lock
+        if fcntl is not None:
+            with suppress(OSError):  # a file system without locks (some NFS or Lustre mounts): go on unserialised
+                fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def failed_jobs(frame: pd.DataFrame) -> pd.DataFrame:
@@ -103,11 +155,16 @@ def failed_jobs(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["status"] != "ok"] if not frame.empty else frame
 
 
-def print_sweep_tables(frame: pd.DataFrame, sweep_dir: Path, console: Console) -> None:
-    """The accuracy and timing pivots as rich tables, then the jobs that did not end `ok`."""
-    if frame.empty:
-        console.print(f"No result.json found under {sweep_dir}.")
-        return
+def print_sweep_tables(tables: SweepTables, console: Console) -> None:
+    """The accuracy and timing pivots as rich tables, then the jobs that did not end `ok`, then those with no result."""
+    if tables.results.empty:
+        console.print(f"No readable result.json found under {tables.folder}.")
+    else:
+        _print_results(tables.results, tables.folder, console)
+    _print_missing(tables, console)
+
+
+def _print_results(frame: pd.DataFrame, sweep_dir: Path, console: Console) -> None:
     rows, _ = pivot_axes(frame)
     accuracy = pivot(frame, ["test_accuracy"])
     console.print(_table(f"test accuracy ({sweep_dir / ACCURACY_CSV})", accuracy, rows,
@@ -125,6 +182,22 @@ def print_sweep_tables(frame: pd.DataFrame, sweep_dir: Path, console: Console) -
         for _, row in failed.iterrows():
             table.add_row(str(row["run_dir"]), str(row["status"]), str(row["overrides"] or ""), str(row["error"]))
         console.print(table)
+
+
+def _print_missing(tables: SweepTables, console: Console) -> None:
+    """A partial sweep says so: which job folders the tables leave out, and how to finish them."""
+    missing = tables.missing()
+    if not missing:
+        return
+    console.print(f"[bold yellow]PARTIAL: {len(missing)} job folder(s) have no result and no row in the tables:[/]")
+    table = Table()
+    for header in ("job folder", "why"):
+        table.add_column(header, overflow="fold")
+    for folder, why in missing:
+        table.add_row(str(folder), why)
+    console.print(table)
+    console.print(f"Finish them: run the sweep's command again with hydra.sweep.dir={tables.folder} "
+                  "(jobs already ok are skipped).")
 
 
 def _table(title: str, data: pd.DataFrame, rows: list[str], cell: Any) -> Table:

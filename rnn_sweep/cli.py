@@ -14,7 +14,7 @@ from rnn_sweep.errors import UserError
 from rnn_sweep.paths import conf_dir
 
 if TYPE_CHECKING:
-    import pandas as pd
+    from rnn_sweep.aggregate import SweepTables
 
 _CONFIG_PATH_FLAGS = ("--config-path", "-cp")
 # The settings of conf/config.yaml's `hydra:` section that a config without one must still get.
@@ -41,29 +41,46 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(error.exit_code)
 
     from rnn_sweep.app import train_app
-    from rnn_sweep.sweep_callback import finished_sweeps
+    from rnn_sweep.sweep_callback import finished_sweeps, started_sweeps
 
     sys.argv = [sys.argv[0], *argv]
     try:
         train_app()
     except KeyboardInterrupt:
         # The run already wrote result.json (status `interrupted`) and its history; no traceback needed.
-        print_error("interrupted: the run folder keeps the epochs finished so far, with status `interrupted`.")
+        _tables_of_interrupted_sweeps(started_sweeps, finished_sweeps)
         sys.exit(130)
     _exit_if_jobs_failed(finished_sweeps)
 
 
-def _exit_if_jobs_failed(sweeps: list[tuple[Path, pd.DataFrame]]) -> None:
+def _tables_of_interrupted_sweeps(started: list[Path], finished: list[SweepTables]) -> None:
+    """Ctrl-C skips Hydra's on_multirun_end: write the tables of a sweep it cut short here, so its jobs are listed."""
+    from rnn_sweep.sweep_callback import aggregate
+
+    cut_short = [folder for folder in started if folder not in {tables.folder for tables in finished}]
+    if not cut_short:
+        print_error("interrupted: the run folder keeps the epochs finished so far, with status `interrupted`.")
+    for sweep_dir in cut_short:
+        try:
+            results = aggregate(sweep_dir).results
+        except KeyboardInterrupt:  # a second Ctrl-C: every table is written atomically, so none is left half-written
+            results = None
+        listed = "" if results is None else f"; {sweep_dir / 'results.csv'} lists the {len(results)} jobs that ran"
+        print_error(f"interrupted: the sweep {sweep_dir} stopped early{listed}. Run the same command with "
+                    f"hydra.sweep.dir={sweep_dir} to finish it: jobs already ok are skipped.")
+
+
+def _exit_if_jobs_failed(sweeps: list[SweepTables]) -> None:
     """A sweep runs every job whatever happens to the others; its exit status then says if any did not end ok."""
     from rnn_sweep.aggregate import failed_jobs
 
-    for sweep_dir, results in sweeps:
-        failed = failed_jobs(results)
-        if not failed.empty:
-            named = "; ".join(
-                f"{row.run_dir} [{row.overrides}] ({row.status}: {row.error})" for row in failed.itertuples()
-            )
-            print_error(f"{len(failed)} of {len(results)} jobs of the sweep {sweep_dir} did not end ok: {named}")
+    for tables in sweeps:
+        failed, missing = failed_jobs(tables.results), tables.missing()
+        if not failed.empty or missing:
+            named = [f"{row.run_dir} [{row.overrides}] ({row.status}: {row.error})" for row in failed.itertuples()]
+            named += [f"{folder} ({why})" for folder, why in missing]
+            jobs = len(tables.results) + len(missing)
+            print_error(f"{len(named)} of {jobs} jobs of the sweep {tables.folder} did not end ok: {'; '.join(named)}")
             sys.exit(1)
 
 

@@ -13,7 +13,7 @@ from rnn_sweep.aggregate import print_sweep_tables, write_sweep_tables
 from rnn_sweep.console import print_run_summary, stdout
 from rnn_sweep.errors import UserError
 from rnn_sweep.plots import write_run_plot
-from rnn_sweep.results import HISTORY_FILE, RESULT_FILE, read_result
+from rnn_sweep.results import HISTORY_FILE, HYDRA_DIR, RESULT_FILE, read_result
 
 
 def main(argv: list[str]) -> int:
@@ -26,17 +26,21 @@ def main(argv: list[str]) -> int:
     parser.add_argument("folder", type=Path, help="a sweep folder (outputs/sweeps/STAMP) or a run folder")
     folder = parser.parse_args(argv).folder
     if not folder.is_dir():
-        raise UserError(f"The folder {folder} does not exist. Give a sweep folder (outputs/sweeps/STAMP) or a run "
-                        "folder (outputs/runs/STAMP).")
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise UserError(f"{folder} {what}. Give a sweep folder (outputs/sweeps/STAMP) or a run folder "
+                        "(outputs/runs/STAMP); `rnn-sweep compare` is the command that reads results.csv files.")
     record = read_result(folder)
     if record is not None:
         print_run_summary(record)
         if (folder / HISTORY_FILE).is_file():
             stdout.print(f"learning curve: {write_run_plot(folder)}")
         return 0
+    if (folder / HYDRA_DIR).is_dir():
+        raise UserError(f"{folder} is a run folder without {RESULT_FILE}: its run is still going, or was killed before "
+                        "it could write one (a run that fails or is interrupted with Ctrl-C writes one). Run it again.")
     if not any(folder.rglob(RESULT_FILE)):
         raise UserError(f"No {RESULT_FILE} found in {folder} or below it: it is not a run or sweep folder of "
                         "rnn-sweep, or none of its jobs has finished yet.")
-    results = write_sweep_tables(folder.resolve())
-    print_sweep_tables(results, folder.resolve(), stdout)
+    # A sweep still running, or killed, gets a partial table: the jobs without a result are listed below it.
+    print_sweep_tables(write_sweep_tables(folder.resolve()), stdout)
     return 0
