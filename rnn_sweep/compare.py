@@ -5,14 +5,13 @@ Only pandas and files on disk: no TensorFlow, so `rnn-sweep compare` starts in w
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from rnn_sweep.errors import UserError
-from rnn_sweep.results import collect_results, parse_overrides
+from rnn_sweep.results import parse_overrides, scan_results
 from rnn_sweep.schema import NON_IDENTITY_KEYS
 
 RESULTS_CSV = "results.csv"
@@ -28,6 +27,7 @@ OVERRIDE_COLUMNS = {
     "train.epochs": "epochs", "seed": "seed",
 }
 NOT_GIVEN = "(not given)"
+_RESULTS_HINT = "Point compare at outputs/sweeps/<stamp>, outputs/runs/<stamp> or a results.csv that rnn-sweep wrote."
 
 
 @dataclass(frozen=True)
@@ -62,21 +62,33 @@ def load_results(where: Path) -> pd.DataFrame:
     if where.is_dir() and (where / RESULTS_CSV).is_file():
         where = where / RESULTS_CSV
     if where.is_dir():
-        try:
-            records = collect_results(where)
-        except (OSError, json.JSONDecodeError) as error:
-            raise UserError(f"Cannot read a result.json below {where}: {error}.") from None
-        if not records:
-            raise UserError(
-                f"{where} holds neither a {RESULTS_CSV} nor any result.json below it, so it is not a sweep or run "
-                "folder. Point compare at outputs/sweeps/<stamp>, outputs/runs/<stamp> or a results.csv file."
-            )
-        return _with_override_columns(pd.DataFrame(records))
+        return _with_override_columns(pd.DataFrame(_folder_records(where)))
+    if where.stat().st_size == 0:
+        raise UserError(f"{where} is empty (0 bytes), so it holds no results to compare. {_RESULTS_HINT}")
     try:
         frame = pd.read_csv(where)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise UserError(f"Cannot read {where} as a results CSV: {' '.join(str(error).split())}.") from None
+    if frame.empty:
+        raise UserError(f"{where} has a header ({', '.join(map(str, frame.columns[:4]))}, ...) but no rows, so it "
+                        f"holds no results to compare. {_RESULTS_HINT}")
     return _with_override_columns(frame)
+
+
+def _folder_records(folder: Path) -> list[dict]:
+    """The records below a sweep or run folder without a results.csv; a damaged result.json is an error."""
+    scan = scan_results(folder)
+    if scan.unreadable:
+        raise scan.unreadable[0]
+    if not scan.records and scan.unfinished:
+        raise UserError(
+            f"No run in {folder} has a result.json yet ({len(scan.unfinished)} run folder(s) without one, e.g. "
+            f"{scan.unfinished[0]}): the runs are still going, or were killed before they ended. {_RESULTS_HINT}"
+        )
+    if not scan.records:
+        raise UserError(f"{folder} holds neither a {RESULTS_CSV} nor any result.json below it, so it is not a sweep "
+                        f"or run folder. {_RESULTS_HINT}")
+    return scan.records
 
 
 def _with_override_columns(frame: pd.DataFrame) -> pd.DataFrame:
