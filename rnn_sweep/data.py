@@ -1,8 +1,8 @@
 """Find, load, verify and split MNIST without needing the network.
 
 Only numpy and the standard library are imported here, so that finding and
-checking the data stays fast and works where Keras cannot download; Keras is
-imported lazily, and only for the last-resort download.
+checking the data stays fast and works where Keras cannot download; the
+last-resort download is plain urllib, so it too runs before TensorFlow loads.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import os
 import struct
+import urllib.request
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -18,12 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
+from rnn_sweep import atomic
 from rnn_sweep.errors import UserError
 
 ENV_VAR = "RNN_SWEEP_DATA"
 DOWNLOAD_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 # The file hash keras.datasets.mnist.load_data() checks its download against.
 DOWNLOAD_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
+DOWNLOAD_TIMEOUT = 60  # seconds without an answer before the download counts as failed
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 IDX_STEMS = {
@@ -178,25 +181,30 @@ def _read_npz(file: Path) -> tuple[Arrays, dict[str, str]]:
     return arrays, {key: f"{file} (array {key})" for key in KEYS}
 
 
-def _download() -> Path:
-    """Fetch Keras' own mnist.npz into the Keras cache (last resort)."""
+def download_mnist() -> Path:
+    """Fetch Keras' own mnist.npz into the Keras cache (the last resort), checked against Keras' SHA-256.
+
+    Preflight calls this before any job starts, so a machine without network gets one clear error
+    before anything trains, and a sweep downloads once rather than once per job.
+    """
     cache = _keras_cache()
     try:
-        from keras.utils import get_file
-
-        return Path(
-            get_file(
-                "mnist.npz",
-                origin=DOWNLOAD_URL,
-                file_hash=DOWNLOAD_SHA256,
-                cache_dir=str(cache.parent.parent),
-            )
-        )
-    except Exception as exc:
+        with urllib.request.urlopen(DOWNLOAD_URL, timeout=DOWNLOAD_TIMEOUT) as response:
+            payload = response.read()
+    except (OSError, ValueError) as exc:  # URLError, timeouts, refused connections, a malformed proxy URL
         raise DataError(
-            f"MNIST was not found: {ENV_VAR} is not set, there is no Keras cache at "
-            f"{cache}, and downloading {DOWNLOAD_URL} failed ({exc}). {HOW_TO_POINT}"
-        ) from exc
+            f"MNIST was not found and could not be downloaded: data.path is not set, {ENV_VAR} is not set, "
+            f"there is no Keras cache at {cache}, and downloading {DOWNLOAD_URL} failed "
+            f"({getattr(exc, 'reason', exc)}). {HOW_TO_POINT}"
+        ) from None
+    digest = hashlib.sha256(payload).hexdigest()
+    if digest != DOWNLOAD_SHA256:
+        raise DataError(
+            f"The download from {DOWNLOAD_URL} is not Keras' mnist.npz (SHA-256 {digest}, expected "
+            f"{DOWNLOAD_SHA256}); nothing was saved. Try again later. {HOW_TO_POINT}"
+        )
+    atomic.write_bytes(cache, payload)
+    return cache
 
 
 def _read(source: MnistSource) -> tuple[Arrays, dict[str, str]]:
@@ -211,7 +219,7 @@ def _read(source: MnistSource) -> tuple[Arrays, dict[str, str]]:
     if source.kind in ("npz", "keras-cache"):
         return _read_npz(source.location)
     if source.kind == "download":
-        return _read_npz(_download())
+        return _read_npz(download_mnist())
     raise ValueError(f"unknown MNIST source kind {source.kind!r}")
 
 

@@ -23,7 +23,8 @@ from hydra.errors import (
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from rnn_sweep.data import locate_mnist
+from rnn_sweep.console import stdout
+from rnn_sweep.data import DOWNLOAD_URL, download_mnist, locate_mnist
 from rnn_sweep.errors import ConfigError
 from rnn_sweep.paths import conf_dir
 from rnn_sweep.schema import register
@@ -34,7 +35,10 @@ _INFO_FLAGS = ("help", "hydra_help", "cfg", "info", "shell_completion", "resolve
 
 
 def preflight(argv: list[str]) -> None:
-    """Raise ConfigError (or DataError) for the first job of `argv` that could not run."""
+    """Raise ConfigError (or DataError) for the first job of `argv` that could not run.
+
+    MNIST that is nowhere on disk is downloaded here, before any job starts: without network, that is the error.
+    """
     args = get_args_parser().parse_args(argv)
     if any(getattr(args, flag, None) for flag in _INFO_FLAGS):
         return
@@ -51,7 +55,9 @@ def preflight(argv: list[str]) -> None:
         for job_overrides in expand_jobs(overrides, args.multirun, hydra_cfg):
             typed = validate(compose_job(job_overrides))
             if typed.data.path not in located:
-                locate_mnist(typed.data.path)
+                if locate_mnist(typed.data.path).kind == "download":
+                    stdout.print(f"MNIST not found locally: downloading {DOWNLOAD_URL} into the Keras cache")
+                    download_mnist()
                 located.add(typed.data.path)
     _check_writable(Path(hydra_cfg.sweep.dir if args.multirun else hydra_cfg.run.dir))
 
