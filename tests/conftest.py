@@ -37,15 +37,28 @@ def mnist(mnist_path: str):
     return load_mnist(locate_mnist(mnist_path))
 
 
-def run_cli(*args: str, cwd: Path, data: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """`python -m rnn_sweep ARGS` in `cwd`, as a user would type it, with RNN_SWEEP_DATA set to `data`."""
+def cli_env(data: str | None) -> dict[str, str]:
+    """The environment the CLI runs in: RNN_SWEEP_DATA set to `data` (unset for None), output unbuffered and wide."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
     env.pop("RNN_SWEEP_DATA", None)
     if data is not None:
         env["RNN_SWEEP_DATA"] = data
+    return env
+
+
+def run_cli(*args: str, cwd: Path, data: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python -m rnn_sweep ARGS` in `cwd`, as a user would type it, with RNN_SWEEP_DATA set to `data`."""
     return subprocess.run(
         [sys.executable, "-m", "rnn_sweep", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+        cwd=cwd, env=cli_env(data), capture_output=True, text=True, timeout=timeout, check=False,
+    )
+
+
+def start_cli(*args: str, cwd: Path, data: str | None = None) -> subprocess.Popen:
+    """`python -m rnn_sweep ARGS` started in its own process group (as a shell starts a command), to send signals to."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "rnn_sweep", *args], cwd=cwd, env=cli_env(data), start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
 

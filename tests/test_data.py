@@ -133,6 +133,24 @@ def test_download_is_the_last_resort(monkeypatch, tmp_path):
     assert "storage.googleapis.com" in source.describe()
 
 
+def test_download_fills_the_keras_cache_only_with_the_expected_file(monkeypatch, tmp_path, npz_file):
+    """The download is real (urllib, here from a file:// URL); only a file with the expected SHA-256 is kept."""
+    from rnn_sweep import data
+
+    monkeypatch.delenv("RNN_SWEEP_DATA", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(data, "DOWNLOAD_URL", npz_file.as_uri())
+    with pytest.raises(DataError, match="is not Keras' mnist.npz .* nothing was saved"):
+        data.download_mnist()
+    assert locate_mnist(None).kind == "download"
+
+    monkeypatch.setattr(data, "DOWNLOAD_SHA256", hashlib.sha256(npz_file.read_bytes()).hexdigest())
+    assert data.download_mnist() == tmp_path / "datasets" / "mnist.npz"
+    source = locate_mnist(None)
+    assert source == MnistSource("keras-cache", tmp_path / "datasets" / "mnist.npz")
+    assert_is_mnist(load_mnist(source))
+
+
 def test_missing_folder_says_how_to_fix(tmp_path, monkeypatch):
     missing = tmp_path / "no-such-folder"
     with pytest.raises(DataError, match="RNN_SWEEP_DATA") as error:
@@ -220,6 +238,14 @@ def test_npz_missing_keys_lists_them(real, tmp_path):
     file = tmp_path / "mnist.npz"
     np.savez(file, x_train=real[0][0][:2], labels=real[0][1][:2])
     with pytest.raises(DataError, match=r"\['labels', 'x_train'\].*x_train, y_train, x_test, y_test"):
+        load_mnist(locate_mnist(str(file)))
+
+
+def test_wrong_shape_names_the_array(real, tmp_path):
+    (x, y), (xt, yt) = real
+    file = tmp_path / "mnist.npz"
+    np.savez(file, x_train=x[:, :, :27], y_train=y, x_test=xt, y_test=yt)  # one pixel column short
+    with pytest.raises(DataError, match=r"x_train\) holds uint8 images of shape \(60000, 28, 27\);.*\(60000, 28, 28\)"):
         load_mnist(locate_mnist(str(file)))
 
 

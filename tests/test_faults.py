@@ -9,16 +9,24 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import cli_env, run_cli, start_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rnn_sweep.aggregate import write_sweep_tables
 from rnn_sweep.data import IDX_STEMS
 from rnn_sweep.errors import UserError
 from rnn_sweep.preflight import preflight
+from rnn_sweep.results import COLUMNS, CONTRACT_COLUMNS, write_result
+
+# Tiny real jobs: a few seconds each, most of it TensorFlow's tracing.
+TINY = ("model=simple_rnn", "data.limit_train=300", "data.limit_test=100", "train.batch_size=64",
+        "train.save_model=false", "train.device=cpu")
 
 # Keys a user might type, misspellings and keys of another optimizer included.
 KEYS = [
@@ -121,3 +129,243 @@ def test_ctrl_c_during_a_run_keeps_finished_epochs(tmp_path, mnist_path):
         rows = list(csv.DictReader(handle))
     assert record["epochs_completed"] == len(rows) >= 2
     assert record["test_accuracy"] is None
+
+
+def _wait_for(condition: Callable[[], object], process: subprocess.Popen, what: str, timeout: float = 300) -> None:
+    """Poll `condition` until it holds; fail with the process's stderr if the process ends first."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process.poll() is not None:
+            stderr = process.communicate()[1]
+            pytest.fail(f"the command ended (exit {process.returncode}) before {what}: {stderr[-3000:]}")
+        if time.monotonic() > deadline:
+            os.killpg(process.pid, signal.SIGKILL)
+            pytest.fail(f"no {what} within {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+def _finished(sweep_dir: Path) -> dict[str, tuple[int, str]]:
+    """Each job folder with a result.json: (modification time, content) of that file."""
+    return {path.parent.name: (path.stat().st_mtime_ns, path.read_text()) for path in sweep_dir.glob("*/result.json")}
+
+
+def _jobs(sweep_dir: Path) -> pd.DataFrame:
+    """results.csv indexed by job folder name."""
+    results = pd.read_csv(sweep_dir / "results.csv")
+    return results.set_index(results["run_dir"].map(lambda run_dir: Path(run_dir).name))
+
+
+@pytest.mark.slow
+def test_sigkill_halfway_through_a_sweep_leaves_whole_files_and_resume_trains_only_the_rest(tmp_path, mnist_path):
+    sweep = ("-m", *TINY, "model.units=4,8,12,16", "train.epochs=1", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    sweep_dir = tmp_path / "sweep"
+    process = start_cli(*sweep, cwd=tmp_path, data=mnist_path)
+
+    def two_done_and_one_running() -> bool:
+        done = list(sweep_dir.glob("*/result.json"))
+        running = [hydra.parent for hydra in sweep_dir.glob("*/.hydra") if not (hydra.parent / "result.json").exists()]
+        return len(done) >= 2 and bool(running)
+
+    _wait_for(two_done_and_one_running, process, "two finished jobs and a third under way")
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+
+    # Whatever the kill cut short, every file a reader looks at is whole; temporary files are never read as results.
+    finished = _finished(sweep_dir)
+    assert 2 <= len(finished) < 4
+    (killed,) = [hydra.parent for hydra in sweep_dir.glob("*/.hydra") if hydra.parent.name not in finished]
+    for path in sweep_dir.rglob("*.json"):
+        assert json.loads(path.read_text())["status"] == "ok", path
+    for path in sweep_dir.rglob("*.csv"):
+        with open(path, newline="") as handle:
+            rows = list(csv.reader(handle))
+        assert rows and all(len(row) == len(rows[0]) for row in rows), path
+
+    # The killed sweep reports as a marked partial table: the finished jobs, and the folder that has no result.
+    report = run_cli("report", str(sweep_dir), cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    assert "PARTIAL: 1 job folder(s) have no result" in report.stdout
+    assert f"{killed} │ no result.json: still running, or killed" in report.stdout
+    assert set(_jobs(sweep_dir).index) == set(finished)
+
+    resumed = run_cli(*sweep, cwd=tmp_path, data=mnist_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert resumed.stdout.count("skipped:") == len(finished)
+    assert resumed.stdout.count("epoch 1/1") == 4 - len(finished)
+    assert {name: _finished(sweep_dir)[name] for name in finished} == finished, "a finished job was trained again"
+    results = _jobs(sweep_dir)
+    assert sorted(results["units"]) == [4, 8, 12, 16] and (results["status"] == "ok").all()
+    assert "PARTIAL" not in resumed.stdout
+
+    # A job folder that never got a result (as a cluster job killed by its scheduler leaves) fails the sweep, named.
+    (sweep_dir / "4" / ".hydra").mkdir(parents=True)
+    again = run_cli(*sweep, cwd=tmp_path, data=mnist_path)
+    assert again.returncode == 1 and again.stdout.count("skipped:") == 4, again.stderr[-3000:]
+    assert f"{sweep_dir / '4'} (no result.json: still running, or killed)" in again.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_sweep_stops_it_and_its_tables_list_the_jobs_that_ran(tmp_path, mnist_path):
+    sweep_dir = tmp_path / "sweep"
+    # Jobs 0 and 1 train one epoch each; job 2 (500 epochs) is the one Ctrl-C interrupts; job 3 never starts.
+    process = start_cli("-m", *TINY, "train.epochs=1,500", "model.units=4,8", f"hydra.sweep.dir={sweep_dir}",
+                        cwd=tmp_path, data=mnist_path)
+    history = sweep_dir / "2" / "history.csv"
+    _wait_for(lambda: history.is_file() and len(history.read_text().splitlines()) >= 3, process,
+              "two epochs of job 2")
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: SIGINT to the foreground process group
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-3000:]
+    assert "Traceback" not in stderr
+    assert f"interrupted: the sweep {sweep_dir} stopped early" in stderr and f"hydra.sweep.dir={sweep_dir}" in stderr
+
+    results = _jobs(sweep_dir)
+    assert results["status"].to_dict() == {"0": "ok", "1": "ok", "2": "interrupted"}
+    assert results.loc["2", "epochs_completed"] >= 2 and results.loc["2", "error"]
+    with open(history, newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == results.loc["2", "epochs_completed"]
+    assert not (sweep_dir / "3").exists()
+    assert (sweep_dir / "accuracy.csv").is_file() and "2 of 3 jobs ok" in stdout
+
+
+_LAUNCHER = """
+import json, sys, time
+from pathlib import Path
+from rnn_sweep.aggregate import write_sweep_tables
+from rnn_sweep.results import write_result
+
+signals, sweep_dir, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+jobs, record = json.loads(sys.argv[4]), json.loads(sys.argv[5])
+for round_, job in enumerate(jobs):
+    while not (signals / f"go-{round_}").exists():
+        time.sleep(0.001)
+    # A job of this launcher ends and writes its result; the launcher then aggregates, as on_multirun_end does.
+    write_result(sweep_dir / str(job), {**record, "run_dir": str(sweep_dir / str(job)), "seed": job})
+    write_sweep_tables(sweep_dir)
+    (signals / f"done-{round_}-{name}").touch()
+"""
+
+
+def _record(**values: object) -> dict:
+    """A result record as a finished job writes it (the metrics made up: aggregation only copies them)."""
+    return {**dict.fromkeys(COLUMNS), "status": "ok", "cell": "gru", "units": 8, "batch_size": 64,
+            "optimizer": "adam", "learning_rate": 0.001, "epochs": 1, "seed": 42, "test_accuracy": 0.5,
+            "epoch_seconds": 1.0, "train_samples_per_second": 100.0, **values}
+
+
+def test_two_launchers_aggregating_into_one_sweep_folder_at_once_leave_a_complete_table(tmp_path):
+    """Two launchers of one sweep (e.g. two cluster arrays) whose jobs end at the same moment, round after round.
+
+    Each aggregation reads every job folder: one that read the folder just before the other launcher's newest result
+    landed must not write its table over the other's newer one.
+    """
+    sweep_dir, signals = tmp_path / "sweep", tmp_path / "signals"
+    signals.mkdir()
+    for job in range(200):  # jobs that ended earlier: every aggregation reads them all
+        write_result(sweep_dir / str(job), _record(run_dir=str(sweep_dir / str(job)), seed=job))
+    write_sweep_tables(sweep_dir)
+    rounds = 8
+    launchers = {name: subprocess.Popen(
+        [sys.executable, "-c", _LAUNCHER, str(signals), str(sweep_dir), name, json.dumps(list(jobs)),
+         json.dumps(_record())], env=cli_env(None), stderr=subprocess.PIPE, text=True)
+        for name, jobs in (("a", range(200, 200 + rounds)), ("b", range(300, 300 + rounds)))}
+    written = set(range(200))
+    for round_ in range(rounds):
+        (signals / f"go-{round_}").touch()
+        while waiting := [name for name in launchers if not (signals / f"done-{round_}-{name}").exists()]:
+            for name in waiting:
+                assert launchers[name].poll() is None, launchers[name].stderr.read()[-3000:]
+            table = pd.read_csv(sweep_dir / "results.csv")  # whenever a reader looks, the table is whole
+            assert set(CONTRACT_COLUMNS) <= set(table.columns) and table["run_dir"].is_unique
+        written |= {200 + round_, 300 + round_}
+        table = pd.read_csv(sweep_dir / "results.csv")
+        assert set(table["seed"]) == written, f"round {round_}: results.csv misses a job that had ended"
+    for launcher in launchers.values():
+        assert launcher.wait(timeout=60) == 0, launcher.stderr.read()[-3000:]
+    assert (table["status"] == "ok").all() and len(pd.read_csv(sweep_dir / "accuracy.csv")) > 0
+    assert not [path.name for path in sweep_dir.iterdir() if path.name.endswith(".tmp") or ".tmp-" in path.name]
+
+
+def _one_paragraph_error(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith("error:") and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    return result.stderr
+
+
+def test_a_half_written_sweep_gives_a_marked_partial_table_or_a_clear_error(tmp_path):
+    """Jobs 0 and 1 ended; job 2's result.json was cut in half by hand; job 3 was killed before it wrote one."""
+    sweep_dir = tmp_path / "sweep"
+    for job in range(4):
+        (sweep_dir / str(job) / ".hydra").mkdir(parents=True)
+    for job in range(3):
+        write_result(sweep_dir / str(job), _record(run_dir=str(sweep_dir / str(job)), units=4 * (job + 1)))
+    damaged = sweep_dir / "2" / "result.json"
+    damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
+
+    # compare reads the folder's result.json files (no results.csv yet): the damaged one is named.
+    error = _one_paragraph_error(run_cli("compare", str(sweep_dir), str(sweep_dir), cwd=tmp_path))
+    assert f"Cannot read {damaged}" in error and "cut short" in error
+
+    report = run_cli("report", str(sweep_dir), cwd=tmp_path)
+    assert report.returncode == 0 and not report.stderr, report.stderr
+    assert "2 of 2 jobs ok" in report.stdout and "PARTIAL: 2 job folder(s) have no result" in report.stdout
+    assert "no result.json: still running, or killed" in report.stdout and "result.json unreadable" in report.stdout
+    assert sorted(_jobs(sweep_dir).index) == ["0", "1"]
+    assert run_cli("compare", str(sweep_dir), str(sweep_dir / "results.csv"), cwd=tmp_path).returncode == 0
+
+    # One run folder at a time: the damaged record and the missing one are errors naming the folder.
+    assert f"Cannot read {damaged}" in _one_paragraph_error(run_cli("report", str(sweep_dir / "2"), cwd=tmp_path))
+    error = _one_paragraph_error(run_cli("report", str(sweep_dir / "3"), cwd=tmp_path))
+    assert f"{sweep_dir / '3'} is a run folder without result.json" in error
+    error = _one_paragraph_error(run_cli("compare", str(sweep_dir / "3"), str(sweep_dir), cwd=tmp_path))
+    assert f"No run in {sweep_dir / '3'} has a result.json yet" in error
+
+
+def test_results_csvs_without_rows_or_columns_are_clear_errors(tmp_path):
+    results = tmp_path / "results.csv"
+    pd.DataFrame([_record(run_dir="0")]).to_csv(results, index=False)
+    cases = {
+        "empty.csv": ("", "{} is empty (0 bytes)"),
+        "header.csv": (results.read_text().splitlines()[0] + "\n", "{} has a header (run_dir, status, error, cell, "
+                       "...) but no rows"),
+        "other.csv": ("name,score\nx,1\n", "B has no column cell, units, batch_size, optimizer, learning_rate, epochs, "
+                      "test_accuracy"),
+    }
+    for name, (text, expected) in cases.items():
+        (tmp_path / name).write_text(text)
+        error = _one_paragraph_error(run_cli("compare", str(results), str(tmp_path / name), cwd=tmp_path))
+        assert expected.format(tmp_path / name) in error, error
+    error = _one_paragraph_error(run_cli("report", str(results), cwd=tmp_path))
+    assert f"{results} is a file, not a folder" in error
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into read-only folders")
+def test_report_on_a_read_only_sweep_folder_says_so(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    write_result(sweep_dir / "0", _record(run_dir=str(sweep_dir / "0")))
+    sweep_dir.chmod(0o500)
+    try:
+        error = _one_paragraph_error(run_cli("report", str(sweep_dir), cwd=tmp_path))
+    finally:
+        sweep_dir.chmod(0o700)
+    assert f"Cannot write the tables into {sweep_dir}" in error and "copy the folder" in error
+
+
+def test_no_data_and_no_network_is_one_clear_error_before_tensorflow(tmp_path):
+    """Nothing on disk, and the download cannot connect (a proxy on a closed port cuts this process off for real)."""
+    keras_home = tmp_path / "keras"
+    env = {**cli_env(None), "HOME": str(tmp_path / "home"), "KERAS_HOME": str(keras_home),
+           "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+    for key in ("no_proxy", "NO_PROXY"):
+        env.pop(key, None)
+    probe = "import sys\nfrom rnn_sweep.cli import main\ntry:\n    main(sys.argv[1:])\nfinally:\n" \
+            "    print('TENSORFLOW-IMPORTED' if 'tensorflow' in sys.modules else 'TENSORFLOW-NOT-IMPORTED')\n"
+    result = subprocess.run([sys.executable, "-c", probe, "model.units=8", "train.epochs=1"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120, check=False)
+    error = _one_paragraph_error(result)
+    assert "data.path is not set, RNN_SWEEP_DATA is not set" in error
+    assert f"no Keras cache at {keras_home / 'datasets' / 'mnist.npz'}" in error
+    assert "downloading https://storage.googleapis.com/" in error and "failed" in error
+    assert "TENSORFLOW-NOT-IMPORTED" in result.stdout
+    assert not (tmp_path / "outputs").exists() and not (keras_home / "datasets" / "mnist.npz").exists()
