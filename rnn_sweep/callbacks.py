@@ -20,15 +20,20 @@ class EpochTimer(keras.callbacks.Callback):
     """Adds `epoch_seconds` to each epoch's logs; list it first so later callbacks see it.
 
     It also keeps the training part of each epoch apart (up to the validation pass), so samples per
-    second measure training alone.
+    second measure training alone, and notes when the first training step began (the end of start-up).
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.seconds: list[float] = []
         self.training_seconds: list[float] = []
+        self.first_step_at: float | None = None
         self._start = 0.0
         self._training_end: float | None = None
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.first_step_at is None:
+            self.first_step_at = time.perf_counter()
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._training_end = None

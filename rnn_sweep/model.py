@@ -7,6 +7,8 @@ from typing import Any
 import keras
 from omegaconf import DictConfig, OmegaConf
 
+from rnn_sweep.projected import ProjectedGRU
+
 NUM_CLASSES = 10
 INPUT_SHAPE = (28, 28)  # 28 time steps of 28 pixels
 
@@ -31,35 +33,55 @@ STRUCTURE_DEFAULTS = {
 }
 
 
-def build_model(model_cfg: DictConfig, input_shape: tuple[int, int] = INPUT_SHAPE) -> keras.Model:
+def build_model(
+    model_cfg: DictConfig,
+    input_shape: tuple[int, int] = INPUT_SHAPE,
+    unroll: bool = False,
+    precision: str = "float32",
+    project_inputs: bool = False,
+) -> keras.Model:
     """Input -> the recurrent cell(s) -> optional Dense stack -> Dense(10); every other model key is a cell argument.
 
+    `unroll` and `project_inputs` replace the model keys of those names, which may say `auto` (rnn_sweep.speed
+    resolves them); `project_inputs` makes GRUs a ProjectedGRU. Every layer computes in
+    `precision` (a Keras dtype policy) except the output layer, which stays float32 so the softmax and the
+    loss do not lose precision.
     The first cell is named `rnn` (then rnn_2, ...), so its parameters can be counted on their own.
     """
     settings = OmegaConf.to_container(model_cfg, resolve=True)
     cell = settings.pop("cell")
     units = settings.pop("units")
+    settings.update(unroll=unroll, dtype=precision)
+    settings.pop("project_inputs", None)
     shape = {key: settings.pop(key, default) for key, default in STRUCTURE_DEFAULTS.items()}
+    cell_layer = ProjectedGRU if project_inputs and cell == "gru" else CELL_LAYERS[cell]
     inputs = keras.Input(shape=input_shape, name="sequence")
     features = inputs
     for index in range(shape["layers"]):
         name = "rnn" if index == 0 else f"rnn_{index + 1}"
         last = index == shape["layers"] - 1
-        layer = CELL_LAYERS[cell](units, return_sequences=not last, name=name, **settings)
+        layer = cell_layer(units, return_sequences=not last, name=name, **settings)
         if shape["bidirectional"]:
-            layer = keras.layers.Bidirectional(layer, name=name)
+            layer = keras.layers.Bidirectional(layer, name=name, dtype=precision)
         features = layer(features)
         if shape["layer_norm"]:
-            features = keras.layers.LayerNormalization(name=f"norm_{index + 1}")(features)
+            features = keras.layers.LayerNormalization(name=f"norm_{index + 1}", dtype=precision)(features)
     for index in range(shape["dense_layers"]):
         features = keras.layers.Dense(shape["dense_units"], activation=shape["dense_activation"],
-                                      name=f"dense_{index + 1}")(features)
+                                      name=f"dense_{index + 1}", dtype=precision)(features)
     if shape["head_dropout"]:
-        features = keras.layers.Dropout(shape["head_dropout"], name="head_dropout")(features)
+        features = keras.layers.Dropout(shape["head_dropout"], name="head_dropout", dtype=precision)(features)
     output_activation = shape["output_activation"]
-    outputs = keras.layers.Dense(NUM_CLASSES, activation=output_activation,
+    outputs = keras.layers.Dense(NUM_CLASSES, activation=output_activation, dtype="float32",
                                  name="logits" if output_activation == "linear" else output_activation)(features)
     return keras.Model(inputs, outputs, name=f"{cell}_{units}")
+
+
+def portable_copy(model: keras.Model, model_cfg: DictConfig, input_shape: tuple[int, int]) -> keras.Model:
+    """The same network built from Keras' own layers only (float32), so model.keras loads without rnn-sweep."""
+    plain = build_model(model_cfg, input_shape, unroll=False)
+    plain.set_weights(model.get_weights())
+    return plain
 
 
 def build_optimizer(optimizer_cfg: DictConfig, learning_rate: Any = None) -> keras.optimizers.Optimizer:
@@ -76,16 +98,25 @@ def compile_model(
     learning_rate: Any = None,
     label_smoothing: float = 0.0,
     from_logits: bool = True,
+    precision: str = "float32",
+    **compile_options: Any,
 ) -> None:
     """Sparse labels as usual; with label smoothing the labels must be one-hot (see `one_hot_labels`),
-    because Keras 3's SparseCategoricalCrossentropy has no label_smoothing."""
+    because Keras 3's SparseCategoricalCrossentropy has no label_smoothing.
+
+    float16 gradients underflow without loss scaling (bfloat16 has float32's range and needs none).
+    `compile_options` go to Keras (steps_per_execution, jit_compile).
+    """
+    optimizer = build_optimizer(optimizer_cfg, learning_rate)
+    if precision == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     if label_smoothing:
         loss = keras.losses.CategoricalCrossentropy(from_logits=from_logits, label_smoothing=label_smoothing)
         accuracy = keras.metrics.CategoricalAccuracy(name="accuracy")
     else:
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
         accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-    model.compile(optimizer=build_optimizer(optimizer_cfg, learning_rate), loss=loss, metrics=[accuracy])
+    model.compile(optimizer=optimizer, loss=loss, metrics=[accuracy], **compile_options)
 
 
 def one_hot_labels(labels: Any, label_smoothing: float) -> Any:

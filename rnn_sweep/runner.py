@@ -6,7 +6,7 @@ import math
 import os
 import statistics
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ def train_run(
     record = new_record(cfg, run_dir, overrides)
     record["started_at"] = _now()
     try:
-        _train(cfg, run_dir, console, record, threads)
+        _train(cfg, run_dir, console, record, threads, time.perf_counter())
     except KeyboardInterrupt:
         record.update(status="interrupted", error="interrupted (Ctrl-C / SIGINT) before the run finished")
         raise
@@ -43,18 +43,22 @@ def train_run(
     return record
 
 
-def _train(cfg: DictConfig, run_dir: Path, console: Console, record: dict[str, Any], threads: int | None) -> None:
+def _train(
+    cfg: DictConfig, run_dir: Path, console: Console, record: dict[str, Any], threads: int | None, started: float
+) -> None:
     import keras
     import tensorflow as tf
 
     from rnn_sweep.callbacks import DivergenceStop, EpochProgress, EpochTimer, HistoryWriter, StepEvaluator, StepLimit
     from rnn_sweep.device import configure_device, configure_threads
-    from rnn_sweep.model import build_model, compile_model, one_hot_labels
+    from rnn_sweep.model import build_model, compile_model, one_hot_labels, portable_copy
     from rnn_sweep.schedules import build_schedule
+    from rnn_sweep.speed import plan_speed
 
+    device = configure_device(cfg.train.device)
     record.update(
         threads=configure_threads(threads),
-        device=configure_device(cfg.train.device),
+        device=device,
         tensorflow_version=tf.__version__,
         keras_version=keras.__version__,
     )
@@ -86,11 +90,17 @@ def _train(cfg: DictConfig, run_dir: Path, console: Console, record: dict[str, A
     epochs, total_steps, shuffle = fit_plan(cfg.train, len(splits.y_train))
     record.update(sequence=layout, steps=total_steps)
 
-    model = build_model(cfg.model, input_shape=sequence_shape(layout))
+    input_shape = sequence_shape(layout)
+    speed = plan_speed(cfg.model, cfg.train, time_steps=input_shape[0], on_gpu=device.startswith("GPU"))
+    record.update(steps_per_execution=speed.steps_per_execution, unroll=speed.unroll,
+                  project_inputs=speed.project_inputs, precision=speed.precision)
+    model = build_model(cfg.model, input_shape, unroll=speed.unroll, precision=speed.precision,
+                        project_inputs=speed.project_inputs)
     learning_rate = build_schedule(cfg.train.lr_schedule, cfg.optimizer.learning_rate, total_steps,
                                    math.ceil(len(splits.y_train) / cfg.train.batch_size), cfg.train.warmup_epochs)
     compile_model(model, cfg.optimizer, learning_rate, label_smoothing=cfg.train.label_smoothing,
-                  from_logits=cfg.model.output_activation == "linear")
+                  from_logits=cfg.model.output_activation == "linear", precision=speed.precision,
+                  steps_per_execution=speed.steps_per_execution, jit_compile=speed.jit_compile)
     record["params"] = model.count_params()
 
     timer, divergence = EpochTimer(), DivergenceStop(cfg.train.max_loss)
@@ -117,6 +127,7 @@ def _train(cfg: DictConfig, run_dir: Path, console: Console, record: dict[str, A
             batch_size=cfg.train.batch_size,
             epochs=epochs,
             validation_data=(x_val, y_val),
+            validation_batch_size=cfg.train.eval_batch_size,
             shuffle=shuffle,
             callbacks=callbacks,
             verbose=0,
@@ -124,6 +135,9 @@ def _train(cfg: DictConfig, run_dir: Path, console: Console, record: dict[str, A
     finally:
         record["train_seconds"] = time.perf_counter() - start
         record.update(_epoch_figures(timer, len(splits.y_train)))
+        if timer.first_step_at is not None:
+            record["setup_seconds"] = timer.first_step_at - started
+            record["first_step_at"] = _now(precise=True, seconds_ago=time.perf_counter() - timer.first_step_at)
     if divergence.where:
         record.update(status="diverged", error=f"training diverged: {divergence.where}")
         return
@@ -141,7 +155,7 @@ def _train(cfg: DictConfig, run_dir: Path, console: Console, record: dict[str, A
         eval_samples_per_second=len(splits.y_test) / eval_seconds,
     )
     if cfg.train.save_model:
-        _save_model(model, run_dir / MODEL_FILE)
+        _save_model(portable_copy(model, cfg.model, input_shape), run_dir / MODEL_FILE)
     record.update(status="ok", error=None)
 
 
@@ -178,5 +192,6 @@ def _save_model(model: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+def _now(precise: bool = False, seconds_ago: float = 0.0) -> str:
+    moment = datetime.now(timezone.utc).astimezone() - timedelta(seconds=seconds_ago)
+    return moment.isoformat(timespec="microseconds" if precise else "seconds")

@@ -12,6 +12,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+AUTO = "auto"
 CELLS = ("simple_rnn", "lstm", "gru")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
 DATASETS = ("mnist",)
@@ -20,6 +21,8 @@ DEVICES = ("auto", "cpu", "gpu")
 SEQUENCES = ("rows", "columns", "pixels", "permuted_pixels")
 LR_SCHEDULES = ("constant", "cosine", "one_cycle")
 OUTPUT_ACTIVATIONS = ("linear", "softmax")
+# Compute dtype of the cells (Keras dtype policies); the output layer and the loss always stay float32.
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 ACTIVATIONS = (
     "tanh", "relu", "sigmoid", "hard_sigmoid", "linear", "elu", "selu", "gelu", "silu", "swish", "softsign",
 )
@@ -34,10 +37,14 @@ class Rule:
     lt: float | None = None
     le: float | None = None
     choices: tuple[str, ...] | None = None
+    # For `auto` fields (typed Any, so OmegaConf accepts the word): the type a value other than "auto" must have.
+    kind: type | None = None
 
     def allows(self, value: Any) -> bool:
-        if value is None:
+        if value is None or (self.kind is not None and value == AUTO):
             return True
+        if self.kind is not None and (type(value) is not self.kind):
+            return False
         if self.choices is not None:
             return value in self.choices
         return not (
@@ -55,12 +62,21 @@ class Rule:
             for op, bound in ((">=", self.ge), (">", self.gt), ("<", self.lt), ("<=", self.le))
             if bound is not None
         ]
+        if self.kind is bool:
+            return f"{AUTO}, true or false"
+        if self.kind is not None:
+            return f"{AUTO} or an {self.kind.__name__} " + " and ".join(bounds)
         return " and ".join(bounds)
 
 
 def ruled(default: Any, **limits: Any) -> Any:
     """A dataclass field whose value validation checks against `Rule(**limits)`."""
     return field(default=default, metadata={"rule": Rule(**limits)})
+
+
+def auto(kind: type, **limits: Any) -> Any:
+    """A field (typed Any) that is `auto`, chosen per device and cell by rnn_sweep.speed, or a `kind` value."""
+    return field(default=AUTO, metadata={"rule": Rule(kind=kind, **limits)})
 
 
 # --- model ------------------------------------------------------------------------------------------
@@ -76,7 +92,8 @@ class ModelConfig:
     use_bias: bool = True
     dropout: float = ruled(0.0, ge=0, lt=1)
     recurrent_dropout: float = ruled(0.0, ge=0, lt=1)
-    unroll: bool = False
+    # Unroll the time loop into straight-line code; auto: where it was measured faster (rnn_sweep.speed).
+    unroll: Any = auto(bool)
     # The model around the cell (rnn_sweep.model.STRUCTURE_DEFAULTS); everything above is a Keras cell argument.
     layers: int = ruled(1, ge=1)  # stacked cells; all but the last return their whole sequence
     bidirectional: bool = False
@@ -110,6 +127,8 @@ class GRUConfig(ModelConfig):
     cell: str = ruled("gru", choices=CELLS)
     recurrent_activation: str = ruled("sigmoid", choices=ACTIVATIONS)
     reset_after: bool = True
+    # The input projection of all steps as one product before the loop (rnn_sweep.projected); auto: on.
+    project_inputs: Any = auto(bool)
 
 
 MODEL_SCHEMAS: dict[str, type[ModelConfig]] = {
@@ -216,6 +235,13 @@ class TrainConfig:
     # CPU threads for TensorFlow in each job; null (auto): all cores for one job at a time, and an equal share
     # of them when a launcher runs jobs side by side (joblib: cores / n_jobs; submitit: cpus_per_task).
     threads: int | None = ruled(None, ge=1)
+    # Speed levers (rnn_sweep.speed; `python benchmarks/throughput.py` measures them); auto: chosen per device.
+    # Training steps per call into TensorFlow; callbacks see every N-th step, so it must divide train.steps
+    # and train.eval_every when those are set.
+    steps_per_execution: Any = auto(int, ge=1)
+    precision: str = ruled("float32", choices=PRECISIONS)
+    # XLA-compile the training step; measured slower on CPU, and cuDNN LSTM/GRU kernels cannot be compiled.
+    jit_compile: bool = False
 
 
 @dataclass
@@ -240,7 +266,9 @@ class Config:
 
 # Keys that say where things are, what to keep or how a preset is labelled, not what is trained: they do not
 # change a run's identity (and leaving a new one of these out keeps the hashes of older runs unchanged).
-NON_IDENTITY_KEYS = ("data.path", "train.save_model", "train.tensorboard", "train.threads", "preset")
+NON_IDENTITY_KEYS = (
+    "data.path", "train.save_model", "train.tensorboard", "train.threads", "preset", "train.steps_per_execution",
+)
 
 
 def register() -> None:

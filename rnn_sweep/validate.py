@@ -14,6 +14,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from rnn_sweep.errors import ConfigError
 from rnn_sweep.schema import (
+    AUTO,
     CELLS,
     MODEL_SCHEMAS,
     OPTIMIZER_SCHEMAS,
@@ -38,6 +39,7 @@ def validate(cfg: DictConfig) -> DictConfig:
     except OmegaConfBaseException as error:
         raise explain_omegaconf_error(error, typed_node=schema) from None
     _check_rules(typed, prefix="")
+    _check_steps_per_execution(typed.train)
     return typed
 
 
@@ -89,7 +91,24 @@ def _check_rules(node: DictConfig, prefix: str) -> None:
             )
 
 
+def _check_steps_per_execution(train: DictConfig) -> None:
+    """Callbacks only see every N-th step, so step counts they act on must be multiples of N."""
+    every = train.steps_per_execution
+    if every == AUTO:
+        return
+    for key in ("steps", "eval_every"):
+        value = train[key]
+        if value is not None and value % every:
+            raise ConfigError(
+                f"train.{key}={value} is not a multiple of train.steps_per_execution={every}: training stops and "
+                f"evaluates only between executions of {every} steps. Use train.steps_per_execution=auto (it picks "
+                f"a divisor) or a value that divides {value}."
+            )
+
+
 def _example(rule: Rule, default: Any) -> Any:
+    if rule.kind is not None:
+        return AUTO
     if rule.choices is not None:
         return rule.choices[0]
     return default

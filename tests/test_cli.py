@@ -90,6 +90,14 @@ def test_one_real_run_writes_a_complete_run_folder(tmp_path, mnist_path):
     assert record["train_samples_per_second"] > 10 and record["eval_samples_per_second"] > 10
     assert record["device"].startswith(("CPU", "GPU"))
     assert record["started_at"] <= record["finished_at"]
+    assert record["steps_per_execution"] >= 1 and record["precision"] == "float32" and record["project_inputs"]
+    assert 0 < record["setup_seconds"] < 600 and record["started_at"] <= record["first_step_at"]
+
+    # model.keras holds Keras' own GRU (not rnn-sweep's ProjectedGRU), so it loads where rnn-sweep is not installed.
+    load = "import keras, sys; print(type(keras.saving.load_model(sys.argv[1]).get_layer('rnn')).__name__)"
+    loaded = subprocess.run([sys.executable, "-I", "-c", load, str(run_dir / "model.keras")],
+                            capture_output=True, text=True, check=False)
+    assert loaded.stdout.strip() == "GRU", loaded.stderr[-2000:]
 
     saved = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
     assert record["config_hash"] == config_hash(validate(saved))

@@ -1,0 +1,121 @@
+"""The speed levers: what `auto` resolves to, that none of them changes what is learnt, and their errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import TINY, run_cli
+from hydra import compose, initialize_config_dir
+
+from rnn_sweep.errors import ConfigError
+from rnn_sweep.paths import conf_dir
+from rnn_sweep.preflight import preflight
+from rnn_sweep.schema import register
+from rnn_sweep.speed import AUTO_STEPS_PER_EXECUTION, plan_speed
+from rnn_sweep.validate import validate
+
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+from rnn_sweep.model import build_model, compile_model  # noqa: E402  (imports Keras)
+from rnn_sweep.projected import ProjectedGRU  # noqa: E402
+
+
+def _cfg(*overrides: str):
+    register()
+    with initialize_config_dir(str(conf_dir()), version_base="1.3"):
+        return validate(compose("config", overrides=list(overrides)))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "on_gpu", "expected"),
+    [
+        (["model=simple_rnn"], False, (AUTO_STEPS_PER_EXECUTION, True, False)),
+        (["model=lstm"], False, (AUTO_STEPS_PER_EXECUTION, True, False)),
+        (["model=gru"], False, (AUTO_STEPS_PER_EXECUTION, True, True)),
+        (["model=lstm"], True, (AUTO_STEPS_PER_EXECUTION, False, False)),  # unrolled, cuDNN would be off
+        (["model=gru"], True, (AUTO_STEPS_PER_EXECUTION, False, True)),  # ProjectedGRU hands over to cuDNN
+        (["model=simple_rnn"], True, (AUTO_STEPS_PER_EXECUTION, True, False)),
+        (["model=simple_rnn", "data.sequence=pixels"], False, (AUTO_STEPS_PER_EXECUTION, False, False)),
+        (["model=gru", "train.steps=100", "train.eval_every=50"], False, (2, True, True)),
+        (["model=gru", "train.steps_per_execution=4", "model.unroll=false", "model.project_inputs=false"], False,
+         (4, False, False)),
+    ],
+)
+def test_auto_levers_resolve_per_cell_and_device(overrides, on_gpu, expected):
+    cfg = _cfg(*overrides)
+    steps = 784 if cfg.data.sequence == "pixels" else 28
+    plan = plan_speed(cfg.model, cfg.train, time_steps=steps, on_gpu=on_gpu)
+    assert (plan.steps_per_execution, plan.unroll, plan.project_inputs) == expected
+    assert plan.precision == "float32" and plan.jit_compile is False
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        (["train.steps_per_execution=0"], "train.steps_per_execution=0"),
+        (["train.steps_per_execution=fast"], "auto or an int >= 1"),
+        (["model.unroll=3"], "auto, true or false"),
+        (["train.precision=float8"], "float32, mixed_float16, mixed_bfloat16"),
+        (["train.steps=100", "train.steps_per_execution=32"], "not a multiple of train.steps_per_execution=32"),
+        (["model=lstm", "model.project_inputs=true"], "Unknown config key 'model.project_inputs'"),
+    ],
+)
+def test_bad_lever_values_are_refused_before_training(overrides, named, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RNN_SWEEP_DATA", str(tmp_path))
+    with pytest.raises(ConfigError, match=named.replace("(", r"\(").replace(")", r"\)")):
+        preflight(overrides)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"return_sequences": True}, {"go_backwards": True}, {"unroll": True}, {"activation": "relu"},
+     {"use_bias": False}],
+)
+def test_projected_gru_matches_keras_gru_in_outputs_and_gradients(options):
+    """Same weights, same inputs: the same outputs and gradients as Keras' GRU, up to float rounding."""
+    x = tf.constant(np.random.default_rng(0).random((6, 28, 28), dtype=np.float32))
+    keras_gru, projected = keras.layers.GRU(16, **options), ProjectedGRU(16, **options)
+    for layer in (keras_gru, projected):
+        layer.build((None, 28, 28))
+    projected.set_weights(keras_gru.get_weights())
+    results = []
+    for layer in (keras_gru, projected):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            output = layer(x, training=True)
+            loss = tf.reduce_sum(tf.square(output))
+        results.append((output, tape.gradient(loss, [*layer.trainable_weights, x])))
+    (expected, expected_grads), (got, got_grads) = results
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    for want, have in zip(expected_grads, got_grads, strict=True):
+        np.testing.assert_allclose(have, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_keeps_the_output_layer_and_loss_in_float32(precision):
+    cfg = _cfg("model=gru", "model.units=8", f"train.precision={precision}")
+    model = build_model(cfg.model, precision=precision)
+    compile_model(model, cfg.optimizer, precision=precision)
+    assert model.get_layer("rnn").compute_dtype == precision.removeprefix("mixed_")
+    assert model.get_layer("logits").compute_dtype == "float32"
+    assert model(np.zeros((2, 28, 28), "float32")).dtype == "float32"
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer) == (precision == "mixed_float16")
+
+
+def test_steps_per_execution_changes_speed_not_results(tmp_path, mnist_path):
+    """Several steps per call into TensorFlow take the same steps: the same losses, epoch by epoch."""
+    histories = []
+    for every in (1, 4):
+        run_dir = tmp_path / f"spe{every}"
+        result = run_cli(*TINY, "model=simple_rnn", "model.unroll=false", f"train.steps_per_execution={every}",
+                         f"hydra.run.dir={run_dir}", cwd=tmp_path, data=mnist_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        record = json.loads((run_dir / "result.json").read_text())
+        assert record["steps_per_execution"] == every and record["unroll"] is False
+        histories.append((run_dir / "history.csv").read_text().splitlines())
+    columns = histories[0][0].split(",")
+    losses = [[float(line.split(",")[columns.index("loss")]) for line in history[1:]] for history in histories]
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
