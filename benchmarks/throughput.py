@@ -129,9 +129,20 @@ def _data(samples: int, seed: int = 42):
 
 
 def _overrides(cell: str, units: int, args: argparse.Namespace, *extra: str) -> list[str]:
+    """A short stand-in for a full run: `auto` would not unroll a run this short (rnn_sweep.speed), so the
+    unrolling that auto gives full-length runs on this device is asked for explicitly."""
+    unroll = "model.unroll=false" if "cuda" in _device_kind() and cell != "simple_rnn" else "model.unroll=true"
+    if any(override.startswith("model.unroll=") for override in extra):
+        unroll = None
     return [f"model={cell}", f"model.units={units}", f"train.batch_size={args.batch_size}",
             f"train.epochs={args.epochs}", f"data.limit_train={args.samples}", "data.limit_test=1000",
-            "train.save_model=false", *extra]
+            "train.save_model=false", *([unroll] if unroll else []), *extra]
+
+
+def _device_kind() -> str:
+    import tensorflow as tf
+
+    return "cuda" if tf.config.list_physical_devices("GPU") else "cpu"
 
 
 # --- the table ----------------------------------------------------------------------------------------------
@@ -164,7 +175,7 @@ def _row(cell: str, units: int, batch_size: int, plain: float, ours: float, reco
     rate = _matmul_gflops(batch_size, INPUTS + units, GATES[cell] * units)
     return Row(cell, units, batch_size, record["device"], plain, ours, ours / plain, gflops, rate, gflops / rate,
                f"steps_per_execution={record['steps_per_execution']} unroll={record['unroll']} "
-               f"precision={record['precision']}")
+               f"project_inputs={record['project_inputs']} precision={record['precision']}")
 
 
 def _training_flops_per_sample(cell: str, units: int) -> float:
@@ -239,9 +250,12 @@ LEVERS = {
     "unroll": ["train.steps_per_execution=1", "model.unroll=true"],
     "steps_per_execution=32 + unroll": ["train.steps_per_execution=32", "model.unroll=true"],
     "mixed_bfloat16 (auto levers)": ["train.precision=mixed_bfloat16"],
-    "auto": [],
+    "auto (as for a full-length run)": [],
 }
-GRU_LEVERS = {"auto without project_inputs": ["model.project_inputs=false"]}
+GRU_LEVERS = {
+    "all levers off": [*LEVERS["all levers off"], "model.project_inputs=false"],
+    "auto without project_inputs": ["model.project_inputs=false"],
+}
 
 
 def _levers(args: argparse.Namespace) -> None:

@@ -91,7 +91,8 @@ def _train(
     record.update(sequence=layout, steps=total_steps)
 
     input_shape = sequence_shape(layout)
-    speed = plan_speed(cfg.model, cfg.train, time_steps=input_shape[0], on_gpu=device.startswith("GPU"))
+    speed = plan_speed(cfg.model, cfg.train, time_steps=input_shape[0], training_steps=total_steps,
+                       on_gpu=device.startswith("GPU"))
     record.update(steps_per_execution=speed.steps_per_execution, unroll=speed.unroll,
                   project_inputs=speed.project_inputs, precision=speed.precision)
     model = build_model(cfg.model, input_shape, unroll=speed.unroll, precision=speed.precision,

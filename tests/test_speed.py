@@ -13,7 +13,7 @@ from rnn_sweep.errors import ConfigError
 from rnn_sweep.paths import conf_dir
 from rnn_sweep.preflight import preflight
 from rnn_sweep.schema import register
-from rnn_sweep.speed import AUTO_STEPS_PER_EXECUTION, plan_speed
+from rnn_sweep.speed import AUTO_STEPS_PER_EXECUTION, MIN_UNROLLED_TRAINING_STEPS, plan_speed
 from rnn_sweep.validate import validate
 
 keras = pytest.importorskip("keras")
@@ -32,21 +32,26 @@ def _cfg(*overrides: str):
     ("overrides", "on_gpu", "expected"),
     [
         (["model=simple_rnn"], False, (AUTO_STEPS_PER_EXECUTION, True, False)),
+        (["model=simple_rnn", "train.epochs=1", "data.limit_train=5000"], False, (AUTO_STEPS_PER_EXECUTION, False,
+                                                                                 False)),  # too short to unroll
         (["model=lstm"], False, (AUTO_STEPS_PER_EXECUTION, True, False)),
         (["model=gru"], False, (AUTO_STEPS_PER_EXECUTION, True, True)),
         (["model=lstm"], True, (AUTO_STEPS_PER_EXECUTION, False, False)),  # unrolled, cuDNN would be off
         (["model=gru"], True, (AUTO_STEPS_PER_EXECUTION, False, True)),  # ProjectedGRU hands over to cuDNN
         (["model=simple_rnn"], True, (AUTO_STEPS_PER_EXECUTION, True, False)),
         (["model=simple_rnn", "data.sequence=pixels"], False, (AUTO_STEPS_PER_EXECUTION, False, False)),
-        (["model=gru", "train.steps=100", "train.eval_every=50"], False, (2, True, True)),
+        (["model=gru", "train.steps=1000", "train.eval_every=500"], False, (4, True, True)),
         (["model=gru", "train.steps_per_execution=4", "model.unroll=false", "model.project_inputs=false"], False,
          (4, False, False)),
     ],
 )
 def test_auto_levers_resolve_per_cell_and_device(overrides, on_gpu, expected):
     cfg = _cfg(*overrides)
-    steps = 784 if cfg.data.sequence == "pixels" else 28
-    plan = plan_speed(cfg.model, cfg.train, time_steps=steps, on_gpu=on_gpu)
+    time_steps = 784 if cfg.data.sequence == "pixels" else 28
+    images = cfg.data.limit_train or 60_000
+    training_steps = cfg.train.steps or cfg.train.epochs * -(-images // cfg.train.batch_size)
+    assert (training_steps >= MIN_UNROLLED_TRAINING_STEPS) == (images == 60_000 or cfg.train.steps is not None)
+    plan = plan_speed(cfg.model, cfg.train, time_steps=time_steps, training_steps=training_steps, on_gpu=on_gpu)
     assert (plan.steps_per_execution, plan.unroll, plan.project_inputs) == expected
     assert plan.precision == "float32" and plan.jit_compile is False
 
