@@ -118,21 +118,39 @@ class DivergenceStop(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-class StepLimit(keras.callbacks.Callback):
+class StepCounter(keras.callbacks.Callback):
+    """Counts optimizer steps, not calls: with steps_per_execution N, Keras calls the batch hooks once per
+    N steps, passing the last step's index in the epoch (which overshoots on an epoch's short last call)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.taken = 0
+        self._before_epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._before_epoch = self.taken
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.taken = self._before_epoch + min(batch + 1, self.params["steps"])
+        self.on_steps_taken()
+
+    def on_steps_taken(self) -> None:
+        """What the subclass does once `taken` is up to date."""
+
+
+class StepLimit(StepCounter):
     """Stops training after `steps` optimizer steps in all, wherever that falls inside an epoch."""
 
     def __init__(self, steps: int) -> None:
         super().__init__()
         self.steps = steps
-        self.taken = 0
 
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        self.taken += 1
+    def on_steps_taken(self) -> None:
         if self.taken >= self.steps:
             self.model.stop_training = True
 
 
-class StepEvaluator(keras.callbacks.Callback):
+class StepEvaluator(StepCounter):
     """Evaluates on the test set every `every` steps (and after the last one): the tutorials' progress line.
 
     Each evaluation is printed and steps.csv is rewritten, so an interrupted run keeps what it measured.
@@ -148,24 +166,22 @@ class StepEvaluator(keras.callbacks.Callback):
         self.path = path
         self.console = console
         self.rows: list[dict[str, Any]] = []
-        self._step = 0
 
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        self._step += 1
-        if self._step % self.every == 0:
+    def on_steps_taken(self) -> None:
+        if self.taken % self.every == 0:
             self._evaluate()
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        if not self.rows or self.rows[-1]["step"] != self._step:
+        if not self.rows or self.rows[-1]["step"] != self.taken:
             self._evaluate()
 
     def _evaluate(self) -> None:
         x, y = self.data
         metrics = self.model.evaluate(x, y, batch_size=self.batch_size, verbose=0, return_dict=True)
-        row = {"step": self._step, "test_loss": float(metrics["loss"]), "test_accuracy": float(metrics["accuracy"])}
+        row = {"step": self.taken, "test_loss": float(metrics["loss"]), "test_accuracy": float(metrics["accuracy"])}
         self.rows.append(row)
         self.console.print(
-            f"step {self._step}  test_loss {row['test_loss']:.4f}  test_acc [bold]{row['test_accuracy']:.4f}[/]"
+            f"step {self.taken}  test_loss {row['test_loss']:.4f}  test_acc [bold]{row['test_accuracy']:.4f}[/]"
         )
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=self.COLUMNS, lineterminator="\n")

@@ -91,14 +91,15 @@ def _train(
     record.update(sequence=layout, steps=total_steps)
 
     input_shape = sequence_shape(layout)
+    steps_per_epoch = math.ceil(len(splits.y_train) / cfg.train.batch_size)
     speed = plan_speed(cfg.model, cfg.train, time_steps=input_shape[0], training_steps=total_steps,
-                       on_gpu=device.startswith("GPU"))
+                       steps_per_epoch=steps_per_epoch, on_gpu=device.startswith("GPU"))
     record.update(steps_per_execution=speed.steps_per_execution, unroll=speed.unroll,
                   project_inputs=speed.project_inputs, precision=speed.precision)
     model = build_model(cfg.model, input_shape, unroll=speed.unroll, precision=speed.precision,
                         project_inputs=speed.project_inputs)
     learning_rate = build_schedule(cfg.train.lr_schedule, cfg.optimizer.learning_rate, total_steps,
-                                   math.ceil(len(splits.y_train) / cfg.train.batch_size), cfg.train.warmup_epochs)
+                                   steps_per_epoch, cfg.train.warmup_epochs)
     compile_model(model, cfg.optimizer, learning_rate, label_smoothing=cfg.train.label_smoothing,
                   from_logits=cfg.model.output_activation == "linear", precision=speed.precision,
                   steps_per_execution=speed.steps_per_execution, jit_compile=speed.jit_compile)

@@ -36,11 +36,16 @@ class SpeedPlan:
 
 
 def plan_speed(
-    model_cfg: DictConfig, train_cfg: DictConfig, time_steps: int, training_steps: int, on_gpu: bool
+    model_cfg: DictConfig,
+    train_cfg: DictConfig,
+    time_steps: int,
+    training_steps: int,
+    steps_per_epoch: int,
+    on_gpu: bool,
 ) -> SpeedPlan:
     """Resolve every `auto` lever for a run of `training_steps` optimizer steps; values the user set are kept."""
     return SpeedPlan(
-        steps_per_execution=_steps_per_execution(train_cfg),
+        steps_per_execution=_steps_per_execution(train_cfg, steps_per_epoch),
         unroll=_unroll(model_cfg, time_steps, training_steps, on_gpu),
         project_inputs=model_cfg.cell == "gru" and model_cfg.project_inputs in (AUTO, True),
         precision=train_cfg.precision,
@@ -48,15 +53,13 @@ def plan_speed(
     )
 
 
-def _steps_per_execution(train_cfg: DictConfig) -> int:
-    """The auto value, cut down to divide train.steps and train.eval_every, which callbacks must hit exactly."""
+def _steps_per_execution(train_cfg: DictConfig, steps_per_epoch: int) -> int:
+    """The auto value, cut down to divide train.steps and train.eval_every, which callbacks must hit exactly,
+    and then the epoch length too, so that no call into TensorFlow runs on past one of those steps."""
     if train_cfg.steps_per_execution != AUTO:
         return int(train_cfg.steps_per_execution)
-    every = AUTO_STEPS_PER_EXECUTION
-    for exact in (train_cfg.steps, train_cfg.eval_every):
-        if exact is not None:
-            every = math.gcd(every, exact)
-    return every
+    exact = [step for step in (train_cfg.steps, train_cfg.eval_every) if step is not None]
+    return math.gcd(AUTO_STEPS_PER_EXECUTION, *exact, *([steps_per_epoch] if exact else []))
 
 
 def _unroll(model_cfg: DictConfig, time_steps: int, training_steps: int, on_gpu: bool) -> bool:

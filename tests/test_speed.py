@@ -40,7 +40,8 @@ def _cfg(*overrides: str):
         (["model=gru"], True, (AUTO_STEPS_PER_EXECUTION, False, True)),  # ProjectedGRU hands over to cuDNN
         (["model=simple_rnn"], True, (AUTO_STEPS_PER_EXECUTION, True, False)),
         (["model=simple_rnn", "data.sequence=pixels"], False, (AUTO_STEPS_PER_EXECUTION, False, False)),
-        (["model=gru", "train.steps=1000", "train.eval_every=500"], False, (4, True, True)),
+        # 32 cut to divide the steps, the evaluations and the epoch (480 steps of 125): 4.
+        (["model=gru", "train.steps=1000", "train.eval_every=500", "train.batch_size=125"], False, (4, True, True)),
         (["model=gru", "train.steps_per_execution=4", "model.unroll=false", "model.project_inputs=false"], False,
          (4, False, False)),
     ],
@@ -51,7 +52,8 @@ def test_auto_levers_resolve_per_cell_and_device(overrides, on_gpu, expected):
     images = cfg.data.limit_train or 60_000
     training_steps = cfg.train.steps or cfg.train.epochs * -(-images // cfg.train.batch_size)
     assert (training_steps >= MIN_UNROLLED_TRAINING_STEPS) == (images == 60_000 or cfg.train.steps is not None)
-    plan = plan_speed(cfg.model, cfg.train, time_steps=time_steps, training_steps=training_steps, on_gpu=on_gpu)
+    plan = plan_speed(cfg.model, cfg.train, time_steps=time_steps, training_steps=training_steps,
+                      steps_per_epoch=-(-images // cfg.train.batch_size), on_gpu=on_gpu)
     assert (plan.steps_per_execution, plan.unroll, plan.project_inputs) == expected
     assert plan.precision == "float32" and plan.jit_compile is False
 
@@ -124,3 +126,14 @@ def test_steps_per_execution_changes_speed_not_results(tmp_path, mnist_path):
     columns = histories[0][0].split(",")
     losses = [[float(line.split(",")[columns.index("loss")]) for line in history[1:]] for history in histories]
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
+
+
+def test_step_based_training_counts_steps_not_calls_into_tensorflow(tmp_path, mnist_path):
+    """With 4 steps per call, an epoch of 5 steps is a call of 4 then a call of 1: steps.csv and the limit
+    must still fall on steps 20 and 40, not on the 20th and 40th call."""
+    run_dir = tmp_path / "run"
+    result = run_cli(*TINY, "model=simple_rnn", "train.steps=40", "train.eval_every=20",
+                     "train.steps_per_execution=4", f"hydra.run.dir={run_dir}", cwd=tmp_path, data=mnist_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    steps = [line.split(",")[0] for line in (run_dir / "steps.csv").read_text().splitlines()[1:]]
+    assert steps == ["20", "40"]
