@@ -103,21 +103,15 @@ def test_corrupt_gzip_fails_naming_the_file_before_training(tmp_path, mnist_path
 
 @pytest.mark.slow
 def test_ctrl_c_during_a_run_keeps_finished_epochs(tmp_path, mnist_path):
-    env = {**os.environ, "RNN_SWEEP_DATA": mnist_path, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rnn_sweep", "model=simple_rnn", "model.units=8", "train.epochs=500",
-         "train.batch_size=256", "data.limit_train=600", "data.limit_test=100"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    history = None
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
+    process = start_cli("model=simple_rnn", "model.units=8", "train.epochs=500", "train.batch_size=256",
+                        "data.limit_train=600", "data.limit_test=100", cwd=tmp_path, data=mnist_path)
+
+    def two_epochs_written() -> Path | None:
         found = list(tmp_path.glob("outputs/runs/*/history.csv"))
-        if found and len(found[0].read_text().splitlines()) >= 3:  # header + two epochs
-            history = found[0]
-            break
-        time.sleep(0.2)
-    assert history is not None, "the run never finished two epochs"
+        return found[0] if found and len(found[0].read_text().splitlines()) >= 3 else None  # header + two epochs
+
+    _wait_for(two_epochs_written, process, "two finished epochs", timeout=120)
+    history = two_epochs_written()
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
