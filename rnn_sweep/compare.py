@@ -78,17 +78,16 @@ def load_results(where: Path) -> pd.DataFrame:
 def _folder_records(folder: Path) -> list[dict]:
     """The records below a sweep or run folder without a results.csv; a damaged result.json is an error."""
     scan = scan_results(folder)
-    if scan.unreadable:
-        raise scan.unreadable[0]
-    if not scan.records and scan.unfinished:
+    records = scan.readable_records()
+    if not records and scan.unfinished:
         raise UserError(
             f"No run in {folder} has a result.json yet ({len(scan.unfinished)} run folder(s) without one, e.g. "
             f"{scan.unfinished[0]}): the runs are still going, or were killed before they ended. {_RESULTS_HINT}"
         )
-    if not scan.records:
+    if not records:
         raise UserError(f"{folder} holds neither a {RESULTS_CSV} nor any result.json below it, so it is not a sweep "
                         f"or run folder. {_RESULTS_HINT}")
-    return scan.records
+    return records
 
 
 def _with_override_columns(frame: pd.DataFrame) -> pd.DataFrame:

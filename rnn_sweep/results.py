@@ -113,6 +113,12 @@ class Scan:
     unfinished: list[Path]
     unreadable: list[ResultFileError]
 
+    def readable_records(self) -> list[dict[str, Any]]:
+        """The records, or ResultFileError for the first result.json that cannot be read."""
+        if self.unreadable:
+            raise self.unreadable[0]
+        return self.records
+
 
 def write_result(run_dir: Path, record: dict[str, Any]) -> None:
     atomic.write_json(Path(run_dir) / RESULT_FILE, record)
@@ -158,7 +164,4 @@ def scan_results(folder: Path) -> Scan:
 
 def collect_results(folder: Path) -> list[dict[str, Any]]:
     """The records at or below `folder`; ResultFileError for the first result.json that cannot be read."""
-    scan = scan_results(folder)
-    if scan.unreadable:
-        raise scan.unreadable[0]
-    return scan.records
+    return scan_results(folder).readable_records()
