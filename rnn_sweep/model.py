@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import keras
 from omegaconf import DictConfig, OmegaConf
 
 from rnn_sweep.projected import ProjectedGRU
+from rnn_sweep.sharded import SHARDED
 
 NUM_CLASSES = 10
 INPUT_SHAPE = (28, 28)  # 28 time steps of 28 pixels
@@ -39,11 +41,13 @@ def build_model(
     unroll: bool = False,
     precision: str = "float32",
     project_inputs: bool = False,
+    batch_shards: int = 1,
 ) -> keras.Model:
     """Input -> the recurrent cell(s) -> optional Dense stack -> Dense(10); every other model key is a cell argument.
 
-    `unroll` and `project_inputs` replace the model keys of those names, which may say `auto` (rnn_sweep.speed
-    resolves them); `project_inputs` makes GRUs a ProjectedGRU. Every layer computes in
+    `unroll`, `project_inputs` and `batch_shards` replace the model keys of those names, which may say `auto`
+    (rnn_sweep.speed resolves them); `project_inputs` makes GRUs a ProjectedGRU, and more than one batch shard
+    makes the cells rnn_sweep.sharded layers. Every layer computes in
     `precision` (a Keras dtype policy) except the output layer, which stays float32 so the softmax and the
     loss do not lose precision.
     The first cell is named `rnn` (then rnn_2, ...), so its parameters can be counted on their own.
@@ -53,8 +57,11 @@ def build_model(
     units = settings.pop("units")
     settings.update(unroll=unroll, dtype=precision)
     settings.pop("project_inputs", None)
+    settings.pop("batch_shards", None)
     shape = {key: settings.pop(key, default) for key, default in STRUCTURE_DEFAULTS.items()}
     cell_layer = ProjectedGRU if project_inputs and cell == "gru" else CELL_LAYERS[cell]
+    if batch_shards > 1:
+        cell_layer = functools.partial(SHARDED[cell_layer], shards=batch_shards)
     inputs = keras.Input(shape=input_shape, name="sequence")
     features = inputs
     for index in range(shape["layers"]):

@@ -35,7 +35,7 @@ EXTRA_COLUMNS = (
     "epochs_completed", "train_samples", "val_samples", "test_samples", "eval_seconds", "finished_at",
     "data_source", "overrides", "threads", "tensorflow_version", "keras_version", "rnn_sweep_version",
     "preset", "reported_test_accuracy", "target_test_accuracy", "sequence", "steps",
-    "steps_per_execution", "unroll", "project_inputs", "precision", "setup_seconds", "first_step_at",
+    "steps_per_execution", "unroll", "project_inputs", "batch_shards", "precision", "setup_seconds", "first_step_at",
 )
 COLUMNS = CONTRACT_COLUMNS + EXTRA_COLUMNS
 

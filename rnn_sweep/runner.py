@@ -54,6 +54,7 @@ def _train(
     from rnn_sweep.model import build_model, compile_model, one_hot_labels, portable_copy
     from rnn_sweep.schedules import build_schedule
     from rnn_sweep.speed import plan_speed
+    from rnn_sweep.threads import available_cores
 
     device = configure_device(cfg.train.device)
     record.update(
@@ -93,11 +94,12 @@ def _train(
     input_shape = sequence_shape(layout)
     steps_per_epoch = math.ceil(len(splits.y_train) / cfg.train.batch_size)
     speed = plan_speed(cfg.model, cfg.train, time_steps=input_shape[0], training_steps=total_steps,
-                       steps_per_epoch=steps_per_epoch, on_gpu=device.startswith("GPU"))
+                       steps_per_epoch=steps_per_epoch, on_gpu=device.startswith("GPU"),
+                       cores=record["threads"] or available_cores())
     record.update(steps_per_execution=speed.steps_per_execution, unroll=speed.unroll,
-                  project_inputs=speed.project_inputs, precision=speed.precision)
+                  project_inputs=speed.project_inputs, batch_shards=speed.batch_shards, precision=speed.precision)
     model = build_model(cfg.model, input_shape, unroll=speed.unroll, precision=speed.precision,
-                        project_inputs=speed.project_inputs)
+                        project_inputs=speed.project_inputs, batch_shards=speed.batch_shards)
     learning_rate = build_schedule(cfg.train.lr_schedule, cfg.optimizer.learning_rate, total_steps,
                                    steps_per_epoch, cfg.train.warmup_epochs)
     compile_model(model, cfg.optimizer, learning_rate, label_smoothing=cfg.train.label_smoothing,

@@ -94,6 +94,9 @@ class ModelConfig:
     recurrent_dropout: float = ruled(0.0, ge=0, lt=1)
     # Unroll the time loop into straight-line code; auto: where it was measured faster (rnn_sweep.speed).
     unroll: Any = auto(bool)
+    # Split each batch into this many independent recurrences, run side by side on the CPU's cores; auto: one
+    # per core on a CPU where it was measured faster, 1 on a GPU (rnn_sweep.sharded, rnn_sweep.speed).
+    batch_shards: Any = auto(int, ge=1)
     # The model around the cell (rnn_sweep.model.STRUCTURE_DEFAULTS); everything above is a Keras cell argument.
     layers: int = ruled(1, ge=1)  # stacked cells; all but the last return their whole sequence
     bidirectional: bool = False
@@ -268,6 +271,7 @@ class Config:
 # change a run's identity (and leaving a new one of these out keeps the hashes of older runs unchanged).
 NON_IDENTITY_KEYS = (
     "data.path", "train.save_model", "train.tensorboard", "train.threads", "preset", "train.steps_per_execution",
+    "model.batch_shards",
 )
 
 

@@ -4,7 +4,8 @@ The choices come from `python benchmarks/throughput.py --levers` (README, "Speed
 much of a small RNN's step outside the arithmetic (Python dispatch per step, the while loop per time step),
 so taking many steps per call into TensorFlow and unrolling the short 28-step loop pay, together: on their
 own, unrolling made LSTM and GRU slower. GRU also gains from projecting all inputs at once
-(rnn_sweep.projected). On a GPU, LSTM and GRU keep `unroll=False`, which the cuDNN kernels need.
+(rnn_sweep.projected), and cells of 64 units and more from splitting the batch into one recurrence per core
+(rnn_sweep.sharded). On a GPU, LSTM and GRU keep `unroll=False`, which the cuDNN kernels need.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ MAX_UNROLLED_STEPS = 64
 # ...and for runs long enough to earn back its tracing time (a GRU-32 run's first epoch took 7.4 s unrolled,
 # its later ones 0.36 s): a step saves some milliseconds, so short test and smoke runs stay rolled.
 MIN_UNROLLED_TRAINING_STEPS = 1000
+# Batch shards (rnn_sweep.sharded) when auto: one per core, each of at least this many rows, for cells whose
+# recurrent kernel has at least this many weights. Sharding doubles the ops per time step, which only pays when
+# each step has arithmetic enough: measured faster for SimpleRNN-128 (16,384 weights), LSTM-64 (16,384) and
+# GRU-64 (12,288), slower for SimpleRNN-64 (4,096), LSTM-32 (4,096) and GRU-32 (3,072).
+MIN_ROWS_PER_SHARD = 32
+MIN_RECURRENT_WEIGHTS_TO_SHARD = 8192
+GATES = {"simple_rnn": 1, "gru": 3, "lstm": 4}
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,7 @@ class SpeedPlan:
     steps_per_execution: int
     unroll: bool
     project_inputs: bool
+    batch_shards: int
     precision: str
     jit_compile: bool
 
@@ -42,12 +51,15 @@ def plan_speed(
     training_steps: int,
     steps_per_epoch: int,
     on_gpu: bool,
+    cores: int = 1,
 ) -> SpeedPlan:
-    """Resolve every `auto` lever for a run of `training_steps` optimizer steps; values the user set are kept."""
+    """Resolve every `auto` lever for a run of `training_steps` optimizer steps on `cores` CPU cores (the
+    job's thread cap); values the user set are kept."""
     return SpeedPlan(
         steps_per_execution=_steps_per_execution(train_cfg, steps_per_epoch),
         unroll=_unroll(model_cfg, time_steps, training_steps, on_gpu),
         project_inputs=model_cfg.cell == "gru" and model_cfg.project_inputs in (AUTO, True),
+        batch_shards=_batch_shards(model_cfg, train_cfg.batch_size, on_gpu, cores),
         precision=train_cfg.precision,
         jit_compile=train_cfg.jit_compile,
     )
@@ -68,3 +80,11 @@ def _unroll(model_cfg: DictConfig, time_steps: int, training_steps: int, on_gpu:
     if on_gpu and model_cfg.cell != "simple_rnn":
         return False  # it would rule out the cuDNN kernels
     return time_steps <= MAX_UNROLLED_STEPS and training_steps >= MIN_UNROLLED_TRAINING_STEPS
+
+
+def _batch_shards(model_cfg: DictConfig, batch_size: int, on_gpu: bool, cores: int) -> int:
+    if model_cfg.batch_shards != AUTO:
+        return int(model_cfg.batch_shards)
+    if on_gpu or GATES[model_cfg.cell] * model_cfg.units**2 < MIN_RECURRENT_WEIGHTS_TO_SHARD:
+        return 1  # on a GPU, one kernel over the whole batch is faster
+    return max(1, min(cores, batch_size // MIN_ROWS_PER_SHARD))

@@ -18,8 +18,9 @@ from rnn_sweep.validate import validate
 
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
-from rnn_sweep.model import build_model, compile_model  # noqa: E402  (imports Keras)
+from rnn_sweep.model import build_model, compile_model, portable_copy  # noqa: E402  (imports Keras)
 from rnn_sweep.projected import ProjectedGRU  # noqa: E402
+from rnn_sweep.sharded import SHARDED  # noqa: E402
 
 
 def _cfg(*overrides: str):
@@ -30,20 +31,25 @@ def _cfg(*overrides: str):
 
 @pytest.mark.parametrize(
     ("overrides", "on_gpu", "expected"),
-    [
-        (["model=simple_rnn"], False, (AUTO_STEPS_PER_EXECUTION, True, False)),
+    [  # (steps_per_execution, unroll, project_inputs, batch_shards) on 2 cores
+        (["model=simple_rnn"], False, (AUTO_STEPS_PER_EXECUTION, True, False, 2)),
         (["model=simple_rnn", "train.epochs=1", "data.limit_train=5000"], False, (AUTO_STEPS_PER_EXECUTION, False,
-                                                                                 False)),  # too short to unroll
-        (["model=lstm"], False, (AUTO_STEPS_PER_EXECUTION, True, False)),
-        (["model=gru"], False, (AUTO_STEPS_PER_EXECUTION, True, True)),
-        (["model=lstm"], True, (AUTO_STEPS_PER_EXECUTION, False, False)),  # unrolled, cuDNN would be off
-        (["model=gru"], True, (AUTO_STEPS_PER_EXECUTION, False, True)),  # ProjectedGRU hands over to cuDNN
-        (["model=simple_rnn"], True, (AUTO_STEPS_PER_EXECUTION, True, False)),
-        (["model=simple_rnn", "data.sequence=pixels"], False, (AUTO_STEPS_PER_EXECUTION, False, False)),
+                                                                                 False, 2)),  # too short to unroll
+        (["model=lstm"], False, (AUTO_STEPS_PER_EXECUTION, True, False, 2)),
+        (["model=gru"], False, (AUTO_STEPS_PER_EXECUTION, True, True, 2)),
+        (["model=lstm"], True, (AUTO_STEPS_PER_EXECUTION, False, False, 1)),  # unrolled, cuDNN would be off
+        (["model=gru"], True, (AUTO_STEPS_PER_EXECUTION, False, True, 1)),  # ProjectedGRU hands over to cuDNN
+        (["model=simple_rnn"], True, (AUTO_STEPS_PER_EXECUTION, True, False, 1)),
+        (["model=simple_rnn", "data.sequence=pixels"], False, (AUTO_STEPS_PER_EXECUTION, False, False, 2)),
         # 32 cut to divide the steps, the evaluations and the epoch (480 steps of 125): 4.
-        (["model=gru", "train.steps=1000", "train.eval_every=500", "train.batch_size=125"], False, (4, True, True)),
-        (["model=gru", "train.steps_per_execution=4", "model.unroll=false", "model.project_inputs=false"], False,
-         (4, False, False)),
+        (["model=gru", "train.steps=1000", "train.eval_every=500", "train.batch_size=125"], False,
+         (4, True, True, 2)),
+        (["model=gru", "train.steps_per_execution=4", "model.unroll=false", "model.project_inputs=false",
+          "model.batch_shards=3"], False, (4, False, False, 3)),
+        (["model=lstm", "model.units=32"], False, (AUTO_STEPS_PER_EXECUTION, True, False, 1)),  # too little work
+        (["model=simple_rnn", "model.units=64"], False, (AUTO_STEPS_PER_EXECUTION, True, False, 1)),
+        (["model=gru", "model.units=64"], False, (AUTO_STEPS_PER_EXECUTION, True, True, 2)),
+        (["model=lstm", "train.batch_size=50"], False, (AUTO_STEPS_PER_EXECUTION, True, False, 1)),  # 25 rows each
     ],
 )
 def test_auto_levers_resolve_per_cell_and_device(overrides, on_gpu, expected):
@@ -53,9 +59,16 @@ def test_auto_levers_resolve_per_cell_and_device(overrides, on_gpu, expected):
     training_steps = cfg.train.steps or cfg.train.epochs * -(-images // cfg.train.batch_size)
     assert (training_steps >= MIN_UNROLLED_TRAINING_STEPS) == (images == 60_000 or cfg.train.steps is not None)
     plan = plan_speed(cfg.model, cfg.train, time_steps=time_steps, training_steps=training_steps,
-                      steps_per_epoch=-(-images // cfg.train.batch_size), on_gpu=on_gpu)
-    assert (plan.steps_per_execution, plan.unroll, plan.project_inputs) == expected
+                      steps_per_epoch=-(-images // cfg.train.batch_size), on_gpu=on_gpu, cores=2)
+    assert (plan.steps_per_execution, plan.unroll, plan.project_inputs, plan.batch_shards) == expected
     assert plan.precision == "float32" and plan.jit_compile is False
+
+
+def test_one_core_gets_one_batch_shard():
+    cfg = _cfg("model=lstm")
+    plan = plan_speed(cfg.model, cfg.train, time_steps=28, training_steps=5000, steps_per_epoch=422, on_gpu=False,
+                      cores=1)
+    assert plan.batch_shards == 1
 
 
 @pytest.mark.parametrize(
@@ -67,6 +80,7 @@ def test_auto_levers_resolve_per_cell_and_device(overrides, on_gpu, expected):
         (["train.precision=float8"], "float32, mixed_float16, mixed_bfloat16"),
         (["train.steps=100", "train.steps_per_execution=32"], "not a multiple of train.steps_per_execution=32"),
         (["model=lstm", "model.project_inputs=true"], "Unknown config key 'model.project_inputs'"),
+        (["model.batch_shards=0"], "auto or an int >= 1"),
     ],
 )
 def test_bad_lever_values_are_refused_before_training(overrides, named, tmp_path, monkeypatch):
@@ -99,6 +113,49 @@ def test_projected_gru_matches_keras_gru_in_outputs_and_gradients(options):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
     for want, have in zip(expected_grads, got_grads, strict=True):
         np.testing.assert_allclose(have, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("layer_class", [keras.layers.SimpleRNN, keras.layers.LSTM, keras.layers.GRU, ProjectedGRU])
+@pytest.mark.parametrize(("batch", "options"), [(7, {}), (7, {"return_sequences": True, "unroll": True}),
+                                                (1, {"go_backwards": True})])
+def test_batch_shards_match_keras_in_outputs_gradients_and_states(layer_class, batch, options):
+    """Two shards of an odd batch, and of a batch of one (the second shard is all padding), give what the
+    unsharded layer gives, final states included."""
+    x = tf.constant(np.random.default_rng(0).random((batch, 28, 5), dtype=np.float32))
+    plain = layer_class(6, return_state=True, **options)
+    sharded = SHARDED[layer_class](6, return_state=True, shards=2, **options)
+    for layer in (plain, sharded):
+        layer.build((None, 28, 5))
+    sharded.set_weights(plain.get_weights())
+    results = []
+    for layer in (plain, sharded):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            outputs = layer(x, training=True)
+            loss = sum(tf.reduce_sum(tf.square(output)) for output in outputs)
+        results.append((outputs, tape.gradient(loss, [*layer.trainable_weights, x])))
+    (expected, expected_grads), (got, got_grads) = results
+    assert len(got) == len(expected)
+    for want, have in zip(expected, got, strict=True):
+        np.testing.assert_allclose(have, want, rtol=1e-5, atol=1e-6)
+    for want, have in zip(expected_grads, got_grads, strict=True):
+        np.testing.assert_allclose(have, want, rtol=1e-4, atol=1e-5)
+
+
+def test_sharded_bidirectional_model_trains_and_saves_plain_keras_layers(tmp_path):
+    """Bidirectional rebuilds the backward half from the config, so `shards` must round-trip; the saved
+    model must not need rnn-sweep."""
+    cfg = _cfg("model=lstm", "model.units=8", "model.bidirectional=true", "model.layers=2")
+    model = build_model(cfg.model, batch_shards=2)
+    layer = model.get_layer("rnn")
+    assert isinstance(layer.forward_layer, SHARDED[keras.layers.LSTM]) and layer.backward_layer.shards == 2
+    compile_model(model, cfg.optimizer)
+    x, y = np.random.default_rng(0).random((9, 28, 28), dtype=np.float32), np.arange(9) % 10
+    history = model.fit(x, y, batch_size=4, epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    copy = portable_copy(model, cfg.model, (28, 28))
+    np.testing.assert_allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    assert type(copy.get_layer("rnn").forward_layer) is keras.layers.LSTM
 
 
 @pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
