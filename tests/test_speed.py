@@ -90,56 +90,45 @@ def test_bad_lever_values_are_refused_before_training(overrides, named, tmp_path
         preflight(overrides)
 
 
+def _assert_same_outputs_and_gradients(reference, layer, x):
+    """Give `layer` the reference layer's weights; both must return the same outputs (every one, states included)
+    and the same gradients for their weights and inputs, up to float rounding."""
+    for each in (reference, layer):
+        each.build((None, *x.shape[1:]))
+    layer.set_weights(reference.get_weights())
+    results = []
+    for each in (reference, layer):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            outputs = each(x, training=True)
+            outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+            loss = sum(tf.reduce_sum(tf.square(output)) for output in outputs)
+        results.append((outputs, tape.gradient(loss, [*each.trainable_weights, x])))
+    (expected, expected_grads), (got, got_grads) = results
+    for want, have in zip(expected, got, strict=True):
+        np.testing.assert_allclose(have, want, rtol=1e-5, atol=1e-5)
+    for want, have in zip(expected_grads, got_grads, strict=True):
+        np.testing.assert_allclose(have, want, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize(
     "options",
     [{}, {"return_sequences": True}, {"go_backwards": True}, {"unroll": True}, {"activation": "relu"},
      {"use_bias": False}],
 )
 def test_projected_gru_matches_keras_gru_in_outputs_and_gradients(options):
-    """Same weights, same inputs: the same outputs and gradients as Keras' GRU, up to float rounding."""
     x = tf.constant(np.random.default_rng(0).random((6, 28, 28), dtype=np.float32))
-    keras_gru, projected = keras.layers.GRU(16, **options), ProjectedGRU(16, **options)
-    for layer in (keras_gru, projected):
-        layer.build((None, 28, 28))
-    projected.set_weights(keras_gru.get_weights())
-    results = []
-    for layer in (keras_gru, projected):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            output = layer(x, training=True)
-            loss = tf.reduce_sum(tf.square(output))
-        results.append((output, tape.gradient(loss, [*layer.trainable_weights, x])))
-    (expected, expected_grads), (got, got_grads) = results
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
-    for want, have in zip(expected_grads, got_grads, strict=True):
-        np.testing.assert_allclose(have, want, rtol=1e-4, atol=1e-4)
+    _assert_same_outputs_and_gradients(keras.layers.GRU(16, **options), ProjectedGRU(16, **options), x)
 
 
 @pytest.mark.parametrize("layer_class", [keras.layers.SimpleRNN, keras.layers.LSTM, keras.layers.GRU, ProjectedGRU])
 @pytest.mark.parametrize(("batch", "options"), [(7, {}), (7, {"return_sequences": True, "unroll": True}),
                                                 (1, {"go_backwards": True})])
 def test_batch_shards_match_keras_in_outputs_gradients_and_states(layer_class, batch, options):
-    """Two shards of an odd batch, and of a batch of one (the second shard is all padding), give what the
-    unsharded layer gives, final states included."""
+    """Two shards of an odd batch, and of a batch of one (the second shard is all padding)."""
     x = tf.constant(np.random.default_rng(0).random((batch, 28, 5), dtype=np.float32))
-    plain = layer_class(6, return_state=True, **options)
-    sharded = SHARDED[layer_class](6, return_state=True, shards=2, **options)
-    for layer in (plain, sharded):
-        layer.build((None, 28, 5))
-    sharded.set_weights(plain.get_weights())
-    results = []
-    for layer in (plain, sharded):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            outputs = layer(x, training=True)
-            loss = sum(tf.reduce_sum(tf.square(output)) for output in outputs)
-        results.append((outputs, tape.gradient(loss, [*layer.trainable_weights, x])))
-    (expected, expected_grads), (got, got_grads) = results
-    assert len(got) == len(expected)
-    for want, have in zip(expected, got, strict=True):
-        np.testing.assert_allclose(have, want, rtol=1e-5, atol=1e-6)
-    for want, have in zip(expected_grads, got_grads, strict=True):
-        np.testing.assert_allclose(have, want, rtol=1e-4, atol=1e-5)
+    _assert_same_outputs_and_gradients(layer_class(6, return_state=True, **options),
+                                       SHARDED[layer_class](6, return_state=True, shards=2, **options), x)
 
 
 def test_sharded_bidirectional_model_trains_and_saves_plain_keras_layers(tmp_path):
