@@ -130,14 +130,21 @@ def _data(samples: int, seed: int = 42):
 
 
 def _overrides(cell: str, units: int, args: argparse.Namespace, *extra: str) -> list[str]:
-    """A short stand-in for a full run: `auto` would not unroll a run this short (rnn_sweep.speed), so the
-    unrolling that auto gives full-length runs on this device is asked for explicitly."""
-    unroll = "model.unroll=false" if "cuda" in _device_kind() and cell != "simple_rnn" else "model.unroll=true"
-    if any(override.startswith("model.unroll=") for override in extra):
-        unroll = None
-    return [f"model={cell}", f"model.units={units}", f"train.batch_size={args.batch_size}",
+    """A short stand-in for a full run: `auto` would neither unroll nor shard a run this short (rnn_sweep.speed),
+    so what auto gives a full-length run of this model on this machine is asked for explicitly."""
+    from rnn_sweep.speed import MIN_UNROLLED_TRAINING_STEPS, plan_speed
+    from rnn_sweep.threads import available_cores
+
+    base = [f"model={cell}", f"model.units={units}", f"train.batch_size={args.batch_size}",
             f"train.epochs={args.epochs}", f"data.limit_train={args.samples}", "data.limit_test=1000",
-            "train.save_model=false", *([unroll] if unroll else []), *extra]
+            "train.save_model=false"]
+    cfg = _compose(base)
+    full = plan_speed(cfg.model, cfg.train, time_steps=TIME_STEPS, training_steps=MIN_UNROLLED_TRAINING_STEPS,
+                      steps_per_epoch=math.ceil(args.samples / args.batch_size), on_gpu="cuda" in _device_kind(),
+                      cores=available_cores())
+    chosen = [f"model.unroll={str(full.unroll).lower()}", f"model.batch_shards={full.batch_shards}"]
+    given = {override.split("=")[0] for override in extra}
+    return [*base, *[override for override in chosen if override.split("=")[0] not in given], *extra]
 
 
 def _device_kind() -> str:

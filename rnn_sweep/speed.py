@@ -59,7 +59,7 @@ def plan_speed(
         steps_per_execution=_steps_per_execution(train_cfg, steps_per_epoch),
         unroll=_unroll(model_cfg, time_steps, training_steps, on_gpu),
         project_inputs=model_cfg.cell == "gru" and model_cfg.project_inputs in (AUTO, True),
-        batch_shards=_batch_shards(model_cfg, train_cfg.batch_size, on_gpu, cores),
+        batch_shards=_batch_shards(model_cfg, train_cfg.batch_size, training_steps, on_gpu, cores),
         precision=train_cfg.precision,
         jit_compile=train_cfg.jit_compile,
     )
@@ -82,9 +82,11 @@ def _unroll(model_cfg: DictConfig, time_steps: int, training_steps: int, on_gpu:
     return time_steps <= MAX_UNROLLED_STEPS and training_steps >= MIN_UNROLLED_TRAINING_STEPS
 
 
-def _batch_shards(model_cfg: DictConfig, batch_size: int, on_gpu: bool, cores: int) -> int:
+def _batch_shards(model_cfg: DictConfig, batch_size: int, training_steps: int, on_gpu: bool, cores: int) -> int:
     if model_cfg.batch_shards != AUTO:
         return int(model_cfg.batch_shards)
+    if training_steps < MIN_UNROLLED_TRAINING_STEPS:
+        return 1  # shards double the graph to trace, which short runs would not earn back either
     if on_gpu or GATES[model_cfg.cell] * model_cfg.units**2 < MIN_RECURRENT_WEIGHTS_TO_SHARD:
         return 1  # on a GPU, one kernel over the whole batch is faster
     return max(1, min(cores, batch_size // MIN_ROWS_PER_SHARD))
