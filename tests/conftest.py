@@ -38,8 +38,11 @@ def mnist(mnist_path: str):
 
 
 def cli_env(data: str | None) -> dict[str, str]:
-    """The environment the CLI runs in: RNN_SWEEP_DATA set to `data` (unset for None), output unbuffered and wide."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    """The environment the CLI runs in: RNN_SWEEP_DATA set to `data` (unset for None), output unbuffered and wide.
+
+    PYTHONFAULTHANDLER: a crash or SIGABRT prints every thread's Python stack, for tests to show when a command hangs.
+    """
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", "PYTHONFAULTHANDLER": "1"}
     env.pop("RNN_SWEEP_DATA", None)
     if data is not None:
         env["RNN_SWEEP_DATA"] = data

@@ -113,7 +113,7 @@ def test_ctrl_c_during_a_run_keeps_finished_epochs(tmp_path, mnist_path):
     _wait_for(two_epochs_written, process, "two finished epochs", timeout=120)
     history = two_epochs_written()
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    _, stderr = _communicate(process, timeout=120)
     assert process.returncode == 130
     assert "interrupted" in stderr and "Traceback" not in stderr
 
@@ -136,6 +136,17 @@ def _wait_for(condition: Callable[[], object], process: subprocess.Popen, what: 
             os.killpg(process.pid, signal.SIGKILL)
             pytest.fail(f"no {what} within {timeout:.0f} s")
         time.sleep(0.05)
+
+
+def _communicate(process: subprocess.Popen, timeout: float) -> tuple[str, str]:
+    """Wait for the process to end; if it hangs, fail with its Python stacks (SIGABRT makes faulthandler print them)."""
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGABRT)
+        stdout, stderr = process.communicate(timeout=60)
+        pytest.fail(f"the command had not ended {timeout:.0f} s after Ctrl-C; its stacks and output:\n"
+                    f"{stderr[-6000:]}\n{stdout[-2000:]}")
 
 
 def _finished(sweep_dir: Path) -> dict[str, tuple[int, str]]:
@@ -209,7 +220,7 @@ def test_ctrl_c_during_a_sweep_stops_it_and_its_tables_list_the_jobs_that_ran(tm
     _wait_for(lambda: history.is_file() and len(history.read_text().splitlines()) >= 3, process,
               "two epochs of job 2")
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: SIGINT to the foreground process group
-    stdout, stderr = process.communicate(timeout=120)
+    stdout, stderr = _communicate(process, timeout=120)
     assert process.returncode == 130, stderr[-3000:]
     assert "Traceback" not in stderr
     assert f"interrupted: the sweep {sweep_dir} stopped early" in stderr and f"hydra.sweep.dir={sweep_dir}" in stderr
