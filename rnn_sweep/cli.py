@@ -49,8 +49,16 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         # The run already wrote result.json (status `interrupted`) and its history; no traceback needed.
         _tables_of_interrupted_sweeps(started_sweeps, finished_sweeps)
-        sys.exit(130)
+        _exit_at_once(130)
     _exit_if_jobs_failed(finished_sweeps)
+
+
+def _exit_at_once(code: int) -> None:
+    """Leave without tearing the interpreter down: after Ctrl-C cut TensorFlow short, the teardown of its threads
+    can hang or abort the process, and everything the interrupted work owes the user is already on disk."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _tables_of_interrupted_sweeps(started: list[Path], finished: list[SweepTables]) -> None:

@@ -104,7 +104,8 @@ def test_corrupt_gzip_fails_naming_the_file_before_training(tmp_path, mnist_path
 @pytest.mark.slow
 def test_ctrl_c_during_a_run_keeps_finished_epochs(tmp_path, mnist_path):
     process = start_cli("model=simple_rnn", "model.units=8", "train.epochs=500", "train.batch_size=256",
-                        "data.limit_train=600", "data.limit_test=100", cwd=tmp_path, data=mnist_path)
+                        "data.limit_train=600", "data.limit_test=100", "train.tensorboard=true",
+                        cwd=tmp_path, data=mnist_path)
 
     def two_epochs_written() -> Path | None:
         found = list(tmp_path.glob("outputs/runs/*/history.csv"))
@@ -114,7 +115,7 @@ def test_ctrl_c_during_a_run_keeps_finished_epochs(tmp_path, mnist_path):
     history = two_epochs_written()
     process.send_signal(signal.SIGINT)
     _, stderr = _communicate(process, timeout=120)
-    assert process.returncode == 130
+    assert process.returncode == 130, stderr[-4000:]
     assert "interrupted" in stderr and "Traceback" not in stderr
 
     record = json.loads((history.parent / "result.json").read_text())
@@ -123,6 +124,16 @@ def test_ctrl_c_during_a_run_keeps_finished_epochs(tmp_path, mnist_path):
         rows = list(csv.DictReader(handle))
     assert record["epochs_completed"] == len(rows) >= 2
     assert record["test_accuracy"] is None
+    assert _epochs_in_tensorboard(history.parent / "tensorboard" / "train") == len(rows)
+
+
+def _epochs_in_tensorboard(folder: Path) -> int:
+    """How many epochs' `epoch_loss` the event files in `folder` hold."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    return len(events.Tensors("epoch_loss"))
 
 
 def _wait_for(condition: Callable[[], object], process: subprocess.Popen, what: str, timeout: float = 300) -> None:
