@@ -19,6 +19,7 @@ from rich.table import Table
 from rnn_sweep import atomic
 from rnn_sweep.errors import UserError
 from rnn_sweep.plots import write_sweep_plots
+from rnn_sweep.preset_summary import PRESETS_CSV, preset_summary, preset_table
 from rnn_sweep.results import COLUMNS, ResultFileError, parse_overrides, scan_results
 
 try:
@@ -112,7 +113,8 @@ class SweepTables:
 
 
 def write_sweep_tables(sweep_dir: Path) -> SweepTables:
-    """Write results.csv, accuracy.csv, timing.csv and the plots into `sweep_dir` (atomically) from its jobs' results.
+    """Write results.csv, accuracy.csv, timing.csv, presets.csv (of preset runs) and the plots into `sweep_dir`
+    (atomically) from its jobs' results.
 
     A damaged result.json or a job that never finished is left out of the tables and listed in the answer.
     """
@@ -124,6 +126,9 @@ def write_sweep_tables(sweep_dir: Path) -> SweepTables:
             atomic.write_text(sweep_dir / RESULTS_CSV, frame.to_csv(index=False))
             atomic.write_text(sweep_dir / ACCURACY_CSV, pivot(frame, ["test_accuracy"]).to_csv())
             atomic.write_text(sweep_dir / TIMING_CSV, pivot(frame, list(TIMING_VALUES)).to_csv())
+            presets = preset_summary(frame, varied_columns(frame))
+            if not presets.empty:
+                atomic.write_text(sweep_dir / PRESETS_CSV, presets.to_csv(index=False))
             write_sweep_plots(sweep_dir, frame)
     return SweepTables(sweep_dir, frame, scan.unfinished, scan.unreadable)
 
@@ -172,6 +177,9 @@ def _print_results(frame: pd.DataFrame, sweep_dir: Path, console: Console) -> No
     timing = pivot(frame, list(TIMING_VALUES))
     console.print(_table(f"epoch seconds | train samples/s ({sweep_dir / TIMING_CSV})", timing, rows,
                          lambda cells: f"{_number(cells[0], '{:.2f}s')} | {_number(cells[1], '{:,.0f}/s')}"))
+    presets = preset_summary(frame, varied_columns(frame))
+    if not presets.empty:
+        console.print(preset_table(presets, f"presets ({sweep_dir / PRESETS_CSV})"))
     ok = int((frame["status"] == "ok").sum())
     console.print(f"{ok} of {len(frame)} jobs ok; every row: {sweep_dir / RESULTS_CSV}")
     failed = failed_jobs(frame)

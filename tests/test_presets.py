@@ -6,13 +6,16 @@ import csv
 import io
 
 import numpy as np
+import pandas as pd
 import pytest
+from conftest import run_cli
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from rich.console import Console
 
 from rnn_sweep.errors import ConfigError
 from rnn_sweep.paths import conf_dir
+from rnn_sweep.results import COLUMNS, write_result
 from rnn_sweep.schema import register
 from rnn_sweep.sequences import pixel_permutation, sequence_shape, to_sequences
 from rnn_sweep.validate import validate
@@ -248,3 +251,32 @@ def test_summary_shows_the_reported_figure_beside_the_measured_one():
     plain = Console(file=io.StringIO(), width=200)
     print_run_summary({"status": "ok", "test_accuracy": 0.97}, plain)
     assert "reported" not in plain.file.getvalue() and "preset" not in plain.file.getvalue()
+
+
+def test_report_lists_each_preset_with_mean_and_spread_over_its_seeds(tmp_path):
+    """README's results table comes from `rnn-sweep report`: one row per preset, seeds folded into mean ± std."""
+    sweep = tmp_path / "sweep"
+    jobs = [("best_lstm", seed, "ok", accuracy) for seed, accuracy in ((0, 0.9904), (1, 0.9910), (2, 0.9913))]
+    jobs += [("best_lstm", 3, "failed", None), ("tutorial_basicrnn150", 0, "ok", 0.9756), (None, 0, "ok", 0.5)]
+    for job, (preset, seed, status, accuracy) in enumerate(jobs):
+        folder = sweep / str(job)
+        write_result(folder, {
+            **dict.fromkeys(COLUMNS), "run_dir": str(folder), "status": status, "cell": "lstm", "units": 128,
+            "batch_size": 128, "optimizer": "adam", "learning_rate": 0.003, "epochs": 10, "seed": seed,
+            "test_accuracy": accuracy, "train_seconds": 300.0 + job, "epoch_seconds": 21.0, "epochs_completed": 10,
+            "device": "CPU", "preset": preset, "overrides": f"experiment={preset} seed={seed}",
+            "target_test_accuracy": 0.99 if preset == "best_lstm" else None,
+            "reported_test_accuracy": 0.9809 if preset == "tutorial_basicrnn150" else None,
+        })
+    result = run_cli("report", str(sweep), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    presets = pd.read_csv(sweep / "presets.csv").set_index("preset")
+    assert list(presets.index) == ["best_lstm", "tutorial_basicrnn150"]  # failed and preset-less jobs left out
+    lstm, tutorial = presets.loc["best_lstm"], presets.loc["tutorial_basicrnn150"]
+    assert lstm["runs"] == 3 and lstm["seeds"] == "0 1 2" and lstm["target_test_accuracy"] == 0.99
+    assert lstm["test_accuracy_mean"] == pytest.approx(0.9909) and lstm["train_seconds_mean"] == pytest.approx(301)
+    assert lstm["test_accuracy_std"] == pytest.approx(np.std([0.9904, 0.9910, 0.9913], ddof=1))
+    assert tutorial["runs"] == 1 and tutorial["reported_test_accuracy"] == 0.9809
+    assert pd.isna(tutorial["test_accuracy_std"])
+    assert "0.9909 ± 0.0005 (0.9904 0.9910 0.9913)" in result.stdout and ">= 0.99 target" in result.stdout
+    assert "0.9809 reported" in result.stdout

@@ -1,0 +1,57 @@
+"""The presets of a sweep, one row each: the tutorial's reported figure or the target beside what was measured.
+
+A preset run over several seeds (`rnn-sweep -m experiment=best_lstm seed=0,1,2`) becomes one row with the mean
+and sample standard deviation of its test accuracy, which is what README's results table quotes.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from rich.table import Table
+
+PRESETS_CSV = "presets.csv"
+_IGNORED = ("seed", "preset", "experiment")
+
+
+def preset_summary(frame: pd.DataFrame, varied: list[str]) -> pd.DataFrame:
+    """One row per preset and setting of the `varied` columns other than the seed; only jobs that ended ok."""
+    runs = frame[(frame["status"] == "ok") & frame["preset"].notna()] if "preset" in frame else frame.iloc[0:0]
+    if runs.empty:
+        return pd.DataFrame()
+    keys = ["preset", *(column for column in varied if column not in _IGNORED)]
+    summary = runs.groupby(keys, dropna=False, sort=False).agg(
+        reported_test_accuracy=("reported_test_accuracy", "first"),
+        target_test_accuracy=("target_test_accuracy", "first"),
+        runs=("test_accuracy", "size"),
+        seeds=("seed", lambda seeds: " ".join(str(seed) for seed in seeds)),
+        test_accuracy_mean=("test_accuracy", "mean"),
+        test_accuracy_std=("test_accuracy", "std"),
+        test_accuracies=("test_accuracy", lambda values: " ".join(f"{value:.4f}" for value in values)),
+        epochs_completed=("epochs_completed", "max"),
+        train_seconds_mean=("train_seconds", "mean"),
+        epoch_seconds_median=("epoch_seconds", "median"),
+        device=("device", lambda devices: "; ".join(dict.fromkeys(map(str, devices)))),
+    )
+    return summary.reset_index()
+
+
+def preset_table(summary: pd.DataFrame, title: str) -> Table:
+    """The summary as README's results table shows it: reported or target, then mean ± spread over the seeds."""
+    table = Table(title=title, title_justify="left")
+    keys = list(summary.columns[: summary.columns.get_loc("reported_test_accuracy")])
+    for header in (*keys, "reported / target", "test accuracy", "seeds", "epochs", "train s (mean)", "device"):
+        table.add_column(header, overflow="fold")
+    for row in summary.itertuples(index=False):
+        values = row._asdict()
+        if pd.notna(values["reported_test_accuracy"]):
+            reference = f"{values['reported_test_accuracy']} reported"
+        elif pd.notna(values["target_test_accuracy"]):
+            reference = f">= {values['target_test_accuracy']} target"
+        else:
+            reference = "-"
+        accuracy = f"{values['test_accuracy_mean']:.4f}"
+        if values["runs"] > 1:
+            accuracy += f" ± {values['test_accuracy_std']:.4f} ({values['test_accuracies']})"
+        table.add_row(*(str(values[key]) for key in keys), reference, accuracy, values["seeds"],
+                      str(values["epochs_completed"]), f"{values['train_seconds_mean']:.0f}", values["device"])
+    return table
