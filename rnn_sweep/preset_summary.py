@@ -10,15 +10,15 @@ import pandas as pd
 from rich.table import Table
 
 PRESETS_CSV = "presets.csv"
-_IGNORED = ("seed", "preset", "experiment")
+_FOLDED = ("seed", "experiment")  # seeds are folded into mean ± spread; `experiment` repeats `preset`
 
 
 def preset_summary(frame: pd.DataFrame, varied: list[str]) -> pd.DataFrame:
     """One row per preset and setting of the `varied` columns other than the seed; only jobs that ended ok."""
-    runs = frame[(frame["status"] == "ok") & frame["preset"].notna()] if "preset" in frame else frame.iloc[0:0]
+    runs = frame[(frame["status"] == "ok") & frame["preset"].notna()]
     if runs.empty:
         return pd.DataFrame()
-    keys = ["preset", *(column for column in varied if column not in _IGNORED)]
+    keys = ["preset", *(column for column in varied if column not in _FOLDED)]
     summary = runs.groupby(keys, dropna=False, sort=False).agg(
         reported_test_accuracy=("reported_test_accuracy", "first"),
         target_test_accuracy=("target_test_accuracy", "first"),
