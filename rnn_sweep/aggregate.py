@@ -98,10 +98,13 @@ def pivot(frame: pd.DataFrame, values: list[str]) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class SweepTables:
-    """A sweep folder's results as results.csv holds them, and the job folders that are not in it."""
+    """A sweep folder's tables as its CSV files hold them, and the job folders that are not in them."""
 
     folder: Path
     results: pd.DataFrame
+    accuracy: pd.DataFrame
+    timing: pd.DataFrame
+    presets: pd.DataFrame  # empty when no job ran a preset
     unfinished: list[Path]  # a job folder without result.json: still running, or killed
     unreadable: list[ResultFileError]
 
@@ -122,15 +125,17 @@ def write_sweep_tables(sweep_dir: Path) -> SweepTables:
     with _one_aggregation_at_a_time(sweep_dir):
         scan = scan_results(sweep_dir)
         frame = results_frame(scan.records)
-        if not frame.empty:
-            atomic.write_text(sweep_dir / RESULTS_CSV, frame.to_csv(index=False))
-            atomic.write_text(sweep_dir / ACCURACY_CSV, pivot(frame, ["test_accuracy"]).to_csv())
-            atomic.write_text(sweep_dir / TIMING_CSV, pivot(frame, list(TIMING_VALUES)).to_csv())
-            presets = preset_summary(frame, varied_columns(frame))
-            if not presets.empty:
-                atomic.write_text(sweep_dir / PRESETS_CSV, presets.to_csv(index=False))
-            write_sweep_plots(sweep_dir, frame)
-    return SweepTables(sweep_dir, frame, scan.unfinished, scan.unreadable)
+        if frame.empty:
+            return SweepTables(sweep_dir, frame, frame, frame, frame, scan.unfinished, scan.unreadable)
+        tables = SweepTables(sweep_dir, frame, pivot(frame, ["test_accuracy"]), pivot(frame, list(TIMING_VALUES)),
+                             preset_summary(frame, varied_columns(frame)), scan.unfinished, scan.unreadable)
+        atomic.write_text(sweep_dir / RESULTS_CSV, frame.to_csv(index=False))
+        atomic.write_text(sweep_dir / ACCURACY_CSV, tables.accuracy.to_csv())
+        atomic.write_text(sweep_dir / TIMING_CSV, tables.timing.to_csv())
+        if not tables.presets.empty:
+            atomic.write_text(sweep_dir / PRESETS_CSV, tables.presets.to_csv(index=False))
+        write_sweep_plots(sweep_dir, frame)
+    return tables
 
 
 @contextmanager
@@ -165,21 +170,19 @@ def print_sweep_tables(tables: SweepTables, console: Console) -> None:
     if tables.results.empty:
         console.print(f"No readable result.json found under {tables.folder}.")
     else:
-        _print_results(tables.results, tables.folder, console)
+        _print_results(tables, console)
     _print_missing(tables, console)
 
 
-def _print_results(frame: pd.DataFrame, sweep_dir: Path, console: Console) -> None:
+def _print_results(tables: SweepTables, console: Console) -> None:
+    frame, sweep_dir = tables.results, tables.folder
     rows, _ = pivot_axes(frame)
-    accuracy = pivot(frame, ["test_accuracy"])
-    console.print(_table(f"test accuracy ({sweep_dir / ACCURACY_CSV})", accuracy, rows,
+    console.print(_table(f"test accuracy ({sweep_dir / ACCURACY_CSV})", tables.accuracy, rows,
                          lambda cells: _number(cells[0], "{:.4f}")))
-    timing = pivot(frame, list(TIMING_VALUES))
-    console.print(_table(f"epoch seconds | train samples/s ({sweep_dir / TIMING_CSV})", timing, rows,
+    console.print(_table(f"epoch seconds | train samples/s ({sweep_dir / TIMING_CSV})", tables.timing, rows,
                          lambda cells: f"{_number(cells[0], '{:.2f}s')} | {_number(cells[1], '{:,.0f}/s')}"))
-    presets = preset_summary(frame, varied_columns(frame))
-    if not presets.empty:
-        console.print(preset_table(presets, f"presets ({sweep_dir / PRESETS_CSV})"))
+    if not tables.presets.empty:
+        console.print(preset_table(tables.presets, f"presets ({sweep_dir / PRESETS_CSV})"))
     ok = int((frame["status"] == "ok").sum())
     console.print(f"{ok} of {len(frame)} jobs ok; every row: {sweep_dir / RESULTS_CSV}")
     failed = failed_jobs(frame)
