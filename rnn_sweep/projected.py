@@ -20,13 +20,18 @@ from keras.src.backend import rnn as backend_rnn
 
 # Registered because keras.layers.Bidirectional rebuilds its backward half from the forward layer's config.
 @keras.saving.register_keras_serializable(package="rnn_sweep")
+def needs_keras_loop(cell: Any, mask: Any, training: bool) -> bool:
+    """Masks, and cell dropout in training (Keras draws its masks for the whole batch before the loop), need
+    Keras' own loop: the faster formulations here and in rnn_sweep.sharded leave them to it."""
+    return mask is not None or bool(training and (cell.dropout or cell.recurrent_dropout))
+
+
 class ProjectedGRU(keras.layers.GRU):
     """Falls back to Keras' own loop (and its cuDNN kernel on a GPU) where the shortcut does not apply."""
 
     def inner_loop(self, sequences: Any, initial_state: Any, mask: Any, training: bool = False) -> Any:
         cell = self.cell
-        dropping = training and (cell.dropout or cell.recurrent_dropout)
-        if mask is not None or dropping or not (cell.use_bias and cell.reset_after) or self._cudnn_possible():
+        if needs_keras_loop(cell, mask, training) or not (cell.use_bias and cell.reset_after) or self._cudnn_possible():
             return super().inner_loop(sequences, initial_state, mask, training=training)
         steps, inputs = sequences.shape[1], sequences.shape[2]
         projected = ops.matmul(ops.reshape(sequences, (-1, inputs)), cell.kernel) + cell.bias[0]

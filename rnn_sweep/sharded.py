@@ -15,15 +15,12 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from rnn_sweep.projected import ProjectedGRU
+from rnn_sweep.projected import ProjectedGRU, needs_keras_loop
 
 
 class BatchShards:
-    """Mixin for a Keras RNN layer: its `inner_loop` runs once per shard of the batch.
-
-    Keras draws dropout masks for the whole batch before the loop, so with cell dropout in training (and
-    with masks) the layer runs unsharded.
-    """
+    """Mixin for a Keras RNN layer: its `inner_loop` runs once per shard of the batch (unsharded where
+    rnn_sweep.projected.needs_keras_loop says so)."""
 
     def __init__(self, *args: Any, shards: int = 1, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -33,9 +30,7 @@ class BatchShards:
         return {**super().get_config(), "shards": self.shards}
 
     def inner_loop(self, sequences: Any, initial_state: Any, mask: Any, training: bool = False) -> Any:
-        cell = self.cell
-        dropping = training and (cell.dropout or cell.recurrent_dropout)
-        if self.shards == 1 or mask is not None or dropping:
+        if self.shards == 1 or needs_keras_loop(self.cell, mask, training):
             return super().inner_loop(sequences, initial_state, mask, training=training)
         states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
         batch = tf.shape(sequences)[0]

@@ -90,7 +90,7 @@ def test_bad_lever_values_are_refused_before_training(overrides, named, tmp_path
         preflight(overrides)
 
 
-def _assert_same_outputs_and_gradients(reference, layer, x):
+def _assert_same_outputs_and_gradients(reference, layer, x, mask=None):
     """Give `layer` the reference layer's weights; both must return the same outputs (every one, states included)
     and the same gradients for their weights and inputs, up to float rounding."""
     for each in (reference, layer):
@@ -100,7 +100,7 @@ def _assert_same_outputs_and_gradients(reference, layer, x):
     for each in (reference, layer):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            outputs = each(x, training=True)
+            outputs = each(x, training=True, mask=mask)
             outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
             loss = sum(tf.reduce_sum(tf.square(output)) for output in outputs)
         results.append((outputs, tape.gradient(loss, [*each.trainable_weights, x])))
@@ -129,6 +129,23 @@ def test_batch_shards_match_keras_in_outputs_gradients_and_states(layer_class, b
     x = tf.constant(np.random.default_rng(0).random((batch, 28, 5), dtype=np.float32))
     _assert_same_outputs_and_gradients(layer_class(6, return_state=True, **options),
                                        SHARDED[layer_class](6, return_state=True, shards=2, **options), x)
+
+
+@pytest.mark.parametrize(("layer_class", "faster_class", "faster_options"), [
+    (keras.layers.LSTM, SHARDED[keras.layers.LSTM], {"shards": 2}),
+    (keras.layers.GRU, SHARDED[keras.layers.GRU], {"shards": 2}),
+    (keras.layers.GRU, ProjectedGRU, {}),
+])
+@pytest.mark.parametrize("case", ["mask", "dropout"])
+def test_masks_and_dropout_run_keras_own_loop(layer_class, faster_class, faster_options, case):
+    """Keras masks the steps and draws dropout masks for the whole batch; the faster layers must hand those runs
+    to Keras' loop (with the same seed, Keras' dropout masks are the same)."""
+    options = {"dropout": 0.5, "recurrent_dropout": 0.5, "seed": 3} if case == "dropout" else {}
+    x = tf.constant(np.random.default_rng(0).random((7, 28, 5), dtype=np.float32))
+    lengths = np.array([28, 20, 9, 28, 3, 15, 28])
+    mask = tf.constant(np.arange(28)[None, :] < lengths[:, None]) if case == "mask" else None
+    _assert_same_outputs_and_gradients(layer_class(6, return_sequences=True, **options),
+                                       faster_class(6, return_sequences=True, **options, **faster_options), x, mask)
 
 
 def test_sharded_bidirectional_model_trains_and_saves_plain_keras_layers(tmp_path):
