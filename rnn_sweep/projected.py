@@ -18,14 +18,14 @@ from keras import ops
 from keras.src.backend import rnn as backend_rnn
 
 
-# Registered because keras.layers.Bidirectional rebuilds its backward half from the forward layer's config.
-@keras.saving.register_keras_serializable(package="rnn_sweep")
 def needs_keras_loop(cell: Any, mask: Any, training: bool) -> bool:
     """Masks, and cell dropout in training (Keras draws its masks for the whole batch before the loop), need
     Keras' own loop: the faster formulations here and in rnn_sweep.sharded leave them to it."""
     return mask is not None or bool(training and (cell.dropout or cell.recurrent_dropout))
 
 
+# Registered because keras.layers.Bidirectional rebuilds its backward half from the forward layer's config.
+@keras.saving.register_keras_serializable(package="rnn_sweep")
 class ProjectedGRU(keras.layers.GRU):
     """Falls back to Keras' own loop (and its cuDNN kernel on a GPU) where the shortcut does not apply."""
 

@@ -148,20 +148,26 @@ def test_masks_and_dropout_run_keras_own_loop(layer_class, faster_class, faster_
                                        faster_class(6, return_sequences=True, **options, **faster_options), x, mask)
 
 
-def test_sharded_bidirectional_model_trains_and_saves_plain_keras_layers(tmp_path):
-    """Bidirectional rebuilds the backward half from the config, so `shards` must round-trip; the saved
-    model must not need rnn-sweep."""
-    cfg = _cfg("model=lstm", "model.units=8", "model.bidirectional=true", "model.layers=2")
-    model = build_model(cfg.model, batch_shards=2)
+@pytest.mark.parametrize(("cell", "project_inputs", "shards", "keras_layer", "faster_layer"), [
+    ("lstm", False, 2, keras.layers.LSTM, SHARDED[keras.layers.LSTM]),
+    ("gru", True, 2, keras.layers.GRU, SHARDED[ProjectedGRU]),
+    ("gru", True, 1, keras.layers.GRU, ProjectedGRU),
+])
+def test_faster_bidirectional_model_trains_and_saves_plain_keras_layers(cell, project_inputs, shards, keras_layer,
+                                                                        faster_layer, tmp_path):
+    """Bidirectional rebuilds the backward half from the config, so the layer class and `shards` must
+    round-trip; the saved model must not need rnn-sweep."""
+    cfg = _cfg(f"model={cell}", "model.units=8", "model.bidirectional=true", "model.layers=2")
+    model = build_model(cfg.model, batch_shards=shards, project_inputs=project_inputs)
     layer = model.get_layer("rnn")
-    assert isinstance(layer.forward_layer, SHARDED[keras.layers.LSTM]) and layer.backward_layer.shards == 2
+    assert type(layer.backward_layer) is faster_layer and getattr(layer.backward_layer, "shards", 1) == shards
     compile_model(model, cfg.optimizer)
     x, y = np.random.default_rng(0).random((9, 28, 28), dtype=np.float32), np.arange(9) % 10
     history = model.fit(x, y, batch_size=4, epochs=2, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
     copy = portable_copy(model, cfg.model, (28, 28))
     np.testing.assert_allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
-    assert type(copy.get_layer("rnn").forward_layer) is keras.layers.LSTM
+    assert type(copy.get_layer("rnn").forward_layer) is keras_layer
 
 
 @pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
