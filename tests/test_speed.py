@@ -160,7 +160,8 @@ def test_faster_bidirectional_model_trains_and_saves_plain_keras_layers(cell, pr
     cfg = _cfg(f"model={cell}", "model.units=8", "model.bidirectional=true", "model.layers=2")
     model = build_model(cfg.model, batch_shards=shards, project_inputs=project_inputs)
     layer = model.get_layer("rnn")
-    assert type(layer.backward_layer) is faster_layer and getattr(layer.backward_layer, "shards", 1) == shards
+    for half in (layer.forward_layer, layer.backward_layer):
+        assert type(half) is faster_layer and getattr(half, "shards", 1) == shards
     compile_model(model, cfg.optimizer)
     x, y = np.random.default_rng(0).random((9, 28, 28), dtype=np.float32), np.arange(9) % 10
     history = model.fit(x, y, batch_size=4, epochs=2, verbose=0)
