@@ -5,7 +5,7 @@
     python benchmarks/throughput.py --accuracy      # test accuracy after equal epochs, plain vs rnn-sweep
 
 Both sides train the same model (cell -> Dense(10) logits, Adam) at the same batch size and precision on the
-same MNIST images (RNN_SWEEP_DATA or Keras' cache). rnn-sweep's side is `rnn_sweep.runner.train_run`, the
+same MNIST images (RNN_SWEEP_DATA or Keras' cache). rnn-sweep's side is `rnn_sweep.train.runner.train_run`, the
 function every `rnn-sweep` job runs; the plain side is `model.fit` on numpy arrays, as the tutorials do.
 The two are interleaved round by round, so a machine that slows down mid-run slows both; each figure is the
 best round's median epoch after the first (which includes tracing), counting only training, not validation.
@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from rnn_sweep.speed import GATES
+from rnn_sweep.train.speed import GATES
 
 TIME_STEPS, INPUTS, CLASSES = 28, 28, 10
 
@@ -82,9 +82,9 @@ def _arguments() -> argparse.Namespace:
 def _compose(overrides: list[str]):
     from hydra import compose, initialize_config_dir
 
-    from rnn_sweep.paths import conf_dir
-    from rnn_sweep.schema import register
-    from rnn_sweep.validate import validate
+    from rnn_sweep.config.paths import conf_dir
+    from rnn_sweep.config.schema import register
+    from rnn_sweep.config.validate import validate
 
     register()
     with initialize_config_dir(str(conf_dir()), version_base="1.3"):
@@ -95,7 +95,7 @@ def _rnn_sweep_run(overrides: list[str], workdir: Path) -> dict:
     """One job exactly as `rnn-sweep OVERRIDES` runs it, in-process."""
     from rich.console import Console
 
-    from rnn_sweep.runner import train_run
+    from rnn_sweep.train.runner import train_run
 
     cfg = _compose(overrides)
     run_dir = Path(tempfile.mkdtemp(dir=workdir))
@@ -109,7 +109,7 @@ def _plain_keras_fit(cell: str, units: int, x, y, batch_size: int, epochs: int, 
     """The tutorials' script: a Sequential model and model.fit on numpy arrays, every Keras default kept."""
     import keras
 
-    from rnn_sweep.callbacks import EpochTimer
+    from rnn_sweep.train.callbacks import EpochTimer
 
     keras.utils.set_random_seed(seed)
     layer = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[cell]
@@ -123,17 +123,17 @@ def _plain_keras_fit(cell: str, units: int, x, y, batch_size: int, epochs: int, 
 
 def _data(samples: int, seed: int = 42):
     """The training images rnn-sweep would use for data.limit_train=samples (validation carved off)."""
-    from rnn_sweep.data import load_mnist, locate_mnist, make_splits
+    from rnn_sweep.data.loading import load_mnist, locate_mnist, make_splits
 
     train, test = load_mnist(locate_mnist(None))
     return make_splits(train, test, limit_train=samples, limit_test=None, validation_split=0.1, seed=seed)
 
 
 def _overrides(cell: str, units: int, args: argparse.Namespace, *extra: str) -> list[str]:
-    """A short stand-in for a full run: `auto` would neither unroll nor shard a run this short (rnn_sweep.speed),
+    """A short stand-in for a full run: `auto` would neither unroll nor shard a run this short (rnn_sweep.train.speed),
     so what auto gives a full-length run of this model on this machine is asked for explicitly."""
-    from rnn_sweep.speed import MIN_UNROLLED_TRAINING_STEPS, plan_speed
-    from rnn_sweep.threads import available_cores
+    from rnn_sweep.train.device import available_cores
+    from rnn_sweep.train.speed import MIN_UNROLLED_TRAINING_STEPS, plan_speed
 
     base = [f"model={cell}", f"model.units={units}", f"train.batch_size={args.batch_size}",
             f"train.epochs={args.epochs}", f"data.limit_train={args.samples}", "data.limit_test=1000",

@@ -11,15 +11,15 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from rnn_sweep.config.paths import conf_dir
+from rnn_sweep.config.schema import register
+from rnn_sweep.config.validate import validate
 from rnn_sweep.console import print_error, print_run_summary, stdout
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.paths import conf_dir
-from rnn_sweep.progress import progress_line, sweep_size
-from rnn_sweep.results import COLUMNS, write_result
-from rnn_sweep.resume import clash_error, finished_result, register_resolver
-from rnn_sweep.schema import register
-from rnn_sweep.threads import auto_threads
-from rnn_sweep.validate import validate
+from rnn_sweep.results.record import COLUMNS, write_result
+from rnn_sweep.sweep.progress import progress_line, sweep_size
+from rnn_sweep.sweep.resume import clash_error, finished_result, register_resolver
+from rnn_sweep.train.device import auto_threads
 
 register()
 register_resolver()
@@ -61,7 +61,7 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
         stdout.print(f"skipped: {run_dir} already holds an ok result for this config")
         return done
 
-    from rnn_sweep.runner import train_run  # imports TensorFlow: only now that the config is known good
+    from rnn_sweep.train.runner import train_run  # imports TensorFlow: only now that the config is known good
 
     threads = typed.train.threads or auto_threads(hydra_cfg.launcher, jobs)
     record = train_run(typed, run_dir, overrides, stdout, threads=threads)

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rnn_sweep.commands import SUBCOMMANDS
+from rnn_sweep.config.paths import conf_dir
 from rnn_sweep.console import print_error
 from rnn_sweep.errors import UserError
-from rnn_sweep.paths import conf_dir
 
 if TYPE_CHECKING:
-    from rnn_sweep.aggregate import SweepTables
+    from rnn_sweep.results.tables import SweepTables
 
 _CONFIG_PATH_FLAGS = ("--config-path", "-cp")
 # The settings of conf/config.yaml's `hydra:` section that a config without one must still get.
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of tables
     argv = _our_output_folders(_absolute_config_path(argv))
     try:
-        from rnn_sweep.preflight import preflight
+        from rnn_sweep.config.preflight import preflight
 
         preflight(argv)
     except UserError as error:
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(error.exit_code)
 
     from rnn_sweep.app import train_app
-    from rnn_sweep.sweep_callback import finished_sweeps, started_sweeps
+    from rnn_sweep.sweep.callback import finished_sweeps, started_sweeps
 
     sys.argv = [sys.argv[0], *argv]
     try:
@@ -63,7 +63,7 @@ def _exit_at_once(code: int) -> None:
 
 def _tables_of_interrupted_sweeps(started: list[Path], finished: list[SweepTables]) -> None:
     """Ctrl-C skips Hydra's on_multirun_end: write the tables of a sweep it cut short here, so its jobs are listed."""
-    from rnn_sweep.sweep_callback import aggregate
+    from rnn_sweep.sweep.callback import aggregate
 
     cut_short = [folder for folder in started if folder not in {tables.folder for tables in finished}]
     if not cut_short:
@@ -80,7 +80,7 @@ def _tables_of_interrupted_sweeps(started: list[Path], finished: list[SweepTable
 
 def _exit_if_jobs_failed(sweeps: list[SweepTables]) -> None:
     """A sweep runs every job whatever happens to the others; its exit status then says if any did not end ok."""
-    from rnn_sweep.aggregate import failed_jobs
+    from rnn_sweep.results.tables import failed_jobs
 
     for tables in sweeps:
         failed, missing = failed_jobs(tables.results), tables.missing()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rnn_sweep.data import DataError, load_mnist, locate_mnist
+from rnn_sweep.data.loading import DataError, load_mnist, locate_mnist
 
 
 def _no_data(reason: str) -> None:

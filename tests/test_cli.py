@@ -13,8 +13,8 @@ import pytest
 from conftest import run_cli
 from omegaconf import OmegaConf
 
-from rnn_sweep.results import CONTRACT_COLUMNS, HISTORY_COLUMNS, config_hash
-from rnn_sweep.validate import validate
+from rnn_sweep.config.validate import validate
+from rnn_sweep.results.record import CONTRACT_COLUMNS, HISTORY_COLUMNS, config_hash
 
 # Runs the CLI in-process, then reports whether TensorFlow had been imported by the time it exited.
 _PROBE = """

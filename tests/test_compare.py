@@ -12,16 +12,16 @@ import pytest
 from conftest import run_cli
 from omegaconf import OmegaConf
 
-from rnn_sweep.compare import load_results, match_keys
-from rnn_sweep.results import collect_results, config_hash
-from rnn_sweep.validate import validate
+from rnn_sweep.config.validate import validate
+from rnn_sweep.results.pairing import load_results, match_keys
+from rnn_sweep.results.record import collect_results, config_hash
 
 pytestmark = pytest.mark.slow
 
 _PROBE = """
 import sys
 from rnn_sweep.cli import main
-import rnn_sweep.compare, rnn_sweep.commands.compare, rnn_sweep.plots
+import rnn_sweep.results.pairing, rnn_sweep.commands.compare, rnn_sweep.results.plots
 try:
     main(sys.argv[1:])
 finally:

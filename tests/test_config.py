@@ -6,11 +6,11 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from rnn_sweep.config.paths import conf_dir
+from rnn_sweep.config.schema import CELLS, OPTIMIZERS, register
+from rnn_sweep.config.validate import validate
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.paths import conf_dir
-from rnn_sweep.results import config_hash
-from rnn_sweep.schema import CELLS, OPTIMIZERS, register
-from rnn_sweep.validate import validate
+from rnn_sweep.results.record import config_hash
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def test_config_hash_tracks_what_is_trained_not_where_data_lives(composed):
 
 
 def test_collect_results_reads_run_and_sweep_folders(tmp_path):
-    from rnn_sweep.results import collect_results, write_result
+    from rnn_sweep.results.record import collect_results, write_result
 
     for job in ("0", "1", "10"):
         write_result(tmp_path / "sweep" / job, {"run_dir": job, "status": "ok"})

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnn_sweep.data import (
+from rnn_sweep.data.loading import (
     IDX_STEMS,
     DataError,
     MnistSource,
@@ -135,7 +135,7 @@ def test_download_is_the_last_resort(monkeypatch, tmp_path):
 
 def test_download_fills_the_keras_cache_only_with_the_expected_file(monkeypatch, tmp_path, npz_file):
     """The download is real (urllib, here from a file:// URL); only a file with the expected SHA-256 is kept."""
-    from rnn_sweep import data
+    from rnn_sweep.data import loading as data
 
     monkeypatch.delenv("RNN_SWEEP_DATA", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))

@@ -18,11 +18,11 @@ from conftest import cli_env, run_cli, start_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rnn_sweep.aggregate import write_sweep_tables
-from rnn_sweep.data import IDX_STEMS
+from rnn_sweep.config.preflight import preflight
+from rnn_sweep.data.loading import IDX_STEMS
 from rnn_sweep.errors import UserError
-from rnn_sweep.preflight import preflight
-from rnn_sweep.results import COLUMNS, CONTRACT_COLUMNS, write_result
+from rnn_sweep.results.record import COLUMNS, CONTRACT_COLUMNS, write_result
+from rnn_sweep.results.tables import write_sweep_tables
 
 # Tiny real jobs: a few seconds each, most of it TensorFlow's tracing.
 TINY = ("model=simple_rnn", "data.limit_train=300", "data.limit_test=100", "train.batch_size=64",
@@ -248,8 +248,8 @@ def test_ctrl_c_during_a_sweep_stops_it_and_its_tables_list_the_jobs_that_ran(tm
 _LAUNCHER = """
 import json, sys, time
 from pathlib import Path
-from rnn_sweep.aggregate import write_sweep_tables
-from rnn_sweep.results import write_result
+from rnn_sweep.results.tables import write_sweep_tables
+from rnn_sweep.results.record import write_result
 
 signals, sweep_dir, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 jobs, record = json.loads(sys.argv[4]), json.loads(sys.argv[5])

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from hydra import compose, initialize_config_dir
 
-from rnn_sweep.paths import conf_dir
-from rnn_sweep.schema import OPTIMIZERS, register
-from rnn_sweep.validate import validate
+from rnn_sweep.config.paths import conf_dir
+from rnn_sweep.config.schema import OPTIMIZERS, register
+from rnn_sweep.config.validate import validate
 
 keras = pytest.importorskip("keras")
-from rnn_sweep.model import build_model, build_optimizer  # noqa: E402  (imports Keras)
+from rnn_sweep.train.model import build_model, build_optimizer  # noqa: E402  (imports Keras)
 
 
 def _cfg(*overrides: str):

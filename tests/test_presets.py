@@ -13,16 +13,16 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from rich.console import Console
 
+from rnn_sweep.config.paths import conf_dir
+from rnn_sweep.config.schema import register
+from rnn_sweep.config.validate import validate
+from rnn_sweep.data.sequences import pixel_permutation, sequence_shape, to_sequences
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.paths import conf_dir
-from rnn_sweep.results import COLUMNS, write_result
-from rnn_sweep.schema import register
-from rnn_sweep.sequences import pixel_permutation, sequence_shape, to_sequences
-from rnn_sweep.validate import validate
+from rnn_sweep.results.record import COLUMNS, write_result
 
 keras = pytest.importorskip("keras")
-from rnn_sweep.model import build_model  # noqa: E402  (imports Keras)
-from rnn_sweep.schedules import PeakSchedule, build_schedule  # noqa: E402
+from rnn_sweep.train.model import build_model  # noqa: E402  (imports Keras)
+from rnn_sweep.train.schedules import PeakSchedule, build_schedule  # noqa: E402
 
 PRESETS = sorted(path.stem for path in (conf_dir() / "experiment").glob("*.yaml"))
 TUTORIALS = ["tutorial_keras_simplernn50", "tutorial_simplernn128_relu", "tutorial_basicrnn150", "tutorial_cell_size"]
@@ -62,7 +62,7 @@ def test_tutorial_presets_carry_the_reported_figures():
 
 @pytest.mark.parametrize("name", ["tutorial_keras_simplernn50", "tutorial_basicrnn150"])
 def test_55000_image_tutorials_hold_out_5000(name, mnist):
-    from rnn_sweep.data import make_splits
+    from rnn_sweep.data.loading import make_splits
 
     cfg = _cfg(f"experiment={name}")
     splits = make_splits(*mnist, limit_train=None, limit_test=100, validation_split=cfg.train.validation_split,
@@ -97,7 +97,7 @@ QUICK = ["train.epochs=1", "data.limit_train=100", "data.limit_test=50", "train.
 
 @pytest.mark.parametrize("name", PRESETS)
 def test_preset_trains_a_short_run(name, mnist_path, tmp_path):
-    from rnn_sweep.runner import train_run
+    from rnn_sweep.train.runner import train_run
 
     quick = [*QUICK, "train.steps=7", "train.eval_every=3"] if name == "tutorial_keras_simplernn50" else QUICK
     if "pixels" in name:
@@ -225,7 +225,7 @@ def test_new_switches_refuse_non_booleans_in_saved_configs(key):
 
 
 def test_preset_is_not_part_of_the_run_identity():
-    from rnn_sweep.results import config_hash
+    from rnn_sweep.results.record import config_hash
 
     assert config_hash(_cfg("preset.name=x")) == config_hash(_cfg())
 

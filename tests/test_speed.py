@@ -9,18 +9,17 @@ import pytest
 from conftest import TINY, run_cli
 from hydra import compose, initialize_config_dir
 
+from rnn_sweep.config.paths import conf_dir
+from rnn_sweep.config.preflight import preflight
+from rnn_sweep.config.schema import register
+from rnn_sweep.config.validate import validate
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.paths import conf_dir
-from rnn_sweep.preflight import preflight
-from rnn_sweep.schema import register
-from rnn_sweep.speed import AUTO_STEPS_PER_EXECUTION, MIN_UNROLLED_TRAINING_STEPS, plan_speed
-from rnn_sweep.validate import validate
+from rnn_sweep.train.speed import AUTO_STEPS_PER_EXECUTION, MIN_UNROLLED_TRAINING_STEPS, plan_speed
 
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
-from rnn_sweep.model import build_model, compile_model, portable_copy  # noqa: E402  (imports Keras)
-from rnn_sweep.projected import ProjectedGRU  # noqa: E402
-from rnn_sweep.sharded import SHARDED  # noqa: E402
+from rnn_sweep.train.layers import SHARDED, ProjectedGRU  # noqa: E402
+from rnn_sweep.train.model import build_model, compile_model, portable_copy  # noqa: E402  (imports Keras)
 
 
 def _cfg(*overrides: str):

@@ -12,11 +12,11 @@ import pytest
 from conftest import run_cli
 from hydra import compose, initialize_config_dir
 
-from rnn_sweep.paths import conf_dir
-from rnn_sweep.plots import ACCURACY_PLOT, CURVES_PLOT
-from rnn_sweep.preflight import expand_jobs
-from rnn_sweep.results import CONTRACT_COLUMNS
-from rnn_sweep.schema import register
+from rnn_sweep.config.paths import conf_dir
+from rnn_sweep.config.preflight import expand_jobs
+from rnn_sweep.config.schema import register
+from rnn_sweep.results.plots import ACCURACY_PLOT, CURVES_PLOT
+from rnn_sweep.results.record import CONTRACT_COLUMNS
 
 TINY = ("data.limit_train=600", "data.limit_test=200", "train.epochs=1", "train.save_model=false")
 GRID = ("-m", "model=simple_rnn,lstm,gru", "model.units=4,8", *TINY)

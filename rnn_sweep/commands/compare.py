@@ -13,8 +13,8 @@ from rich.text import Text
 
 from rnn_sweep import atomic
 from rnn_sweep.commands.arguments import CommandParser, non_negative
-from rnn_sweep.compare import ACCURACY, CORE_KEYS, Comparison, compare, load_results
 from rnn_sweep.console import stdout
+from rnn_sweep.results.pairing import ACCURACY, CORE_KEYS, Comparison, compare, load_results
 
 DESCRIPTION = f"""\
 Put two sweeps side by side. A and B are results.csv files, sweep folders (their results.csv, else every

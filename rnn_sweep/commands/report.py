@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rnn_sweep.aggregate import print_sweep_tables, write_sweep_tables
 from rnn_sweep.console import print_run_summary, stdout
 from rnn_sweep.errors import UserError
-from rnn_sweep.plots import write_run_plot
-from rnn_sweep.results import HISTORY_FILE, HYDRA_DIR, RESULT_FILE, read_result
+from rnn_sweep.results.plots import write_run_plot
+from rnn_sweep.results.record import HISTORY_FILE, HYDRA_DIR, RESULT_FILE, read_result
+from rnn_sweep.results.tables import print_sweep_tables, write_sweep_tables
 
 
 def main(argv: list[str]) -> int:

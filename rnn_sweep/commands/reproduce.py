@@ -12,11 +12,11 @@ from rich.table import Table
 from rich.text import Text
 
 from rnn_sweep.commands.arguments import CommandParser, non_negative
+from rnn_sweep.config.preflight import preflight
 from rnn_sweep.console import print_error, stdout
 from rnn_sweep.errors import UserError
-from rnn_sweep.preflight import preflight
-from rnn_sweep.reproduce import DEFAULT_TOLERANCE, SAVED_CONFIG, SHOWN, judge, new_run_dir, original_record
-from rnn_sweep.results import read_result
+from rnn_sweep.results.record import read_result
+from rnn_sweep.results.reproduction import DEFAULT_TOLERANCE, SAVED_CONFIG, SHOWN, judge, new_run_dir, original_record
 
 DESCRIPTION = f"""\
 Train RUN_DIR's saved config (.hydra/config.yaml, plus any OVERRIDES) again into a new run folder

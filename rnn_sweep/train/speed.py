@@ -4,8 +4,8 @@ The choices come from `python benchmarks/throughput.py --levers` (README, "Speed
 much of a small RNN's step outside the arithmetic (Python dispatch per step, the while loop per time step),
 so taking many steps per call into TensorFlow and unrolling the short 28-step loop pay, together: on their
 own, unrolling made LSTM and GRU slower. GRU also gains from projecting all inputs at once
-(rnn_sweep.projected), and cells of 64 units and more from splitting the batch into one recurrence per core
-(rnn_sweep.sharded). On a GPU, LSTM and GRU keep `unroll=False`, which the cuDNN kernels need.
+(rnn_sweep.train.layers), and cells of 64 units and more from splitting the batch into one recurrence per core
+(rnn_sweep.train.layers). On a GPU, LSTM and GRU keep `unroll=False`, which the cuDNN kernels need.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig
 
-from rnn_sweep.schema import AUTO
+from rnn_sweep.config.schema import AUTO
 
 # Steps per execution when auto: enough to hide the per-call overhead, small enough for callbacks and
 # progress to stay responsive (an epoch of 54,000 images at batch 128 is 422 steps).
@@ -25,7 +25,7 @@ MAX_UNROLLED_STEPS = 64
 # ...and for runs long enough to earn back its tracing time (a GRU-32 run's first epoch took 7.4 s unrolled,
 # its later ones 0.36 s): a step saves some milliseconds, so short test and smoke runs stay rolled.
 MIN_UNROLLED_TRAINING_STEPS = 1000
-# Batch shards (rnn_sweep.sharded) when auto: one per core, each of at least this many rows, for cells whose
+# Batch shards (rnn_sweep.train.layers) when auto: one per core, each of at least this many rows, for cells whose
 # recurrent kernel has at least this many weights. Sharding doubles the ops per time step, which only pays when
 # each step has arithmetic enough: measured faster for SimpleRNN-128 (16,384 weights), LSTM-64 (16,384) and
 # GRU-64 (12,288), slower for SimpleRNN-64 (4,096), LSTM-32 (4,096) and GRU-32 (3,072).

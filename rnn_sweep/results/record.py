@@ -11,8 +11,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rnn_sweep import atomic
+from rnn_sweep.config.schema import NON_IDENTITY_KEYS
 from rnn_sweep.errors import UserError
-from rnn_sweep.schema import NON_IDENTITY_KEYS
 
 RESULT_FILE = "result.json"
 HISTORY_FILE = "history.csv"

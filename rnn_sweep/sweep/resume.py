@@ -12,9 +12,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from rnn_sweep.config.validate import validate
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.results import ResultFileError, config_hash, read_result
-from rnn_sweep.validate import validate
+from rnn_sweep.results.record import ResultFileError, config_hash, read_result
 
 CLASH_MARK = ".clash-"
 RESOLVER = "rnn_sweep.job_dir"

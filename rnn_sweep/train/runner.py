@@ -13,9 +13,9 @@ from typing import Any
 from omegaconf import DictConfig
 from rich.console import Console
 
-from rnn_sweep.data import load_mnist, locate_mnist, make_splits
-from rnn_sweep.results import HISTORY_FILE, MODEL_FILE, STEPS_FILE, TENSORBOARD_DIR, new_record, write_result
-from rnn_sweep.sequences import sequence_shape, to_sequences
+from rnn_sweep.data.loading import load_mnist, locate_mnist, make_splits
+from rnn_sweep.data.sequences import sequence_shape, to_sequences
+from rnn_sweep.results.record import HISTORY_FILE, MODEL_FILE, STEPS_FILE, TENSORBOARD_DIR, new_record, write_result
 
 
 def train_run(
@@ -49,12 +49,18 @@ def _train(
     import keras
     import tensorflow as tf
 
-    from rnn_sweep.callbacks import DivergenceStop, EpochProgress, EpochTimer, HistoryWriter, StepEvaluator, StepLimit
-    from rnn_sweep.device import configure_device, configure_threads
-    from rnn_sweep.model import build_model, compile_model, one_hot_labels, portable_copy
-    from rnn_sweep.schedules import build_schedule
-    from rnn_sweep.speed import plan_speed
-    from rnn_sweep.threads import available_cores
+    from rnn_sweep.train.callbacks import (
+        DivergenceStop,
+        EpochProgress,
+        EpochTimer,
+        HistoryWriter,
+        StepEvaluator,
+        StepLimit,
+    )
+    from rnn_sweep.train.device import available_cores, configure_device, configure_threads
+    from rnn_sweep.train.model import build_model, compile_model, one_hot_labels, portable_copy
+    from rnn_sweep.train.schedules import build_schedule
+    from rnn_sweep.train.speed import plan_speed
 
     device = configure_device(cfg.train.device)
     record.update(

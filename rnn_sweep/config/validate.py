@@ -12,8 +12,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
-from rnn_sweep.errors import ConfigError
-from rnn_sweep.schema import (
+from rnn_sweep.config.schema import (
     AUTO,
     CELLS,
     MODEL_SCHEMAS,
@@ -25,6 +24,7 @@ from rnn_sweep.schema import (
     Rule,
     TrainConfig,
 )
+from rnn_sweep.errors import ConfigError
 
 # What a user types to pick each group option, and the options in the order the docs list them.
 GROUP_CHOICES = {"model": ("model.cell", CELLS), "optimizer": ("optimizer.name", OPTIMIZERS)}

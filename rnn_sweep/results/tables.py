@@ -18,9 +18,9 @@ from rich.table import Table
 
 from rnn_sweep import atomic
 from rnn_sweep.errors import UserError
-from rnn_sweep.plots import write_sweep_plots
-from rnn_sweep.preset_summary import PRESETS_CSV, preset_summary, preset_table
-from rnn_sweep.results import COLUMNS, ResultFileError, parse_overrides, scan_results
+from rnn_sweep.results.plots import write_sweep_plots
+from rnn_sweep.results.presets import PRESETS_CSV, preset_summary, preset_table
+from rnn_sweep.results.record import COLUMNS, ResultFileError, parse_overrides, scan_results
 
 try:
     import fcntl

@@ -1,7 +1,7 @@
 """The config schema: the one place that names every key, its type, default and allowed range.
 
 The YAML files in conf/ only pick one of these dataclasses (and, for presets, change a few values);
-validation (rnn_sweep.validate) reads the rules attached to the fields here.
+validation (rnn_sweep.config.validate) reads the rules attached to the fields here.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ CELLS = ("simple_rnn", "lstm", "gru")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
 DATASETS = ("mnist",)
 DEVICES = ("auto", "cpu", "gpu")
-# How an image becomes a sequence (rnn_sweep.sequences): 28 rows, 28 columns, 784 pixels, or 784 shuffled pixels.
+# How an image becomes a sequence (rnn_sweep.data.sequences): 28 rows, 28 columns, 784 pixels, or 784 shuffled pixels.
 SEQUENCES = ("rows", "columns", "pixels", "permuted_pixels")
 LR_SCHEDULES = ("constant", "cosine", "one_cycle")
 OUTPUT_ACTIVATIONS = ("linear", "softmax")
@@ -75,7 +75,7 @@ def ruled(default: Any, **limits: Any) -> Any:
 
 
 def auto(kind: type, **limits: Any) -> Any:
-    """A field (typed Any) that is `auto`, chosen per device and cell by rnn_sweep.speed, or a `kind` value."""
+    """A field (typed Any) that is `auto`, chosen per device and cell by rnn_sweep.train.speed, or a `kind` value."""
     return field(default=AUTO, metadata={"rule": Rule(kind=kind, **limits)})
 
 
@@ -92,12 +92,12 @@ class ModelConfig:
     use_bias: bool = True
     dropout: float = ruled(0.0, ge=0, lt=1)
     recurrent_dropout: float = ruled(0.0, ge=0, lt=1)
-    # Unroll the time loop into straight-line code; auto: where it was measured faster (rnn_sweep.speed).
+    # Unroll the time loop into straight-line code; auto: where it was measured faster (rnn_sweep.train.speed).
     unroll: Any = auto(bool)
     # Split each batch into this many independent recurrences, run side by side on the CPU's cores; auto: one
-    # per core on a CPU where it was measured faster, 1 on a GPU (rnn_sweep.sharded, rnn_sweep.speed).
+    # per core on a CPU where it was measured faster, 1 on a GPU (rnn_sweep.train.layers, rnn_sweep.train.speed).
     batch_shards: Any = auto(int, ge=1)
-    # The model around the cell (rnn_sweep.model.STRUCTURE_DEFAULTS); everything above is a Keras cell argument.
+    # The model around the cell (rnn_sweep.train.model.STRUCTURE_DEFAULTS); everything above is a Keras cell argument.
     layers: int = ruled(1, ge=1)  # stacked cells; all but the last return their whole sequence
     bidirectional: bool = False
     layer_norm: bool = False  # LayerNormalization after each cell; keeps LSTM/GRU cuDNN-eligible
@@ -130,7 +130,7 @@ class GRUConfig(ModelConfig):
     cell: str = ruled("gru", choices=CELLS)
     recurrent_activation: str = ruled("sigmoid", choices=ACTIVATIONS)
     reset_after: bool = True
-    # The input projection of all steps as one product before the loop (rnn_sweep.projected); auto: on.
+    # The input projection of all steps as one product before the loop (rnn_sweep.train.layers); auto: on.
     project_inputs: Any = auto(bool)
 
 
@@ -230,7 +230,7 @@ class TrainConfig:
     steps: int | None = ruled(None, ge=1)
     # Evaluate on the test set every this many steps (printed, and kept in steps.csv); null: only at the end.
     eval_every: int | None = ruled(None, ge=1)
-    # Learning rate over the run, peaking at optimizer.learning_rate (rnn_sweep.schedules).
+    # Learning rate over the run, peaking at optimizer.learning_rate (rnn_sweep.train.schedules).
     lr_schedule: str = ruled("constant", choices=LR_SCHEDULES)
     # Linear warm-up from near 0 to the peak; one_cycle with 0 here warms up over its first 30% of steps.
     warmup_epochs: float = ruled(0.0, ge=0)
@@ -238,7 +238,7 @@ class TrainConfig:
     # CPU threads for TensorFlow in each job; null (auto): all cores for one job at a time, and an equal share
     # of them when a launcher runs jobs side by side (joblib: cores / n_jobs; submitit: cpus_per_task).
     threads: int | None = ruled(None, ge=1)
-    # Speed levers (rnn_sweep.speed; `python benchmarks/throughput.py` measures them); auto: chosen per device.
+    # Speed levers (rnn_sweep.train.speed; `python benchmarks/throughput.py` measures them); auto: chosen per device.
     # Training steps per call into TensorFlow; callbacks see every N-th step, so it must divide train.steps
     # and train.eval_every when those are set.
     steps_per_execution: Any = auto(int, ge=1)

@@ -13,10 +13,10 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from rnn_sweep.config.paths import conf_dir
+from rnn_sweep.config.validate import validate
 from rnn_sweep.errors import UserError
-from rnn_sweep.paths import conf_dir
-from rnn_sweep.results import read_result
-from rnn_sweep.validate import validate
+from rnn_sweep.results.record import read_result
 
 SAVED_CONFIG = Path(".hydra") / "config.yaml"
 # Where a run is not bit-reproducible (GPU kernels, train.deterministic=false), this much change is accepted.

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from rnn_sweep.config.schema import NON_IDENTITY_KEYS
 from rnn_sweep.errors import UserError
-from rnn_sweep.results import parse_overrides, scan_results
-from rnn_sweep.schema import NON_IDENTITY_KEYS
+from rnn_sweep.results.record import parse_overrides, scan_results
 
 RESULTS_CSV = "results.csv"
 ACCURACY = "test_accuracy"

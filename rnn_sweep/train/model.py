@@ -8,8 +8,7 @@ from typing import Any
 import keras
 from omegaconf import DictConfig, OmegaConf
 
-from rnn_sweep.projected import ProjectedGRU
-from rnn_sweep.sharded import SHARDED
+from rnn_sweep.train.layers import SHARDED, ProjectedGRU
 
 NUM_CLASSES = 10
 INPUT_SHAPE = (28, 28)  # 28 time steps of 28 pixels
@@ -46,8 +45,8 @@ def build_model(
     """Input -> the recurrent cell(s) -> optional Dense stack -> Dense(10); every other model key is a cell argument.
 
     `unroll`, `project_inputs` and `batch_shards` replace the model keys of those names, which may say `auto`
-    (rnn_sweep.speed resolves them); `project_inputs` makes GRUs a ProjectedGRU, and more than one batch shard
-    makes the cells rnn_sweep.sharded layers. Every layer computes in
+    (rnn_sweep.train.speed resolves them); `project_inputs` makes GRUs a ProjectedGRU, and more than one batch shard
+    makes the cells rnn_sweep.train.layers layers. Every layer computes in
     `precision` (a Keras dtype policy) except the output layer, which stays float32 so the softmax and the
     loss do not lose precision.
     The first cell is named `rnn` (then rnn_2, ...), so its parameters can be counted on their own.

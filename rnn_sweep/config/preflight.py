@@ -23,12 +23,12 @@ from hydra.errors import (
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from rnn_sweep.config.paths import conf_dir
+from rnn_sweep.config.schema import register
+from rnn_sweep.config.validate import GROUP_CHOICES, explain_omegaconf_error, unknown_option, validate
 from rnn_sweep.console import stdout
-from rnn_sweep.data import DOWNLOAD_URL, download_mnist, locate_mnist
+from rnn_sweep.data.loading import DOWNLOAD_URL, download_mnist, locate_mnist
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.paths import conf_dir
-from rnn_sweep.schema import register
-from rnn_sweep.validate import GROUP_CHOICES, explain_omegaconf_error, unknown_option, validate
 
 # Hydra flags that only print something: nothing will train, so nothing needs checking.
 _INFO_FLAGS = ("help", "hydra_help", "cfg", "info", "shell_completion", "resolve")

@@ -8,8 +8,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from rnn_sweep.aggregate import SweepTables, print_sweep_tables, write_sweep_tables
 from rnn_sweep.console import stdout
+from rnn_sweep.results.tables import SweepTables, print_sweep_tables, write_sweep_tables
 
 # For the CLI: the sweep folders of the multiruns this process started (Hydra skips on_multirun_end when Ctrl-C
 # stops one, so the CLI writes their tables itself), and the tables of those that ended (for the exit status).

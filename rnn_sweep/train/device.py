@@ -1,17 +1,23 @@
-"""Choose and describe the device a run trains on (imports TensorFlow)."""
+"""The device and CPU threads a run trains on.
+
+TensorFlow is imported inside the functions that configure it: `auto_threads` runs before a config is known
+good, where TensorFlow must not load yet.
+"""
 
 from __future__ import annotations
 
 import os
 import platform
 
-import tensorflow as tf
+from omegaconf import DictConfig
 
 from rnn_sweep.errors import ConfigError
 
 
 def configure_device(device: str) -> str:
     """Apply `train.device` (auto, cpu, gpu) with GPU memory growth, and return what was used, in words."""
+    import tensorflow as tf
+
     gpus = tf.config.list_physical_devices("GPU")
     if device == "gpu" and not gpus:
         raise ConfigError(
@@ -39,6 +45,8 @@ def configure_threads(threads: int | None) -> int | None:
     It must happen before TensorFlow starts its runtime; later jobs in the same process (Hydra's basic
     launcher, a reused joblib worker) keep the first job's pools.
     """
+    import tensorflow as tf
+
     if threads is not None:
         try:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -57,3 +65,31 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+# TensorFlow sizes its thread pools to every core of the machine; n jobs started side by side (joblib,
+# submitit) then run n times that many threads. `train.threads=null` (auto) gives each job its share.
+def available_cores() -> int:
+    """Cores this process may run on (affinity and cgroup cpusets, where the OS tells)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def auto_threads(launcher: DictConfig, jobs: int | None) -> int | None:
+    """Threads per job for the launcher that runs it; None (TensorFlow's default) for one job at a time."""
+    if launcher.get("cpus_per_task"):
+        return int(launcher.cpus_per_task)  # a cluster job: the CPUs it asked for
+    target = str(launcher.get("_target_", ""))
+    cores = available_cores()
+    if "joblib" in target.lower():
+        n_jobs = int(launcher.get("n_jobs", -1))
+        concurrent = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)
+    elif "submitit" in target.lower():
+        concurrent = int(launcher.get("array_parallelism") or cores)
+    else:
+        return None
+    if jobs:
+        concurrent = min(concurrent, jobs)
+    return max(1, cores // concurrent)

@@ -1,0 +1,1 @@
+"""Data sets: finding, checking and loading the IDX files, and the sequence layouts. numpy only, no TensorFlow."""

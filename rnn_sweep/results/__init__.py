@@ -1,0 +1,1 @@
+"""Results on disk: the record and its columns, tables, plots, pairing, reproduction. pandas only."""

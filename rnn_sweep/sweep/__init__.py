@@ -1,0 +1,1 @@
+"""Sweep glue: Hydra multirun callback, resume, progress. No TensorFlow."""
