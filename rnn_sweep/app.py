@@ -16,7 +16,8 @@ from rnn_sweep.config.schema import register
 from rnn_sweep.config.validate import validate
 from rnn_sweep.console import print_error, print_run_summary, stdout
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.results.record import COLUMNS, write_result
+from rnn_sweep.results.columns import COLUMNS
+from rnn_sweep.results.record import write_result
 from rnn_sweep.sweep.progress import progress_line, sweep_size
 from rnn_sweep.sweep.resume import clash_error, finished_result, register_resolver
 from rnn_sweep.train.device import auto_threads
@@ -52,7 +53,7 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
             print_error(str(error))
             sys.exit(error.exit_code)
         record = {**dict.fromkeys(COLUMNS), "run_dir": str(run_dir), "status": "failed",
-                  "error": f"ConfigError: {error}", "overrides": " ".join(overrides)}
+                  "error": f"ConfigError: {error}", "overrides": overrides}
         write_result(run_dir, record)
         print_error(f"job {hydra_cfg.job.num} not run: {error}")
         return record

@@ -80,12 +80,14 @@ def _tables_of_interrupted_sweeps(started: list[Path], finished: list[SweepTable
 
 def _exit_if_jobs_failed(sweeps: list[SweepTables]) -> None:
     """A sweep runs every job whatever happens to the others; its exit status then says if any did not end ok."""
+    from rnn_sweep.results.columns import overrides_text
     from rnn_sweep.results.tables import failed_jobs
 
     for tables in sweeps:
         failed, missing = failed_jobs(tables.results), tables.missing()
         if not failed.empty or missing:
-            named = [f"{row.run_dir} [{row.overrides}] ({row.status}: {row.error})" for row in failed.itertuples()]
+            named = [f"{row.run_dir} [{overrides_text(row.overrides)}] ({row.status}: {row.error})"
+                     for row in failed.itertuples()]
             named += [f"{folder} ({why})" for folder, why in missing]
             jobs = len(tables.results) + len(missing)
             print_error(f"{len(named)} of {jobs} jobs of the sweep {tables.folder} did not end ok: {'; '.join(named)}")

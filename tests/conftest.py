@@ -8,8 +8,23 @@ import sys
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
 
+from rnn_sweep.config.paths import conf_dir
+from rnn_sweep.config.schema import register
+from rnn_sweep.config.validate import validate
 from rnn_sweep.data.loading import DataError, load_mnist, locate_mnist
+
+# Runs the CLI in-process, then reports whether TensorFlow had been imported by the time it exited.
+NO_TF_PROBE = """
+import sys
+from rnn_sweep.cli import main
+try:
+    main(sys.argv[1:])
+finally:
+    print("TENSORFLOW-IMPORTED" if "tensorflow" in sys.modules else "TENSORFLOW-NOT-IMPORTED")
+"""
 
 
 def _no_data(reason: str) -> None:
@@ -35,6 +50,24 @@ def mnist_path() -> str:
 def mnist(mnist_path: str):
     """The real arrays, decoded and verified once per session."""
     return load_mnist(locate_mnist(mnist_path))
+
+
+def compose_config(*overrides: str, hydra: bool = False) -> DictConfig:
+    """The config `rnn-sweep OVERRIDES` would compose, as Hydra gives it (not yet validated)."""
+    register()
+    with initialize_config_dir(str(conf_dir()), version_base="1.3"):
+        return compose("config", overrides=list(overrides), return_hydra_config=hydra)
+
+
+def typed_config(*overrides: str) -> DictConfig:
+    """The composed config after validation, as a job receives it."""
+    return validate(compose_config(*overrides))
+
+
+def run_probe(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    """The CLI run in-process by NO_TF_PROBE: stdout ends by saying whether TensorFlow was imported."""
+    return subprocess.run([sys.executable, "-c", NO_TF_PROBE, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, check=False)
 
 
 def cli_env(data: str | None) -> dict[str, str]:

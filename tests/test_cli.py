@@ -10,21 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import run_cli, run_probe
 from omegaconf import OmegaConf
 
 from rnn_sweep.config.validate import validate
-from rnn_sweep.results.record import CONTRACT_COLUMNS, HISTORY_COLUMNS, config_hash
-
-# Runs the CLI in-process, then reports whether TensorFlow had been imported by the time it exited.
-_PROBE = """
-import sys
-from rnn_sweep.cli import main
-try:
-    main(sys.argv[1:])
-finally:
-    print("TENSORFLOW-IMPORTED" if "tensorflow" in sys.modules else "TENSORFLOW-NOT-IMPORTED")
-"""
+from rnn_sweep.results.columns import CONTRACT_COLUMNS, HISTORY_COLUMNS
+from rnn_sweep.results.record import config_hash
 
 
 @pytest.mark.parametrize(
@@ -42,9 +33,7 @@ finally:
     ],
 )
 def test_bad_input_exits_2_before_tensorflow_with_one_paragraph(tmp_path, args, expected):
-    result = subprocess.run(
-        [sys.executable, "-c", _PROBE, *args], cwd=tmp_path, capture_output=True, text=True, timeout=120
-    )
+    result = run_probe(*args, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     for fragment in expected:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import run_cli, run_probe
 from omegaconf import OmegaConf
 
 from rnn_sweep.config.validate import validate
@@ -18,15 +17,6 @@ from rnn_sweep.results.record import collect_results, config_hash
 
 pytestmark = pytest.mark.slow
 
-_PROBE = """
-import sys
-from rnn_sweep.cli import main
-import rnn_sweep.results.pairing, rnn_sweep.commands.compare, rnn_sweep.results.plots
-try:
-    main(sys.argv[1:])
-finally:
-    print("TENSORFLOW-IMPORTED" if "tensorflow" in sys.modules else "TENSORFLOW-NOT-IMPORTED")
-"""
 
 
 def _records(folder: Path) -> dict[str, dict]:
@@ -102,8 +92,7 @@ def test_clear_errors(two_sweeps, tmp_path):
 def test_compare_never_imports_tensorflow(two_sweeps, tmp_path):
     for args in (["compare", "--help"], ["compare", *map(str, two_sweeps)]):
         start = time.perf_counter()
-        result = subprocess.run([sys.executable, "-c", _PROBE, *args], cwd=tmp_path, capture_output=True,
-                                text=True, timeout=60)
+        result = run_probe(*args, cwd=tmp_path, timeout=60)
         seconds = time.perf_counter() - start
         assert result.returncode == 0, result.stderr
         assert "TENSORFLOW-NOT-IMPORTED" in result.stdout

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from hydra import compose, initialize_config_dir
+from conftest import compose_config
 from omegaconf import OmegaConf
 
-from rnn_sweep.config.paths import conf_dir
-from rnn_sweep.config.schema import CELLS, OPTIMIZERS, register
+from rnn_sweep.config.schema import CELLS, OPTIMIZERS
 from rnn_sweep.config.validate import validate
 from rnn_sweep.errors import ConfigError
 from rnn_sweep.results.record import config_hash
 
 
-@pytest.fixture
-def composed():
-    register()
-    with initialize_config_dir(str(conf_dir()), version_base="1.3"):
-        yield lambda *overrides: compose("config", overrides=list(overrides))
-
-
-def test_defaults_compose_and_validate(composed):
-    cfg = validate(composed())
+def test_defaults_compose_and_validate():
+    cfg = validate(compose_config())
     assert cfg.model.cell == "lstm"
     assert cfg.optimizer.name == "adam"
     assert cfg.data.name == "mnist"
@@ -31,26 +23,26 @@ def test_defaults_compose_and_validate(composed):
 
 
 @pytest.mark.parametrize("cell", CELLS)
-def test_each_cell_composes_with_its_own_keys(composed, cell):
-    cfg = validate(composed(f"model={cell}", "model.units=7"))
+def test_each_cell_composes_with_its_own_keys(cell):
+    cfg = validate(compose_config(f"model={cell}", "model.units=7"))
     assert cfg.model.cell == cell and cfg.model.units == 7
     assert ("recurrent_activation" in cfg.model) == (cell != "simple_rnn")
     assert ("reset_after" in cfg.model) == (cell == "gru")
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
-def test_each_optimizer_composes_with_learning_rate_and_knobs(composed, name):
-    cfg = validate(composed(f"optimizer={name}", "optimizer.learning_rate=0.05"))
+def test_each_optimizer_composes_with_learning_rate_and_knobs(name):
+    cfg = validate(compose_config(f"optimizer={name}", "optimizer.learning_rate=0.05"))
     assert cfg.optimizer.name == name and cfg.optimizer.learning_rate == 0.05
     knobs = {"adam": "beta_1", "sgd": "momentum", "rmsprop": "rho", "adamw": "weight_decay"}
     assert knobs[name] in cfg.optimizer
 
 
-def test_data_path_defaults_to_the_environment(composed, monkeypatch, tmp_path):
+def test_data_path_defaults_to_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("RNN_SWEEP_DATA", str(tmp_path))
-    assert validate(composed()).data.path == str(tmp_path)
+    assert validate(compose_config()).data.path == str(tmp_path)
     monkeypatch.delenv("RNN_SWEEP_DATA")
-    assert validate(composed()).data.path is None
+    assert validate(compose_config()).data.path is None
 
 
 @pytest.mark.parametrize(
@@ -68,22 +60,22 @@ def test_data_path_defaults_to_the_environment(composed, monkeypatch, tmp_path):
         ("data.limit_train=3", "data.limit_train=3"),
     ],
 )
-def test_out_of_range_values_are_refused(composed, override, named):
+def test_out_of_range_values_are_refused(override, named):
     with pytest.raises(ConfigError) as raised:
-        validate(composed(override))
+        validate(compose_config(override))
     assert named in str(raised.value)
 
 
-def test_unknown_cell_in_a_saved_config_names_the_allowed_ones(composed):
-    cfg = composed()
+def test_unknown_cell_in_a_saved_config_names_the_allowed_ones():
+    cfg = compose_config()
     cfg.model.cell = "transformer"
     with pytest.raises(ConfigError, match="simple_rnn, lstm, gru"):
         validate(cfg)
 
 
-def test_saved_config_without_schema_is_typed_and_checked(composed):
+def test_saved_config_without_schema_is_typed_and_checked():
     """A run folder's .hydra/config.yaml is plain YAML: validation must still type and check it."""
-    plain = OmegaConf.create(OmegaConf.to_yaml(composed("model=gru")))
+    plain = OmegaConf.create(OmegaConf.to_yaml(compose_config("model=gru")))
     typed = validate(plain)
     assert typed.model.reset_after is True
     plain.model.units = "many"
@@ -95,12 +87,12 @@ def test_saved_config_without_schema_is_typed_and_checked(composed):
         validate(plain)
 
 
-def test_config_hash_tracks_what_is_trained_not_where_data_lives(composed):
-    base = config_hash(validate(composed()))
-    assert base == config_hash(validate(composed()))
-    assert base != config_hash(validate(composed("model.units=64")))
-    assert base != config_hash(validate(composed("seed=1")))
-    assert base == config_hash(validate(composed("data.path=/elsewhere", "train.save_model=false")))
+def test_config_hash_tracks_what_is_trained_not_where_data_lives():
+    base = config_hash(validate(compose_config()))
+    assert base == config_hash(validate(compose_config()))
+    assert base != config_hash(validate(compose_config("model.units=64")))
+    assert base != config_hash(validate(compose_config("seed=1")))
+    assert base == config_hash(validate(compose_config("data.path=/elsewhere", "train.save_model=false")))
 
 
 def test_collect_results_reads_run_and_sweep_folders(tmp_path):

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from rnn_sweep.config.preflight import preflight
 from rnn_sweep.data.loading import IDX_STEMS
 from rnn_sweep.errors import UserError
-from rnn_sweep.results.record import COLUMNS, CONTRACT_COLUMNS, write_result
+from rnn_sweep.results.columns import COLUMNS, CONTRACT_COLUMNS
+from rnn_sweep.results.record import write_result
 from rnn_sweep.results.tables import write_sweep_tables
 
 # Tiny real jobs: a few seconds each, most of it TensorFlow's tracing.

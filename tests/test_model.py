@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from hydra import compose, initialize_config_dir
+from conftest import typed_config
 
-from rnn_sweep.config.paths import conf_dir
-from rnn_sweep.config.schema import OPTIMIZERS, register
-from rnn_sweep.config.validate import validate
+from rnn_sweep.config.schema import OPTIMIZERS
 
 keras = pytest.importorskip("keras")
 from rnn_sweep.train.model import build_model, build_optimizer  # noqa: E402  (imports Keras)
 
 
-def _cfg(*overrides: str):
-    register()
-    with initialize_config_dir(str(conf_dir()), version_base="1.3"):
-        return validate(compose("config", overrides=list(overrides)))
-
-
 @pytest.mark.parametrize(("units", "params"), [(10, 390), (20, 980), (30, 1770)])
 def test_simple_rnn_cell_parameter_counts(units, params):
     """The classic tutorial's check: 28*u + u*u + u weights in a SimpleRNN cell on 28 inputs."""
-    model = build_model(_cfg("model=simple_rnn", f"model.units={units}").model)
+    model = build_model(typed_config("model=simple_rnn", f"model.units={units}").model)
     assert model.get_layer("rnn").count_params() == params
     assert model.count_params() == params + units * 10 + 10
     assert model.input_shape == (None, 28, 28) and model.output_shape == (None, 10)
@@ -31,7 +23,7 @@ def test_simple_rnn_cell_parameter_counts(units, params):
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_gated_cells_default_to_cudnn_eligible_settings(cell):
     """Keras uses the fused cuDNN kernel only with these settings; the defaults must keep them."""
-    layer = build_model(_cfg(f"model={cell}").model).get_layer("rnn")
+    layer = build_model(typed_config(f"model={cell}").model).get_layer("rnn")
     assert layer.activation.__name__ == "tanh"
     assert layer.recurrent_activation.__name__ == "sigmoid"
     assert layer.dropout == 0 and layer.recurrent_dropout == 0
@@ -42,6 +34,6 @@ def test_gated_cells_default_to_cudnn_eligible_settings(cell):
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_optimizers_get_their_settings(name):
-    optimizer = build_optimizer(_cfg(f"optimizer={name}", "optimizer.learning_rate=0.02").optimizer)
+    optimizer = build_optimizer(typed_config(f"optimizer={name}", "optimizer.learning_rate=0.02").optimizer)
     assert type(optimizer).__name__.lower() == name
     assert float(optimizer.learning_rate) == pytest.approx(0.02)

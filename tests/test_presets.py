@@ -8,17 +8,16 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_cli
-from hydra import compose, initialize_config_dir
+from conftest import compose_config, run_cli, typed_config
 from omegaconf import OmegaConf
 from rich.console import Console
 
 from rnn_sweep.config.paths import conf_dir
-from rnn_sweep.config.schema import register
 from rnn_sweep.config.validate import validate
 from rnn_sweep.data.sequences import pixel_permutation, sequence_shape, to_sequences
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.results.record import COLUMNS, write_result
+from rnn_sweep.results.columns import COLUMNS
+from rnn_sweep.results.record import write_result
 
 keras = pytest.importorskip("keras")
 from rnn_sweep.train.model import build_model  # noqa: E402  (imports Keras)
@@ -29,23 +28,13 @@ TUTORIALS = ["tutorial_keras_simplernn50", "tutorial_simplernn128_relu", "tutori
 BEST = ["best_lstm", "best_gru", "best_simple_rnn"]
 
 
-def _compose(*overrides: str, hydra: bool = False):
-    register()
-    with initialize_config_dir(str(conf_dir()), version_base="1.3"):
-        return compose("config", overrides=list(overrides), return_hydra_config=hydra)
-
-
-def _cfg(*overrides: str):
-    return validate(_compose(*overrides))
-
-
 def test_every_issue_preset_exists():
     assert set(TUTORIALS + BEST + ["pixels_lstm", "permuted_pixels_lstm"]) <= set(PRESETS)
 
 
 @pytest.mark.parametrize("name", PRESETS)
 def test_preset_composes_validates_and_names_itself(name):
-    cfg = _cfg(f"experiment={name}")
+    cfg = typed_config(f"experiment={name}")
     assert cfg.preset.name == name
     assert cfg.preset.source
     if name.startswith("best_"):
@@ -54,9 +43,9 @@ def test_preset_composes_validates_and_names_itself(name):
 
 
 def test_tutorial_presets_carry_the_reported_figures():
-    assert _cfg("experiment=tutorial_keras_simplernn50").preset.reported_test_accuracy == 0.66
-    assert _cfg("experiment=tutorial_basicrnn150").preset.reported_test_accuracy == 0.9809
-    step = _cfg("experiment=tutorial_keras_simplernn50").train
+    assert typed_config("experiment=tutorial_keras_simplernn50").preset.reported_test_accuracy == 0.66
+    assert typed_config("experiment=tutorial_basicrnn150").preset.reported_test_accuracy == 0.9809
+    step = typed_config("experiment=tutorial_keras_simplernn50").train
     assert (step.steps, step.eval_every, step.batch_size) == (4001, 500, 50)
 
 
@@ -64,7 +53,7 @@ def test_tutorial_presets_carry_the_reported_figures():
 def test_55000_image_tutorials_hold_out_5000(name, mnist):
     from rnn_sweep.data.loading import make_splits
 
-    cfg = _cfg(f"experiment={name}")
+    cfg = typed_config(f"experiment={name}")
     splits = make_splits(*mnist, limit_train=None, limit_test=100, validation_split=cfg.train.validation_split,
                          seed=cfg.seed)
     assert (len(splits.y_train), len(splits.y_val)) == (55000, 5000)
@@ -72,7 +61,7 @@ def test_55000_image_tutorials_hold_out_5000(name, mnist):
 
 @pytest.mark.parametrize("name", BEST)
 def test_best_gated_presets_stay_cudnn_eligible(name):
-    model = build_model(_cfg(f"experiment={name}").model)
+    model = build_model(typed_config(f"experiment={name}").model)
     for layer in model.layers:
         cell = getattr(layer, "forward_layer", layer)
         if isinstance(cell, (keras.layers.LSTM, keras.layers.GRU)):
@@ -82,12 +71,12 @@ def test_best_gated_presets_stay_cudnn_eligible(name):
 
 @pytest.mark.parametrize(("units", "params"), [(10, 390), (20, 980), (30, 1770)])
 def test_tutorial_cell_size_parameter_counts(units, params):
-    model = build_model(_cfg("experiment=tutorial_cell_size", f"model.units={units}").model)
+    model = build_model(typed_config("experiment=tutorial_cell_size", f"model.units={units}").model)
     assert model.get_layer("rnn").count_params() == params
 
 
 def test_tutorial_cell_size_sweeps_the_three_sizes():
-    cfg = _compose("experiment=tutorial_cell_size", hydra=True)
+    cfg = compose_config("experiment=tutorial_cell_size", hydra=True)
     assert cfg.hydra.sweeper.params["model.units"] == "10,20,30"
 
 
@@ -102,7 +91,7 @@ def test_preset_trains_a_short_run(name, mnist_path, tmp_path):
     quick = [*QUICK, "train.steps=7", "train.eval_every=3"] if name == "tutorial_keras_simplernn50" else QUICK
     if "pixels" in name:
         quick = [*quick, "data.limit_train=20", "data.limit_test=10", "train.batch_size=10"]
-    cfg = _cfg(f"experiment={name}", f"data.path={mnist_path}", *quick)
+    cfg = typed_config(f"experiment={name}", f"data.path={mnist_path}", *quick)
     record = train_run(cfg, tmp_path, [], Console(file=io.StringIO()))
     assert record["status"] == "ok", record["error"]
     assert record["preset"] == name and record["sequence"] == cfg.data.sequence
@@ -122,7 +111,8 @@ def test_sequence_layouts_give_their_shapes(layout, shape):
     images = np.random.default_rng(0).random((3, 28, 28), dtype=np.float32)
     sequences = to_sequences(images, layout, permutation_seed=5)
     assert sequences.shape == (3, *shape) == (3, *sequence_shape(layout))
-    model = build_model(_cfg(f"data.sequence={layout}", "model.units=4").model, input_shape=sequence_shape(layout))
+    cfg = typed_config(f"data.sequence={layout}", "model.units=4")
+    model = build_model(cfg.model, input_shape=sequence_shape(layout))
     assert model.input_shape == (None, *shape)
     expected = {
         "rows": images,
@@ -176,7 +166,7 @@ def _count(model, kind) -> int:
 
 
 def test_stacked_bidirectional_layernorm_and_dense_stack_build_as_configured():
-    model = build_model(_cfg("model=gru", "model.units=8", "model.layers=3", "model.bidirectional=true",
+    model = build_model(typed_config("model=gru", "model.units=8", "model.layers=3", "model.bidirectional=true",
                              "model.layer_norm=true", "model.dense_layers=2", "model.dense_units=16",
                              "model.head_dropout=0.3", "model.output_activation=softmax").model)
     assert _count(model, keras.layers.Bidirectional) == 3
@@ -186,7 +176,7 @@ def test_stacked_bidirectional_layernorm_and_dense_stack_build_as_configured():
         True, True, False]
     assert model.output_shape == (None, 10)
     assert model.layers[-1].activation.__name__ == "softmax"
-    plain = build_model(_cfg("model=lstm", "model.units=8", "model.layers=2").model)
+    plain = build_model(typed_config("model=lstm", "model.units=8", "model.layers=2").model)
     assert _count(plain, keras.layers.LSTM) == 2 and _count(plain, keras.layers.LayerNormalization) == 0
 
 
@@ -212,13 +202,13 @@ def test_stacked_bidirectional_layernorm_and_dense_stack_build_as_configured():
 )
 def test_new_keys_refuse_bad_values(override, named):
     with pytest.raises(ConfigError) as raised:
-        _cfg(override)
+        typed_config(override)
     assert override.split("=")[0] in str(raised.value) and named in str(raised.value)
 
 
 @pytest.mark.parametrize("key", ["bidirectional", "layer_norm"])
 def test_new_switches_refuse_non_booleans_in_saved_configs(key):
-    plain = OmegaConf.create(OmegaConf.to_yaml(_compose()))
+    plain = OmegaConf.create(OmegaConf.to_yaml(compose_config()))
     plain.model[key] = "maybe"
     with pytest.raises(ConfigError, match=f"model.{key}"):
         validate(plain)
@@ -227,7 +217,7 @@ def test_new_switches_refuse_non_booleans_in_saved_configs(key):
 def test_preset_is_not_part_of_the_run_identity():
     from rnn_sweep.results.record import config_hash
 
-    assert config_hash(_cfg("preset.name=x")) == config_hash(_cfg())
+    assert config_hash(typed_config("preset.name=x")) == config_hash(typed_config())
 
 
 

@@ -6,13 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from conftest import TINY, run_cli
-from hydra import compose, initialize_config_dir
+from conftest import TINY, run_cli, typed_config
 
-from rnn_sweep.config.paths import conf_dir
 from rnn_sweep.config.preflight import preflight
-from rnn_sweep.config.schema import register
-from rnn_sweep.config.validate import validate
 from rnn_sweep.errors import ConfigError
 from rnn_sweep.train.speed import AUTO_STEPS_PER_EXECUTION, MIN_UNROLLED_TRAINING_STEPS, plan_speed
 
@@ -20,12 +16,6 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 from rnn_sweep.train.layers import SHARDED, ProjectedGRU  # noqa: E402
 from rnn_sweep.train.model import build_model, compile_model, portable_copy  # noqa: E402  (imports Keras)
-
-
-def _cfg(*overrides: str):
-    register()
-    with initialize_config_dir(str(conf_dir()), version_base="1.3"):
-        return validate(compose("config", overrides=list(overrides)))
 
 
 @pytest.mark.parametrize(
@@ -52,7 +42,7 @@ def _cfg(*overrides: str):
     ],
 )
 def test_auto_levers_resolve_per_cell_and_device(overrides, on_gpu, expected):
-    cfg = _cfg(*overrides)
+    cfg = typed_config(*overrides)
     time_steps = 784 if cfg.data.sequence == "pixels" else 28
     images = cfg.data.limit_train or 60_000
     training_steps = cfg.train.steps or cfg.train.epochs * -(-images // cfg.train.batch_size)
@@ -64,7 +54,7 @@ def test_auto_levers_resolve_per_cell_and_device(overrides, on_gpu, expected):
 
 
 def test_one_core_gets_one_batch_shard():
-    cfg = _cfg("model=lstm")
+    cfg = typed_config("model=lstm")
     plan = plan_speed(cfg.model, cfg.train, time_steps=28, training_steps=5000, steps_per_epoch=422, on_gpu=False,
                       cores=1)
     assert plan.batch_shards == 1
@@ -156,7 +146,7 @@ def test_faster_bidirectional_model_trains_and_saves_plain_keras_layers(cell, pr
                                                                         faster_layer, tmp_path):
     """Bidirectional rebuilds the backward half from the config, so the layer class and `shards` must
     round-trip; the saved model must not need rnn-sweep."""
-    cfg = _cfg(f"model={cell}", "model.units=8", "model.bidirectional=true", "model.layers=2")
+    cfg = typed_config(f"model={cell}", "model.units=8", "model.bidirectional=true", "model.layers=2")
     model = build_model(cfg.model, batch_shards=shards, project_inputs=project_inputs)
     layer = model.get_layer("rnn")
     for half in (layer.forward_layer, layer.backward_layer):
@@ -172,7 +162,7 @@ def test_faster_bidirectional_model_trains_and_saves_plain_keras_layers(cell, pr
 
 @pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_keeps_the_output_layer_and_loss_in_float32(precision):
-    cfg = _cfg("model=gru", "model.units=8", f"train.precision={precision}")
+    cfg = typed_config("model=gru", "model.units=8", f"train.precision={precision}")
     model = build_model(cfg.model, precision=precision)
     compile_model(model, cfg.optimizer, precision=precision)
     assert model.get_layer("rnn").compute_dtype == precision.removeprefix("mixed_")

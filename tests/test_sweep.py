@@ -4,31 +4,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import run_cli
-from hydra import compose, initialize_config_dir
+from conftest import compose_config, run_cli, run_probe
 
-from rnn_sweep.config.paths import conf_dir
 from rnn_sweep.config.preflight import expand_jobs
-from rnn_sweep.config.schema import register
+from rnn_sweep.results.columns import CONTRACT_COLUMNS
 from rnn_sweep.results.plots import ACCURACY_PLOT, CURVES_PLOT
-from rnn_sweep.results.record import CONTRACT_COLUMNS
 
 TINY = ("data.limit_train=600", "data.limit_test=200", "train.epochs=1", "train.save_model=false")
 GRID = ("-m", "model=simple_rnn,lstm,gru", "model.units=4,8", *TINY)
 
-_NO_TF_PROBE = """
-import sys
-from rnn_sweep.cli import main
-try:
-    main(sys.argv[1:])
-finally:
-    print("TENSORFLOW-IMPORTED" if "tensorflow" in sys.modules else "TENSORFLOW-NOT-IMPORTED")
-"""
 
 
 def _sweep_dir(cwd: Path) -> Path:
@@ -85,10 +73,7 @@ def test_report_rebuilds_the_tables_without_tensorflow(grid_sweep):
     before = {name: (sweep_dir / name).read_text() for name in ("results.csv", "accuracy.csv", "timing.csv")}
     for name in before:
         (sweep_dir / name).unlink()
-    report = subprocess.run(
-        [sys.executable, "-c", _NO_TF_PROBE, "report", str(sweep_dir)],
-        capture_output=True, text=True, timeout=120, check=False,
-    )
+    report = run_probe("report", str(sweep_dir), cwd=sweep_dir)
     assert report.returncode == 0, report.stderr
     assert "TENSORFLOW-NOT-IMPORTED" in report.stdout and "test accuracy" in report.stdout
     assert {name: (sweep_dir / name).read_text() for name in before} == before
@@ -179,9 +164,7 @@ def test_optuna_maximises_validation_accuracy(tmp_path, mnist_path):
 
 @pytest.mark.parametrize(("name", "jobs", "cells"), [("tutorial", 27, 3), ("optimizers", 12, 3)])
 def test_named_grids_expand_to_every_combination(name, jobs, cells):
-    register()
-    with initialize_config_dir(str(conf_dir()), version_base="1.3"):
-        hydra_cfg = compose("config", overrides=[f"+sweep={name}"], return_hydra_config=True).hydra
+    hydra_cfg = compose_config(f"+sweep={name}", hydra=True).hydra
     expanded = expand_jobs([f"+sweep={name}"], True, hydra_cfg)
     assert len(expanded) == jobs == len({tuple(job) for job in expanded})
     assert len({override for job in expanded for override in job if override.startswith("model=")}) == cells
@@ -192,9 +175,6 @@ def test_a_bad_value_inside_a_grid_exits_2_before_training(tmp_path):
     (tmp_path / "sweep" / "bad.yaml").write_text(
         "# @package _global_\nhydra:\n  sweeper:\n    params:\n      model.units: 16,0\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", _NO_TF_PROBE, "-m", f"--config-dir={tmp_path}", "+sweep=bad"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
-    )
+    result = run_probe("-m", f"--config-dir={tmp_path}", "+sweep=bad", cwd=tmp_path)
     assert result.returncode == 2 and "model.units=0" in result.stderr and "Traceback" not in result.stderr
     assert "TENSORFLOW-NOT-IMPORTED" in result.stdout and not (tmp_path / "outputs").exists()

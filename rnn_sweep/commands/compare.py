@@ -14,11 +14,12 @@ from rich.text import Text
 from rnn_sweep import atomic
 from rnn_sweep.commands.arguments import CommandParser, non_negative
 from rnn_sweep.console import stdout
-from rnn_sweep.results.pairing import ACCURACY, CORE_KEYS, Comparison, compare, load_results
+from rnn_sweep.results.columns import ACCURACY, SETTING_COLUMNS
+from rnn_sweep.results.pairing import Comparison, compare, load_results
 
 DESCRIPTION = f"""\
 Put two sweeps side by side. A and B are results.csv files, sweep folders (their results.csv, else every
-result.json below them) or run folders. Runs are paired on {', '.join(CORE_KEYS)}, plus seed and any other
+result.json below them) or run folders. Runs are paired on {', '.join(SETTING_COLUMNS)}, plus seed and any other
 command-line setting that varies inside A or inside B (so sweeps run with different seeds pair up; sweeps
 over seeds pair seed by seed). The table shows test accuracy in A and B and the change, and B/A for epoch
 seconds and training samples per second; runs found on one side only are listed below it."""

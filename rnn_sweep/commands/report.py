@@ -11,8 +11,9 @@ from pathlib import Path
 
 from rnn_sweep.console import print_run_summary, stdout
 from rnn_sweep.errors import UserError
+from rnn_sweep.results.columns import HISTORY_FILE, HYDRA_DIR, RESULT_FILE
 from rnn_sweep.results.plots import write_run_plot
-from rnn_sweep.results.record import HISTORY_FILE, HYDRA_DIR, RESULT_FILE, read_result
+from rnn_sweep.results.record import read_result
 from rnn_sweep.results.tables import print_sweep_tables, write_sweep_tables
 
 

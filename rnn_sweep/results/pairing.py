@@ -12,20 +12,16 @@ import pandas as pd
 
 from rnn_sweep.config.schema import NON_IDENTITY_KEYS
 from rnn_sweep.errors import UserError
-from rnn_sweep.results.record import parse_overrides, scan_results
+from rnn_sweep.results.columns import (
+    ACCURACY,
+    OVERRIDE_COLUMNS,
+    RATIO_METRICS,
+    RESULTS_CSV,
+    SETTING_COLUMNS,
+    parse_overrides,
+)
+from rnn_sweep.results.record import scan_results
 
-RESULTS_CSV = "results.csv"
-ACCURACY = "test_accuracy"
-RATIO_METRICS = ("epoch_seconds", "train_samples_per_second")
-# Always matched on: what the sweeps of this tool vary. Settings beyond these (seed, any other override) are
-# matched on only where they vary inside A or inside B, so two sweeps run with different seeds still pair up.
-CORE_KEYS = ("cell", "units", "batch_size", "optimizer", "learning_rate", "epochs")
-# Overrides already recorded in a column of their own.
-OVERRIDE_COLUMNS = {
-    "model": "cell", "model.cell": "cell", "model.units": "units", "train.batch_size": "batch_size",
-    "optimizer": "optimizer", "optimizer.name": "optimizer", "optimizer.learning_rate": "learning_rate",
-    "train.epochs": "epochs", "seed": "seed",
-}
 NOT_GIVEN = "(not given)"
 _RESULTS_HINT = "Point compare at outputs/sweeps/<stamp>, outputs/runs/<stamp> or a results.csv that rnn-sweep wrote."
 
@@ -115,7 +111,7 @@ def _settings(text: object) -> dict[str, str]:
 def match_keys(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
     """The core settings, plus every other setting column (seed, extra overrides) that varies in A or in B."""
     candidates = ["seed", *sorted(c for c in set(a.columns) | set(b.columns) if _is_override_column(c))]
-    return [*CORE_KEYS, *(column for column in candidates if _varies(a, column) or _varies(b, column))]
+    return [*SETTING_COLUMNS, *(column for column in candidates if _varies(a, column) or _varies(b, column))]
 
 
 def _is_override_column(column: str) -> bool:
@@ -145,13 +141,13 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, on: list[str] | None = None) -> Co
         raise UserError(
             f"No run of A matches a run of B on {', '.join(keys)}: A has {_examples(comparison.only('a'), keys)}, "
             f"B has {_examples(comparison.only('b'), keys)}. Choose the columns to match on with --on, "
-            f"e.g. --on {','.join(CORE_KEYS[:2])}."
+            f"e.g. --on {','.join(SETTING_COLUMNS[:2])}."
         )
     return comparison
 
 
 def _require(label: str, frame: pd.DataFrame, keys: list[str], explicit: bool) -> None:
-    needed = [*keys, ACCURACY] if explicit else [*CORE_KEYS, ACCURACY]
+    needed = [*keys, ACCURACY] if explicit else [*SETTING_COLUMNS, ACCURACY]
     missing = [column for column in needed if column not in frame.columns]
     if missing:
         raise UserError(

@@ -12,7 +12,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from rnn_sweep.results.record import HISTORY_FILE, read_result
+from rnn_sweep.results.columns import HISTORY_FILE
+from rnn_sweep.results.record import read_result
 
 ACCURACY_PLOT = "accuracy_vs_units.png"
 TIMING_PLOT = "epoch_seconds_vs_batch_size.png"

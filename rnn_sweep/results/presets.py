@@ -9,7 +9,6 @@ from __future__ import annotations
 import pandas as pd
 from rich.table import Table
 
-PRESETS_CSV = "presets.csv"
 _FOLDED = ("seed", "experiment")  # seeds are folded into mean ± spread; `experiment` repeats `preset`
 
 

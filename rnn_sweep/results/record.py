@@ -13,33 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from rnn_sweep import atomic
 from rnn_sweep.config.schema import NON_IDENTITY_KEYS
 from rnn_sweep.errors import UserError
-
-RESULT_FILE = "result.json"
-HISTORY_FILE = "history.csv"
-MODEL_FILE = "model.keras"
-TENSORBOARD_DIR = "tensorboard"
-HYDRA_DIR = ".hydra"  # Hydra's saved config, made in a job folder before the job starts
-STEPS_FILE = "steps.csv"  # test accuracy every train.eval_every steps
-
-STATUSES = ("ok", "failed", "diverged", "interrupted")
-
-# The columns DESIGN.md promises, in the order tables show them.
-CONTRACT_COLUMNS = (
-    "run_dir", "status", "error", "cell", "units", "batch_size", "optimizer", "learning_rate", "epochs",
-    "seed", "params", "test_accuracy", "test_loss", "best_val_accuracy", "train_seconds", "epoch_seconds",
-    "first_epoch_seconds", "train_samples_per_second", "eval_samples_per_second", "device", "started_at",
-    "config_hash",
-)
-# What else a user needs to trust or explain a number.
-EXTRA_COLUMNS = (
-    "epochs_completed", "train_samples", "val_samples", "test_samples", "eval_seconds", "finished_at",
-    "data_source", "overrides", "threads", "tensorflow_version", "keras_version", "rnn_sweep_version",
-    "preset", "reported_test_accuracy", "target_test_accuracy", "sequence", "steps",
-    "steps_per_execution", "unroll", "project_inputs", "batch_shards", "precision", "setup_seconds", "first_step_at",
-)
-COLUMNS = CONTRACT_COLUMNS + EXTRA_COLUMNS
-
-HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds")
+from rnn_sweep.results.columns import COLUMNS, HYDRA_DIR, RESULT_FILE
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -71,21 +45,13 @@ def new_record(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> dict[str
         epochs=cfg.train.epochs,
         seed=cfg.seed,
         config_hash=config_hash(cfg),
-        overrides=" ".join(overrides),
+        overrides=list(overrides),
         rnn_sweep_version=__version__,
         preset=OmegaConf.select(cfg, "preset.name"),
         reported_test_accuracy=OmegaConf.select(cfg, "preset.reported_test_accuracy"),
         target_test_accuracy=OmegaConf.select(cfg, "preset.target_test_accuracy"),
     )
     return record
-
-
-def parse_overrides(text: object) -> dict[str, str]:
-    """The `overrides` column back as {key: value}, as typed (`+`/`~` prefixes dropped); empty for a missing value."""
-    if not isinstance(text, str):
-        return {}
-    pairs = (item.partition("=") for item in text.split())
-    return {key.lstrip("+~"): value for key, sep, value in pairs if sep}
 
 
 class ResultFileError(UserError):

@@ -18,31 +18,31 @@ from rich.table import Table
 
 from rnn_sweep import atomic
 from rnn_sweep.errors import UserError
+from rnn_sweep.results.columns import (
+    ACCURACY_CSV,
+    COLUMNS,
+    CONFIG_COLUMNS,
+    NOT_DIMENSIONS,
+    OVERRIDE_COLUMNS,
+    PRESETS_CSV,
+    RESULTS_CSV,
+    TIMING_CSV,
+    overrides_as_json,
+    overrides_text,
+    parse_overrides,
+)
 from rnn_sweep.results.plots import write_sweep_plots
-from rnn_sweep.results.presets import PRESETS_CSV, preset_summary, preset_table
-from rnn_sweep.results.record import COLUMNS, ResultFileError, parse_overrides, scan_results
+from rnn_sweep.results.presets import preset_summary, preset_table
+from rnn_sweep.results.record import ResultFileError, scan_results
 
 try:
     import fcntl
 except ImportError:  # Windows: no flock, so aggregations there are not serialised
     fcntl = None
 
-RESULTS_CSV = "results.csv"
-ACCURACY_CSV = "accuracy.csv"
-TIMING_CSV = "timing.csv"
 LOCK_FILE = ".aggregate.lock"
-
-# The overrides that set each config column, so a sweep over them is recognised as varying that column.
-OVERRIDE_COLUMNS = {
-    "model": "cell", "model.cell": "cell", "model.units": "units", "train.batch_size": "batch_size",
-    "optimizer": "optimizer", "optimizer.name": "optimizer", "optimizer.learning_rate": "learning_rate",
-    "train.epochs": "epochs", "seed": "seed",
-}
-CONFIG_COLUMNS = ("cell", "units", "batch_size", "optimizer", "learning_rate", "epochs", "seed")
 # Varied config columns go to the rows when they are one of these, to the columns otherwise.
 ROW_COLUMNS = ("cell", "units")
-# Overrides that say where or how a job runs, not what it trains: never a table dimension.
-_NOT_DIMENSIONS = ("hydra", "data.path", "sweep", "hparams_search", "train.threads", "train.save_model")
 TIMING_VALUES = ("epoch_seconds", "train_samples_per_second")
 
 
@@ -51,6 +51,7 @@ def results_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(records)
     extra = [column for column in frame.columns if column not in COLUMNS]
     frame = frame.reindex(columns=[*COLUMNS, *extra])
+    frame["overrides"] = frame["overrides"].map(overrides_as_json)
     for key, values in _other_overrides(frame).items():
         frame[key] = values
     return frame.sort_values("run_dir", key=_job_order, ignore_index=True)
@@ -66,7 +67,7 @@ def _other_overrides(frame: pd.DataFrame) -> dict[str, list[str | None]]:
     """Swept keys that have no column of their own (e.g. model.dropout=0,0.2), by row."""
     parsed = [parse_overrides(text) for text in frame["overrides"]]
     keys = {key for overrides in parsed for key in overrides}
-    keys = sorted(k for k in keys if k not in OVERRIDE_COLUMNS and not k.startswith(_NOT_DIMENSIONS))
+    keys = sorted(k for k in keys if k not in OVERRIDE_COLUMNS and not k.startswith(NOT_DIMENSIONS))
     by_key = {key: [overrides.get(key) for overrides in parsed] for key in keys}
     return {key: values for key, values in by_key.items() if len(set(values)) > 1}
 
@@ -191,7 +192,7 @@ def _print_results(tables: SweepTables, console: Console) -> None:
         for header in ("job folder", "status", "overrides", "error"):
             table.add_column(header, overflow="fold")
         for _, row in failed.iterrows():
-            table.add_row(str(row["run_dir"]), str(row["status"]), str(row["overrides"] or ""), str(row["error"]))
+            table.add_row(str(row["run_dir"]), str(row["status"]), overrides_text(row["overrides"]), str(row["error"]))
         console.print(table)
 
 

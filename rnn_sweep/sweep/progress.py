@@ -11,7 +11,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from rnn_sweep.results.record import RESULT_FILE
+from rnn_sweep.results.columns import RESULT_FILE
 
 MULTIRUN_FILE = "multirun.yaml"
 

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rnn_sweep.config.validate import validate
 from rnn_sweep.errors import ConfigError
+from rnn_sweep.results.columns import overrides_text
 from rnn_sweep.results.record import ResultFileError, config_hash, read_result
 
 CLASH_MARK = ".clash-"
@@ -49,9 +50,9 @@ def clash_error(run_dir: Path) -> str | None:
     existing = _readable_result(home) or {}
     return (
         f"The job folder {home} already holds a result for a different config (config_hash "
-        f"{existing.get('config_hash')}, overrides: {existing.get('overrides') or 'none'}), so this job was not "
-        "run and that folder was left untouched. Resume a sweep with the same overrides it was started with, "
-        "or start a new sweep (leave out hydra.sweep.dir)."
+        f"{existing.get('config_hash')}, overrides: {overrides_text(existing.get('overrides')) or 'none'}), "
+        "so this job was not run and that folder was left untouched. Resume a sweep with the same overrides it was "
+        "started with, or start a new sweep (leave out hydra.sweep.dir)."
     )
 
 

@@ -13,7 +13,7 @@ import keras
 from rich.console import Console
 
 from rnn_sweep import atomic
-from rnn_sweep.results.record import HISTORY_COLUMNS
+from rnn_sweep.results.columns import HISTORY_COLUMNS
 
 
 class EpochTimer(keras.callbacks.Callback):

@@ -6,16 +6,25 @@ import math
 import os
 import statistics
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import keras
+import tensorflow as tf
 from omegaconf import DictConfig
 from rich.console import Console
 
 from rnn_sweep.data.loading import load_mnist, locate_mnist, make_splits
 from rnn_sweep.data.sequences import sequence_shape, to_sequences
-from rnn_sweep.results.record import HISTORY_FILE, MODEL_FILE, STEPS_FILE, TENSORBOARD_DIR, new_record, write_result
+from rnn_sweep.results.columns import HISTORY_FILE, MODEL_FILE, STEPS_FILE, TENSORBOARD_DIR
+from rnn_sweep.results.record import new_record, write_result
+from rnn_sweep.train.callbacks import DivergenceStop, EpochProgress, EpochTimer, HistoryWriter, StepEvaluator, StepLimit
+from rnn_sweep.train.device import available_cores, configure_device, configure_threads
+from rnn_sweep.train.model import build_model, compile_model, one_hot_labels, portable_copy
+from rnn_sweep.train.schedules import build_schedule
+from rnn_sweep.train.speed import plan_speed
 
 
 def train_run(
@@ -43,142 +52,158 @@ def train_run(
     return record
 
 
+@dataclass(frozen=True)
+class Sequences:
+    """The three splits as model inputs (sequences) and targets (one-hot rows)."""
+
+    x_train: Any
+    y_train: Any
+    x_val: Any
+    y_val: Any
+    x_test: Any
+    y_test: Any
+
+
+@dataclass(frozen=True)
+class FitPlan:
+    """How long training runs: epochs to ask Keras for, optimizer steps per epoch and in all, and shuffling.
+
+    With `train.steps` the run walks the training set in its fixed (seeded) order, wrapping round, for exactly
+    that many steps: enough epochs are asked for and StepLimit stops inside the last one.
+    """
+
+    epochs: int
+    steps_per_epoch: int
+    total_steps: int
+    shuffle: bool
+
+
+def fit_plan(train_cfg: DictConfig, train_samples: int) -> FitPlan:
+    steps_per_epoch = math.ceil(train_samples / train_cfg.batch_size)
+    if train_cfg.steps is None:
+        return FitPlan(train_cfg.epochs, steps_per_epoch, train_cfg.epochs * steps_per_epoch, train_cfg.shuffle)
+    return FitPlan(math.ceil(train_cfg.steps / steps_per_epoch), steps_per_epoch, train_cfg.steps, False)
+
+
 def _train(
     cfg: DictConfig, run_dir: Path, console: Console, record: dict[str, Any], threads: int | None, started: float
 ) -> None:
-    import keras
-    import tensorflow as tf
+    """The steps of a run, in the order of a Keras example; each fills in its part of the record."""
+    record.update(_set_up(cfg, threads))
+    data, data_fields = _load_data(cfg)
+    record.update(data_fields)
+    plan = fit_plan(cfg.train, len(data.y_train))
+    model, model_fields = _build_and_compile(cfg, plan, record["device"], record["threads"])
+    record.update(model_fields, sequence=cfg.data.sequence, steps=plan.total_steps)
 
-    from rnn_sweep.train.callbacks import (
-        DivergenceStop,
-        EpochProgress,
-        EpochTimer,
-        HistoryWriter,
-        StepEvaluator,
-        StepLimit,
-    )
-    from rnn_sweep.train.device import available_cores, configure_device, configure_threads
-    from rnn_sweep.train.model import build_model, compile_model, one_hot_labels, portable_copy
-    from rnn_sweep.train.schedules import build_schedule
-    from rnn_sweep.train.speed import plan_speed
+    timer, divergence = EpochTimer(), DivergenceStop(cfg.train.max_loss)
+    callbacks = [timer, divergence, *_callbacks(cfg, run_dir, console, plan, data)]
+    history = _fit(model, cfg, data, plan, callbacks, timer, started, record)
+    if divergence.where:
+        record.update(status="diverged", error=f"training diverged: {divergence.where}")
+        return
+    record["best_val_accuracy"] = max(history.history.get("val_accuracy", [float("nan")]))
 
+    record.update(_evaluate(model, cfg, data))
+    if cfg.train.save_model:
+        _save_model(portable_copy(model, cfg.model, sequence_shape(cfg.data.sequence)), run_dir / MODEL_FILE)
+    record.update(status="ok", error=None)
+
+
+def _set_up(cfg: DictConfig, threads: int | None) -> dict[str, Any]:
+    """Device, thread pools and seeds, before anything touches TensorFlow's runtime."""
     device = configure_device(cfg.train.device)
-    record.update(
-        threads=configure_threads(threads),
-        device=device,
-        tensorflow_version=tf.__version__,
-        keras_version=keras.__version__,
-    )
+    fields = {
+        "threads": configure_threads(threads),
+        "device": device,
+        "tensorflow_version": tf.__version__,
+        "keras_version": keras.__version__,
+    }
     keras.utils.set_random_seed(cfg.seed)
     if cfg.train.deterministic:
         tf.config.experimental.enable_op_determinism()
+    return fields
 
+
+def _load_data(cfg: DictConfig) -> tuple[Sequences, dict[str, Any]]:
     source = locate_mnist(cfg.data.path)
     train, test = load_mnist(source, verify=cfg.data.verify)
-    splits = make_splits(
-        train,
-        test,
-        limit_train=cfg.data.limit_train,
-        limit_test=cfg.data.limit_test,
-        validation_split=cfg.train.validation_split,
-        seed=cfg.seed,
-    )
-    record.update(
-        data_source=source.describe(),
-        train_samples=len(splits.y_train),
-        val_samples=len(splits.y_val),
-        test_samples=len(splits.y_test),
-    )
-    layout, permutation_seed = cfg.data.sequence, cfg.data.permutation_seed
-    x_train, x_val, x_test = (to_sequences(x, layout, permutation_seed) for x in (splits.x_train, splits.x_val,
-                                                                                splits.x_test))
-    y_train, y_val, y_test = (one_hot_labels(y, cfg.train.label_smoothing) for y in (splits.y_train, splits.y_val,
-                                                                                    splits.y_test))
-    epochs, total_steps, shuffle = fit_plan(cfg.train, len(splits.y_train))
-    record.update(sequence=layout, steps=total_steps)
+    splits = make_splits(train, test, limit_train=cfg.data.limit_train, limit_test=cfg.data.limit_test,
+                         validation_split=cfg.train.validation_split, seed=cfg.seed)
+    def inputs(images: Any) -> Any:
+        return to_sequences(images, cfg.data.sequence, cfg.data.permutation_seed)
 
-    input_shape = sequence_shape(layout)
-    steps_per_epoch = math.ceil(len(splits.y_train) / cfg.train.batch_size)
-    speed = plan_speed(cfg.model, cfg.train, time_steps=input_shape[0], training_steps=total_steps,
-                       steps_per_epoch=steps_per_epoch, on_gpu=device.startswith("GPU"),
-                       cores=record["threads"] or available_cores())
-    record.update(steps_per_execution=speed.steps_per_execution, unroll=speed.unroll,
-                  project_inputs=speed.project_inputs, batch_shards=speed.batch_shards, precision=speed.precision)
+    def targets(labels: Any) -> Any:
+        return one_hot_labels(labels, cfg.train.label_smoothing)
+
+    data = Sequences(inputs(splits.x_train), targets(splits.y_train), inputs(splits.x_val), targets(splits.y_val),
+                     inputs(splits.x_test), targets(splits.y_test))
+    fields = {"data_source": source.describe(), "train_samples": len(splits.y_train),
+              "val_samples": len(splits.y_val), "test_samples": len(splits.y_test)}
+    return data, fields
+
+
+def _build_and_compile(
+    cfg: DictConfig, plan: FitPlan, device: str, threads: int | None
+) -> tuple[Any, dict[str, Any]]:
+    input_shape = sequence_shape(cfg.data.sequence)
+    speed = plan_speed(cfg.model, cfg.train, time_steps=input_shape[0], training_steps=plan.total_steps,
+                       steps_per_epoch=plan.steps_per_epoch, on_gpu=device.startswith("GPU"),
+                       cores=threads or available_cores())
     model = build_model(cfg.model, input_shape, unroll=speed.unroll, precision=speed.precision,
                         project_inputs=speed.project_inputs, batch_shards=speed.batch_shards)
-    learning_rate = build_schedule(cfg.train.lr_schedule, cfg.optimizer.learning_rate, total_steps,
-                                   steps_per_epoch, cfg.train.warmup_epochs)
+    learning_rate = build_schedule(cfg.train.lr_schedule, cfg.optimizer.learning_rate, plan.total_steps,
+                                   plan.steps_per_epoch, cfg.train.warmup_epochs)
     compile_model(model, cfg.optimizer, learning_rate, label_smoothing=cfg.train.label_smoothing,
                   from_logits=cfg.model.output_activation == "linear", precision=speed.precision,
                   steps_per_execution=speed.steps_per_execution, jit_compile=speed.jit_compile)
-    record["params"] = model.count_params()
+    fields = {"params": model.count_params(), "steps_per_execution": speed.steps_per_execution,
+              "unroll": speed.unroll, "project_inputs": speed.project_inputs, "batch_shards": speed.batch_shards,
+              "precision": speed.precision}
+    return model, fields
 
-    timer, divergence = EpochTimer(), DivergenceStop(cfg.train.max_loss)
+
+def _callbacks(cfg: DictConfig, run_dir: Path, console: Console, plan: FitPlan, data: Sequences) -> list[Any]:
+    """What watches the fit besides the timer and the divergence check: history, progress, logs, step limits."""
     label = f"{cfg.model.cell}-{cfg.model.units} bs{cfg.train.batch_size} {cfg.optimizer.name}"
-    callbacks = [
-        timer,
-        divergence,
-        HistoryWriter(run_dir / HISTORY_FILE),
-        EpochProgress(console, epochs, label),
-    ]
+    callbacks = [HistoryWriter(run_dir / HISTORY_FILE), EpochProgress(console, plan.epochs, label)]
     if cfg.train.tensorboard:
         # Epoch-level scalars only: no profiler and no histograms, so the timing figures stay honest.
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD_DIR), profile_batch=0))
     if cfg.train.steps is not None:
         callbacks.append(StepLimit(cfg.train.steps))
     if cfg.train.eval_every is not None:
-        callbacks.append(StepEvaluator(cfg.train.eval_every, x_test, y_test, cfg.train.eval_batch_size,
+        callbacks.append(StepEvaluator(cfg.train.eval_every, data.x_test, data.y_test, cfg.train.eval_batch_size,
                                        run_dir / STEPS_FILE, console))
+    return callbacks
+
+
+def _fit(
+    model: Any, cfg: DictConfig, data: Sequences, plan: FitPlan, callbacks: list[Any], timer: EpochTimer,
+    started: float, record: dict[str, Any],
+) -> Any:
+    """Train; the timing fields go into the record even when training stops early or is interrupted."""
     start = time.perf_counter()
     try:
-        history = model.fit(
-            x_train,
-            y_train,
-            batch_size=cfg.train.batch_size,
-            epochs=epochs,
-            validation_data=(x_val, y_val),
-            validation_batch_size=cfg.train.eval_batch_size,
-            shuffle=shuffle,
-            callbacks=callbacks,
-            verbose=0,
-        )
+        history = model.fit(data.x_train, data.y_train, batch_size=cfg.train.batch_size, epochs=plan.epochs,
+                            validation_data=(data.x_val, data.y_val), validation_batch_size=cfg.train.eval_batch_size,
+                            shuffle=plan.shuffle, callbacks=callbacks, verbose=0)
     finally:
         record["train_seconds"] = time.perf_counter() - start
-        record.update(_epoch_figures(timer, len(splits.y_train)))
+        record.update(_epoch_figures(timer, len(data.y_train)))
         if timer.first_step_at is not None:
             record["setup_seconds"] = timer.first_step_at - started
             record["first_step_at"] = _now(precise=True, seconds_ago=time.perf_counter() - timer.first_step_at)
-    if divergence.where:
-        record.update(status="diverged", error=f"training diverged: {divergence.where}")
-        return
-    record["best_val_accuracy"] = max(history.history.get("val_accuracy", [float("nan")]))
+    return history
 
+
+def _evaluate(model: Any, cfg: DictConfig, data: Sequences) -> dict[str, Any]:
     start = time.perf_counter()
-    metrics = model.evaluate(
-        x_test, y_test, batch_size=cfg.train.eval_batch_size, verbose=0, return_dict=True
-    )
+    metrics = model.evaluate(data.x_test, data.y_test, batch_size=cfg.train.eval_batch_size, verbose=0,
+                             return_dict=True)
     eval_seconds = time.perf_counter() - start
-    record.update(
-        test_loss=float(metrics["loss"]),
-        test_accuracy=float(metrics["accuracy"]),
-        eval_seconds=eval_seconds,
-        eval_samples_per_second=len(splits.y_test) / eval_seconds,
-    )
-    if cfg.train.save_model:
-        _save_model(portable_copy(model, cfg.model, input_shape), run_dir / MODEL_FILE)
-    record.update(status="ok", error=None)
-
-
-def fit_plan(train_cfg: DictConfig, train_samples: int) -> tuple[int, int, bool]:
-    """(epochs to ask Keras for, optimizer steps in all, shuffle) for epoch- or step-based training.
-
-    With `train.steps` the run walks the training set in its fixed (seeded) order, wrapping round, for exactly
-    that many steps: enough epochs are asked for and StepLimit stops inside the last one.
-    """
-    steps_per_epoch = math.ceil(train_samples / train_cfg.batch_size)
-    if train_cfg.steps is None:
-        return train_cfg.epochs, train_cfg.epochs * steps_per_epoch, train_cfg.shuffle
-    return math.ceil(train_cfg.steps / steps_per_epoch), train_cfg.steps, False
+    return {"test_loss": float(metrics["loss"]), "test_accuracy": float(metrics["accuracy"]),
+            "eval_seconds": eval_seconds, "eval_samples_per_second": len(data.y_test) / eval_seconds}
 
 
 def _epoch_figures(timer: Any, train_samples: int) -> dict[str, Any]:

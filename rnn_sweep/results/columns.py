@@ -1,0 +1,96 @@
+"""The result vocabulary: file names, statuses, columns and how overrides map onto columns.
+
+Every table, `compare`, `report` and resume read these names from here, so a new column or file is one edit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+# Files in a run folder.
+RESULT_FILE = "result.json"
+HISTORY_FILE = "history.csv"
+MODEL_FILE = "model.keras"
+TENSORBOARD_DIR = "tensorboard"
+HYDRA_DIR = ".hydra"  # Hydra's saved config, made in a job folder before the job starts
+STEPS_FILE = "steps.csv"  # test accuracy every train.eval_every steps
+
+# Files in a sweep folder.
+RESULTS_CSV = "results.csv"
+ACCURACY_CSV = "accuracy.csv"
+TIMING_CSV = "timing.csv"
+PRESETS_CSV = "presets.csv"
+
+STATUSES = ("ok", "failed", "diverged", "interrupted")
+
+# The settings every sweep of this tool can vary, each a column of its own; the seed last.
+CONFIG_COLUMNS = ("cell", "units", "batch_size", "optimizer", "learning_rate", "epochs", "seed")
+# What tells two settings apart when runs are paired or folded over seeds.
+SETTING_COLUMNS = CONFIG_COLUMNS[:-1]
+
+# The columns DESIGN.md promises, in the order tables show them.
+CONTRACT_COLUMNS = (
+    "run_dir", "status", "error", *CONFIG_COLUMNS, "params", "test_accuracy", "test_loss",
+    "best_val_accuracy", "train_seconds", "epoch_seconds", "first_epoch_seconds", "train_samples_per_second",
+    "eval_samples_per_second", "device", "started_at", "config_hash",
+)
+# What else a user needs to trust or explain a number.
+EXTRA_COLUMNS = (
+    "epochs_completed", "train_samples", "val_samples", "test_samples", "eval_seconds", "finished_at",
+    "data_source", "overrides", "threads", "tensorflow_version", "keras_version", "rnn_sweep_version",
+    "preset", "reported_test_accuracy", "target_test_accuracy", "sequence", "steps",
+    "steps_per_execution", "unroll", "project_inputs", "batch_shards", "precision", "setup_seconds", "first_step_at",
+)
+COLUMNS = CONTRACT_COLUMNS + EXTRA_COLUMNS
+ACCURACY = "test_accuracy"
+# Timing columns compared as a B/A ratio.
+RATIO_METRICS = ("epoch_seconds", "train_samples_per_second")
+
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds")
+
+# The overrides that set each config column, so a sweep over them is recognised as varying that column.
+OVERRIDE_COLUMNS = {
+    "model": "cell", "model.cell": "cell", "model.units": "units", "train.batch_size": "batch_size",
+    "optimizer": "optimizer", "optimizer.name": "optimizer", "optimizer.learning_rate": "learning_rate",
+    "train.epochs": "epochs", "seed": "seed",
+}
+# Overrides (and their prefixes) that say where or how a job runs, not what it trains: never a table dimension.
+# The speed keys of config.schema.NON_IDENTITY_KEYS stay dimensions: a sweep over them is a speed comparison.
+NOT_DIMENSIONS = ("hydra", "data.path", "sweep", "hparams_search", "train.threads", "train.save_model")
+
+
+def parse_overrides(overrides: object) -> dict[str, str]:
+    """Overrides back as {key: value}, as typed (`+`/`~` prefixes dropped); empty for a missing value.
+
+    result.json keeps them as a list; results.csv as that list in JSON; older records as one space-joined string.
+    """
+    if isinstance(overrides, str):
+        overrides = _listed(overrides)
+    if not isinstance(overrides, Iterable):
+        return {}
+    pairs = (str(item).partition("=") for item in overrides)
+    return {key.lstrip("+~"): value for key, sep, value in pairs if sep}
+
+
+def overrides_text(overrides: object) -> str:
+    """Overrides as one would type them, for tables and messages."""
+    if isinstance(overrides, str):
+        overrides = _listed(overrides)
+    return " ".join(map(str, overrides)) if isinstance(overrides, Iterable) else ""
+
+
+def overrides_as_json(overrides: object) -> str:
+    """Overrides as a JSON list, the form results.csv keeps them in (a value may hold spaces)."""
+    if isinstance(overrides, str):
+        overrides = _listed(overrides)
+    return json.dumps(list(map(str, overrides)) if isinstance(overrides, Iterable) else [])
+
+
+def _listed(text: str) -> list[str]:
+    if text.startswith("["):
+        try:
+            return [str(item) for item in json.loads(text)]
+        except (json.JSONDecodeError, TypeError):
+            pass
+    return text.split()
