@@ -58,6 +58,7 @@ class HistoryWriter(keras.callbacks.Callback):
         super().__init__()
         self.path = path
         self.rows: list[dict[str, Any]] = []
+        self.written = 0  # epochs on disk: what an interrupted run's record may count as finished
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
@@ -67,6 +68,7 @@ class HistoryWriter(keras.callbacks.Callback):
         writer.writeheader()
         writer.writerows(self.rows)
         atomic.write_text(self.path, buffer.getvalue())
+        self.written = len(self.rows)
 
 
 class EpochProgress(keras.callbacks.Callback):

@@ -97,8 +97,9 @@ def _train(
     record.update(model_fields, sequence=cfg.data.sequence, steps=plan.total_steps)
 
     timer, divergence = EpochTimer(), DivergenceStop(cfg.train.max_loss)
-    callbacks = [timer, divergence, *_callbacks(cfg, run_dir, console, plan, data)]
-    history = _fit(model, cfg, data, plan, callbacks, timer, started, record)
+    history_writer = HistoryWriter(run_dir / HISTORY_FILE)
+    callbacks = [timer, divergence, history_writer, *_callbacks(cfg, run_dir, console, plan, data)]
+    history = _fit(model, cfg, data, plan, callbacks, (timer, history_writer), started, record)
     if divergence.where:
         record.update(status="diverged", error=f"training diverged: {divergence.where}")
         return
@@ -166,7 +167,7 @@ def _build_and_compile(
 def _callbacks(cfg: DictConfig, run_dir: Path, console: Console, plan: FitPlan, data: Sequences) -> list[Any]:
     """What watches the fit besides the timer and the divergence check: history, progress, logs, step limits."""
     label = f"{cfg.model.cell}-{cfg.model.units} bs{cfg.train.batch_size} {cfg.optimizer.name}"
-    callbacks = [HistoryWriter(run_dir / HISTORY_FILE), EpochProgress(console, plan.epochs, label)]
+    callbacks = [EpochProgress(console, plan.epochs, label)]
     if cfg.train.tensorboard:
         # Epoch-level scalars only: no profiler and no histograms, so the timing figures stay honest.
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD_DIR), profile_batch=0))
@@ -179,10 +180,11 @@ def _callbacks(cfg: DictConfig, run_dir: Path, console: Console, plan: FitPlan, 
 
 
 def _fit(
-    model: Any, cfg: DictConfig, data: Sequences, plan: FitPlan, callbacks: list[Any], timer: EpochTimer,
-    started: float, record: dict[str, Any],
+    model: Any, cfg: DictConfig, data: Sequences, plan: FitPlan, callbacks: list[Any],
+    watchers: tuple[EpochTimer, HistoryWriter], started: float, record: dict[str, Any],
 ) -> Any:
     """Train; the timing fields go into the record even when training stops early or is interrupted."""
+    timer, history_writer = watchers
     start = time.perf_counter()
     try:
         history = model.fit(data.x_train, data.y_train, batch_size=cfg.train.batch_size, epochs=plan.epochs,
@@ -190,7 +192,7 @@ def _fit(
                             shuffle=plan.shuffle, callbacks=callbacks, verbose=0)
     finally:
         record["train_seconds"] = time.perf_counter() - start
-        record.update(_epoch_figures(timer, len(data.y_train)))
+        record.update(_epoch_figures(timer, history_writer.written, len(data.y_train)))
         if timer.first_step_at is not None:
             record["setup_seconds"] = timer.first_step_at - started
             record["first_step_at"] = _now(precise=True, seconds_ago=time.perf_counter() - timer.first_step_at)
@@ -206,15 +208,19 @@ def _evaluate(model: Any, cfg: DictConfig, data: Sequences) -> dict[str, Any]:
             "eval_seconds": eval_seconds, "eval_samples_per_second": len(data.y_test) / eval_seconds}
 
 
-def _epoch_figures(timer: Any, train_samples: int) -> dict[str, Any]:
-    """The first epoch apart (it includes tracing), the median of the rest as the steady-state figure."""
-    if not timer.seconds:
+def _epoch_figures(timer: Any, epochs: int, train_samples: int) -> dict[str, Any]:
+    """The first epoch apart (it includes tracing), the median of the rest as the steady-state figure.
+
+    Only the `epochs` in history.csv count: a Ctrl-C between the timer and the history writer must not add one.
+    """
+    seconds, training_seconds = timer.seconds[:epochs], timer.training_seconds[:epochs]
+    if not seconds:
         return {"epochs_completed": 0}
-    steady = timer.seconds[1:] or timer.seconds
-    steady_training = timer.training_seconds[1:] or timer.training_seconds
+    steady = seconds[1:] or seconds
+    steady_training = training_seconds[1:] or training_seconds
     return {
-        "epochs_completed": len(timer.seconds),
-        "first_epoch_seconds": timer.seconds[0],
+        "epochs_completed": len(seconds),
+        "first_epoch_seconds": seconds[0],
         "epoch_seconds": statistics.median(steady),
         "train_samples_per_second": train_samples / statistics.median(steady_training),
     }
