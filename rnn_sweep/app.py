@@ -9,9 +9,9 @@ from typing import Any
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from rnn_sweep.config.paths import conf_dir
+from rnn_sweep.config.paths import conf_dir, group_options
 from rnn_sweep.config.schema import register
 from rnn_sweep.config.validate import validate
 from rnn_sweep.console import print_error, print_run_summary, stdout
@@ -24,6 +24,7 @@ from rnn_sweep.train.device import auto_threads
 
 register()
 register_resolver()
+OmegaConf.register_new_resolver("rnn_sweep.options", group_options, replace=True)  # --help lists each group
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")

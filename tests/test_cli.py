@@ -13,6 +13,7 @@ import pytest
 from conftest import run_cli, run_probe
 from omegaconf import OmegaConf
 
+from rnn_sweep.config.paths import conf_dir
 from rnn_sweep.config.validate import validate
 from rnn_sweep.results.columns import CONTRACT_COLUMNS, HISTORY_COLUMNS
 from rnn_sweep.results.record import config_hash
@@ -46,8 +47,10 @@ def test_bad_input_exits_2_before_tensorflow_with_one_paragraph(tmp_path, args, 
 def test_help_works_from_any_folder(tmp_path):
     result = run_cli("--help", cwd=tmp_path)
     assert result.returncode == 0
-    for text in ("rnn-sweep", "model: simple_rnn, lstm, gru", "units: 128"):
+    for text in ("rnn-sweep", "model: gru, lstm, simple_rnn", "optimizer: adam, adamw, rmsprop, sgd", "units: 128"):
         assert text in result.stdout
+    presets = sorted(path.stem for path in (conf_dir() / "experiment").glob("*.yaml"))
+    assert f"experiment (named presets): {', '.join(presets)}" in result.stdout
 
 
 @pytest.mark.slow

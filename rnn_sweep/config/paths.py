@@ -11,3 +11,8 @@ def conf_dir() -> Path:
         if (candidate / "config.yaml").is_file():
             return candidate
     raise FileNotFoundError(f"rnn-sweep's conf/ folder is missing (looked in {_PACKAGE} and its parent)")
+
+
+def group_options(group: str) -> str:
+    """The options of a config group as --help lists them: the YAML files Hydra would accept, so never stale."""
+    return ", ".join(sorted(path.stem for path in (conf_dir() / group).glob("*.yaml")))

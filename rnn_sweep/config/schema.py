@@ -97,7 +97,7 @@ class ModelConfig:
     # Split each batch into this many independent recurrences, run side by side on the CPU's cores; auto: one
     # per core on a CPU where it was measured faster, 1 on a GPU (rnn_sweep.train.layers, rnn_sweep.train.speed).
     batch_shards: Any = auto(int, ge=1)
-    # The model around the cell (rnn_sweep.train.model.STRUCTURE_DEFAULTS); everything above is a Keras cell argument.
+    # The model around the cell (STRUCTURE_KEYS); everything above is a Keras cell argument.
     layers: int = ruled(1, ge=1)  # stacked cells; all but the last return their whole sequence
     bidirectional: bool = False
     layer_norm: bool = False  # LayerNormalization after each cell; keeps LSTM/GRU cuDNN-eligible
@@ -269,6 +269,12 @@ class Config:
 
 # Keys that say where things are, what to keep or how a preset is labelled, not what is trained: they do not
 # change a run's identity (and leaving a new one of these out keeps the hashes of older runs unchanged).
+# ModelConfig's keys that shape the network around the cell rather than being Keras cell arguments.
+STRUCTURE_KEYS = (
+    "layers", "bidirectional", "layer_norm", "dense_layers", "dense_units", "dense_activation", "head_dropout",
+    "output_activation",
+)
+
 NON_IDENTITY_KEYS = (
     "data.path", "train.save_model", "train.tensorboard", "train.threads", "preset", "train.steps_per_execution",
     "model.batch_shards",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any
 
 import keras
 from omegaconf import DictConfig, OmegaConf
 
+from rnn_sweep.config.schema import STRUCTURE_KEYS, ModelConfig
 from rnn_sweep.train.layers import SHARDED, ProjectedGRU
 
 NUM_CLASSES = 10
@@ -18,20 +20,14 @@ CELL_LAYERS = {
     "lstm": keras.layers.LSTM,
     "gru": keras.layers.GRU,
 }
+# Keras' optimizers by the lower-case class name the schema's OPTIMIZERS use (adam, sgd, rmsprop, adamw).
 OPTIMIZERS = {
-    "adam": keras.optimizers.Adam,
-    "sgd": keras.optimizers.SGD,
-    "rmsprop": keras.optimizers.RMSprop,
-    "adamw": keras.optimizers.AdamW,
+    name.lower(): optimizer for name, optimizer in vars(keras.optimizers).items()
+    if isinstance(optimizer, type) and issubclass(optimizer, keras.optimizers.Optimizer)
 }
-
-
-# Model keys that shape the network around the cell rather than being Keras cell arguments, with the defaults
-# that configs saved before these keys existed get (validate() fills them in for new ones).
-STRUCTURE_DEFAULTS = {
-    "layers": 1, "bidirectional": False, "layer_norm": False, "dense_layers": 0, "dense_units": 128,
-    "dense_activation": "relu", "head_dropout": 0.0, "output_activation": "linear",
-}
+# The structure keys with the schema's defaults, which configs saved before a key existed get.
+STRUCTURE_DEFAULTS = {field.name: field.default for field in dataclasses.fields(ModelConfig)
+                      if field.name in STRUCTURE_KEYS}
 
 
 def build_model(
