@@ -110,10 +110,10 @@ def test_a_sweep_cancelled_with_scancel_resumes_where_it_stopped(tmp_path, slurm
 @pytest.mark.cluster
 def test_jobs_slurm_stops_are_failed_rows_that_say_why(tmp_path, slurm, mnist_path):
     """Out of memory (a 250 MB --mem: TensorFlow alone needs more) and the time limit (SLURM's warning signal
-    50 s before a 1-minute limit), run side by side."""
+    40 s before a 1-minute limit), run side by side."""
     cases = {
         "OUT_OF_MEMORY": ("hydra.launcher.mem_gb=null", "hydra.launcher.mem_per_cpu=250M", "train.epochs=1"),
-        "TIMEOUT": ("hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=50", "train.epochs=1000"),
+        "TIMEOUT": ("hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=40", "train.epochs=1000"),
     }
     running = {
         reason: subprocess.Popen(

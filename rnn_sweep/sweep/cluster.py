@@ -20,6 +20,8 @@ _LOG_REASONS = (
     ("oom-kill", "OUT_OF_MEMORY"),
     ("oom_kill", "OUT_OF_MEMORY"),
     ("due to time limit", "TIMEOUT"),
+    # SLURM's warning before the time limit (--signal=USR2@signal_delay_s), come before submitit's handler was set.
+    ("user defined signal 2", "TIMEOUT"),
     ("due to preemption", "PREEMPTED"),
     ("due to node failure", "NODE_FAIL"),
     ("cancelled at", "CANCELLED"),
