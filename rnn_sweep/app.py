@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ from rnn_sweep.config.validate import validate
 from rnn_sweep.console import print_error, print_run_summary, stdout
 from rnn_sweep.errors import ConfigError
 from rnn_sweep.results.columns import COLUMNS
-from rnn_sweep.results.record import write_result
+from rnn_sweep.results.record import scheduler_fields, write_result
+from rnn_sweep.sweep import cluster
 from rnn_sweep.sweep.progress import progress_line, sweep_size
 from rnn_sweep.sweep.resume import clash_error, finished_result, register_resolver
 from rnn_sweep.train.device import auto_threads
@@ -25,16 +27,18 @@ from rnn_sweep.train.device import auto_threads
 register()
 register_resolver()
 OmegaConf.register_new_resolver("rnn_sweep.options", group_options, replace=True)  # --help lists each group
+cluster.register_resolver()
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
 def train_app(cfg: DictConfig) -> dict[str, Any] | float:
-    """Train one run; in a multirun, skip it when resuming finds it done.
+    """Train one run; in a multirun, skip it when resuming finds it done."""
+    return task_return(_run(cfg), HydraConfig.get().sweeper)
 
-    Returns the record, or for the Optuna sweeper the objective it maximises (best validation accuracy).
-    """
-    record = _run(cfg)
-    if "optuna" in str(HydraConfig.get().sweeper.get("_target_", "")).lower():
+
+def task_return(record: dict[str, Any], sweeper: DictConfig) -> dict[str, Any] | float:
+    """What the sweeper gets back for a job: its record, or for Optuna the objective (best validation accuracy)."""
+    if "optuna" in str(sweeper.get("_target_", "")).lower():
         return float("nan") if record.get("best_val_accuracy") is None else float(record["best_val_accuracy"])
     return record
 
@@ -54,7 +58,8 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
             print_error(str(error))
             sys.exit(error.exit_code)
         record = {**dict.fromkeys(COLUMNS), "run_dir": str(run_dir), "status": "failed",
-                  "error": f"ConfigError: {error}", "overrides": overrides}
+                  "error": f"ConfigError: {error}", "overrides": overrides,
+                  **scheduler_fields(os.environ)}
         write_result(run_dir, record)
         print_error(f"job {hydra_cfg.job.num} not run: {error}")
         return record

@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_every_subpackage_and_the_conf_tree_are_packaged():
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     subpackages = {
-        ".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "rnn_sweep").rglob("__init__.py")
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for top in ("rnn_sweep", "hydra_plugins")  # hydra_plugins: where Hydra looks for our SLURM launcher
+        for init in (ROOT / top).rglob("__init__.py")
     }
     assert subpackages | {"rnn_sweep.conf"} == set(setuptools["packages"])
     assert setuptools["package-dir"]["rnn_sweep.conf"] == "conf"

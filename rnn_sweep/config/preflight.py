@@ -29,6 +29,7 @@ from rnn_sweep.config.validate import GROUP_CHOICES, explain_omegaconf_error, un
 from rnn_sweep.console import stdout
 from rnn_sweep.data.loading import DOWNLOAD_URL, download_mnist, locate_mnist
 from rnn_sweep.errors import ConfigError
+from rnn_sweep.sweep.cluster import check_scheduler
 
 # Hydra flags that only print something: nothing will train, so nothing needs checking.
 _INFO_FLAGS = ("help", "hydra_help", "cfg", "info", "shell_completion", "resolve")
@@ -50,6 +51,8 @@ def preflight(argv: list[str]) -> None:
         overrides.append(f"hydra.searchpath=[file://{Path(args.config_dir).resolve()}]")
     with initialize_config_dir(str(config_dir), version_base="1.3", job_name="rnn_sweep"):
         hydra_cfg = _compose(config_name, _fixed(overrides), return_hydra_config=True).hydra
+        if args.multirun:
+            check_scheduler(hydra_cfg.launcher)
         compose_job = _JobComposer(config_name, groups=set(hydra_cfg.runtime.choices))
         located: set[str | None] = set()
         for job_overrides in expand_jobs(overrides, args.multirun, hydra_cfg):

@@ -41,6 +41,7 @@ EXTRA_COLUMNS = (
     "data_source", "overrides", "threads", "tensorflow_version", "keras_version", "rnn_sweep_version",
     "preset", "reported_test_accuracy", "target_test_accuracy", "sequence", "steps",
     "steps_per_execution", "unroll", "project_inputs", "batch_shards", "precision", "setup_seconds", "first_step_at",
+    "scheduler", "slurm_job_id", "node",  # where a SLURM job ran; empty outside SLURM
 )
 COLUMNS = CONTRACT_COLUMNS + EXTRA_COLUMNS
 ACCURACY = "test_accuracy"

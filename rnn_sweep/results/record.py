@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,8 +52,22 @@ def new_record(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> dict[str
         preset=OmegaConf.select(cfg, "preset.name"),
         reported_test_accuracy=OmegaConf.select(cfg, "preset.reported_test_accuracy"),
         target_test_accuracy=OmegaConf.select(cfg, "preset.target_test_accuracy"),
+        **scheduler_fields(os.environ),
     )
     return record
+
+
+def scheduler_fields(environ: Mapping[str, str]) -> dict[str, str]:
+    """Where a SLURM job ran (scheduler, job id as squeue and scancel name it, node); nothing outside SLURM."""
+    job_id = environ.get("SLURM_JOB_ID")
+    if not job_id:
+        return {}
+    array_id, task_id = environ.get("SLURM_ARRAY_JOB_ID"), environ.get("SLURM_ARRAY_TASK_ID")
+    return {
+        "scheduler": "slurm",
+        "slurm_job_id": f"{array_id}_{task_id}" if array_id and task_id else job_id,
+        "node": environ.get("SLURMD_NODENAME"),
+    }
 
 
 class ResultFileError(UserError):

@@ -1,0 +1,141 @@
+"""`hydra/launcher=slurm`: hydra-submitit-launcher's SLURM launcher, made to survive jobs that SLURM kills.
+
+The plugin waits on `sacct`, which clusters without accounting storage do not have (it would then wait forever
+for a killed job), and it raises on the first job that returned nothing, losing the sweep's tables. Here job
+states come from `squeue` (slurmctld remembers finished jobs for MinJobAge, 300 s by default, and they are polled
+far more often), and a job that ended without a result becomes a row in its own job folder that names why:
+TIMEOUT, OUT_OF_MEMORY, CANCELLED, ...
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, filter_overrides
+from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as SubmititSlurmLauncher
+from omegaconf import OmegaConf, open_dict
+from submitit.slurm.slurm import SlurmInfoWatcher, SlurmJob
+
+from rnn_sweep.config.validate import validate
+from rnn_sweep.console import stdout
+from rnn_sweep.results.record import config_hash, new_record, read_result, write_result
+from rnn_sweep.sweep.cluster import end_reason, slurm_lines
+
+_POLL_S = 30  # at most this long between two squeue calls; far below SLURM's default MinJobAge (300 s)
+_INIT_KEYS = ("submitit_folder", "max_num_timeout")  # executor settings; the rest are sbatch parameters
+
+
+class SqueueWatcher(SlurmInfoWatcher):
+    """Job states from `squeue` (slurmctld's memory) instead of `sacct` (accounting storage, often absent)."""
+
+    def _make_command(self) -> list[str] | None:
+        to_check = sorted({job_id.split("_")[0] for job_id in self._registered - self._finished})
+        if not to_check:
+            return None
+        return ["squeue", "--noheader", "--array", "--states=all", "--format=%i|%T|%N", f"--jobs={','.join(to_check)}"]
+
+    def read_info(self, string: bytes | str) -> dict[str, dict[str, str]]:
+        text = string.decode() if isinstance(string, bytes) else string
+        return super().read_info("JobID|State|NodeList\n" + text)
+
+
+class SlurmTimeLimit(Exception):
+    """SLURM's warning signal reached the run: the job is about to be stopped (time limit or preemption)."""
+
+
+class SlurmLauncher(SubmititSlurmLauncher):
+    """Submits the sweep as one SLURM job array; every job ends as a row, whatever SLURM did to it."""
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        """submitit calls this on SLURM's USR2 (signal_delay_s before the time limit, or on preemption).
+
+        A run cannot carry on in a new job, so it stops where it is and its row says why (raised inside training,
+        the run's own record keeps the epochs done so far).
+        """
+        timeout_min, delay_s = self.params.get("timeout_min"), self.params.get("signal_delay_s")
+        raise SlurmTimeLimit(
+            f"TIMEOUT: SLURM signalled that the job's time limit (hydra.launcher.timeout_min={timeout_min}) is "
+            f"{delay_s} s away (or that the job is being preempted), so the run stopped before it finished. "
+            "Give it more time with hydra.launcher.timeout_min=..."
+        )
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        assert self.config is not None
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        job_args = [
+            (list(overrides), "hydra.sweep.dir", initial_job_idx + index, f"job_id_for_{initial_job_idx + index}",
+             Singleton.get_state())
+            for index, overrides in enumerate(job_overrides)
+        ]
+        jobs = self._executor().map_array(self, *zip(*job_args, strict=True))
+        watcher = SqueueWatcher(delay_s=_POLL_S)
+        for job in jobs:
+            job.watcher = watcher  # an instance attribute: the class's sacct watcher stays as it is
+            watcher.register_job(job.job_id)
+        stdout.print(f"submitted {len(jobs)} jobs to SLURM as job array {jobs[0].job_id.split('_')[0]} "
+                     f"(squeue --jobs={jobs[0].job_id.split('_')[0]}); logs in {jobs[0].paths.folder.parent}")
+        try:
+            return [self._outcome(job, args[0], args[2]) for job, args in zip(jobs, job_args, strict=True)]
+        except KeyboardInterrupt:
+            # Ctrl-C stops the sweep, on the cluster too: jobs left running would race the resumed sweep's.
+            subprocess.run(["scancel", *{job.job_id.split("_")[0] for job in jobs}], check=False)
+            raise
+
+    def _executor(self) -> Any:
+        import submitit
+
+        executor = submitit.AutoExecutor(cluster="slurm", folder=self.params["submitit_folder"],
+                                         slurm_max_num_timeout=self.params.get("max_num_timeout", 0))
+        common = set(OmegaConf.structured(BaseQueueConf).keys())
+        executor.update_parameters(**{
+            key if key in common else f"slurm_{key}": value
+            for key, value in self.params.items() if key not in _INIT_KEYS
+        })
+        return executor
+
+    def _outcome(self, job: SlurmJob, overrides: list[str], job_num: int) -> JobReturn:
+        """The job's own return, or, when it returned nothing, the row written for it here."""
+        try:
+            returned = job.results()[0]
+        except Exception as error:  # submitit's UncompletedJobError / FailedJobError: no usable result
+            return self._ended_without_result(job, overrides, job_num, str(error))
+        if returned.status != JobStatus.COMPLETED:
+            return self._ended_without_result(job, overrides, job_num, repr(returned._return_value))
+        return returned
+
+    def _ended_without_result(self, job: SlurmJob, overrides: list[str], job_num: int, detail: str) -> JobReturn:
+        from rnn_sweep.app import task_return
+
+        assert self.hydra_context is not None and self.config is not None
+        sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
+        with open_dict(sweep_config.hydra.job):
+            sweep_config.hydra.job.num = job_num
+        run_dir = (Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)).absolute()
+        typed = validate(OmegaConf.masked_copy(sweep_config, [key for key in sweep_config if key != "hydra"]))
+        record = read_result(run_dir)
+        if not (record and record.get("status") == "ok" and record.get("config_hash") == config_hash(typed)):
+            record = self._failure_record(job, typed, run_dir, overrides, detail)
+            write_result(run_dir, record)
+        return JobReturn(overrides=overrides, working_dir=str(run_dir), task_name=sweep_config.hydra.job.name,
+                         status=JobStatus.COMPLETED, _return_value=task_return(record, self.config.hydra.sweeper))
+
+    @staticmethod
+    def _failure_record(job: SlurmJob, typed: Any, run_dir: Path, overrides: list[str], detail: str) -> dict:
+        info = job.get_info(mode="cache")
+        state, node, log = info.get("State", "UNKNOWN"), info.get("NodeList") or None, job.stderr()
+        reason = end_reason(state, log)
+        last_words = slurm_lines(log) or (detail.strip().splitlines() or ["nothing"])[-1]
+        record = new_record(typed, run_dir, filter_overrides(overrides))
+        record.update(
+            status="interrupted" if reason == "CANCELLED" else "failed",
+            error=(f"{reason}: SLURM ended job {job.job_id} on {node} (state {state}) before the run wrote its "
+                   f"result. It said: {last_words}. Log: {job.paths.stderr}"),
+            scheduler="slurm", slurm_job_id=job.job_id, node=node,
+        )
+        return record

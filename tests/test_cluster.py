@@ -1,0 +1,153 @@
+"""Sweeps through a real SLURM: `bash scripts/local-slurm.sh up` starts a one-node cluster on this machine.
+
+Without a cluster these tests skip with the reason; under CI (CI=true or RNN_SWEEP_REQUIRE_CLUSTER=1) they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import cli_env, run_cli
+
+TINY = ("data.limit_train=256", "data.limit_test=256", "train.epochs=1", "model.units=8", "train.save_model=false",
+        "train.device=cpu", "train.deterministic=true")
+GRID = ("model=simple_rnn,gru", "train.batch_size=32,64")
+# One CPU and 2 GB a job, so that the one-node cluster of a 2-core machine runs two at once.
+SLURM = ("hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2")
+
+
+@pytest.fixture(scope="module")
+def slurm() -> None:
+    """A SLURM that answers; skip (or fail, under CI) with the reason when there is none."""
+    reason = None
+    if shutil.which("sbatch") is None:
+        reason = "no sbatch on PATH"
+    elif subprocess.run(["scontrol", "ping"], capture_output=True, timeout=30, check=False).returncode != 0:
+        reason = "SLURM's controller does not answer (scontrol ping)"
+    if reason:
+        reason += ": start a one-node cluster with `bash scripts/local-slurm.sh up`"
+        if os.environ.get("CI") == "true" or os.environ.get("RNN_SWEEP_REQUIRE_CLUSTER") == "1":
+            pytest.fail(f"{reason} (CI runs the cluster tests)")
+        pytest.skip(reason)
+
+
+def _records(sweep_dir: Path) -> list[dict]:
+    return [json.loads(path.read_text()) for path in sorted(sweep_dir.glob("*/result.json"))]
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_a_sweep_through_slurm_writes_the_tables_of_a_local_run(tmp_path, slurm, mnist_path):
+    on_slurm, local = tmp_path / "slurm", tmp_path / "local"
+    for folder, launcher in ((on_slurm, SLURM), (local, ())):
+        result = run_cli("-m", *GRID, *TINY, *launcher, f"hydra.sweep.dir={folder}", cwd=tmp_path, data=mnist_path)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    tables = ("results.csv", "accuracy.csv", "timing.csv")
+    assert all((on_slurm / name).is_file() for name in tables)
+    slurm_results, local_results = (pd.read_csv(folder / "results.csv") for folder in (on_slurm, local))
+    assert list(slurm_results.columns) == list(local_results.columns)
+    assert list(slurm_results["status"]) == ["ok"] * 4
+    assert sorted(slurm_results["config_hash"]) == sorted(local_results["config_hash"])
+    # Deterministic tiny runs: the same numbers wherever they trained, so the accuracy table is the same file.
+    assert (on_slurm / "accuracy.csv").read_text() == (local / "accuracy.csv").read_text()
+    same = ["config_hash", "cell", "batch_size", "test_accuracy", "test_loss", "params"]
+    pd.testing.assert_frame_equal(slurm_results[same].sort_values("config_hash", ignore_index=True),
+                                  local_results[same].sort_values("config_hash", ignore_index=True))
+
+    records = _records(on_slurm)
+    assert {record["scheduler"] for record in records} == {"slurm"}
+    array_ids = {record["slurm_job_id"].split("_")[0] for record in records}
+    assert len(array_ids) == 1 and array_ids.pop().isdigit()
+    assert sorted(record["slurm_job_id"].split("_")[1] for record in records) == ["0", "1", "2", "3"]
+    assert {record["node"] for record in records} == {os.uname().nodename.split(".")[0]}
+    assert {record["threads"] for record in records} == {1}  # TensorFlow kept to the one CPU each job asked for
+    assert all(record["scheduler"] is None and record["slurm_job_id"] is None for record in _records(local))
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_a_sweep_cancelled_with_scancel_resumes_where_it_stopped(tmp_path, slurm, mnist_path):
+    sweep_dir = tmp_path / "sweep"
+    command = [sys.executable, "-m", "rnn_sweep", "-m", *GRID, *TINY, *SLURM, f"hydra.sweep.dir={sweep_dir}"]
+    first = subprocess.Popen(command, cwd=tmp_path, env=cli_env(mnist_path), stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 180
+    while not (done := [r for r in _records(sweep_dir) if r["status"] == "ok"]) and time.monotonic() < deadline:
+        assert first.poll() is None, first.stdout.read()[-3000:]
+        time.sleep(0.5)
+    assert done, "no job finished within 3 minutes"
+    subprocess.run(["scancel", done[0]["slurm_job_id"].split("_")[0]], check=True)
+    output = first.communicate(timeout=180)[0]
+    assert first.returncode == 1, output[-3000:]
+    cut_short = pd.read_csv(sweep_dir / "results.csv")
+    assert len(cut_short) == 4 and (cut_short["status"] == "ok").sum() < 4
+    cancelled = cut_short[cut_short["status"] != "ok"]
+    assert set(cancelled["status"]) == {"interrupted"}
+    assert cancelled["error"].str.startswith("CANCELLED: SLURM ended job").all()
+    finished = {r["run_dir"]: r for r in _records(sweep_dir) if r["status"] == "ok"}
+
+    again = subprocess.run(command, cwd=tmp_path, env=cli_env(mnist_path), capture_output=True, text=True,
+                           timeout=300, check=False)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    resumed = pd.read_csv(sweep_dir / "results.csv")
+    assert len(resumed) == 4 and set(resumed["status"]) == {"ok"}
+    assert resumed["config_hash"].is_unique
+    for record in _records(sweep_dir):
+        if record["run_dir"] in finished:  # skipped: the record of the first sweep, untouched
+            assert record == finished[record["run_dir"]]
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_jobs_slurm_stops_are_failed_rows_that_say_why(tmp_path, slurm, mnist_path):
+    """Out of memory (a 250 MB --mem: TensorFlow alone needs more) and the time limit (SLURM's warning signal
+    40 s before a 1-minute limit), run side by side."""
+    cases = {
+        "OUT_OF_MEMORY": ("hydra.launcher.mem_gb=null", "hydra.launcher.mem_per_cpu=250M", "train.epochs=1"),
+        "TIMEOUT": ("hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=40", "train.epochs=1000"),
+    }
+    running = {
+        reason: subprocess.Popen(
+            [sys.executable, "-m", "rnn_sweep", "-m", "model=simple_rnn", *TINY, *SLURM, *extra,
+             f"hydra.sweep.dir={tmp_path / reason}"],
+            cwd=tmp_path, env=cli_env(mnist_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for reason, extra in cases.items()
+    }
+    for reason, process in running.items():
+        out, err = process.communicate(timeout=240)
+        assert process.returncode == 1, out[-3000:] + err[-3000:]
+        assert "Traceback" not in err
+        results = pd.read_csv(tmp_path / reason / "results.csv")
+        assert list(results["status"]) == ["failed"]
+        assert results["error"][0].startswith(f"{reason}:") or f"SlurmTimeLimit: {reason}:" in results["error"][0]
+        assert results["cell"][0] == "simple_rnn" and results["slurm_job_id"].notna().all()
+        assert (tmp_path / reason / "accuracy.csv").is_file()
+        assert "did not end ok" in err
+
+
+def test_the_slurm_launcher_without_sbatch_exits_2_before_anything_runs(tmp_path):
+    """Needs no cluster: PATH is stripped of every folder that has sbatch."""
+    env = cli_env(None)
+    env["PATH"] = os.pathsep.join(
+        folder for folder in env.get("PATH", "").split(os.pathsep) if not (Path(folder) / "sbatch").exists()
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "rnn_sweep", "-m", *GRID, *TINY, "hydra/launcher=slurm",
+         f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    message = " ".join(result.stderr.split())
+    assert "sbatch" in message and "scripts/local-slurm.sh up" in message
+    assert result.stderr.strip().count("\n\n") == 0  # one paragraph
+    assert not (tmp_path / "sweep").exists()
