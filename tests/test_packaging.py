@@ -13,8 +13,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_every_subpackage_and_the_conf_tree_are_packaged():
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     subpackages = {
-        ".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "rnn_sweep").rglob("__init__.py")
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for top in ("rnn_sweep", "hydra_plugins") for init in (ROOT / top).rglob("__init__.py")
     }
     assert subpackages | {"rnn_sweep.conf"} == set(setuptools["packages"])
+    assert not (ROOT / "hydra_plugins" / "__init__.py").exists()  # a namespace package, shared with other plugins
     assert setuptools["package-dir"]["rnn_sweep.conf"] == "conf"
     assert (ROOT / "conf" / "config.yaml").is_file()
