@@ -7,6 +7,7 @@ Hydra's own composition errors are reworded here into one paragraph that names t
 from __future__ import annotations
 
 import copy
+import importlib.util
 import os
 from pathlib import Path
 
@@ -50,6 +51,8 @@ def preflight(argv: list[str]) -> None:
     overrides = list(args.overrides)
     if args.config_dir:
         overrides.append(f"hydra.searchpath=[file://{Path(args.config_dir).resolve()}]")
+    if any("hparams_search" in override or "sweeper" in override for override in overrides):
+        _check_no_old_optuna_sweeper()
     with initialize_config_dir(str(config_dir), version_base="1.3", job_name="rnn_sweep"):
         hydra_cfg = _compose(config_name, _fixed(overrides), return_hydra_config=True).hydra
         compose_job = _JobComposer(config_name, groups=set(hydra_cfg.runtime.choices))
@@ -62,6 +65,16 @@ def preflight(argv: list[str]) -> None:
                     download_mnist()
                 located.add(typed.data.path)
     _check_writable(Path(hydra_cfg.sweep.dir if args.multirun else hydra_cfg.run.dir))
+
+
+def _check_no_old_optuna_sweeper() -> None:
+    """hydra-optuna-sweeper registers the same `hydra/sweeper=optuna` and may win Hydra's plugin scan."""
+    if importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None:
+        raise ConfigError(
+            "hydra-optuna-sweeper (an older Optuna sweeper, pinned to optuna < 3) is installed beside rnn-sweep's "
+            "own search sweeper and takes the same name, hydra/sweeper=optuna. Remove it and get Optuna >= 4: "
+            "pip uninstall hydra-optuna-sweeper && pip install 'rnn-sweep[optuna]'."
+        )
 
 
 def _fixed(overrides: list[str]) -> list[str]:
