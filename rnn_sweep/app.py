@@ -12,6 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from hydra_plugins.rnn_sweep_optuna.config import SWEEPER_TARGET
 from rnn_sweep.config.paths import conf_dir, group_options
 from rnn_sweep.config.schema import register
 from rnn_sweep.config.validate import validate
@@ -31,16 +32,10 @@ cluster.register_resolver()
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
-def train_app(cfg: DictConfig) -> dict[str, Any] | float:
-    """Train one run; in a multirun, skip it when resuming finds it done."""
-    return task_return(_run(cfg), HydraConfig.get().sweeper)
-
-
-def task_return(record: dict[str, Any], sweeper: DictConfig) -> dict[str, Any] | float:
-    """What the sweeper gets back for a job: its record, or for Optuna the objective (best validation accuracy)."""
-    if "optuna" in str(sweeper.get("_target_", "")).lower():
-        return float("nan") if record.get("best_val_accuracy") is None else float(record["best_val_accuracy"])
-    return record
+def train_app(cfg: DictConfig) -> dict[str, Any]:
+    """Train one run; in a multirun, skip it when resuming finds it done. Returns the run's record (the search
+    sweeper reads its objective from it)."""
+    return _run(cfg)
 
 
 def _run(cfg: DictConfig) -> dict[str, Any]:
@@ -71,12 +66,22 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
     from rnn_sweep.train.runner import train_run  # imports TensorFlow: only now that the config is known good
 
     threads = typed.train.threads or auto_threads(hydra_cfg.launcher, jobs)
-    record = train_run(typed, run_dir, overrides, stdout, threads=threads)
+    trial = None if single_run else _search_trial(hydra_cfg)
+    record = train_run(typed, run_dir, overrides, stdout, threads=threads, trial=trial)
     print_run_summary(record)
     if single_run and record["status"] != "ok":
         print_error(f"the run ended with status {record['status']}: {record['error']}")
         sys.exit(1)
     return record
+
+
+def _search_trial(hydra_cfg: DictConfig) -> Any:
+    """The Optuna trial a search job reports its epochs to; None outside a search (Optuna is not imported then)."""
+    if hydra_cfg.sweeper.get("_target_") != SWEEPER_TARGET:
+        return None
+    from rnn_sweep.sweep.study import job_trial
+
+    return job_trial(hydra_cfg)
 
 
 def validate_or_clash(cfg: DictConfig, run_dir: Path) -> DictConfig:

@@ -18,5 +18,6 @@ def test_every_subpackage_and_the_conf_tree_are_packaged():
         for init in (ROOT / top).rglob("__init__.py")
     }
     assert subpackages | {"rnn_sweep.conf"} == set(setuptools["packages"])
+    assert not (ROOT / "hydra_plugins" / "__init__.py").exists()  # a namespace package, shared with other plugins
     assert setuptools["package-dir"]["rnn_sweep.conf"] == "conf"
     assert (ROOT / "conf" / "config.yaml").is_file()

@@ -148,20 +148,6 @@ def test_parallel_launchers_aggregate_every_job(tmp_path, mnist_path, launcher):
     assert "2 of 2 jobs ok" in result.stdout
 
 
-@pytest.mark.slow
-def test_optuna_maximises_validation_accuracy(tmp_path, mnist_path):
-    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
-    result = run_cli("-m", "+hparams_search=val_accuracy", "hydra.sweeper.n_trials=2", *TINY,
-                     cwd=tmp_path, data=mnist_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    sweep_dir = _sweep_dir(tmp_path)
-    results = _results(sweep_dir)
-    assert len(results) == 2 and (results["status"] == "ok").all()
-    assert "job 2/2" in result.stdout
-    best = (sweep_dir / "optimization_results.yaml").read_text()
-    assert f"best_value: {results['best_val_accuracy'].max()}" in best
-
-
 @pytest.mark.parametrize(("name", "jobs", "cells"), [("tutorial", 27, 3), ("optimizers", 12, 3)])
 def test_named_grids_expand_to_every_combination(name, jobs, cells):
     hydra_cfg = compose_config(f"+sweep={name}", hydra=True).hydra

@@ -7,6 +7,7 @@ Hydra's own composition errors are reworded here into one paragraph that names t
 from __future__ import annotations
 
 import copy
+import importlib.util
 import os
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from hydra.errors import (
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from hydra_plugins.rnn_sweep_optuna.config import SWEEPER_TARGET
 from rnn_sweep.config.paths import conf_dir
 from rnn_sweep.config.schema import register
 from rnn_sweep.config.validate import GROUP_CHOICES, explain_omegaconf_error, unknown_option, validate
@@ -30,6 +32,7 @@ from rnn_sweep.console import stdout
 from rnn_sweep.data.loading import DOWNLOAD_URL, download_mnist, locate_mnist
 from rnn_sweep.errors import ConfigError
 from rnn_sweep.sweep.cluster import check_scheduler
+from rnn_sweep.sweep.space import search_space
 
 # Hydra flags that only print something: nothing will train, so nothing needs checking.
 _INFO_FLAGS = ("help", "hydra_help", "cfg", "info", "shell_completion", "resolve")
@@ -49,6 +52,8 @@ def preflight(argv: list[str]) -> None:
     overrides = list(args.overrides)
     if args.config_dir:
         overrides.append(f"hydra.searchpath=[file://{Path(args.config_dir).resolve()}]")
+    if any("hparams_search" in override or "sweeper" in override for override in overrides):
+        _check_no_old_optuna_sweeper()
     with initialize_config_dir(str(config_dir), version_base="1.3", job_name="rnn_sweep"):
         hydra_cfg = _compose(config_name, _fixed(overrides), return_hydra_config=True).hydra
         if args.multirun:
@@ -65,9 +70,22 @@ def preflight(argv: list[str]) -> None:
     _check_writable(Path(hydra_cfg.sweep.dir if args.multirun else hydra_cfg.run.dir))
 
 
+def _check_no_old_optuna_sweeper() -> None:
+    """hydra-optuna-sweeper registers the same `hydra/sweeper=optuna` and may win Hydra's plugin scan."""
+    if importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None:
+        raise ConfigError(
+            "hydra-optuna-sweeper (an older Optuna sweeper, pinned to optuna < 3) is installed beside rnn-sweep's "
+            "own search sweeper and takes the same name, hydra/sweeper=optuna. Remove it and get Optuna >= 4: "
+            "pip uninstall hydra-optuna-sweeper && pip install 'rnn-sweep[optuna]'."
+        )
+
+
 def _fixed(overrides: list[str]) -> list[str]:
     """The overrides without sweeps, enough to read the Hydra settings (sweeper, output folders)."""
-    parsed = OverridesParser.create().parse_overrides(overrides)
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except OverrideParseException as error:  # e.g. an empty choice(), which Hydra refuses as it parses
+        raise _unreadable(error) from None
     return [o.input_line for o in parsed if not o.is_sweep_override()]
 
 
@@ -75,8 +93,12 @@ def expand_jobs(overrides: list[str], multirun: bool, hydra_cfg: DictConfig) -> 
     """Each job's overrides, expanded the way Hydra's basic sweeper will expand them."""
     if not multirun:
         return [overrides]
-    if not str(hydra_cfg.sweeper.get("_target_", "")).endswith("BasicSweeper"):
-        return [_fixed(overrides)]  # other sweepers (Optuna) choose values as they go
+    sweeper = str(hydra_cfg.sweeper.get("_target_", ""))
+    if sweeper == SWEEPER_TARGET:  # a search: every choice and both ends of every range must make a valid job
+        task = [override for override in overrides if not override.lstrip("+~").startswith("hydra")]
+        return search_space(hydra_cfg.sweeper, task).corner_jobs()
+    if not sweeper.endswith("BasicSweeper"):
+        return [_fixed(overrides)]  # other sweepers choose values as they go
     params = hydra_cfg.sweeper.get("params") or {}
     lines = [f"{key}={value}" for key, value in params.items()] + overrides
     batches = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(lines), None)
@@ -127,10 +149,7 @@ def _compose(config_name: str, overrides: list[str], return_hydra_config: bool =
     except MissingConfigException as error:
         raise _unknown_group_option(error) from None
     except OverrideParseException as error:
-        raise ConfigError(
-            f"Cannot read the override {error.override!r}: {error.message}. Overrides look like "
-            "`key=value` (e.g. model.units=64), `group=option` (e.g. model=gru) or, with -m, `key=a,b,c`."
-        ) from None
+        raise _unreadable(error) from None
     except ConfigCompositionException as error:
         cause = error.__cause__
         if isinstance(cause, (ConfigKeyError, ConfigAttributeError)):
@@ -138,6 +157,14 @@ def _compose(config_name: str, overrides: list[str], return_hydra_config: bool =
         if isinstance(cause, OmegaConfBaseException):
             raise explain_omegaconf_error(cause) from None
         raise ConfigError(" ".join(str(error).split())) from None
+
+
+def _unreadable(error: OverrideParseException) -> ConfigError:
+    why = " ".join(str(error.message).split("See https")[0].split())
+    return ConfigError(
+        f"Cannot read the override {error.override!r}: {why}. Overrides look like "
+        "`key=value` (e.g. model.units=64), `group=option` (e.g. model=gru) or, with -m, `key=a,b,c`."
+    )
 
 
 def _config_for_key_listing(config_name: str, overrides: list[str]) -> DictConfig | None:

@@ -22,7 +22,9 @@ ACCURACY_CSV = "accuracy.csv"
 TIMING_CSV = "timing.csv"
 PRESETS_CSV = "presets.csv"
 
-STATUSES = ("ok", "failed", "diverged", "interrupted")
+STATUSES = ("ok", "failed", "diverged", "interrupted", "pruned")
+# Runs that ended as they should: `pruned` is a search's pruner stopping a hopeless trial early, not a failure.
+ENDED_WELL = ("ok", "pruned")
 
 # The settings every sweep of this tool can vary, each a column of its own; the seed last.
 CONFIG_COLUMNS = ("cell", "units", "batch_size", "optimizer", "learning_rate", "epochs", "seed")
@@ -42,6 +44,7 @@ EXTRA_COLUMNS = (
     "preset", "reported_test_accuracy", "target_test_accuracy", "sequence", "steps",
     "steps_per_execution", "unroll", "project_inputs", "batch_shards", "precision", "setup_seconds", "first_step_at",
     "scheduler", "slurm_job_id", "node",  # where a SLURM job ran; empty outside SLURM
+    "last_val_accuracy",
 )
 COLUMNS = CONTRACT_COLUMNS + EXTRA_COLUMNS
 ACCURACY = "test_accuracy"

@@ -22,6 +22,7 @@ from rnn_sweep.results.columns import (
     ACCURACY_CSV,
     COLUMNS,
     CONFIG_COLUMNS,
+    ENDED_WELL,
     NOT_DIMENSIONS,
     OVERRIDE_COLUMNS,
     PRESETS_CSV,
@@ -162,8 +163,8 @@ def _one_aggregation_at_a_time(sweep_dir: Path) -> Iterator[None]:
 
 
 def failed_jobs(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows whose status is not `ok`."""
-    return frame[frame["status"] != "ok"] if not frame.empty else frame
+    """The rows whose status is neither `ok` nor `pruned` (a search stopping a hopeless trial is no failure)."""
+    return frame[~frame["status"].isin(ENDED_WELL)] if not frame.empty else frame
 
 
 def print_sweep_tables(tables: SweepTables, console: Console) -> None:
@@ -184,8 +185,9 @@ def _print_results(tables: SweepTables, console: Console) -> None:
                          lambda cells: f"{_number(cells[0], '{:.2f}s')} | {_number(cells[1], '{:,.0f}/s')}"))
     if not tables.presets.empty:
         console.print(preset_table(tables.presets, f"presets ({sweep_dir / PRESETS_CSV})"))
-    ok = int((frame["status"] == "ok").sum())
-    console.print(f"{ok} of {len(frame)} jobs ok; every row: {sweep_dir / RESULTS_CSV}")
+    ok, pruned = (int((frame["status"] == status).sum()) for status in ENDED_WELL)
+    console.print(f"{ok} of {len(frame)} jobs ok{f', {pruned} pruned' if pruned else ''}; every row: "
+                  f"{sweep_dir / RESULTS_CSV}")
     failed = failed_jobs(frame)
     if not failed.empty:
         table = Table(title="jobs that did not end ok", title_justify="left")

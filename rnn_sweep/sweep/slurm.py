@@ -110,8 +110,6 @@ class SlurmLauncher(SubmititSlurmLauncher):
         return returned
 
     def _ended_without_result(self, job: SlurmJob, overrides: list[str], job_num: int, detail: str) -> JobReturn:
-        from rnn_sweep.app import task_return
-
         assert self.hydra_context is not None and self.config is not None
         sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
         with open_dict(sweep_config.hydra.job):
@@ -123,7 +121,7 @@ class SlurmLauncher(SubmititSlurmLauncher):
             record = self._failure_record(job, typed, run_dir, overrides, detail)
             write_result(run_dir, record)
         return JobReturn(overrides=overrides, working_dir=str(run_dir), task_name=sweep_config.hydra.job.name,
-                         status=JobStatus.COMPLETED, _return_value=task_return(record, self.config.hydra.sweeper))
+                         status=JobStatus.COMPLETED, _return_value=record)
 
     @staticmethod
     def _failure_record(job: SlurmJob, typed: Any, run_dir: Path, overrides: list[str], detail: str) -> dict:

@@ -1,4 +1,4 @@
-"""Keras callbacks of a run: epoch timing, the history file, terminal progress, divergence."""
+"""Keras callbacks of a run: epoch timing, the history file, terminal progress, divergence, search pruning."""
 
 from __future__ import annotations
 
@@ -117,6 +117,27 @@ class DivergenceStop(keras.callbacks.Callback):
     def _check(self, loss: Any, where: str) -> None:
         if self.where is None and loss is not None and not float(loss) <= self.max_loss:
             self.where = f"loss became {float(loss):g} at {where} (limit train.max_loss={self.max_loss:g})"
+            self.model.stop_training = True
+
+
+class TrialReporter(keras.callbacks.Callback):
+    """Tells an Optuna trial each epoch's validation accuracy and stops the run once the study's pruner gives up on it.
+
+    Never after the last epoch: a run that trained all its epochs is complete, whatever the pruner would say.
+    """
+
+    def __init__(self, trial: Any) -> None:
+        super().__init__()
+        self.trial = trial
+        self.pruned_after: int | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        value = (logs or {}).get("val_accuracy")
+        if value is None:
+            return
+        self.trial.report(float(value), step=epoch)
+        if epoch + 1 < self.params["epochs"] and self.trial.should_prune():
+            self.pruned_after = epoch + 1
             self.model.stop_training = True
 
 

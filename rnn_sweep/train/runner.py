@@ -20,7 +20,15 @@ from rnn_sweep.data.loading import load_mnist, locate_mnist, make_splits
 from rnn_sweep.data.sequences import sequence_shape, to_sequences
 from rnn_sweep.results.columns import HISTORY_FILE, MODEL_FILE, STEPS_FILE, TENSORBOARD_DIR
 from rnn_sweep.results.record import new_record, write_result
-from rnn_sweep.train.callbacks import DivergenceStop, EpochProgress, EpochTimer, HistoryWriter, StepEvaluator, StepLimit
+from rnn_sweep.train.callbacks import (
+    DivergenceStop,
+    EpochProgress,
+    EpochTimer,
+    HistoryWriter,
+    StepEvaluator,
+    StepLimit,
+    TrialReporter,
+)
 from rnn_sweep.train.device import available_cores, configure_device, configure_threads
 from rnn_sweep.train.model import build_model, compile_model, one_hot_labels, portable_copy
 from rnn_sweep.train.schedules import build_schedule
@@ -28,11 +36,13 @@ from rnn_sweep.train.speed import plan_speed
 
 
 def train_run(
-    cfg: DictConfig, run_dir: Path, overrides: list[str], console: Console, threads: int | None = None
+    cfg: DictConfig, run_dir: Path, overrides: list[str], console: Console, threads: int | None = None,
+    trial: Any = None,
 ) -> dict[str, Any]:
     """Run the training described by the validated `cfg` in `run_dir`; return the record it wrote.
 
-    `threads` caps TensorFlow's CPU thread pools (None: TensorFlow's default, every core).
+    `threads` caps TensorFlow's CPU thread pools (None: TensorFlow's default, every core). `trial`: the Optuna
+    trial of a search, told each epoch's validation accuracy; when its pruner stops the run, the status is `pruned`.
 
     Failures become a record with status `failed` and the error text; Ctrl-C becomes `interrupted`
     (written, then re-raised so a sweep stops).
@@ -40,7 +50,7 @@ def train_run(
     record = new_record(cfg, run_dir, overrides)
     record["started_at"] = _now()
     try:
-        _train(cfg, run_dir, console, record, threads, time.perf_counter())
+        _train(cfg, run_dir, console, record, threads, time.perf_counter(), trial)
     except KeyboardInterrupt:
         record.update(status="interrupted", error="interrupted (Ctrl-C / SIGINT) before the run finished")
         raise
@@ -86,7 +96,8 @@ def fit_plan(train_cfg: DictConfig, train_samples: int) -> FitPlan:
 
 
 def _train(
-    cfg: DictConfig, run_dir: Path, console: Console, record: dict[str, Any], threads: int | None, started: float
+    cfg: DictConfig, run_dir: Path, console: Console, record: dict[str, Any], threads: int | None, started: float,
+    trial: Any,
 ) -> None:
     """The steps of a run, in the order of a Keras example; each fills in its part of the record."""
     record.update(_set_up(cfg, threads))
@@ -98,12 +109,18 @@ def _train(
 
     timer, divergence = EpochTimer(), DivergenceStop(cfg.train.max_loss)
     history_writer = HistoryWriter(run_dir / HISTORY_FILE)
-    callbacks = [timer, divergence, history_writer, *_callbacks(cfg, run_dir, console, plan, data)]
+    reporter = [] if trial is None else [TrialReporter(trial)]
+    callbacks = [timer, divergence, history_writer, *_callbacks(cfg, run_dir, console, plan, data), *reporter]
     history = _fit(model, cfg, data, plan, callbacks, (timer, history_writer), started, record)
     if divergence.where:
         record.update(status="diverged", error=f"training diverged: {divergence.where}")
         return
-    record["best_val_accuracy"] = max(history.history.get("val_accuracy", [float("nan")]))
+    val_accuracy = history.history.get("val_accuracy", [float("nan")])
+    record.update(best_val_accuracy=max(val_accuracy), last_val_accuracy=val_accuracy[-1])
+    if reporter and reporter[0].pruned_after:
+        record.update(status="pruned", error=f"pruned after epoch {reporter[0].pruned_after}: validation accuracy "
+                                             f"{val_accuracy[-1]:.4f} was behind the search's earlier trials")
+        return
 
     record.update(_evaluate(model, cfg, data))
     if cfg.train.save_model:

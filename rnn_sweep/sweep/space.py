@@ -1,0 +1,135 @@
+"""A search space read from Hydra's sweep syntax, checked before any trial runs. No Optuna here.
+
+`hydra.sweeper.params` (and sweeps typed on the command line) use the syntax of Hydra's grids:
+`choice(a,b)` or `a,b` for choices, `interval(lo,hi)` for a float range, `tag(log,interval(lo,hi))` for a
+log scale, `range(lo,hi,step)` for ints (Hydra's range: `hi` excluded; Hydra reads interval ends as floats).
+A plain `key=value` fixes that key for every trial.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep, Transformer
+from hydra.errors import OverrideParseException
+from omegaconf import DictConfig, OmegaConf
+
+from hydra_plugins.rnn_sweep_optuna.config import DIRECTIONS, PRUNERS, SAMPLERS
+from rnn_sweep.errors import ConfigError
+
+SYNTAX = ("choice(a,b,...) or a,b,...; interval(low,high) of floats; tag(log,interval(low,high)) with low > 0; "
+          "range(low,high,step) of ints")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searched key: `kind` is float, int or choice; `choices` as they go back into an override."""
+
+    name: str
+    kind: str
+    low: float | int | None = None
+    high: float | int | None = None
+    log: bool = False
+    step: int | None = None
+    choices: tuple[Any, ...] = ()
+
+    def corners(self) -> list[Any]:
+        """The values whose configs must all be valid: every choice, or both ends of a range."""
+        return list(self.choices) if self.kind == "choice" else [self.low, self.high]
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    params: list[Param]
+    fixed: list[str]  # overrides every trial gets, as typed
+
+    def corner_jobs(self) -> list[list[str]]:
+        """Job overrides that between them try every corner of every param (the others at their first corner)."""
+        first = {param.name: param.corners()[0] for param in self.params}
+        jobs = []
+        for param in self.params:
+            for value in param.corners():
+                values = {**first, param.name: value}
+                jobs.append([*self.fixed, *(f"{name}={value}" for name, value in values.items())])
+        return jobs or [list(self.fixed)]
+
+
+def search_space(sweeper: DictConfig, arguments: list[str]) -> SearchSpace:
+    """The space of `hydra.sweeper.params` with the command line's overrides after it (they win); the sweeper's
+    other settings are checked too."""
+    _check_settings(sweeper)
+    params = sweeper.get("params") or {}
+    return parse_space([*(f"{key}={value}" for key, value in params.items()), *arguments])
+
+
+def parse_space(lines: list[str]) -> SearchSpace:
+    """The space of `key=sweep` lines; ConfigError (one paragraph, the line and the allowed syntax) if one is bad."""
+    try:
+        overrides = OverridesParser.create().parse_overrides(lines)
+    except OverrideParseException as error:
+        why = " ".join(str(error.message).split("See https")[0].split())
+        raise ConfigError(f"Cannot read the search space entry {error.override!r} ({why}). Allowed: {SYNTAX}. "
+                          "Nothing was run.") from None
+    params, fixed = {}, {}
+    for override in overrides:
+        key = override.get_key_element()
+        if override.is_sweep_override():
+            params[key] = _param(override)
+            fixed.pop(key, None)
+        else:
+            fixed[key] = override.input_line
+            params.pop(key, None)
+    if not params:
+        raise ConfigError("The search space is empty: give hydra.sweeper.params (e.g. +hparams_search=val_accuracy) "
+                          f"or sweep a key on the command line (e.g. model.units=choice(16,32)). Allowed: {SYNTAX}.")
+    return SearchSpace(list(params.values()), list(fixed.values()))
+
+
+def _check_settings(sweeper: DictConfig) -> None:
+    allowed = {"direction": DIRECTIONS, "sampler.name": SAMPLERS, "pruner.name": PRUNERS}
+    for key, choices in allowed.items():
+        value = OmegaConf.select(sweeper, key)
+        if value not in choices:
+            raise ConfigError(f"hydra.sweeper.{key}={value} is not allowed: use one of {', '.join(choices)}.")
+    for key in ("n_trials", "n_jobs", "pruner.n_startup_trials", "pruner.n_warmup_steps"):
+        value = OmegaConf.select(sweeper, key)
+        least = 0 if key.startswith("pruner") else 1
+        if not isinstance(value, int) or value < least:
+            raise ConfigError(f"hydra.sweeper.{key}={value} is not allowed: it must be an int >= {least}.")
+
+
+def _param(override: Override) -> Param:
+    name, value = override.get_key_element(), override.value()
+    line = override.input_line
+    if isinstance(value, ChoiceSweep):
+        choices = tuple(override.sweep_iterator(transformer=Transformer.encode))
+        if not choices:
+            _bad(line, "it has no choices")
+        return Param(name, "choice", choices=choices)
+    if isinstance(value, RangeSweep):
+        if not all(isinstance(end, int) for end in (value.start, value.stop, value.step)):
+            _bad(line, "range() is for ints; use interval() for floats")
+        values = list(override.sweep_iterator())
+        if not values:
+            _bad(line, "the range holds no value (Hydra's range excludes its end)")
+        return Param(name, "int", low=values[0], high=values[-1], step=value.step) if value.step > 0 else \
+            Param(name, "choice", choices=tuple(values))
+    if isinstance(value, IntervalSweep):
+        return _interval(name, line, value)
+    _bad(line, f"{type(value).__name__} is not a search space")
+    raise AssertionError  # _bad raises
+
+
+def _interval(name: str, line: str, value: IntervalSweep) -> Param:
+    low, high, log = value.start, value.end, "log" in value.tags
+    if low > high:
+        _bad(line, f"its low end {low:g} is above its high end {high:g}")
+    if log and low <= 0:
+        _bad(line, f"a log scale needs a low end above 0, not {low:g}")
+    return Param(name, "float", low=float(low), high=float(high), log=log)
+
+
+def _bad(line: str, why: str) -> None:
+    raise ConfigError(f"The search space entry {line!r} is not usable: {why}. Allowed: {SYNTAX}. Nothing was run.")
