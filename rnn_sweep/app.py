@@ -1,4 +1,4 @@
-"""The Hydra task: one composed config in, one run folder out. Kept thin; the work is in runner.py."""
+"""The Hydra task: one composed config in, one run folder out. Kept thin; the work is in rnn_sweep.train.runner."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 5: the tutorial and best_* presets, sequence layouts, learning-rate schedules and model structure."""
+"""The tutorial and best_* presets, sequence layouts, learning-rate schedules and model structure."""
 
 from __future__ import annotations
 
@@ -244,7 +244,7 @@ def test_summary_shows_the_reported_figure_beside_the_measured_one():
 
 
 def test_report_lists_each_preset_with_mean_and_spread_over_its_seeds(tmp_path):
-    """README's results table comes from `rnn-sweep report`: one row per preset, seeds folded into mean ± std."""
+    """docs/configuration.md's presets table comes from `rnn-sweep report`: seeds folded into mean ± std."""
     sweep = tmp_path / "sweep"
     jobs = [("best_lstm", seed, "ok", accuracy) for seed, accuracy in ((0, 0.9904), (1, 0.9910), (2, 0.9913))]
     jobs += [("best_lstm", 3, "failed", None), ("tutorial_basicrnn150", 0, "ok", 0.9756), (None, 0, "ok", 0.5)]

@@ -1,7 +1,7 @@
 """The presets of a sweep, one row each: the tutorial's reported figure or the target beside what was measured.
 
 A preset run over several seeds (`rnn-sweep -m experiment=best_lstm seed=0,1,2`) becomes one row with the mean
-and sample standard deviation of its test accuracy, which is what README's results table quotes.
+and sample standard deviation of its test accuracy, as the presets table of docs/configuration.md quotes it.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def preset_summary(frame: pd.DataFrame, varied: list[str]) -> pd.DataFrame:
 
 
 def preset_table(summary: pd.DataFrame, title: str) -> Table:
-    """The summary as README's results table shows it: reported or target, then mean ± spread over the seeds."""
+    """The summary as docs/configuration.md's presets table shows it: reported or target, then mean ± spread."""
     table = Table(title=title, title_justify="left")
     keys = list(summary.columns[: summary.columns.get_loc("reported_test_accuracy")])
     for header in (*keys, "reported / target", "test accuracy", "seeds", "epochs", "train s (mean)", "device"):

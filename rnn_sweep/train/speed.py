@@ -1,6 +1,6 @@
 """What `auto` means for the speed levers of one run, per device and cell.
 
-The choices come from `python benchmarks/throughput.py --levers` (README, "Speed"): on a CPU, Keras spends
+The choices come from `python benchmarks/throughput.py --levers` (benchmarks/README.md): on a CPU, Keras spends
 much of a small RNN's step outside the arithmetic (Python dispatch per step, the while loop per time step),
 so taking many steps per call into TensorFlow and unrolling the short 28-step loop pay, together: on their
 own, unrolling made LSTM and GRU slower. GRU also gains from projecting all inputs at once
