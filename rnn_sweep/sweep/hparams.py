@@ -23,11 +23,10 @@ from tensorboard.plugins.scalar.summary_v2 import scalar_pb
 from tensorboard.summary.writer.record_writer import RecordWriter
 
 from rnn_sweep import atomic
-from rnn_sweep.results.columns import COLUMNS, ENDED_WELL, TENSORBOARD_DIR
+from rnn_sweep.results.columns import COLUMNS, ENDED_WELL, SETTING_COLUMNS, TENSORBOARD_DIR
 
 # TensorBoard reads every file whose name holds "tfevents".
 HPARAMS_EVENTS = "events.out.tfevents.rnn-sweep-hparams"
-SETTINGS = ("cell", "units", "batch_size", "optimizer", "learning_rate", "epochs")
 METRICS = {"test_accuracy": "test accuracy", "best_val_accuracy": "best validation accuracy",
            "epoch_seconds": "epoch seconds (median)"}
 
@@ -40,7 +39,7 @@ def write_hparams(sweep_dir: Path, results: pd.DataFrame) -> int:
               if (folder := _session_dir(sweep_dir, record)).is_dir()]
     if not logged:
         return 0
-    names = [*SETTINGS, *(column for column in results.columns if column not in COLUMNS)]
+    names = [*SETTING_COLUMNS, *(column for column in results.columns if column not in COLUMNS)]
     for folder, record in logged:
         _write_events(folder / HPARAMS_EVENTS, _session(record, names))
     settings = [_setting(name, [_value(record.get(name)) for _, record in logged]) for name in names]

@@ -58,7 +58,6 @@ class HistoryWriter(keras.callbacks.Callback):
         super().__init__()
         self.path = path
         self.rows: list[dict[str, Any]] = []
-        self.written = 0  # epochs on disk: what an interrupted run's record may count as finished
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
@@ -68,7 +67,14 @@ class HistoryWriter(keras.callbacks.Callback):
         writer.writeheader()
         writer.writerows(self.rows)
         atomic.write_text(self.path, buffer.getvalue())
-        self.written = len(self.rows)
+
+    def epochs_on_disk(self) -> int:
+        """The epochs history.csv holds: what a record may count as finished, even when a Ctrl-C came in the
+        middle of this callback (after the file was replaced, or before)."""
+        try:
+            return max(0, len(self.path.read_text(encoding="utf-8").splitlines()) - 1)
+        except FileNotFoundError:
+            return 0
 
 
 class EpochProgress(keras.callbacks.Callback):

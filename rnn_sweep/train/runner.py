@@ -209,7 +209,7 @@ def _fit(
                             shuffle=plan.shuffle, callbacks=callbacks, verbose=0)
     finally:
         record["train_seconds"] = time.perf_counter() - start
-        record.update(_epoch_figures(timer, history_writer.written, len(data.y_train)))
+        record.update(_epoch_figures(timer, history_writer.epochs_on_disk(), len(data.y_train)))
         if timer.first_step_at is not None:
             record["setup_seconds"] = timer.first_step_at - started
             record["first_step_at"] = _now(precise=True, seconds_ago=time.perf_counter() - timer.first_step_at)
