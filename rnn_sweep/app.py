@@ -16,12 +16,12 @@ from hydra_plugins.rnn_sweep_optuna.config import SWEEPER_TARGET
 from rnn_sweep.config.paths import conf_dir, group_options
 from rnn_sweep.config.schema import register
 from rnn_sweep.config.validate import validate
-from rnn_sweep.console import print_error, print_run_summary, stdout
+from rnn_sweep.console import LiveProgress, live_progress_allowed, print_error, print_run_summary, stdout
 from rnn_sweep.errors import ConfigError
 from rnn_sweep.results.columns import COLUMNS
 from rnn_sweep.results.record import scheduler_fields, write_result
 from rnn_sweep.sweep import cluster
-from rnn_sweep.sweep.progress import progress_line, sweep_size
+from rnn_sweep.sweep.progress import SweepClock, sweep_clock, sweep_size
 from rnn_sweep.sweep.resume import clash_error, finished_result, register_resolver
 from rnn_sweep.train.device import auto_threads
 
@@ -44,8 +44,9 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
     overrides = list(hydra_cfg.overrides.task)
     single_run = hydra_cfg.mode == RunMode.RUN
     jobs = None if single_run else sweep_size(hydra_cfg)
-    if not single_run:
-        stdout.print(f"[bold]{progress_line(hydra_cfg, jobs)}[/]  {' '.join(overrides)}")
+    clock = None if single_run else sweep_clock(hydra_cfg, jobs)
+    if clock is not None:
+        stdout.print(f"[bold]{clock.line()}[/]  {' '.join(overrides)}")
     try:
         typed = validate_or_clash(cfg, run_dir)
     except ConfigError as error:
@@ -67,7 +68,8 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
 
     threads = typed.train.threads or auto_threads(hydra_cfg.launcher, jobs)
     trial = None if single_run else _search_trial(hydra_cfg)
-    record = train_run(typed, run_dir, overrides, stdout, threads=threads, trial=trial)
+    record = train_run(typed, run_dir, overrides, stdout, threads=threads, trial=trial,
+                       live=_live_progress(hydra_cfg, clock))
     print_run_summary(record)
     if single_run and record["status"] != "ok":
         print_error(f"the run ended with status {record['status']}: {record['error']}")
@@ -82,6 +84,14 @@ def _search_trial(hydra_cfg: DictConfig) -> Any:
     from rnn_sweep.sweep.study import job_trial
 
     return job_trial(hydra_cfg)
+
+
+def _live_progress(hydra_cfg: DictConfig, clock: SweepClock | None) -> LiveProgress | None:
+    """A live display on an interactive terminal, with the sweep's position above it; none in a joblib worker."""
+    parallel = "joblib" in str(hydra_cfg.launcher.get("_target_", "")).lower()
+    if not live_progress_allowed(stdout, parallel):
+        return None
+    return LiveProgress(header=None if clock is None else clock.line)
 
 
 def validate_or_clash(cfg: DictConfig, run_dir: Path) -> DictConfig:

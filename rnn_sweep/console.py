@@ -1,10 +1,21 @@
-"""Terminal output shared by the commands: errors as one plain paragraph, and the run summary table."""
+"""Terminal output shared by the commands: errors as one plain paragraph, the run summary table, and the live
+display inside an epoch."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -48,3 +59,41 @@ def print_run_summary(record: dict[str, Any], console: Console = stdout) -> None
             continue
         table.add_row(label, Text(_format(record.get(key))))
     console.print(table)
+
+
+@dataclass(frozen=True)
+class LiveProgress:
+    """A run's live display inside each epoch, for an interactive terminal only (never a log file or a worker).
+
+    `header` gives the line drawn above the epoch's bar (a sweep's position); it is called at every redraw.
+    """
+
+    header: Callable[[], str] | None = None
+    refresh_per_second: float = 4.0
+
+
+def live_progress_allowed(console: Console, parallel_jobs: bool) -> bool:
+    """Only one process may own a terminal's live display: not jobs that run side by side, not a pipe or a file."""
+    return console.is_interactive and not parallel_jobs
+
+
+class _HeadedProgress(Progress):
+    """rich's Progress with a line above its bars, redrawn with them."""
+
+    def __init__(self, *columns: Any, header: Callable[[], str] | None, **kwargs: Any) -> None:
+        self.header = header  # before rich's __init__, which may draw already
+        super().__init__(*columns, **kwargs)
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        if self.header is not None:
+            yield Text(self.header(), style="bold")
+        yield self.make_tasks_table(self.tasks)
+
+
+def epoch_display(console: Console, live: LiveProgress) -> Progress:
+    """Steps done of the epoch's total, elapsed, ETA and the running loss and accuracy; cleared when stopped."""
+    return _HeadedProgress(
+        TextColumn("[cyan]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
+        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[metrics]}"),
+        header=live.header, console=console, transient=True, refresh_per_second=live.refresh_per_second,
+    )

@@ -60,6 +60,8 @@ def test_one_real_run_writes_a_complete_run_folder(tmp_path, mnist_path):
         "data.limit_train=1200", "data.limit_test=500", cwd=tmp_path, data=mnist_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "\x1b" not in result.stdout and "ETA" not in result.stdout  # a pipe: plain lines, no live display
+    assert "epoch 2/2  loss" in result.stdout
     run_dirs = list((tmp_path / "outputs" / "runs").iterdir())
     assert len(run_dirs) == 1
     run_dir = run_dirs[0]

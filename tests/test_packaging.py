@@ -21,3 +21,9 @@ def test_every_subpackage_and_the_conf_tree_are_packaged():
     assert not (ROOT / "hydra_plugins" / "__init__.py").exists()  # a namespace package, shared with other plugins
     assert setuptools["package-dir"]["rnn_sweep.conf"] == "conf"
     assert (ROOT / "conf" / "config.yaml").is_file()
+
+
+def test_the_page_templates_are_packaged():
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    templates = sorted((ROOT / "rnn_sweep" / "results" / "templates").glob("*.j2"))
+    assert templates and setuptools["package-data"]["rnn_sweep.results"] == ["templates/*.j2"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +16,7 @@ from rnn_sweep import atomic
 from rnn_sweep.commands.arguments import CommandParser, non_negative
 from rnn_sweep.console import stdout
 from rnn_sweep.results.columns import ACCURACY, SETTING_COLUMNS
+from rnn_sweep.results.html import write_comparison_page
 from rnn_sweep.results.pairing import Comparison, compare, load_results
 
 DESCRIPTION = f"""\
@@ -36,6 +38,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("b", metavar="B", type=Path, help="the one compared with it")
     parser.add_argument("--on", metavar="COLS", help="comma-separated columns to pair runs on, e.g. cell,units,seed")
     parser.add_argument("--csv", metavar="OUT", type=Path, help="also write the comparison (every row) to this CSV")
+    parser.add_argument("--html", metavar="OUT", type=Path,
+                        help="also write the comparison as one self-contained page (no network), verdicts coloured")
     parser.add_argument("--fail-if-worse", metavar="X", type=non_negative,
                         help="exit 1 if a paired run's test accuracy dropped by more than X (e.g. 0.01), "
                              "or B failed where A had a result")
@@ -52,6 +56,9 @@ def main(argv: list[str]) -> int:
     if args.csv:
         atomic.write_text(args.csv, comparison.table.to_csv(index=False))
         stdout.print(f"wrote {args.csv}")
+    if args.html:
+        write_comparison_page(comparison, args.a, args.b, args.html, shlex.join(["rnn-sweep", "compare", *argv]))
+        stdout.print(f"wrote {args.html}")
     if args.fail_if_worse is not None:
         worse = comparison.worse(args.fail_if_worse)
         if not worse.empty:

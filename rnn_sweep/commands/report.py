@@ -1,4 +1,4 @@
-"""`rnn-sweep report DIR`: rebuild a sweep's tables from its run folders, or show one run's record.
+"""`rnn-sweep report DIR`: rebuild a sweep's tables, plots and page from its run folders, or show one run's record.
 
 Only reads what is on disk, and never imports TensorFlow, so it is quick and works on any copy of the
 outputs (e.g. a sweep folder fetched from a cluster).
@@ -6,31 +6,38 @@ outputs (e.g. a sweep folder fetched from a cluster).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
+from rnn_sweep.commands.arguments import CommandParser
 from rnn_sweep.console import print_run_summary, stdout
 from rnn_sweep.errors import UserError
-from rnn_sweep.results.columns import HISTORY_FILE, HYDRA_DIR, RESULT_FILE
+from rnn_sweep.results.columns import HISTORY_FILE, HYDRA_DIR, REPORT_HTML, RESULT_FILE
 from rnn_sweep.results.plots import write_run_plot
 from rnn_sweep.results.record import read_result
 from rnn_sweep.results.tables import print_sweep_tables, write_sweep_tables
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="rnn-sweep report",
         description="Rebuild results.csv, accuracy.csv and timing.csv of a sweep folder from its jobs' "
-        "result.json files, draw the plots and print the tables; for a single run folder, print its record and "
-        "draw its learning curve.",
+        "result.json files, draw the plots, write report.html and print the tables; for a single run folder, print "
+        "its record and draw its learning curve.",
     )
     parser.add_argument("folder", type=Path, help="a sweep folder (outputs/sweeps/STAMP) or a run folder")
-    folder = parser.parse_args(argv).folder
+    parser.add_argument("--html", action="store_true",
+                        help=f"rebuild the sweep's {REPORT_HTML} (a self-contained page) and print where it is, "
+                             "instead of the tables")
+    args = parser.parse_args(argv)
+    folder = args.folder
     if not folder.is_dir():
         what = "is a file, not a folder" if folder.exists() else "does not exist"
         raise UserError(f"{folder} {what}. Give a sweep folder (outputs/sweeps/STAMP) or a run folder "
                         "(outputs/runs/STAMP); `rnn-sweep compare` is the command that reads results.csv files.")
     record = read_result(folder)
+    if record is not None and args.html:
+        raise UserError(f"{folder} is a run folder; {REPORT_HTML} is the page of a sweep folder. Give the sweep folder "
+                        "(outputs/sweeps/STAMP), or leave out --html to print this run's record.")
     if record is not None:
         print_run_summary(record)
         if (folder / HISTORY_FILE).is_file():
@@ -43,5 +50,10 @@ def main(argv: list[str]) -> int:
         raise UserError(f"No {RESULT_FILE} found in {folder} or below it: it is not a run or sweep folder of "
                         "rnn-sweep, or none of its jobs has finished yet.")
     # A sweep still running, or killed, gets a partial table: the jobs without a result are listed below it.
-    print_sweep_tables(write_sweep_tables(folder.resolve()), stdout)
+    tables = write_sweep_tables(folder.resolve())
+    if args.html:
+        stdout.print(f"wrote {tables.folder / REPORT_HTML} ({len(tables.results)} jobs, {len(tables.missing())} "
+                     "without a result)")
+    else:
+        print_sweep_tables(tables, stdout)
     return 0

@@ -21,6 +21,9 @@ RESULTS_CSV = "results.csv"
 ACCURACY_CSV = "accuracy.csv"
 TIMING_CSV = "timing.csv"
 PRESETS_CSV = "presets.csv"
+SUMMARY_CSV = "summary.csv"  # one row per setting, seeds folded (n, mean, sd, CI)
+MULTIRUN_FILE = "multirun.yaml"  # Hydra's record of the sweep: its command line, its grid
+REPORT_HTML = "report.html"  # one self-contained page: command, machine, tables, plots, links to the jobs
 
 STATUSES = ("ok", "failed", "diverged", "interrupted", "pruned")
 # Runs that ended as they should: `pruned` is a search's pruner stopping a hopeless trial early, not a failure.

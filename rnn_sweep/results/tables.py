@@ -26,12 +26,14 @@ from rnn_sweep.results.columns import (
     NOT_DIMENSIONS,
     OVERRIDE_COLUMNS,
     PRESETS_CSV,
+    REPORT_HTML,
     RESULTS_CSV,
     TIMING_CSV,
     overrides_as_json,
     overrides_text,
     parse_overrides,
 )
+from rnn_sweep.results.html import write_sweep_page
 from rnn_sweep.results.plots import write_sweep_plots
 from rnn_sweep.results.presets import preset_summary, preset_table
 from rnn_sweep.results.record import ResultFileError, scan_results
@@ -118,8 +120,8 @@ class SweepTables:
 
 
 def write_sweep_tables(sweep_dir: Path) -> SweepTables:
-    """Write results.csv, accuracy.csv, timing.csv, presets.csv (of preset runs) and the plots into `sweep_dir`
-    (atomically) from its jobs' results.
+    """Write results.csv, accuracy.csv, timing.csv, presets.csv (of preset runs), the plots and report.html into
+    `sweep_dir` (atomically) from its jobs' results.
 
     A damaged result.json or a job that never finished is left out of the tables and listed in the answer.
     """
@@ -137,6 +139,7 @@ def write_sweep_tables(sweep_dir: Path) -> SweepTables:
         if not tables.presets.empty:
             atomic.write_text(sweep_dir / PRESETS_CSV, tables.presets.to_csv(index=False))
         write_sweep_plots(sweep_dir, frame)
+        write_sweep_page(tables, varied_columns(frame))  # last: the page shows the tables and plots above
     return tables
 
 
@@ -187,7 +190,7 @@ def _print_results(tables: SweepTables, console: Console) -> None:
         console.print(preset_table(tables.presets, f"presets ({sweep_dir / PRESETS_CSV})"))
     ok, pruned = (int((frame["status"] == status).sum()) for status in ENDED_WELL)
     console.print(f"{ok} of {len(frame)} jobs ok{f', {pruned} pruned' if pruned else ''}; every row: "
-                  f"{sweep_dir / RESULTS_CSV}")
+                  f"{sweep_dir / RESULTS_CSV}; the page: {sweep_dir / REPORT_HTML}")
     failed = failed_jobs(frame)
     if not failed.empty:
         table = Table(title="jobs that did not end ok", title_justify="left")

@@ -7,13 +7,12 @@ answer is the same in a joblib worker or a cluster job as in the process that la
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from rnn_sweep.results.columns import RESULT_FILE
-
-MULTIRUN_FILE = "multirun.yaml"
+from rnn_sweep.results.columns import MULTIRUN_FILE, RESULT_FILE
 
 
 def sweep_size(hydra_cfg: DictConfig) -> int | None:
@@ -29,22 +28,46 @@ def sweep_size(hydra_cfg: DictConfig) -> int | None:
         return None
 
 
-def progress_line(hydra_cfg: DictConfig, total: int | None) -> str:
-    """E.g. `job 4/12 · 1m05s elapsed · about 3m15s left` (the estimate once a job has finished)."""
+@dataclass(frozen=True)
+class SweepClock:
+    """A job's place in its sweep, read once when the job starts; `line` then costs no file access, so a live
+    display can redraw it several times a second."""
+
+    position: str
+    started: float | None = None  # when the sweep started (time.time())
+    finishes_at: float | None = None  # the estimate, once a job of this session has finished
+
+    def line(self, now: float | None = None) -> str:
+        """E.g. `job 4/12 · 1m05s elapsed · about 3m15s left`."""
+        if self.started is None:
+            return self.position
+        now = time.time() if now is None else now
+        line = f"{self.position} · {_duration(now - self.started)} elapsed"
+        if self.finishes_at is not None:
+            line += f" · about {_duration(max(self.finishes_at - now, 0))} left"
+        return line
+
+
+def sweep_clock(hydra_cfg: DictConfig, total: int | None) -> SweepClock:
+    """The estimate is the time per finished job of this session times the jobs without a result."""
     sweep_dir = Path(hydra_cfg.sweep.dir)
     position = f"job {hydra_cfg.job.num + 1}/{total or '?'}"
     try:
         started = (sweep_dir / MULTIRUN_FILE).stat().st_mtime
     except OSError:
-        return position
-    elapsed = time.time() - started
+        return SweepClock(position)
+    now = time.time()
     finished = [path.stat().st_mtime for path in sweep_dir.rglob(RESULT_FILE)]
     this_session = sum(mtime >= started for mtime in finished)
-    line = f"{position} · {_duration(elapsed)} elapsed"
-    if total and this_session:
-        left = elapsed / this_session * max(total - len(finished), 0)
-        line += f" · about {_duration(left)} left"
-    return line
+    if not (total and this_session):
+        return SweepClock(position, started)
+    left = (now - started) / this_session * max(total - len(finished), 0)
+    return SweepClock(position, started, now + left)
+
+
+def progress_line(hydra_cfg: DictConfig, total: int | None) -> str:
+    """E.g. `job 4/12 · 1m05s elapsed · about 3m15s left` (the estimate once a job has finished)."""
+    return sweep_clock(hydra_cfg, total).line()
 
 
 def _duration(seconds: float) -> str:

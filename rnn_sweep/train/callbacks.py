@@ -1,4 +1,5 @@
-"""Keras callbacks of a run: epoch timing, the history file, terminal progress, divergence, search pruning."""
+"""Keras callbacks of a run: epoch timing, the history file, terminal progress (live on a terminal), divergence,
+search pruning."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from typing import Any
 
 import keras
 from rich.console import Console
+from rich.progress import Progress, TaskID
 
 from rnn_sweep import atomic
+from rnn_sweep.console import LiveProgress, epoch_display
 from rnn_sweep.results.columns import HISTORY_COLUMNS
 
 
@@ -78,24 +81,68 @@ class HistoryWriter(keras.callbacks.Callback):
 
 
 class EpochProgress(keras.callbacks.Callback):
-    """One line per epoch: readable live in a terminal and in a cluster job's log file alike."""
+    """One line per epoch: readable live in a terminal and in a cluster job's log file alike.
 
-    def __init__(self, console: Console, epochs: int, label: str) -> None:
+    With `live` (an interactive terminal) a progress display runs inside each epoch too, and the epoch's line
+    replaces it. Keras calls the batch hook once per execution (steps_per_execution steps); the display is
+    updated at most `live.refresh_per_second` times a second, and at an epoch's last step.
+    """
+
+    SHOWN = (("loss", "loss"), ("accuracy", "acc"), ("val_loss", "val_loss"), ("val_accuracy", "val_acc"))
+
+    def __init__(self, console: Console, epochs: int, label: str, live: LiveProgress | None = None) -> None:
         super().__init__()
         self.console = console
         self.epochs = epochs
         self.label = label
+        self.live = live
+        self._display: Progress | None = None
+        self._task: TaskID | None = None
+        self._next_update = 0.0
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self.live is not None:
+            self._display = epoch_display(self.console, self.live)
+            self._display.start()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self._display is not None:
+            self._task = self._display.add_task(f"{self.label} epoch {epoch + 1}/{self.epochs}",
+                                                total=self.params["steps"], metrics="")
+            self._next_update = 0.0
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self._task is None:
+            return
+        now, done = time.monotonic(), min(batch + 1, self.params["steps"])
+        if now < self._next_update and done < self.params["steps"]:
+            return
+        self._next_update = now + 1 / self.live.refresh_per_second
+        # The last step is drawn at once: validation may end the epoch before the next redraw.
+        self._display.update(self._task, completed=done, metrics=self._metrics(logs or {}, plain=True),
+                             refresh=done == self.params["steps"])
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        logs = logs or {}
-        shown = " ".join(
-            f"{name} [bold]{logs[key]:.4f}[/]"
-            for key, name in (("loss", "loss"), ("accuracy", "acc"), ("val_loss", "val_loss"),
-                              ("val_accuracy", "val_acc"))
-            if key in logs
-        )
-        seconds = logs.get("epoch_seconds", float("nan"))
-        self.console.print(f"[cyan]{self.label}[/] epoch {epoch + 1}/{self.epochs}  {shown}  {seconds:.1f}s")
+        if self._task is not None:
+            self._display.remove_task(self._task)
+            self._display.refresh()  # the line below replaces the bar, which must not be redrawn under it
+            self._task = None
+        seconds = (logs or {}).get("epoch_seconds", float("nan"))
+        self.console.print(f"[cyan]{self.label}[/] epoch {epoch + 1}/{self.epochs}  "
+                           f"{self._metrics(logs or {})}  {seconds:.1f}s")
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the live display; Keras skips on_train_end when fit raises, so the runner calls this as well."""
+        if self._display is not None:
+            self._display.stop()
+            self._display, self._task = None, None
+
+    def _metrics(self, logs: dict[str, Any], plain: bool = False) -> str:
+        style = "{name} {value:.4f}" if plain else "{name} [bold]{value:.4f}[/]"
+        return " ".join(style.format(name=name, value=logs[key]) for key, name in self.SHOWN if key in logs)
 
 
 class DivergenceStop(keras.callbacks.Callback):

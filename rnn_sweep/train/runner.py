@@ -16,6 +16,7 @@ import tensorflow as tf
 from omegaconf import DictConfig
 from rich.console import Console
 
+from rnn_sweep.console import LiveProgress
 from rnn_sweep.data.loading import load_mnist, locate_mnist, make_splits
 from rnn_sweep.data.sequences import sequence_shape, to_sequences
 from rnn_sweep.results.columns import HISTORY_FILE, MODEL_FILE, STEPS_FILE, TENSORBOARD_DIR
@@ -37,12 +38,13 @@ from rnn_sweep.train.speed import plan_speed
 
 def train_run(
     cfg: DictConfig, run_dir: Path, overrides: list[str], console: Console, threads: int | None = None,
-    trial: Any = None,
+    trial: Any = None, live: LiveProgress | None = None,
 ) -> dict[str, Any]:
     """Run the training described by the validated `cfg` in `run_dir`; return the record it wrote.
 
     `threads` caps TensorFlow's CPU thread pools (None: TensorFlow's default, every core). `trial`: the Optuna
     trial of a search, told each epoch's validation accuracy; when its pruner stops the run, the status is `pruned`.
+    `live`: a progress display inside each epoch, for an interactive terminal (None: one line per epoch only).
 
     Failures become a record with status `failed` and the error text; Ctrl-C becomes `interrupted`
     (written, then re-raised so a sweep stops).
@@ -50,7 +52,7 @@ def train_run(
     record = new_record(cfg, run_dir, overrides)
     record["started_at"] = _now()
     try:
-        _train(cfg, run_dir, console, record, threads, time.perf_counter(), trial)
+        _train(cfg, run_dir, console, record, threads, time.perf_counter(), trial, live)
     except KeyboardInterrupt:
         record.update(status="interrupted", error="interrupted (Ctrl-C / SIGINT) before the run finished")
         raise
@@ -97,7 +99,7 @@ def fit_plan(train_cfg: DictConfig, train_samples: int) -> FitPlan:
 
 def _train(
     cfg: DictConfig, run_dir: Path, console: Console, record: dict[str, Any], threads: int | None, started: float,
-    trial: Any,
+    trial: Any, live: LiveProgress | None,
 ) -> None:
     """The steps of a run, in the order of a Keras example; each fills in its part of the record."""
     record.update(_set_up(cfg, threads))
@@ -110,7 +112,7 @@ def _train(
     timer, divergence = EpochTimer(), DivergenceStop(cfg.train.max_loss)
     history_writer = HistoryWriter(run_dir / HISTORY_FILE)
     reporter = [] if trial is None else [TrialReporter(trial)]
-    callbacks = [timer, divergence, history_writer, *_callbacks(cfg, run_dir, console, plan, data), *reporter]
+    callbacks = [timer, divergence, history_writer, *_callbacks(cfg, run_dir, console, plan, data, live), *reporter]
     history = _fit(model, cfg, data, plan, callbacks, (timer, history_writer), started, record)
     if divergence.where:
         record.update(status="diverged", error=f"training diverged: {divergence.where}")
@@ -181,10 +183,12 @@ def _build_and_compile(
     return model, fields
 
 
-def _callbacks(cfg: DictConfig, run_dir: Path, console: Console, plan: FitPlan, data: Sequences) -> list[Any]:
+def _callbacks(
+    cfg: DictConfig, run_dir: Path, console: Console, plan: FitPlan, data: Sequences, live: LiveProgress | None
+) -> list[Any]:
     """What watches the fit besides the timer and the divergence check: history, progress, logs, step limits."""
     label = f"{cfg.model.cell}-{cfg.model.units} bs{cfg.train.batch_size} {cfg.optimizer.name}"
-    callbacks = [EpochProgress(console, plan.epochs, label)]
+    callbacks = [EpochProgress(console, plan.epochs, label, live)]
     if cfg.train.tensorboard:
         # Epoch-level scalars only: no profiler and no histograms, so the timing figures stay honest.
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD_DIR), profile_batch=0))
@@ -209,6 +213,9 @@ def _fit(
                             shuffle=plan.shuffle, callbacks=callbacks, verbose=0)
     finally:
         record["train_seconds"] = time.perf_counter() - start
+        for callback in callbacks:
+            if isinstance(callback, EpochProgress):
+                callback.close()  # a live display must not outlive a fit that raised (Ctrl-C)
         record.update(_epoch_figures(timer, history_writer.epochs_on_disk(), len(data.y_train)))
         if timer.first_step_at is not None:
             record["setup_seconds"] = timer.first_step_at - started
