@@ -69,7 +69,7 @@ class LiveProgress:
     """
 
     header: Callable[[], str] | None = None
-    refresh_per_second: float = 4.0
+    refresh_per_second: float = 2.0  # the clocks show whole seconds; each redraw costs a few ms of CPU
 
 
 def live_progress_allowed(console: Console, parallel_jobs: bool) -> bool:

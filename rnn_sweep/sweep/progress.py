@@ -65,11 +65,6 @@ def sweep_clock(hydra_cfg: DictConfig, total: int | None) -> SweepClock:
     return SweepClock(position, started, now + left)
 
 
-def progress_line(hydra_cfg: DictConfig, total: int | None) -> str:
-    """E.g. `job 4/12 · 1m05s elapsed · about 3m15s left` (the estimate once a job has finished)."""
-    return sweep_clock(hydra_cfg, total).line()
-
-
 def _duration(seconds: float) -> str:
     minutes, secs = divmod(int(round(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
