@@ -31,10 +31,11 @@ def main(argv: list[str] | None = None) -> None:
             print_error(str(error))
             sys.exit(error.exit_code)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of tables
-    argv = _our_output_folders(_absolute_config_path(argv))
     try:
         from rnn_sweep.config.preflight import preflight
+        from rnn_sweep.config.seeds import expand_seeds
 
+        argv = _our_output_folders(_absolute_config_path(expand_seeds(argv)))
         preflight(argv)
     except UserError as error:
         print_error(str(error))

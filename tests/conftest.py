@@ -114,3 +114,31 @@ def two_sweeps(tmp_path_factory, mnist_path) -> tuple[Path, Path]:
         assert result.returncode == 0, result.stderr[-3000:]
         folders.append(folder)
     return folders[0], folders[1]
+
+
+# Big enough to learn something in seconds (about 0.55 test accuracy for a GRU of 32 units), small enough for CI.
+LEARNS = ("model=gru", "data.limit_train=600", "data.limit_test=500", "train.batch_size=16",
+          "optimizer.learning_rate=0.01", "train.save_model=false", "train.device=cpu", "train.deterministic=true")
+
+
+@pytest.fixture(scope="session")
+def seed_sweeps(tmp_path_factory, mnist_path) -> tuple[Path, Path]:
+    """Two real 3-seed sweeps of one setting (GRU, 32 units, 2 epochs) that differ only in their seeds: 0-2, 10-12."""
+    root = tmp_path_factory.mktemp("seed_sweeps")
+    folders = []
+    for name, seeds in (("seeds-0-2", ("seeds=3",)), ("seeds-10-12", ("seed=10", "seeds=3"))):
+        result = run_cli("-m", *LEARNS, "model.units=32", "train.epochs=2", *seeds, f"hydra.sweep.dir={root / name}",
+                         cwd=root, data=mnist_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        folders.append(root / name)
+    return folders[0], folders[1]
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory, mnist_path) -> Path:
+    """One real run far weaker than the seed sweeps' setting (4 units, 1 epoch), on seed 0's test images."""
+    root = tmp_path_factory.mktemp("small_run")
+    result = run_cli(*LEARNS, "model.units=4", "train.epochs=1", "seed=0", f"hydra.run.dir={root / 'run'}",
+                     cwd=root, data=mnist_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root / "run"

@@ -22,3 +22,14 @@ def non_negative(text: str) -> float:
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"{text} is negative; give a number >= 0")
     return value
+
+
+def probability(text: str) -> float:
+    """An argparse type: a float strictly between 0 and 1 (a significance level), or a message naming the bad value."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1; give a level such as 0.05")
+    return value

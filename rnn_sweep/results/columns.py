@@ -15,6 +15,8 @@ MODEL_FILE = "model.keras"
 TENSORBOARD_DIR = "tensorboard"
 HYDRA_DIR = ".hydra"  # Hydra's saved config, made in a job folder before the job starts
 STEPS_FILE = "steps.csv"  # test accuracy every train.eval_every steps
+PREDICTIONS_FILE = "test_predictions.npy"  # the predicted class of every test image, in test-set order
+LABELS_FILE = "test_labels.npy"  # the true class of every test image, same order: what paired tests score against
 
 # Files in a sweep folder.
 RESULTS_CSV = "results.csv"
@@ -48,11 +50,30 @@ EXTRA_COLUMNS = (
     "steps_per_execution", "unroll", "project_inputs", "batch_shards", "precision", "setup_seconds", "first_step_at",
     "scheduler", "slurm_job_id", "node",  # where a SLURM job ran; empty outside SLURM
     "last_val_accuracy",
+    # Timing noise: every epoch's wall and process CPU seconds, the spread of the steady ones, the load at start.
+    "epoch_seconds_all", "epoch_cpu_seconds_all", "epoch_seconds_iqr", "load_average_1m",
+    "test_set_hash",  # which test images (and labels, in order) the run was scored on: paired tests need the same
 )
+# Columns that hold a list; results.csv keeps each as JSON.
+LIST_COLUMNS = ("overrides", "epoch_seconds_all", "epoch_cpu_seconds_all")
 COLUMNS = CONTRACT_COLUMNS + EXTRA_COLUMNS
 ACCURACY = "test_accuracy"
 # Timing columns compared as a B/A ratio.
 RATIO_METRICS = ("epoch_seconds", "train_samples_per_second")
+
+# summary.csv: per setting, seeds folded (n runs that ended ok), the mean accuracy with its 95% t-interval.
+SUMMARY_COLUMNS = (
+    "n", "n_not_ok", "test_accuracy_mean", "test_accuracy_sd", "test_accuracy_ci_low", "test_accuracy_ci_high",
+    "epoch_seconds_median", "epoch_seconds_iqr", "train_samples_per_second_median",
+)
+# compare --csv: what the statistics add to each paired row.
+COMPARE_STAT_COLUMNS = (
+    "n_a", "n_b", "delta_accuracy", "delta_ci_low", "delta_ci_high", "p_value", "test", "verdict",
+    "time_ratio", "time_ratio_ci_low", "time_ratio_ci_high", "time_verdict",
+)
+VERDICTS = ("better", "worse", "inconclusive")
+TIME_VERDICTS = ("faster", "slower", "inconclusive")
+TESTS = ("welch", "mcnemar")
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds")
 
@@ -92,6 +113,18 @@ def overrides_as_json(overrides: object) -> str:
     if isinstance(overrides, str):
         overrides = _listed(overrides)
     return json.dumps(list(map(str, overrides)) if isinstance(overrides, Iterable) else [])
+
+
+def parse_numbers(value: object) -> list[float]:
+    """A list column back as numbers, whether a record holds the list or results.csv its JSON; [] for none."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return []
+    if not isinstance(value, (list, tuple)):
+        return []
+    return [float(item) for item in value if isinstance(item, (int, float))]
 
 
 def _listed(text: str) -> list[str]:

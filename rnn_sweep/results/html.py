@@ -26,7 +26,7 @@ from rnn_sweep import atomic
 from rnn_sweep.results.columns import ENDED_WELL, HISTORY_FILE, MULTIRUN_FILE, REPORT_HTML, SUMMARY_CSV, overrides_text
 
 if TYPE_CHECKING:
-    from rnn_sweep.results.pairing import Comparison
+    from rnn_sweep.results.significance import Comparison
     from rnn_sweep.results.tables import SweepTables
 
 _TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")), autoescape=True,
@@ -75,8 +75,8 @@ MACHINE_COLUMNS = (
     ("rnn_sweep_version", "rnn-sweep"), ("data_source", "data"),
 )
 TIMING_FORMATS = {"epoch_seconds": _fixed(2, " s"), "train_samples_per_second": _thousands}
-VERDICT_STYLES = {"better": "color: #1a7f37; font-weight: bold", "worse": "color: #a40000; font-weight: bold",
-                  "inconclusive": "color: #666"}
+_GOOD, _BAD = "color: #1a7f37; font-weight: bold", "color: #a40000; font-weight: bold"
+VERDICT_STYLES = {"better": _GOOD, "faster": _GOOD, "worse": _BAD, "slower": _BAD, "inconclusive": "color: #666"}
 
 
 def write_sweep_page(tables: SweepTables, dimensions: list[str]) -> Path:
@@ -102,18 +102,15 @@ def write_sweep_page(tables: SweepTables, dimensions: list[str]) -> Path:
 
 
 def write_comparison_page(comparison: Comparison, a: Path, b: Path, out: Path, command: str) -> Path:
-    """The matched runs with B's change against A, verdicts coloured (the change itself where there is none)."""
+    """The matched runs with B's change against A, its confidence interval and p-value, verdicts coloured."""
     matched = comparison.matched
     shown = [key for key in comparison.keys if matched[key].nunique() > 1] or comparison.keys[:1]
     same = [(key, matched[key].iloc[0]) for key in comparison.keys if key not in shown and not matched.empty]
     columns = _comparison_columns(matched)
     frame = matched[[*shown, *columns]].rename(columns={name: heading for name, (heading, _) in columns.items()})
     styler = _styled(frame, {heading: fmt for heading, fmt in columns.values()}, index=False)
-    verdicts = [columns[name][0] for name in ("verdict", "time_verdict") if name in columns]
-    if verdicts:
-        styler = styler.map(lambda value: VERDICT_STYLES.get(str(value), ""), subset=verdicts)
-    elif "test_accuracy_delta" in columns:
-        styler = styler.map(_delta_style, subset=[columns["test_accuracy_delta"][0]])
+    verdicts = [columns[name][0] for name in ("verdict", "time_verdict")]
+    styler = styler.map(lambda value: VERDICT_STYLES.get(str(value), ""), subset=verdicts)
     unmatched = [(side.upper(), path, _describe(comparison.only(side), comparison.keys))
                  for side, path in (("a", a), ("b", b)) if not comparison.only(side).empty]
     page = _render("compare.html.j2", title="rnn-sweep compare", subtitle=f"A: {a}   B: {b}", command=command,
@@ -231,22 +228,17 @@ def _plots(folder: Path) -> list[dict[str, str]]:
 def _comparison_columns(matched: pd.DataFrame) -> dict[str, tuple[str, Format]]:
     """The comparison's metric columns that this table has, as {column: (heading, format)}."""
     known = {
+        "n_a": ("n A", _text), "n_b": ("n B", _text),
         "test_accuracy_a": ("acc A", _fixed(4)), "test_accuracy_b": ("acc B", _fixed(4)),
-        "test_accuracy_delta": ("Δ acc", lambda value: f"{value:+.4f}"),
+        "delta_accuracy": ("Δ acc", lambda value: f"{value:+.4f}"),
         "delta_ci_low": ("Δ CI low", lambda value: f"{value:+.4f}"),
         "delta_ci_high": ("Δ CI high", lambda value: f"{value:+.4f}"),
         "p_value": ("p", lambda value: f"{value:.3g}"), "test": ("test", _text), "verdict": ("verdict", _text),
-        "epoch_seconds_ratio": ("epoch s B/A", _fixed(2, "x")),
+        "time_ratio": ("epoch s B/A", _fixed(2, "x")),
         "time_ratio_ci_low": ("ratio CI low", _fixed(2, "x")), "time_ratio_ci_high": ("ratio CI high", _fixed(2, "x")),
         "train_samples_per_second_ratio": ("samples/s B/A", _fixed(2, "x")), "time_verdict": ("time verdict", _text),
     }
     return {name: spec for name, spec in known.items() if name in matched.columns}
-
-
-def _delta_style(value: Any) -> str:
-    if not isinstance(value, (int, float)) or math.isnan(value) or abs(value) < 5e-5:
-        return ""
-    return VERDICT_STYLES["better" if value > 0 else "worse"]
 
 
 def _describe(rows: pd.DataFrame, keys: list[str]) -> list[str]:

@@ -1,50 +1,39 @@
-"""Match the runs of two result tables on the settings that identify a run, and work out the differences.
+"""Match the runs of two result tables on the settings that identify a run, seeds folded into groups.
 
-Only pandas and files on disk: no TensorFlow, so `rnn-sweep compare` starts in well under two seconds.
+Each side becomes one row per setting: the mean accuracy of its runs that ended ok, their median steady epoch,
+and what the tests of rnn_sweep.results.significance need (each run's accuracy, folder and test set, every
+steady epoch). Only pandas and files on disk: no TensorFlow, so `rnn-sweep compare` starts quickly.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from rnn_sweep.config.schema import NON_IDENTITY_KEYS
 from rnn_sweep.errors import UserError
 from rnn_sweep.results.columns import (
     ACCURACY,
+    ENDED_WELL,
     OVERRIDE_COLUMNS,
     RATIO_METRICS,
+    RESULT_FILE,
     RESULTS_CSV,
     SETTING_COLUMNS,
+    parse_numbers,
     parse_overrides,
 )
 from rnn_sweep.results.record import scan_results
+from rnn_sweep.results.summary import steady_epoch_seconds
 
 NOT_GIVEN = "(not given)"
+NAN = float("nan")
+RUN_FOLDER = "run_folder"  # where the run's files are now (the recorded run_dir, or the copy beside the table)
+# What the tests need of each run that ended ok.
+RUN_FIELDS = (ACCURACY, RUN_FOLDER, "test_samples", "test_set_hash")
 _RESULTS_HINT = "Point compare at outputs/sweeps/<stamp>, outputs/runs/<stamp> or a results.csv that rnn-sweep wrote."
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """One row per run found in A, in B or in both (`match`), with A's and B's metrics side by side."""
-
-    table: pd.DataFrame
-    keys: list[str]
-
-    @property
-    def matched(self) -> pd.DataFrame:
-        return self.table[self.table["match"] == "both"]
-
-    def only(self, side: str) -> pd.DataFrame:
-        return self.table[self.table["match"] == f"only_{side}"]
-
-    def worse(self, threshold: float) -> pd.DataFrame:
-        """Matched rows whose accuracy dropped by more than `threshold`, or that B lost (failed) altogether."""
-        rows = self.matched
-        a, b = rows[f"{ACCURACY}_a"], rows[f"{ACCURACY}_b"]
-        return rows[(a - b > threshold) | (a.notna() & b.isna())]
 
 
 def load_results(where: Path) -> pd.DataFrame:
@@ -58,7 +47,7 @@ def load_results(where: Path) -> pd.DataFrame:
     if where.is_dir() and (where / RESULTS_CSV).is_file():
         where = where / RESULTS_CSV
     if where.is_dir():
-        return _with_override_columns(pd.DataFrame(_folder_records(where)))
+        return _with_run_folders(_with_override_columns(pd.DataFrame(_folder_records(where))), where)
     if where.stat().st_size == 0:
         raise UserError(f"{where} is empty (0 bytes), so it holds no results to compare. {_RESULTS_HINT}")
     try:
@@ -68,7 +57,22 @@ def load_results(where: Path) -> pd.DataFrame:
     if frame.empty:
         raise UserError(f"{where} has a header ({', '.join(map(str, frame.columns[:4]))}, ...) but no rows, so it "
                         f"holds no results to compare. {_RESULTS_HINT}")
-    return _with_override_columns(frame)
+    return _with_run_folders(_with_override_columns(frame), where.parent)
+
+
+def _with_run_folders(frame: pd.DataFrame, base: Path) -> pd.DataFrame:
+    """Add RUN_FOLDER, where each run's files (test_predictions.npy) are now: `base` itself for a run folder; for a
+    sweep, the job folder of that name in `base` (so a copied sweep reads its own copy), else the recorded run_dir."""
+    def folder(run_dir: object) -> str | None:
+        if (base / RESULT_FILE).is_file():
+            return str(base)
+        if not isinstance(run_dir, str):
+            return None
+        beside = base / Path(run_dir).name
+        return str(beside if (beside / RESULT_FILE).is_file() else Path(run_dir))
+
+    recorded = frame["run_dir"] if "run_dir" in frame.columns else pd.Series(None, index=frame.index, dtype=object)
+    return frame.assign(**{RUN_FOLDER: recorded.map(folder)})
 
 
 def _folder_records(folder: Path) -> list[dict]:
@@ -109,8 +113,9 @@ def _settings(text: object) -> dict[str, str]:
 
 
 def match_keys(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
-    """The core settings, plus every other setting column (seed, extra overrides) that varies in A or in B."""
-    candidates = ["seed", *sorted(c for c in set(a.columns) | set(b.columns) if _is_override_column(c))]
+    """The core settings, plus every other command-line setting that varies in A or in B; never the seed, whose
+    runs are folded (pass --on with seed in it to pair seed by seed)."""
+    candidates = sorted(c for c in set(a.columns) | set(b.columns) if _is_override_column(c))
     return [*SETTING_COLUMNS, *(column for column in candidates if _varies(a, column) or _varies(b, column))]
 
 
@@ -122,8 +127,11 @@ def _varies(frame: pd.DataFrame, column: str) -> bool:
     return column in frame.columns and frame[column].nunique(dropna=False) > 1
 
 
-def compare(a: pd.DataFrame, b: pd.DataFrame, on: list[str] | None = None) -> Comparison:
-    """Pair the runs of A and B on `on` (default: `match_keys`); raise UserError when nothing pairs up."""
+def pair(a: pd.DataFrame, b: pd.DataFrame, on: list[str] | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """A's and B's runs folded per setting of `on` (default: `match_keys`) and put side by side, with the keys.
+
+    Raises UserError when nothing pairs up, or when a group mixes settings other than the seed.
+    """
     keys = list(on) if on else match_keys(a, b)
     for label, frame in (("A", a), ("B", b)):
         _require(label, frame, keys, explicit=bool(on))
@@ -133,17 +141,13 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, on: list[str] | None = None) -> Co
     table[f"{ACCURACY}_delta"] = table[f"{ACCURACY}_b"] - table[f"{ACCURACY}_a"]
     for metric in RATIO_METRICS:
         table[f"{metric}_ratio"] = table[f"{metric}_b"] / table[f"{metric}_a"]
-    columns = [*keys, "match", f"{ACCURACY}_a", f"{ACCURACY}_b", f"{ACCURACY}_delta", "test_loss_a", "test_loss_b"]
-    for metric in RATIO_METRICS:
-        columns += [f"{metric}_a", f"{metric}_b", f"{metric}_ratio"]
-    comparison = Comparison(table=table[[*columns, "status_a", "status_b", "run_dir_a", "run_dir_b"]], keys=keys)
-    if comparison.matched.empty:
+    if not (table["match"] == "both").any():
+        only_a, only_b = (_examples(table[table["match"] == f"only_{side}"], keys) for side in "ab")
         raise UserError(
-            f"No run of A matches a run of B on {', '.join(keys)}: A has {_examples(comparison.only('a'), keys)}, "
-            f"B has {_examples(comparison.only('b'), keys)}. Choose the columns to match on with --on, "
-            f"e.g. --on {','.join(SETTING_COLUMNS[:2])}."
+            f"No run of A matches a run of B on {', '.join(keys)}: A has {only_a}, B has {only_b}. Choose the "
+            f"columns to match on with --on, e.g. --on {','.join(SETTING_COLUMNS[:2])}."
         )
-    return comparison
+    return table, keys
 
 
 def _require(label: str, frame: pd.DataFrame, keys: list[str], explicit: bool) -> None:
@@ -158,29 +162,60 @@ def _require(label: str, frame: pd.DataFrame, keys: list[str], explicit: bool) -
 
 
 def _side(frame: pd.DataFrame, keys: list[str], label: str) -> pd.DataFrame:
-    """Key columns as comparable text, the metrics renamed with the side's suffix; refuse ambiguous rows."""
-    side = pd.DataFrame({key: _as_text(frame[key]) if key in frame.columns else NOT_GIVEN for key in keys},
-                        index=frame.index)
-    duplicated = side.duplicated(keep=False)
-    if duplicated.any():
-        first = side[duplicated].iloc[0]
-        group = frame[(side == first).all(axis=1)]
-        telling = [c for c in frame.columns if c not in keys and _is_setting(c) and _varies(group, c)]
-        hint = (f"Add what tells them apart to --on, e.g. --on {','.join([*keys, telling[0]])}." if telling else
-                "They have the same settings: point compare at one sweep's folder or results.csv.")
+    """One row per setting of `keys`: the runs that share it (their seeds) folded, metrics with the side's suffix."""
+    settings = pd.DataFrame({key: _as_text(frame[key]) if key in frame.columns else NOT_GIVEN for key in keys},
+                            index=frame.index)
+    rows = []
+    for values, group in frame.groupby([settings[key] for key in keys], sort=False, dropna=False):
+        _refuse_mixed_settings(group, keys, label)
+        rows.append({**dict(zip(keys, values, strict=True)), **_fold(group, label)})
+    return pd.DataFrame(rows)
+
+
+def _refuse_mixed_settings(group: pd.DataFrame, keys: list[str], label: str) -> None:
+    """Only seeds (and repeats) may be folded: runs that differ in another setting are not samples of one thing."""
+    mixed = [column for column in group.columns if column not in keys and column != "seed"
+             and (column in SETTING_COLUMNS or _is_override_column(column)) and _varies(group, column)]
+    if mixed:
+        first = group.iloc[0]
+        values = ", ".join(map(str, group[mixed[0]].drop_duplicates().tolist()))
         raise UserError(
-            f"{label.upper()} has {int(duplicated.sum())} runs that share their {', '.join(keys)} "
-            f"(e.g. {', '.join(f'{k}={v}' for k, v in first.items())}), so they cannot be paired one to one. {hint}"
+            f"{label.upper()} has {len(group)} runs with {', '.join(f'{k}={first[k]}' for k in keys)} that differ in "
+            f"{mixed[0]} ({values}), not only in their seed, so they cannot be folded into one sample. Add "
+            f"{mixed[0]} to --on, e.g. --on {','.join([*keys, mixed[0]])}."
         )
-    for column in (ACCURACY, "test_loss", *RATIO_METRICS, "status", "run_dir"):
-        side[f"{column}_{label}"] = frame[column] if column in frame.columns else None
-    for metric in (ACCURACY, "test_loss", *RATIO_METRICS):
-        side[f"{metric}_{label}"] = pd.to_numeric(side[f"{metric}_{label}"], errors="coerce")
-    return side
 
 
-def _is_setting(column: str) -> bool:
-    return column == "seed" or _is_override_column(column)
+def _fold(group: pd.DataFrame, label: str) -> dict[str, object]:
+    """The group's mean accuracy and loss over the runs that ended ok, its median steady epoch, statuses and folders,
+    and each ok run as a dict for the tests."""
+    ok = group[group["status"] == "ok"] if "status" in group.columns else group
+    ok = ok[pd.to_numeric(ok[ACCURACY], errors="coerce").notna()]
+    runs = [{column: run.get(column) for column in RUN_FIELDS} for _, run in ok.iterrows()]
+    epochs = steady_epoch_seconds(ok)
+    speed = pd.to_numeric(ok["train_samples_per_second"], errors="coerce") if "train_samples_per_second" in ok else []
+    return {
+        f"{ACCURACY}_{label}": pd.to_numeric(ok[ACCURACY]).mean() if runs else NAN,
+        f"test_loss_{label}": pd.to_numeric(ok["test_loss"], errors="coerce").mean() if "test_loss" in ok else NAN,
+        f"epoch_seconds_{label}": float(np.median(epochs)) if epochs else NAN,
+        f"train_samples_per_second_{label}": float(np.median(speed)) if len(speed) else NAN,
+        f"status_{label}": _statuses(group),
+        f"run_dir_{label}": ";".join(map(str, group["run_dir"])) if "run_dir" in group.columns else None,
+        f"runs_{label}": runs,
+        f"epochs_{label}": epochs,
+        f"first_epoch_only_{label}": any(len(parse_numbers(value)) == 1 for value in ok.get("epoch_seconds_all", [])),
+        f"not_ok_{label}": int((~group["status"].isin(ENDED_WELL)).sum()) if "status" in group.columns else 0,
+    }
+
+
+def _statuses(group: pd.DataFrame) -> str | None:
+    """One run: its status; several: how many ended how (e.g. `2 ok, 1 failed`)."""
+    if "status" not in group.columns:
+        return None
+    if len(group) == 1:
+        return group["status"].iloc[0]
+    counts = group["status"].fillna("unknown").value_counts()
+    return ", ".join(f"{count} {status}" for status, count in counts.items())
 
 
 def _as_text(values: pd.Series) -> pd.Series:

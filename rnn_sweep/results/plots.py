@@ -14,6 +14,8 @@ from matplotlib.figure import Figure
 
 from rnn_sweep.results.columns import HISTORY_FILE
 from rnn_sweep.results.record import read_result
+from rnn_sweep.results.statistics import mean_interval
+from rnn_sweep.results.summary import steady_epoch_seconds
 
 ACCURACY_PLOT = "accuracy_vs_units.png"
 TIMING_PLOT = "epoch_seconds_vs_batch_size.png"
@@ -61,7 +63,8 @@ def write_run_plot(run_dir: Path) -> Path:
 
 
 def _accuracy_vs_units(ok: pd.DataFrame, sweep_dir: Path) -> Figure:
-    """One panel per batch size, one line per cell (and per optimizer etc. where those vary); seeds averaged."""
+    """One panel per batch size, one line per cell (and per optimizer etc. where those vary); seeds averaged,
+    with the 95% t-interval of the mean as error bars where a point has two or more seeds."""
     batch_sizes = sorted(ok["batch_size"].unique())
     split = ["cell", *(s for s in LINE_SETTINGS if s in ok.columns and ok[s].nunique() > 1)]
     figure = Figure(figsize=(4.5 * len(batch_sizes) + 1.5, 4.2), layout="constrained")
@@ -69,8 +72,11 @@ def _accuracy_vs_units(ok: pd.DataFrame, sweep_dir: Path) -> Figure:
     for axes, batch_size in zip(panels, batch_sizes, strict=True):
         rows = ok[ok["batch_size"] == batch_size]
         for line, group in rows.groupby(split, sort=True):
-            mean = group.groupby("units")["test_accuracy"].mean()
-            axes.plot(mean.index, mean.values, marker="o", label=_line_label(split, line))
+            points = {units: mean_interval(runs["test_accuracy"].dropna().tolist())
+                      for units, runs in group.groupby("units", sort=True)}
+            axes.errorbar(list(points), [p.mean for p in points.values()], capsize=3, marker="o",
+                          yerr=[0 if pd.isna(p.half_width) else p.half_width for p in points.values()],
+                          label=_line_label(split, line))
         _log2_axis(axes, ok["units"])
         axes.set(title=f"batch size {batch_size}", xlabel="cell size (units)")
         axes.grid(alpha=0.3)
@@ -81,7 +87,10 @@ def _accuracy_vs_units(ok: pd.DataFrame, sweep_dir: Path) -> Figure:
 
 
 def _seconds_vs_batch_size(ok: pd.DataFrame, sweep_dir: Path) -> Figure | None:
-    """One panel per cell type, one line per cell size: where the time goes as batches grow."""
+    """One panel per cell type, one line per cell size: where the time goes as batches grow.
+
+    Each point is the median steady epoch of its runs (seeds pooled), the bar their interquartile range.
+    """
     ok = ok[ok["epoch_seconds"].notna()]
     if ok.empty:
         return None
@@ -91,13 +100,17 @@ def _seconds_vs_batch_size(ok: pd.DataFrame, sweep_dir: Path) -> Figure | None:
     for axes, cell in zip(panels, cells, strict=True):
         rows = ok[ok["cell"] == cell]
         for units, group in rows.groupby("units", sort=True):
-            mean = group.groupby("batch_size")["epoch_seconds"].mean()
-            axes.plot(mean.index, mean.values, marker="o", label=f"{units} units")
+            quartiles = {batch: pd.Series(steady_epoch_seconds(runs)).quantile([0.25, 0.5, 0.75]).tolist()
+                         for batch, runs in group.groupby("batch_size", sort=True)}
+            low, median, high = (list(values) for values in zip(*quartiles.values(), strict=True))
+            axes.errorbar(list(quartiles), median, capsize=3, marker="o", label=f"{units} units",
+                          yerr=[[m - q for m, q in zip(median, low, strict=True)],
+                                [q - m for m, q in zip(median, high, strict=True)]])
         _log2_axis(axes, ok["batch_size"])
         axes.set(title=cell, xlabel="batch size")
         axes.grid(alpha=0.3)
         axes.legend(fontsize="small")
-    panels[0].set_ylabel("seconds per epoch (median after the first)")
+    panels[0].set_ylabel("seconds per epoch after the first (median, IQR)")
     figure.suptitle(f"Epoch time vs batch size ({sweep_dir.name})")
     return figure
 

@@ -1,4 +1,5 @@
-"""A sweep's tables: every job's result.json, read from disk, as results.csv, accuracy.csv and timing.csv.
+"""A sweep's tables: every job's result.json, read from disk, as results.csv, accuracy.csv, timing.csv and
+summary.csv (seeds folded, with confidence intervals).
 
 Reading from disk (not from the launcher's return values) is what makes this work for jobs that ran in
 other processes or on other machines, and what lets `rnn-sweep report` rebuild the same files later.
@@ -6,6 +7,7 @@ other processes or on other machines, and what lets `rnn-sweep report` rebuild t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -23,11 +25,13 @@ from rnn_sweep.results.columns import (
     COLUMNS,
     CONFIG_COLUMNS,
     ENDED_WELL,
+    LIST_COLUMNS,
     NOT_DIMENSIONS,
     OVERRIDE_COLUMNS,
     PRESETS_CSV,
     REPORT_HTML,
     RESULTS_CSV,
+    SUMMARY_CSV,
     TIMING_CSV,
     overrides_as_json,
     overrides_text,
@@ -37,6 +41,7 @@ from rnn_sweep.results.html import write_sweep_page
 from rnn_sweep.results.plots import write_sweep_plots
 from rnn_sweep.results.presets import preset_summary, preset_table
 from rnn_sweep.results.record import ResultFileError, scan_results
+from rnn_sweep.results.summary import summary_frame
 
 try:
     import fcntl
@@ -54,7 +59,8 @@ def results_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(records)
     extra = [column for column in frame.columns if column not in COLUMNS]
     frame = frame.reindex(columns=[*COLUMNS, *extra])
-    frame["overrides"] = frame["overrides"].map(overrides_as_json)
+    for column in LIST_COLUMNS:
+        frame[column] = frame[column].map(overrides_as_json if column == "overrides" else _json_list)
     for key, values in _other_overrides(frame).items():
         frame[key] = values
     return frame.sort_values("run_dir", key=_job_order, ignore_index=True)
@@ -75,15 +81,19 @@ def _other_overrides(frame: pd.DataFrame) -> dict[str, list[str | None]]:
     return {key: values for key, values in by_key.items() if len(set(values)) > 1}
 
 
+def _json_list(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, (list, tuple)) else value
+
+
 def varied_columns(frame: pd.DataFrame) -> list[str]:
     """The config columns (and other swept keys) that take more than one value in this sweep."""
     candidates = [*CONFIG_COLUMNS, *(c for c in frame.columns if c not in COLUMNS)]
     return [column for column in candidates if frame[column].nunique(dropna=True) > 1]
 
 
-def pivot_axes(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """Rows: cell and units where they varied; columns: everything else that varied."""
-    varied = varied_columns(frame)
+def pivot_axes(frame: pd.DataFrame, fold_seeds: bool = False) -> tuple[list[str], list[str]]:
+    """Rows: cell and units where they varied; columns: everything else that varied (but the seed, if folded)."""
+    varied = [column for column in varied_columns(frame) if not (fold_seeds and column == "seed")]
     rows = [column for column in varied if column in ROW_COLUMNS]
     columns = [column for column in varied if column not in ROW_COLUMNS]
     if not rows:
@@ -91,13 +101,15 @@ def pivot_axes(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
     return rows, columns
 
 
-def pivot(frame: pd.DataFrame, values: list[str]) -> pd.DataFrame:
-    """`values` laid out by `pivot_axes`; a job that failed has an empty cell (its row is in results.csv)."""
-    rows, columns = pivot_axes(frame)
+def pivot(frame: pd.DataFrame, values: list[str], axes: tuple[list[str], list[str]] | None = None) -> pd.DataFrame:
+    """`values` laid out by `axes` (default `pivot_axes`); a job that failed has an empty cell (its row is in
+    results.csv)."""
+    rows, columns = axes or pivot_axes(frame)
     usable = frame.dropna(subset=rows + columns)
     if not columns:
         return usable.groupby(rows, dropna=False)[values].first()
-    return usable.pivot_table(index=rows, columns=columns, values=values, aggfunc="first", dropna=False)
+    table = usable.pivot_table(index=rows, columns=columns, values=values, aggfunc="first", dropna=False)
+    return table.reindex(columns=values, level=0)  # pivot_table sorts the values by name
 
 
 @dataclass(frozen=True)
@@ -109,6 +121,7 @@ class SweepTables:
     accuracy: pd.DataFrame
     timing: pd.DataFrame
     presets: pd.DataFrame  # empty when no job ran a preset
+    summary: pd.DataFrame  # one row per setting, seeds folded
     unfinished: list[Path]  # a job folder without result.json: still running, or killed
     unreadable: list[ResultFileError]
 
@@ -120,8 +133,8 @@ class SweepTables:
 
 
 def write_sweep_tables(sweep_dir: Path) -> SweepTables:
-    """Write results.csv, accuracy.csv, timing.csv, presets.csv (of preset runs), the plots and report.html into
-    `sweep_dir` (atomically) from its jobs' results.
+    """Write results.csv, accuracy.csv, timing.csv, summary.csv, presets.csv (of preset runs), the plots and
+    report.html into `sweep_dir` (atomically) from its jobs' results.
 
     A damaged result.json or a job that never finished is left out of the tables and listed in the answer.
     """
@@ -130,10 +143,12 @@ def write_sweep_tables(sweep_dir: Path) -> SweepTables:
         scan = scan_results(sweep_dir)
         frame = results_frame(scan.records)
         if frame.empty:
-            return SweepTables(sweep_dir, frame, frame, frame, frame, scan.unfinished, scan.unreadable)
+            return SweepTables(sweep_dir, frame, frame, frame, frame, frame, scan.unfinished, scan.unreadable)
         tables = SweepTables(sweep_dir, frame, pivot(frame, ["test_accuracy"]), pivot(frame, list(TIMING_VALUES)),
-                             preset_summary(frame, varied_columns(frame)), scan.unfinished, scan.unreadable)
+                             preset_summary(frame, varied_columns(frame)), summary_frame(frame), scan.unfinished,
+                             scan.unreadable)
         atomic.write_text(sweep_dir / RESULTS_CSV, frame.to_csv(index=False))
+        atomic.write_text(sweep_dir / SUMMARY_CSV, tables.summary.to_csv(index=False))
         atomic.write_text(sweep_dir / ACCURACY_CSV, tables.accuracy.to_csv())
         atomic.write_text(sweep_dir / TIMING_CSV, tables.timing.to_csv())
         if not tables.presets.empty:
@@ -180,11 +195,18 @@ def print_sweep_tables(tables: SweepTables, console: Console) -> None:
 
 
 def _print_results(tables: SweepTables, console: Console) -> None:
+    """Accuracy and timing per setting, seeds folded (summary.csv); per-seed values stay in accuracy/timing.csv."""
     frame, sweep_dir = tables.results, tables.folder
-    rows, _ = pivot_axes(frame)
-    console.print(_table(f"test accuracy ({sweep_dir / ACCURACY_CSV})", tables.accuracy, rows,
-                         lambda cells: _number(cells[0], "{:.4f}")))
-    console.print(_table(f"epoch seconds | train samples/s ({sweep_dir / TIMING_CSV})", tables.timing, rows,
+    axes = pivot_axes(frame, fold_seeds=True)
+    summary = tables.summary.rename(columns={"test_accuracy_mean": "test_accuracy", "epoch_seconds_median":
+                                             "epoch_seconds", "train_samples_per_second_median": "samples_per_second"})
+    summary["half_width"] = (summary["test_accuracy_ci_high"] - summary["test_accuracy_ci_low"]) / 2
+    seeds = "mean ± 95% CI half-width (n runs) where n >= 2; " if (summary["n"] > 1).any() else ""
+    console.print(_table(f"test accuracy ({seeds}{sweep_dir / SUMMARY_CSV}, per run: {sweep_dir / ACCURACY_CSV})",
+                         pivot(summary, ["test_accuracy", "half_width", "n"], axes), axes[0], _mean_cell))
+    timing = pivot(summary, ["epoch_seconds", "samples_per_second"], axes)
+    console.print(_table(f"median epoch seconds | train samples/s ({sweep_dir / SUMMARY_CSV}, per run: "
+                         f"{sweep_dir / TIMING_CSV})", timing, axes[0],
                          lambda cells: f"{_number(cells[0], '{:.2f}s')} | {_number(cells[1], '{:,.0f}/s')}"))
     if not tables.presets.empty:
         console.print(preset_table(tables.presets, f"presets ({sweep_dir / PRESETS_CSV})"))
@@ -234,6 +256,14 @@ def _table(title: str, data: pd.DataFrame, rows: list[str], cell: Any) -> Table:
                  for position in positions]
         table.add_row(*(str(key) for key in keys), *cells)
     return table
+
+
+def _mean_cell(cells: list[Any]) -> str:
+    """`mean ± half-width (n)` where n >= 2; the one run's accuracy where n = 1."""
+    mean, half_width, n = cells
+    if pd.isna(n) or n < 2 or pd.isna(half_width):
+        return _number(mean, "{:.4f}")
+    return f"{mean:.4f} ± {half_width:.4f} ({int(n)})"
 
 
 def _number(value: Any, pattern: str) -> str:

@@ -23,15 +23,19 @@ class EpochTimer(keras.callbacks.Callback):
     """Adds `epoch_seconds` to each epoch's logs; list it first so later callbacks see it.
 
     It also keeps the training part of each epoch apart (up to the validation pass), so samples per
-    second measure training alone, and notes when the first training step began (the end of start-up).
+    second measure training alone, notes when the first training step began (the end of start-up), and
+    counts each epoch's process CPU seconds: CPU time well below wall time x threads means the run waited
+    (for cores other processes held, say), which is how a reader tells timing noise from a slow setting.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.seconds: list[float] = []
         self.training_seconds: list[float] = []
+        self.cpu_seconds: list[float] = []
         self.first_step_at: float | None = None
         self._start = 0.0
+        self._cpu_start = 0.0
         self._training_end: float | None = None
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
@@ -40,6 +44,7 @@ class EpochTimer(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._training_end = None
+        self._cpu_start = time.process_time()
         self._start = time.perf_counter()
 
     def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
@@ -48,6 +53,7 @@ class EpochTimer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         end = time.perf_counter()
+        self.cpu_seconds.append(time.process_time() - self._cpu_start)
         self.seconds.append(end - self._start)
         self.training_seconds.append((self._training_end or end) - self._start)
         if logs is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import math
 import os
 import statistics
@@ -12,14 +14,24 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 from omegaconf import DictConfig
 from rich.console import Console
+from scipy import stats
 
+from rnn_sweep import atomic
 from rnn_sweep.console import LiveProgress
 from rnn_sweep.data.loading import load_mnist, locate_mnist, make_splits
 from rnn_sweep.data.sequences import sequence_shape, to_sequences
-from rnn_sweep.results.columns import HISTORY_FILE, MODEL_FILE, STEPS_FILE, TENSORBOARD_DIR
+from rnn_sweep.results.columns import (
+    HISTORY_FILE,
+    LABELS_FILE,
+    MODEL_FILE,
+    PREDICTIONS_FILE,
+    STEPS_FILE,
+    TENSORBOARD_DIR,
+)
 from rnn_sweep.results.record import new_record, write_result
 from rnn_sweep.train.callbacks import (
     DivergenceStop,
@@ -50,7 +62,7 @@ def train_run(
     (written, then re-raised so a sweep stops).
     """
     record = new_record(cfg, run_dir, overrides)
-    record["started_at"] = _now()
+    record.update(started_at=_now(), load_average_1m=_load_average())
     try:
         _train(cfg, run_dir, console, record, threads, time.perf_counter(), trial, live)
     except KeyboardInterrupt:
@@ -74,6 +86,8 @@ class Sequences:
     y_val: Any
     x_test: Any
     y_test: Any
+    test_labels: Any  # the class of each test image, as integers
+
 
 
 @dataclass(frozen=True)
@@ -125,6 +139,7 @@ def _train(
         return
 
     record.update(_evaluate(model, cfg, data))
+    _save_predictions(model, cfg, data, run_dir)
     if cfg.train.save_model:
         _save_model(portable_copy(model, cfg.model, sequence_shape(cfg.data.sequence)), run_dir / MODEL_FILE)
     record.update(status="ok", error=None)
@@ -157,9 +172,10 @@ def _load_data(cfg: DictConfig) -> tuple[Sequences, dict[str, Any]]:
         return one_hot_labels(labels, cfg.train.label_smoothing)
 
     data = Sequences(inputs(splits.x_train), targets(splits.y_train), inputs(splits.x_val), targets(splits.y_val),
-                     inputs(splits.x_test), targets(splits.y_test))
+                     inputs(splits.x_test), targets(splits.y_test), splits.y_test)
     fields = {"data_source": source.describe(), "train_samples": len(splits.y_train),
-              "val_samples": len(splits.y_val), "test_samples": len(splits.y_test)}
+              "val_samples": len(splits.y_val), "test_samples": len(splits.y_test),
+              "test_set_hash": _test_set_hash(splits.x_test, splits.y_test)}
     return data, fields
 
 
@@ -232,10 +248,28 @@ def _evaluate(model: Any, cfg: DictConfig, data: Sequences) -> dict[str, Any]:
             "eval_seconds": eval_seconds, "eval_samples_per_second": len(data.y_test) / eval_seconds}
 
 
+def _save_predictions(model: Any, cfg: DictConfig, data: Sequences, run_dir: Path) -> None:
+    """Each test image's predicted and true class, in test-set order: what compare's paired (McNemar) test reads."""
+    scores = model.predict(data.x_test, batch_size=cfg.train.eval_batch_size, verbose=0)
+    for name, classes in ((PREDICTIONS_FILE, np.argmax(scores, axis=-1)), (LABELS_FILE, data.test_labels)):
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(classes, dtype=np.int16))
+        atomic.write_bytes(run_dir / name, buffer.getvalue())
+
+
+def _test_set_hash(images: Any, labels: Any) -> str:
+    """Which test images, with which labels, in which order: two runs may be paired image by image only if equal."""
+    digest = hashlib.blake2b(digest_size=8)
+    for array in (images, labels):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
 def _epoch_figures(timer: Any, epochs: int, train_samples: int) -> dict[str, Any]:
     """The first epoch apart (it includes tracing), the median of the rest as the steady-state figure.
 
     Only the `epochs` in history.csv count: a Ctrl-C between the timer and the history writer must not add one.
+    Every epoch's wall and CPU seconds are kept too, so compare can bootstrap over them and a reader can see noise.
     """
     seconds, training_seconds = timer.seconds[:epochs], timer.training_seconds[:epochs]
     if not seconds:
@@ -247,7 +281,18 @@ def _epoch_figures(timer: Any, epochs: int, train_samples: int) -> dict[str, Any
         "first_epoch_seconds": seconds[0],
         "epoch_seconds": statistics.median(steady),
         "train_samples_per_second": train_samples / statistics.median(steady_training),
+        "epoch_seconds_all": list(seconds),
+        "epoch_cpu_seconds_all": list(timer.cpu_seconds[:epochs]),
+        "epoch_seconds_iqr": float(stats.iqr(steady)) if len(steady) > 1 else None,
     }
+
+
+def _load_average() -> float | None:
+    """The machine's 1-minute load average as the run starts: above the core count, timings are contended."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # Windows has none
+        return None
 
 
 def _save_model(model: Any, path: Path) -> None:
