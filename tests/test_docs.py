@@ -11,10 +11,6 @@ ROOT = Path(__file__).resolve().parents[1]
 README_LIMIT_BYTES = 15_000
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "benchmarks" / "README.md"]
 
-# Pages that README and docs/ already link to but that are still being written. Remove each entry when its
-# page lands: the last test fails while a page listed here exists, so the list cannot go stale.
-NOT_WRITTEN_YET = {"docs/statistics.md"}
-
 _FENCE = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
@@ -56,17 +52,8 @@ def test_every_relative_link_points_to_a_file_and_heading_that_exist(page):
     for path, anchor in _relative_links(page):
         target = (page.parent / path).resolve() if path else page
         name = _name(target)
-        if name in NOT_WRITTEN_YET:
-            continue
         if not target.exists():
             broken.append(f"{path}: no such file")
         elif anchor and target.suffix == ".md" and anchor not in _anchors(target):
             broken.append(f"{path}#{anchor}: no such heading in {name}")
     assert not broken, f"{page.relative_to(ROOT)} has broken links: {broken}"
-
-
-def test_the_pages_not_written_yet_are_linked_and_still_missing():
-    linked = {_name((page.parent / path).resolve()) for page in PAGES for path, _ in _relative_links(page) if path}
-    assert not NOT_WRITTEN_YET - linked, "README and docs/ no longer link to these pages: drop them from the list"
-    written = sorted(name for name in NOT_WRITTEN_YET if (ROOT / name).exists())
-    assert not written, f"{written} exist now: remove them from NOT_WRITTEN_YET so their links are checked"
