@@ -123,9 +123,9 @@ def _plain_keras_fit(cell: str, units: int, x, y, batch_size: int, epochs: int, 
 
 def _data(samples: int, seed: int = 42):
     """The training images rnn-sweep would use for data.limit_train=samples (validation carved off)."""
-    from rnn_sweep.data.loading import load_mnist, locate_mnist, make_splits
+    from rnn_sweep.data.loading import load_data, locate_data, make_splits
 
-    train, test = load_mnist(locate_mnist(None))
+    train, test = load_data(locate_data(None))
     return make_splits(train, test, limit_train=samples, limit_test=None, validation_split=0.1, seed=seed)
 
 

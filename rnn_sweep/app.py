@@ -16,14 +16,22 @@ from hydra_plugins.rnn_sweep_optuna.config import SWEEPER_TARGET
 from rnn_sweep.config.paths import conf_dir, group_options
 from rnn_sweep.config.schema import register
 from rnn_sweep.config.validate import validate
-from rnn_sweep.console import LiveProgress, live_progress_allowed, print_error, print_run_summary, stdout
+from rnn_sweep.console import (
+    LiveProgress,
+    live_progress_allowed,
+    print_error,
+    print_run_summary,
+    print_steps_table,
+    stdout,
+)
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.results.columns import COLUMNS
+from rnn_sweep.results.columns import COLUMNS, STEPS_FILE
 from rnn_sweep.results.record import scheduler_fields, write_result
 from rnn_sweep.sweep import cluster
 from rnn_sweep.sweep.progress import SweepClock, sweep_clock, sweep_size
 from rnn_sweep.sweep.resume import clash_error, finished_result, register_resolver
 from rnn_sweep.train.device import auto_threads
+from rnn_sweep.train.startup_logs import import_tensorflow
 
 register()
 register_resolver()
@@ -54,7 +62,7 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
             print_error(str(error))
             sys.exit(error.exit_code)
         record = {**dict.fromkeys(COLUMNS), "run_dir": str(run_dir), "status": "failed",
-                  "error": f"ConfigError: {error}", "overrides": overrides,
+                  "error": f"ConfigError: {error}", "overrides": overrides, "data": OmegaConf.select(cfg, "data.name"),
                   **scheduler_fields(os.environ)}
         write_result(run_dir, record)
         print_error(f"job {hydra_cfg.job.num} not run: {error}")
@@ -64,12 +72,15 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
         stdout.print(f"skipped: {run_dir} already holds an ok result for this config")
         return done
 
-    from rnn_sweep.train.runner import train_run  # imports TensorFlow: only now that the config is known good
+    import_tensorflow()  # only now that the config is known good, and without its start-up lines
+    from rnn_sweep.train.runner import train_run
 
     threads = typed.train.threads or auto_threads(hydra_cfg.launcher, jobs)
     trial = None if single_run else _search_trial(hydra_cfg)
     record = train_run(typed, run_dir, overrides, stdout, threads=threads, trial=trial,
                        live=_live_progress(hydra_cfg, clock))
+    if (run_dir / STEPS_FILE).is_file():
+        print_steps_table(run_dir / STEPS_FILE)
     print_run_summary(record)
     if single_run and record["status"] != "ok":
         print_error(f"the run ended with status {record['status']}: {record['error']}")

@@ -12,6 +12,7 @@ from rnn_sweep.commands import SUBCOMMANDS
 from rnn_sweep.config.paths import conf_dir
 from rnn_sweep.console import print_error
 from rnn_sweep.errors import UserError
+from rnn_sweep.train.startup_logs import quiet_environment
 
 if TYPE_CHECKING:
     from rnn_sweep.results.tables import SweepTables
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
         except UserError as error:
             print_error(str(error))
             sys.exit(error.exit_code)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of tables
+    quiet_environment()  # before TensorFlow is imported; RNN_SWEEP_TF_LOGS=1 shows its logs
     try:
         from rnn_sweep.config.preflight import preflight
         from rnn_sweep.config.seeds import expand_seeds

@@ -3,8 +3,10 @@ display inside an epoch."""
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console, RenderableType
@@ -37,11 +39,12 @@ def _format(value: Any) -> str:
 
 
 SUMMARY_FIELDS = (
-    ("status", "status"), ("preset", "preset"), ("cell", "cell"), ("units", "units"), ("params", "params"),
-    ("batch_size", "batch size"), ("optimizer", "optimizer"), ("learning_rate", "learning rate"),
-    ("epochs_completed", "epochs"), ("test_accuracy", "test accuracy"),
-    ("reported_test_accuracy", "reported test accuracy"), ("test_loss", "test loss"),
-    ("best_val_accuracy", "best val accuracy"), ("first_epoch_seconds", "first epoch s"),
+    ("status", "status"), ("preset", "preset"), ("data", "data"), ("cell", "cell"), ("units", "units"),
+    ("params", "params"), ("batch_size", "batch size"), ("optimizer", "optimizer"), ("learning_rate", "learning rate"),
+    ("train_samples", "train images"), ("epochs_completed", "epochs"), ("evaluations", "test evaluations"),
+    ("test_accuracy", "test accuracy"), ("reported_test_accuracy", "reported test accuracy"),
+    ("test_loss", "test loss"), ("best_val_accuracy", "best val accuracy"), ("validation", "validation"),
+    ("first_epoch_seconds", "first epoch s"),
     ("epoch_seconds", "epoch s (median)"), ("train_samples_per_second", "train samples/s"),
     ("eval_samples_per_second", "eval samples/s"), ("train_seconds", "train s"), ("device", "device"),
     ("error", "error"), ("run_dir", "run folder"),
@@ -55,7 +58,7 @@ def print_run_summary(record: dict[str, Any], console: Console = stdout) -> None
     for key, label in SUMMARY_FIELDS:
         if key == "error" and not record.get(key):
             continue
-        if key in ("preset", "reported_test_accuracy") and record.get(key) is None:
+        if key in ("preset", "reported_test_accuracy", "evaluations") and record.get(key) is None:
             continue
         table.add_row(label, Text(_format(record.get(key))))
     console.print(table)
@@ -97,3 +100,16 @@ def epoch_display(console: Console, live: LiveProgress) -> Progress:
         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[metrics]}"),
         header=live.header, console=console, transient=True, refresh_per_second=live.refresh_per_second,
     )
+
+
+def print_steps_table(steps_csv: Path, console: Console = stdout) -> None:
+    """The test accuracy after each evaluation step (steps.csv), beside what the preset's tutorial printed there."""
+    with steps_csv.open(newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    table = Table(title=f"test set during training ({steps_csv})", title_justify="left")
+    for header in ("step", "test loss", "test accuracy", "reported test accuracy"):
+        table.add_column(header, justify="right")
+    for row in rows:
+        table.add_row(row["step"], f"{float(row['test_loss']):.4f}", f"{float(row['test_accuracy']):.4f}",
+                      row.get("reported_test_accuracy") or "-")
+    console.print(table)

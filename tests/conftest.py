@@ -1,4 +1,4 @@
-"""Shared fixtures: real MNIST found the way the tool finds it, and the CLI run in a subprocess."""
+"""Shared fixtures: real MNIST and Fashion-MNIST found the way the tool finds them, and the CLI run in a subprocess."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from rnn_sweep.config.paths import conf_dir
 from rnn_sweep.config.schema import register
 from rnn_sweep.config.validate import validate
-from rnn_sweep.data.loading import DataError, load_mnist, locate_mnist
+from rnn_sweep.data.loading import DataError, load_data, locate_data
 
 # Runs the CLI in-process, then reports whether TensorFlow had been imported by the time it exited.
 NO_TF_PROBE = """
@@ -37,10 +37,10 @@ def _no_data(reason: str) -> None:
 def mnist_path() -> str:
     """A data.path for real MNIST: $RNN_SWEEP_DATA, else Keras' cache, else Keras' download."""
     try:
-        source = locate_mnist(None)
+        source = locate_data(None)
         if source.kind == "download":
-            load_mnist(source)  # fills Keras' cache, where a network allows
-            source = locate_mnist(None)
+            load_data(source)  # fills Keras' cache, where a network allows
+            source = locate_data(None)
     except DataError as error:
         _no_data(f"no MNIST found: set RNN_SWEEP_DATA to a folder with MNIST ({error})")
     return str(source.location)
@@ -49,7 +49,27 @@ def mnist_path() -> str:
 @pytest.fixture(scope="session")
 def mnist(mnist_path: str):
     """The real arrays, decoded and verified once per session."""
-    return load_mnist(locate_mnist(mnist_path))
+    return load_data(locate_data(mnist_path))
+
+
+@pytest.fixture(scope="session")
+def fashion_path() -> str:
+    """A data.path for real Fashion-MNIST: $RNN_SWEEP_FASHION_DATA, /usr/share/datasets/fashion-mnist (Debian's
+    dataset-fashion-mnist), Keras' cache, else Keras' download."""
+    try:
+        source = locate_data(None, "fashion_mnist")
+        if source.kind == "download":
+            load_data(source)  # fills Keras' cache, where a network allows
+            source = locate_data(None, "fashion_mnist")
+    except DataError as error:
+        _no_data(f"no Fashion-MNIST found: apt-get install dataset-fashion-mnist, or set RNN_SWEEP_FASHION_DATA "
+                 f"({error})")
+    return str(source.location)
+
+
+@pytest.fixture(scope="session")
+def fashion(fashion_path: str):
+    return load_data(locate_data(fashion_path, "fashion_mnist"))
 
 
 def compose_config(*overrides: str, hydra: bool = False) -> DictConfig:

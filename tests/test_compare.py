@@ -228,6 +228,6 @@ def test_match_keys_add_settings_that_vary_inside_a_table(tmp_path):
     for name, rows in tables.items():
         pd.DataFrame(rows).to_csv(tmp_path / f"{name}.csv", index=False)
     seeds, one = (load_results(tmp_path / f"{name}.csv") for name in tables)
-    core = ["cell", "units", "batch_size", "optimizer", "learning_rate", "epochs"]
+    core = ["cell", "units", "batch_size", "optimizer", "learning_rate", "epochs", "data"]
     assert match_keys(seeds, one) == [*core, "model.dropout"]  # seeds are folded unless --on names seed
     assert match_keys(one, one) == core  # data.path says where, not what: never a key

@@ -53,7 +53,7 @@ def test_data_path_defaults_to_the_environment(monkeypatch, tmp_path):
         ("train.batch_size=0", "train.batch_size=0"),
         ("train.epochs=0", "train.epochs=0"),
         ("train.validation_split=1.0", "train.validation_split=1.0"),
-        ("train.validation_split=0", "train.validation_split=0"),
+        ("train.validation_split=-0.1", "train.validation_split=-0.1"),
         ("optimizer.learning_rate=0", "optimizer.learning_rate=0"),
         ("train.device=tpu", "auto, cpu, gpu"),
         ("model.activation=bogus", "tanh"),

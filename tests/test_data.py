@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +16,10 @@ from hypothesis import strategies as st
 from rnn_sweep.data.loading import (
     IDX_STEMS,
     DataError,
-    MnistSource,
+    DataSource,
     balanced_subset,
-    load_mnist,
-    locate_mnist,
+    load_data,
+    locate_data,
     make_splits,
 )
 
@@ -83,10 +84,10 @@ def test_loads_real_data(real):
 
 
 def test_loads_raw_idx(raw_dir):
-    source = locate_mnist(str(raw_dir))
-    assert source == MnistSource("idx", raw_dir.resolve())
+    source = locate_data(str(raw_dir))
+    assert source == DataSource("idx", raw_dir.resolve())
     assert str(raw_dir.resolve()) in source.describe()
-    assert_is_mnist(load_mnist(source))
+    assert_is_mnist(load_data(source))
 
 
 def test_gzip_told_by_content_not_name(real, raw_dir, tmp_path):
@@ -99,20 +100,20 @@ def test_gzip_told_by_content_not_name(real, raw_dir, tmp_path):
             IDX_STEMS["y_test"] + ".gz": idx_bytes(yt),  # raw named .gz
         },
     )
-    assert_is_mnist(load_mnist(locate_mnist(str(folder))))
+    assert_is_mnist(load_data(locate_data(str(folder))))
 
 
 def test_loads_npz_from_folder_and_file(npz_file):
     for where in (npz_file.parent, npz_file):
-        source = locate_mnist(str(where))
-        assert source == MnistSource("npz", npz_file.resolve())
-        assert_is_mnist(load_mnist(source))
+        source = locate_data(str(where))
+        assert source == DataSource("npz", npz_file.resolve())
+        assert_is_mnist(load_data(source))
 
 
 def test_env_var_used_without_path(npz_file, monkeypatch):
     monkeypatch.setenv("RNN_SWEEP_DATA", str(npz_file.parent))
-    assert locate_mnist(None) == MnistSource("npz", npz_file.resolve())
-    assert locate_mnist("") == MnistSource("npz", npz_file.resolve())
+    assert locate_data(None) == DataSource("npz", npz_file.resolve())
+    assert locate_data("") == DataSource("npz", npz_file.resolve())
 
 
 def test_keras_cache_used_without_path_or_env(npz_file, monkeypatch, tmp_path):
@@ -120,16 +121,16 @@ def test_keras_cache_used_without_path_or_env(npz_file, monkeypatch, tmp_path):
     (tmp_path / "datasets" / "mnist.npz").symlink_to(npz_file)
     monkeypatch.delenv("RNN_SWEEP_DATA", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    source = locate_mnist(None)
-    assert source == MnistSource("keras-cache", tmp_path / "datasets" / "mnist.npz")
-    assert_is_mnist(load_mnist(source))
+    source = locate_data(None)
+    assert source == DataSource("keras-cache", tmp_path / "datasets" / "mnist.npz")
+    assert_is_mnist(load_data(source))
 
 
 def test_download_is_the_last_resort(monkeypatch, tmp_path):
     monkeypatch.delenv("RNN_SWEEP_DATA", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    source = locate_mnist(None)
-    assert source == MnistSource("download", None)
+    source = locate_data(None)
+    assert source == DataSource("download", None)
     assert "storage.googleapis.com" in source.describe()
 
 
@@ -139,39 +140,41 @@ def test_download_fills_the_keras_cache_only_with_the_expected_file(monkeypatch,
 
     monkeypatch.delenv("RNN_SWEEP_DATA", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    monkeypatch.setattr(data, "DOWNLOAD_URL", npz_file.as_uri())
+    monkeypatch.setitem(data.DATA_SETS, "mnist", replace(data.MNIST, download_url=npz_file.as_uri()))
     with pytest.raises(DataError, match="is not Keras' mnist.npz .* nothing was saved"):
-        data.download_mnist()
-    assert locate_mnist(None).kind == "download"
+        data.download_data()
+    assert locate_data(None).kind == "download"
 
-    monkeypatch.setattr(data, "DOWNLOAD_SHA256", hashlib.sha256(npz_file.read_bytes()).hexdigest())
-    assert data.download_mnist() == tmp_path / "datasets" / "mnist.npz"
-    source = locate_mnist(None)
-    assert source == MnistSource("keras-cache", tmp_path / "datasets" / "mnist.npz")
-    assert_is_mnist(load_mnist(source))
+    expected = hashlib.sha256(npz_file.read_bytes()).hexdigest()
+    monkeypatch.setitem(data.DATA_SETS, "mnist", replace(data.MNIST, download_url=npz_file.as_uri(),
+                                                           download_sha256=expected))
+    assert data.download_data() == tmp_path / "datasets" / "mnist.npz"
+    source = locate_data(None)
+    assert source == DataSource("keras-cache", tmp_path / "datasets" / "mnist.npz")
+    assert_is_mnist(load_data(source))
 
 
 def test_missing_folder_says_how_to_fix(tmp_path, monkeypatch):
     missing = tmp_path / "no-such-folder"
     with pytest.raises(DataError, match="RNN_SWEEP_DATA") as error:
-        locate_mnist(str(missing))
+        locate_data(str(missing))
     assert str(missing) in str(error.value) and "data.path=" in str(error.value)
     monkeypatch.setenv("RNN_SWEEP_DATA", str(missing))
     with pytest.raises(DataError, match=r"from RNN_SWEEP_DATA"):
-        locate_mnist(None)
+        locate_data(None)
 
 
 def test_folder_missing_one_file_names_it(tmp_path):
     for stem in list(IDX_STEMS.values())[:3]:
         (tmp_path / f"{stem}.gz").touch()
     with pytest.raises(DataError, match=rf"missing {IDX_STEMS['y_test']} \(expected as .gz or uncompressed"):
-        locate_mnist(str(tmp_path))
+        locate_data(str(tmp_path))
 
 
 def test_other_file_is_refused(tmp_path):
     (tmp_path / "train.csv").touch()
     with pytest.raises(DataError, match="not an .npz"):
-        locate_mnist(str(tmp_path / "train.csv"))
+        locate_data(str(tmp_path / "train.csv"))
 
 
 # --- damaged and modified files ------------------------------------------------------------------------
@@ -200,19 +203,19 @@ def flip(content: bytes, at: int) -> bytes:
 def test_damaged_gzip_names_the_file(raw_dir, tmp_path, labels_gz, damage):
     folder = variant(raw_dir, tmp_path, **{f"{LABELS}.gz": damage(labels_gz)})
     with pytest.raises(DataError, match=f"{LABELS}.gz"):
-        load_mnist(locate_mnist(str(folder)))
+        load_data(locate_data(str(folder)))
 
 
 def test_truncated_raw_file_names_it(real, raw_dir, tmp_path):
     folder = variant(raw_dir, tmp_path, **{LABELS: idx_bytes(real[0][1])[:-1]})
     with pytest.raises(DataError, match=f"{LABELS}.*truncated"):
-        load_mnist(locate_mnist(str(folder)), verify=False)
+        load_data(locate_data(str(folder)), verify=False)
 
 
 def test_wrong_magic_number(real, raw_dir, tmp_path):
     folder = variant(raw_dir, tmp_path, **{LABELS: idx_bytes(real[0][1], magic=2051)})
     with pytest.raises(DataError, match="magic number is 2051, expected 2049"):
-        load_mnist(locate_mnist(str(folder)), verify=False)
+        load_data(locate_data(str(folder)), verify=False)
 
 
 def test_label_out_of_range(real, raw_dir, tmp_path):
@@ -220,17 +223,17 @@ def test_label_out_of_range(real, raw_dir, tmp_path):
     labels[123] = 10
     folder = variant(raw_dir, tmp_path, **{LABELS: idx_bytes(labels)})
     with pytest.raises(DataError, match=f"{LABELS}.*label 10"):
-        load_mnist(locate_mnist(str(folder)), verify=False)
+        load_data(locate_data(str(folder)), verify=False)
 
 
 def test_changed_pixel_fails_verification_unless_disabled(real, raw_dir, tmp_path):
     images = real[1][0].copy()
     images[0, 14, 14] ^= 1
     stem = IDX_STEMS["x_test"]
-    source = locate_mnist(str(variant(raw_dir, tmp_path, **{stem: idx_bytes(images)})))
+    source = locate_data(str(variant(raw_dir, tmp_path, **{stem: idx_bytes(images)})))
     with pytest.raises(DataError, match=f"{stem} is not the canonical MNIST.*data.verify=false"):
-        load_mnist(source)
-    (_, _), (x_test, _) = load_mnist(source, verify=False)
+        load_data(source)
+    (_, _), (x_test, _) = load_data(source, verify=False)
     np.testing.assert_array_equal(x_test, images)
 
 
@@ -238,7 +241,7 @@ def test_npz_missing_keys_lists_them(real, tmp_path):
     file = tmp_path / "mnist.npz"
     np.savez(file, x_train=real[0][0][:2], labels=real[0][1][:2])
     with pytest.raises(DataError, match=r"\['labels', 'x_train'\].*x_train, y_train, x_test, y_test"):
-        load_mnist(locate_mnist(str(file)))
+        load_data(locate_data(str(file)))
 
 
 def test_wrong_shape_names_the_array(real, tmp_path):
@@ -246,7 +249,7 @@ def test_wrong_shape_names_the_array(real, tmp_path):
     file = tmp_path / "mnist.npz"
     np.savez(file, x_train=x[:, :, :27], y_train=y, x_test=xt, y_test=yt)  # one pixel column short
     with pytest.raises(DataError, match=r"x_train\) holds uint8 images of shape \(60000, 28, 27\);.*\(60000, 28, 28\)"):
-        load_mnist(locate_mnist(str(file)))
+        load_data(locate_data(str(file)))
 
 
 # --- subsets and splits --------------------------------------------------------------------------------

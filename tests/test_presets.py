@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 
 import numpy as np
@@ -24,12 +23,25 @@ from rnn_sweep.train.model import build_model  # noqa: E402  (imports Keras)
 from rnn_sweep.train.schedules import PeakSchedule, build_schedule  # noqa: E402
 
 PRESETS = sorted(path.stem for path in (conf_dir() / "experiment").glob("*.yaml"))
-TUTORIALS = ["tutorial_keras_simplernn50", "tutorial_simplernn128_relu", "tutorial_basicrnn150", "tutorial_cell_size"]
+TUTORIALS = ["tutorial_keras_simplernn50", "tutorial_keras_simplernn50_single", "tutorial_simplernn128_relu",
+             "tutorial_basicrnn150", "tutorial_cell_size"]
 BEST = ["best_lstm", "best_gru", "best_simple_rnn"]
+FASHION_BEST = [f"fashion_{name}" for name in BEST]
+# What the Keras SimpleRNN tutorial printed after each of its evaluation steps.
+PRINTED = {1: 0.0958, 501: 0.5229, 1001: 0.5595, 1501: 0.5495, 2001: 0.5713, 2501: 0.5631, 3001: 0.5877,
+           3501: 0.6042, 4001: 0.6586}
 
 
 def test_every_issue_preset_exists():
-    assert set(TUTORIALS + BEST + ["pixels_lstm", "permuted_pixels_lstm"]) <= set(PRESETS)
+    assert set(TUTORIALS + BEST + FASHION_BEST + ["pixels_lstm", "permuted_pixels_lstm"]) <= set(PRESETS)
+
+
+@pytest.mark.parametrize("name", BEST)
+def test_fashion_counterparts_train_the_best_presets_on_fashion_mnist(name):
+    mnist, fashion = typed_config(f"experiment={name}"), typed_config(f"experiment=fashion_{name}")
+    assert (mnist.data.name, fashion.data.name) == ("mnist", "fashion_mnist")
+    assert fashion.model == mnist.model and fashion.optimizer == mnist.optimizer and fashion.train == mnist.train
+    assert fashion.preset.name == f"fashion_{name}" and fashion.preset.target_test_accuracy is None
 
 
 @pytest.mark.parametrize("name", PRESETS)
@@ -43,20 +55,58 @@ def test_preset_composes_validates_and_names_itself(name):
 
 
 def test_tutorial_presets_carry_the_reported_figures():
-    assert typed_config("experiment=tutorial_keras_simplernn50").preset.reported_test_accuracy == 0.66
+    keras_tutorial = typed_config("experiment=tutorial_keras_simplernn50")
+    assert keras_tutorial.preset.reported_test_accuracy == 0.6586
+    assert dict(keras_tutorial.preset.reported_trajectory) == PRINTED
     assert typed_config("experiment=tutorial_basicrnn150").preset.reported_test_accuracy == 0.9809
+    step = keras_tutorial.train
+    assert (step.steps, step.eval_every, step.first_eval_step, step.batch_size) == (4001, 500, 1, 50)
+    assert (keras_tutorial.optimizer.name, keras_tutorial.optimizer.learning_rate) == ("adam", 0.001)
+    single = typed_config("experiment=tutorial_keras_simplernn50_single")
+    assert single.preset.reported_trajectory is None and single.preset.reported_test_accuracy is None
+    assert single.train == step and single.model.output_layers == 1
+
+
+def test_the_tutorial_loop_evaluates_nine_times():
+    """`for i in range(4001): train_on_batch(); if i % 500 == 0: evaluate()` evaluates after steps 1, 501, ..., 4001."""
+    from rnn_sweep.train.callbacks import EvalSchedule
+
     step = typed_config("experiment=tutorial_keras_simplernn50").train
-    assert (step.steps, step.eval_every, step.batch_size) == (4001, 500, 50)
+    schedule = EvalSchedule(step.eval_every, step.first_eval_step)
+    assert [taken for taken in range(1, step.steps + 1) if schedule.due(taken)] == list(PRINTED)
+    assert [taken for taken in range(1, 21) if EvalSchedule(5).due(taken)] == [5, 10, 15, 20]
 
 
-@pytest.mark.parametrize("name", ["tutorial_keras_simplernn50", "tutorial_basicrnn150"])
-def test_55000_image_tutorials_hold_out_5000(name, mnist):
+@pytest.mark.parametrize(("name", "params", "softmax_layers"),
+                         [("tutorial_keras_simplernn50", 4570, 2), ("tutorial_keras_simplernn50_single", 4460, 1)])
+def test_keras_tutorial_models_have_the_printed_parameter_counts(name, params, softmax_layers):
+    model_cfg = typed_config(f"experiment={name}").model
+    assert model_cfg.unroll is True
+    model = build_model(model_cfg)
+    assert model.count_params() == params and model.get_layer("rnn").count_params() == 3950
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert [layer.count_params() for layer in dense] == [510, 110][:softmax_layers]
+    assert all(layer.activation.__name__ == "softmax" for layer in dense)
+
+
+def test_basicrnn150_holds_out_5000(mnist):
     from rnn_sweep.data.loading import make_splits
 
-    cfg = typed_config(f"experiment={name}")
+    cfg = typed_config("experiment=tutorial_basicrnn150")
     splits = make_splits(*mnist, limit_train=None, limit_test=100, validation_split=cfg.train.validation_split,
                          seed=cfg.seed)
     assert (len(splits.y_train), len(splits.y_val)) == (55000, 5000)
+
+
+@pytest.mark.parametrize("name", ["tutorial_keras_simplernn50", "tutorial_cell_size"])
+def test_tutorials_without_hold_out_train_on_all_60000_in_file_order(name, mnist):
+    from rnn_sweep.data.loading import make_splits
+
+    cfg = typed_config(f"experiment={name}")
+    assert cfg.train.validation_split == 0
+    splits = make_splits(*mnist, limit_train=None, limit_test=None, validation_split=0, seed=cfg.seed)
+    assert len(splits.y_train) == 60000 and len(splits.y_val) == 0
+    np.testing.assert_array_equal(splits.y_train, mnist[0][1])
 
 
 @pytest.mark.parametrize("name", BEST)
@@ -85,22 +135,35 @@ QUICK = ["train.epochs=1", "data.limit_train=100", "data.limit_test=50", "train.
 
 
 @pytest.mark.parametrize("name", PRESETS)
-def test_preset_trains_a_short_run(name, mnist_path, tmp_path):
+def test_preset_trains_a_short_run(name, request, tmp_path):
     from rnn_sweep.train.runner import train_run
 
-    quick = [*QUICK, "train.steps=7", "train.eval_every=3"] if name == "tutorial_keras_simplernn50" else QUICK
+    stepped = name.startswith("tutorial_keras_simplernn50")
+    quick = [*QUICK, "train.steps=7", "train.eval_every=3"] if stepped else QUICK
     if "pixels" in name:
         quick = [*quick, "data.limit_train=20", "data.limit_test=10", "train.batch_size=10"]
-    cfg = typed_config(f"experiment={name}", f"data.path={mnist_path}", *quick)
+    path = request.getfixturevalue("fashion_path" if name.startswith("fashion_") else "mnist_path")
+    cfg = typed_config(f"experiment={name}", f"data.path={path}", *quick)
     record = train_run(cfg, tmp_path, [], Console(file=io.StringIO()))
     assert record["status"] == "ok", record["error"]
     assert record["preset"] == name and record["sequence"] == cfg.data.sequence
+    assert record["data"] == cfg.data.name and record["preset_measures"] == cfg.preset.measures
     assert 0 <= record["test_accuracy"] <= 1
-    if name == "tutorial_keras_simplernn50":
-        # 92 training images at batch 50: 2 steps an epoch, so 7 steps end inside the 4th epoch.
-        assert record["steps"] == 7 and record["epochs_completed"] == 4
-        with (tmp_path / "steps.csv").open() as file:
-            assert [int(row["step"]) for row in csv.DictReader(file)] == [3, 6, 7]
+    if cfg.train.validation_split == 0:
+        assert record["val_samples"] == 0 and record["best_val_accuracy"] is None
+        assert record["validation"] == "none (validation_split=0)"
+        history = pd.read_csv(tmp_path / "history.csv")
+        assert history["val_accuracy"].isna().all() and history["accuracy"].notna().all()
+    if stepped:
+        # 100 training images at batch 50: 2 steps an epoch, so 7 steps end inside the 4th epoch; the tutorial's
+        # loop evaluates after the first step, then every 3.
+        assert record["steps"] == 7 and record["epochs_completed"] == 4 and record["evaluations"] == 3
+        steps = pd.read_csv(tmp_path / "steps.csv")
+        assert steps["step"].tolist() == [1, 4, 7]
+        printed = [PRINTED[1] if name == "tutorial_keras_simplernn50" else None, None, None]
+        assert [None if pd.isna(value) else value for value in steps["reported_test_accuracy"]] == printed
+        # The step evaluations leave the training metrics alone: history.csv reports training, not the test set.
+        assert pd.read_csv(tmp_path / "history.csv")["loss"].iloc[-1] != pytest.approx(steps["test_loss"].iloc[-1])
 
 
 @pytest.mark.parametrize(
@@ -193,6 +256,9 @@ def test_stacked_bidirectional_layernorm_and_dense_stack_build_as_configured():
         ("data.permutation_seed=-1", ">= 0"),
         ("train.steps=0", ">= 1"),
         ("train.eval_every=0", ">= 1"),
+        ("train.first_eval_step=0", ">= 1"),
+        ("train.validation_split=-0.1", ">= 0"),
+        ("model.output_layers=0", ">= 1"),
         ("train.lr_schedule=step", "constant, cosine, one_cycle"),
         ("train.warmup_epochs=-1", ">= 0"),
         ("train.label_smoothing=1.0", "< 1"),

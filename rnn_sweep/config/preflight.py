@@ -29,7 +29,7 @@ from rnn_sweep.config.paths import conf_dir
 from rnn_sweep.config.schema import register
 from rnn_sweep.config.validate import GROUP_CHOICES, explain_omegaconf_error, unknown_option, validate
 from rnn_sweep.console import stdout
-from rnn_sweep.data.loading import DOWNLOAD_URL, download_mnist, locate_mnist
+from rnn_sweep.data.loading import DATA_SETS, download_data, locate_data
 from rnn_sweep.errors import ConfigError
 from rnn_sweep.sweep.cluster import check_scheduler
 from rnn_sweep.sweep.space import search_space
@@ -41,7 +41,7 @@ _INFO_FLAGS = ("help", "hydra_help", "cfg", "info", "shell_completion", "resolve
 def preflight(argv: list[str]) -> None:
     """Raise ConfigError (or DataError) for the first job of `argv` that could not run.
 
-    MNIST that is nowhere on disk is downloaded here, before any job starts: without network, that is the error.
+    A data set that is nowhere on disk is downloaded here, before any job starts: without network, that is the error.
     """
     args = get_args_parser().parse_args(argv)
     if any(getattr(args, flag, None) for flag in _INFO_FLAGS):
@@ -59,14 +59,17 @@ def preflight(argv: list[str]) -> None:
         if args.multirun:
             check_scheduler(hydra_cfg.launcher)
         compose_job = _JobComposer(config_name, groups=set(hydra_cfg.runtime.choices))
-        located: set[str | None] = set()
+        located: set[tuple[str, str | None]] = set()
         for job_overrides in expand_jobs(overrides, args.multirun, hydra_cfg):
             typed = validate(compose_job(job_overrides))
-            if typed.data.path not in located:
-                if locate_mnist(typed.data.path).kind == "download":
-                    stdout.print(f"MNIST not found locally: downloading {DOWNLOAD_URL} into the Keras cache")
-                    download_mnist()
-                located.add(typed.data.path)
+            wanted = (typed.data.name, typed.data.path)
+            if wanted not in located:
+                if locate_data(typed.data.path, typed.data.name).kind == "download":
+                    spec = DATA_SETS[typed.data.name]
+                    stdout.print(f"{spec.title} not found locally: downloading {spec.download_url} "
+                                 "into the Keras cache")
+                    download_data(typed.data.name)
+                located.add(wanted)
     _check_writable(Path(hydra_cfg.sweep.dir if args.multirun else hydra_cfg.run.dir))
 
 

@@ -15,7 +15,7 @@ from omegaconf import MISSING
 AUTO = "auto"
 CELLS = ("simple_rnn", "lstm", "gru")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
-DATASETS = ("mnist",)
+DATASETS = ("mnist", "fashion_mnist")
 DEVICES = ("auto", "cpu", "gpu")
 # How an image becomes a sequence (rnn_sweep.data.sequences): 28 rows, 28 columns, 784 pixels, or 784 shuffled pixels.
 SEQUENCES = ("rows", "columns", "pixels", "permuted_pixels")
@@ -107,6 +107,9 @@ class ModelConfig:
     head_dropout: float = ruled(0.0, ge=0, lt=1)  # Dropout just before the output layer
     # linear: logits and a from_logits loss; softmax: probabilities, as some tutorials build it.
     output_activation: str = ruled("linear", choices=OUTPUT_ACTIVATIONS)
+    # Dense(10) output layers stacked on one another, each with output_activation; the Keras SimpleRNN tutorial
+    # stacks two (Dense -> softmax -> Dense -> softmax).
+    output_layers: int = ruled(1, ge=1)
 
 
 @dataclass
@@ -199,7 +202,8 @@ OPTIMIZER_SCHEMAS: dict[str, type[OptimizerConfig]] = {
 @dataclass
 class DataConfig:
     name: str = ruled("mnist", choices=DATASETS)
-    # A folder with the four IDX files (.gz or raw) or an mnist.npz; null falls back to Keras' cache/download.
+    # A folder with the four IDX files (.gz or raw) or an mnist.npz; null falls back to the data set's system
+    # folder, then Keras' cache, then Keras' download (rnn_sweep.data.loading.locate_data).
     path: str | None = "${oc.env:RNN_SWEEP_DATA,null}"
     limit_train: int | None = ruled(None, ge=10)
     limit_test: int | None = ruled(None, ge=10)
@@ -211,10 +215,22 @@ class DataConfig:
 
 
 @dataclass
+class FashionMNISTConfig(DataConfig):
+    """Zalando's Fashion-MNIST: MNIST's shapes and files, ten kinds of clothing; found through its own variable."""
+
+    name: str = ruled("fashion_mnist", choices=DATASETS)
+    path: str | None = "${oc.env:RNN_SWEEP_FASHION_DATA,null}"
+
+
+DATA_SCHEMAS: dict[str, type[DataConfig]] = {"mnist": DataConfig, "fashion_mnist": FashionMNISTConfig}
+
+
+@dataclass
 class TrainConfig:
     batch_size: int = ruled(128, ge=1)
     epochs: int = ruled(5, ge=1)
-    validation_split: float = ruled(0.1, gt=0, lt=1)
+    # The share of the training images held out for validation; 0 trains on all of them, without a validation metric.
+    validation_split: float = ruled(0.1, ge=0, lt=1)
     shuffle: bool = True
     deterministic: bool = False
     save_model: bool = True
@@ -230,6 +246,9 @@ class TrainConfig:
     steps: int | None = ruled(None, ge=1)
     # Evaluate on the test set every this many steps (printed, and kept in steps.csv); null: only at the end.
     eval_every: int | None = ruled(None, ge=1)
+    # The step the first of those evaluations follows (then every eval_every steps); null: eval_every. A loop
+    # `for i in range(n): train_on_batch(...); if i % 500 == 0: evaluate()` evaluates after steps 1, 501, ...: 1.
+    first_eval_step: int | None = ruled(None, ge=1)
     # Learning rate over the run, peaking at optimizer.learning_rate (rnn_sweep.train.schedules).
     lr_schedule: str = ruled("constant", choices=LR_SCHEDULES)
     # Linear warm-up from near 0 to the peak; one_cycle with 0 here warms up over its first 30% of steps.
@@ -255,6 +274,10 @@ class PresetConfig:
     reported_test_accuracy: float | None = ruled(None, ge=0, le=1)  # what the tutorial published
     target_test_accuracy: float | None = ruled(None, ge=0, le=1)  # what a best_* preset is meant to reach
     source: str | None = None
+    # What the figures are: the training followed and the data the accuracy is taken on (shown in presets.csv).
+    measures: str | None = None
+    # Test accuracy the tutorial printed after each of these steps; steps.csv shows it beside the measured one.
+    reported_trajectory: dict[int, float] | None = None
 
 
 @dataclass
@@ -272,7 +295,7 @@ class Config:
 # ModelConfig's keys that shape the network around the cell rather than being Keras cell arguments.
 STRUCTURE_KEYS = (
     "layers", "bidirectional", "layer_norm", "dense_layers", "dense_units", "dense_activation", "head_dropout",
-    "output_activation",
+    "output_activation", "output_layers",
 )
 
 NON_IDENTITY_KEYS = (
@@ -289,5 +312,6 @@ def register() -> None:
         store.store(group="schema/model", name=name, node=schema)
     for name, schema in OPTIMIZER_SCHEMAS.items():
         store.store(group="schema/optimizer", name=name, node=schema)
-    store.store(group="schema/data", name="mnist", node=DataConfig)
+    for name, schema in DATA_SCHEMAS.items():
+        store.store(group="schema/data", name=name, node=schema)
     store.store(group="schema/train", name="default", node=TrainConfig)

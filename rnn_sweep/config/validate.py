@@ -15,11 +15,12 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 from rnn_sweep.config.schema import (
     AUTO,
     CELLS,
+    DATA_SCHEMAS,
+    DATASETS,
     MODEL_SCHEMAS,
     OPTIMIZER_SCHEMAS,
     OPTIMIZERS,
     Config,
-    DataConfig,
     PresetConfig,
     Rule,
     TrainConfig,
@@ -27,7 +28,9 @@ from rnn_sweep.config.schema import (
 from rnn_sweep.errors import ConfigError
 
 # What a user types to pick each group option, and the options in the order the docs list them.
-GROUP_CHOICES = {"model": ("model.cell", CELLS), "optimizer": ("optimizer.name", OPTIMIZERS)}
+GROUP_CHOICES = {
+    "model": ("model.cell", CELLS), "optimizer": ("optimizer.name", OPTIMIZERS), "data": ("data.name", DATASETS),
+}
 
 
 def validate(cfg: DictConfig) -> DictConfig:
@@ -47,11 +50,12 @@ def _schema_for(cfg: DictConfig) -> DictConfig:
     """The typed skeleton matching the chosen cell and optimizer, so their own keys are allowed."""
     cell = _group_choice(cfg, "model")
     optimizer = _group_choice(cfg, "optimizer")
+    data = _group_choice(cfg, "data")
     return OmegaConf.structured(
         Config(
             model=MODEL_SCHEMAS[cell](),
             optimizer=OPTIMIZER_SCHEMAS[optimizer](),
-            data=DataConfig(),
+            data=DATA_SCHEMAS[data](),
             train=TrainConfig(),
             preset=PresetConfig(),
         )
@@ -96,7 +100,7 @@ def _check_steps_per_execution(train: DictConfig) -> None:
     every = train.steps_per_execution
     if every == AUTO:
         return
-    for key in ("steps", "eval_every"):
+    for key in ("steps", "eval_every", "first_eval_step"):
         value = train[key]
         if value is not None and value % every:
             raise ConfigError(

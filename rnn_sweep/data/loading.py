@@ -1,8 +1,9 @@
-"""Find, load, verify and split MNIST without needing the network.
+"""Find, load, verify and split MNIST and Fashion-MNIST without needing the network.
 
-Only numpy and the standard library are imported here, so that finding and
-checking the data stays fast and works where Keras cannot download; the
-last-resort download is plain urllib, so it too runs before TensorFlow loads.
+Both data sets come as the same four IDX files; each has its own environment variable, system folder,
+Keras cache and checksums (`DataSet`). Only numpy and the standard library are imported here, so that
+finding and checking the data stays fast and works where Keras cannot download; the last-resort download
+is plain urllib, so it too runs before TensorFlow loads.
 """
 
 from __future__ import annotations
@@ -22,11 +23,8 @@ import numpy as np
 from rnn_sweep import atomic
 from rnn_sweep.errors import UserError
 
-ENV_VAR = "RNN_SWEEP_DATA"
-DOWNLOAD_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
-# The file hash keras.datasets.mnist.load_data() checks its download against.
-DOWNLOAD_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 DOWNLOAD_TIMEOUT = 60  # seconds without an answer before the download counts as failed
+KERAS_BASE_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 IDX_STEMS = {
@@ -38,21 +36,76 @@ IDX_STEMS = {
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 SIZES = {"train": 60000, "test": 10000}
 
-# SHA-256 of each decoded array's bytes (C-contiguous uint8) for the canonical
-# MNIST, so one check covers .gz, raw IDX and .npz copies alike.
-CONTENT_SHA256 = {
-    "x_train": "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
-    "y_train": "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13",
-    "x_test": "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
-    "y_test": "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
-}
 
-HOW_TO_POINT = (
-    "Point the tool at a folder holding the four MNIST IDX files "
-    f"({', '.join(IDX_STEMS.values())}; each .gz or uncompressed) or mnist.npz, "
-    f"or at an .npz file: data.path=/folder/with/mnist or "
-    f"export {ENV_VAR}=/folder/with/mnist."
+@dataclass(frozen=True)
+class DataSet:
+    """Where one data set is looked for, and what its canonical copy decodes to.
+
+    `content_sha256` holds the SHA-256 of each decoded array's bytes (C-contiguous uint8), so one check
+    covers .gz, raw IDX and .npz copies alike, whatever gzip wrote into the archive's header.
+    """
+
+    name: str  # data.name
+    title: str  # how messages name it
+    env_var: str  # the folder (or .npz) given by environment, as data.path defaults to it
+    system_folders: tuple[str, ...]  # where a distribution package installs the IDX files
+    npz_name: str | None  # Keras' one-file archive, for data sets that have one
+    keras_cache: str  # below $KERAS_HOME (~/.keras): the file or folder keras.datasets fills
+    download_url: str  # Keras' own copy: one .npz, or a folder holding the four .gz files
+    download_sha256: str | None  # of the .npz download; the .gz downloads are checked by content
+    content_sha256: dict[str, str]
+
+    def how_to_point(self) -> str:
+        """The sentence every 'not found' error ends with."""
+        archive = f" or {self.npz_name}" if self.npz_name else ""
+        packaged = "".join(f" Debian's package dataset-{self.name.replace('_', '-')} puts them in {folder}."
+                           for folder in self.system_folders)
+        return (
+            f"Point the tool at a folder holding the four {self.title} IDX files "
+            f"({', '.join(IDX_STEMS.values())}; each .gz or uncompressed){archive}"
+            f"{', or at an .npz file' if self.npz_name else ''}: data.path=/folder or "
+            f"export {self.env_var}=/folder.{packaged}"
+        )
+
+
+MNIST = DataSet(
+    name="mnist",
+    title="MNIST",
+    env_var="RNN_SWEEP_DATA",
+    system_folders=(),
+    npz_name="mnist.npz",
+    keras_cache="datasets/mnist.npz",
+    download_url=f"{KERAS_BASE_URL}mnist.npz",
+    # The file hash keras.datasets.mnist.load_data() checks its download against.
+    download_sha256="731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
+    content_sha256={
+        "x_train": "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
+        "y_train": "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13",
+        "x_test": "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
+        "y_test": "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
+    },
 )
+# Computed from Debian's dataset-fashion-mnist files, whose decompressed IDX files have the SHA-256s other
+# projects list for the publisher's archives (train images c59f468a..., train labels bad3541b..., test images
+# 5b4141f0..., test labels 0402a96d...). Debian's .gz files themselves differ from the publisher's (other MD5s),
+# which is why the contents are checked, not the archives. keras.datasets.fashion_mnist checks no hash at all.
+FASHION_MNIST = DataSet(
+    name="fashion_mnist",
+    title="Fashion-MNIST",
+    env_var="RNN_SWEEP_FASHION_DATA",
+    system_folders=("/usr/share/datasets/fashion-mnist",),
+    npz_name=None,
+    keras_cache="datasets/fashion-mnist",
+    download_url=KERAS_BASE_URL,
+    download_sha256=None,
+    content_sha256={
+        "x_train": "2e487a6c89124f78f2d7521542223cafe96f7123c3ca13d447772ac6ecbb3012",
+        "y_train": "657fbd221bfc9f4198cc14b5619cc33ec57c58dd0e47af4d99d6650759e869a7",
+        "x_test": "c867c93ff95360594e8ec3287995350b824dd110b11595c0e13d5423f621867a",
+        "y_test": "3d0e6c6ea990b53b6f8f500a41cac93881d981b315f84578b7d915342ade01e9",
+    },
+)
+DATA_SETS = {data_set.name: data_set for data_set in (MNIST, FASHION_MNIST)}
 
 Arrays = dict[str, np.ndarray]
 Pair = tuple[np.ndarray, np.ndarray]
@@ -63,11 +116,16 @@ class DataError(UserError):
 
 
 @dataclass(frozen=True)
-class MnistSource:
-    """Where MNIST will be read from; found cheaply, before any decoding."""
+class DataSource:
+    """Where a data set will be read from; found cheaply, before any decoding."""
 
     kind: str  # "idx" | "npz" | "keras-cache" | "download"
-    location: Path | None  # folder for idx, file for npz/keras-cache, None for download
+    location: Path | None  # folder for idx, file for npz, file or folder for keras-cache, None for download
+    data_set: str = "mnist"
+
+    @property
+    def spec(self) -> DataSet:
+        return DATA_SETS[self.data_set]
 
     def describe(self) -> str:
         """One line for the result record, so a run says which data it used."""
@@ -75,14 +133,14 @@ class MnistSource:
             "idx": f"IDX files in {self.location}",
             "npz": f"NumPy archive {self.location}",
             "keras-cache": f"Keras cache {self.location}",
-            "download": f"Keras download from {DOWNLOAD_URL}",
+            "download": f"Keras download from {self.spec.download_url}",
         }[self.kind]
 
 
-def _keras_cache() -> Path:
-    """The file keras.datasets.mnist.load_data() caches its download in."""
+def _keras_cache(spec: DataSet) -> Path:
+    """The file or folder keras.datasets.<name>.load_data() caches its download in."""
     home = os.environ.get("KERAS_HOME") or Path.home() / ".keras"
-    return Path(home).expanduser() / "datasets" / "mnist.npz"
+    return Path(home).expanduser() / spec.keras_cache
 
 
 def _idx_file(folder: Path, stem: str) -> Path | None:
@@ -93,39 +151,49 @@ def _idx_file(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def _source_at(where: Path, via: str) -> MnistSource:
-    """Classify an explicitly given path, or explain why it holds no MNIST."""
+def _missing_idx(folder: Path) -> list[str]:
+    return [stem for stem in IDX_STEMS.values() if _idx_file(folder, stem) is None]
+
+
+def _source_at(where: Path, via: str, spec: DataSet) -> DataSource:
+    """Classify an explicitly given path, or explain why it holds no copy of the data set."""
     if not where.exists():
-        raise DataError(f"The MNIST path {where} (from {via}) does not exist. {HOW_TO_POINT}")
+        raise DataError(f"The {spec.title} path {where} (from {via}) does not exist. {spec.how_to_point()}")
     if where.is_file():
         if where.suffix == ".npz":
-            return MnistSource("npz", where)
+            return DataSource("npz", where, spec.name)
         raise DataError(
-            f"The MNIST path {where} (from {via}) is a file but not an .npz archive. {HOW_TO_POINT}"
+            f"The {spec.title} path {where} (from {via}) is a file but not an .npz archive. {spec.how_to_point()}"
         )
-    missing = [stem for stem in IDX_STEMS.values() if _idx_file(where, stem) is None]
+    missing = _missing_idx(where)
     if not missing:
-        return MnistSource("idx", where)
-    if (where / "mnist.npz").is_file():
-        return MnistSource("npz", where / "mnist.npz")
+        return DataSource("idx", where, spec.name)
+    if spec.npz_name and (where / spec.npz_name).is_file():
+        return DataSource("npz", where / spec.npz_name, spec.name)
+    archive = f" nor {spec.npz_name}" if spec.npz_name else ""
     raise DataError(
-        f"The MNIST folder {where} (from {via}) has neither all four IDX files nor "
-        f"mnist.npz: missing {', '.join(missing)} (expected as .gz or uncompressed) "
-        f"and mnist.npz. {HOW_TO_POINT}"
+        f"The {spec.title} folder {where} (from {via}) has neither all four IDX files{archive}: missing "
+        f"{', '.join(missing)} (expected as .gz or uncompressed){f' and {spec.npz_name}' if spec.npz_name else ''}. "
+        f"{spec.how_to_point()}"
     )
 
 
-def locate_mnist(path: str | None) -> MnistSource:
-    """Pick the data source without decoding: `path`, then $RNN_SWEEP_DATA,
-    then Keras' cached mnist.npz, else a download. An empty string counts as unset."""
+def locate_data(path: str | None, name: str = "mnist") -> DataSource:
+    """Pick the data set's source without decoding: `path`, then its environment variable ($RNN_SWEEP_DATA for
+    MNIST, $RNN_SWEEP_FASHION_DATA for Fashion-MNIST), then its system folder, then Keras' cache, else a
+    download. An empty string counts as unset."""
+    spec = DATA_SETS[name]
     if path:
-        return _source_at(Path(path).expanduser().resolve(), "data.path")
-    if env := os.environ.get(ENV_VAR):
-        return _source_at(Path(env).expanduser().resolve(), ENV_VAR)
-    cache = _keras_cache()
-    if cache.is_file():
-        return MnistSource("keras-cache", cache)
-    return MnistSource("download", None)
+        return _source_at(Path(path).expanduser().resolve(), "data.path", spec)
+    if env := os.environ.get(spec.env_var):
+        return _source_at(Path(env).expanduser().resolve(), spec.env_var, spec)
+    for folder in map(Path, spec.system_folders):
+        if folder.is_dir() and not _missing_idx(folder):
+            return DataSource("idx", folder, spec.name)
+    cache = _keras_cache(spec)
+    if cache.is_file() or (cache.is_dir() and not _missing_idx(cache)):
+        return DataSource("keras-cache", cache, spec.name)
+    return DataSource("download", None, spec.name)
 
 
 def _read_idx(file: Path, magic: int) -> np.ndarray:
@@ -136,26 +204,30 @@ def _read_idx(file: Path, magic: int) -> np.ndarray:
             raw = gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(
-            f"Cannot read the MNIST file {file} ({exc}); it is missing, damaged or "
+            f"Cannot read the data file {file} ({exc}); it is missing, damaged or "
             "truncated. Replace it with a fresh copy."
         ) from exc
+    return _decode_idx(raw, magic, file)
+
+
+def _decode_idx(raw: bytes, magic: int, file: Path | str) -> np.ndarray:
     ndim = 3 if magic == IMAGE_MAGIC else 1
     header = 4 * (1 + ndim)
     if len(raw) < header:
-        raise DataError(f"The MNIST file {file} is truncated: it ends inside its header.")
+        raise DataError(f"The data file {file} is truncated: it ends inside its header.")
     found, *dims = struct.unpack(f">{1 + ndim}I", raw[:header])
     if found != magic:
         kind = "image" if magic == IMAGE_MAGIC else "label"
         raise DataError(
-            f"The MNIST file {file} is not an IDX {kind} file: its magic number is {found}, expected {magic}."
+            f"The data file {file} is not an IDX {kind} file: its magic number is {found}, expected {magic}."
         )
     expected = int(np.prod(dims))
     if len(raw) - header != expected:
         raise DataError(
-            f"The MNIST file {file} is truncated or padded: its header promises "
+            f"The data file {file} is truncated or padded: its header promises "
             f"{expected} bytes of data (shape {tuple(dims)}), it holds {len(raw) - header}."
         )
-    # Copy so callers get writable arrays, as from keras.datasets.mnist.
+    # Copy so callers get writable arrays, as from keras.datasets.
     return np.frombuffer(raw, np.uint8, offset=header).reshape(dims).copy()
 
 
@@ -164,73 +236,91 @@ def _read_npz(file: Path) -> tuple[Arrays, dict[str, str]]:
     try:
         npz = np.load(file, allow_pickle=False)
         if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise DataError(f"The MNIST file {file} is a .npy array, not an .npz archive.")
+            raise DataError(f"The data file {file} is a .npy array, not an .npz archive.")
         with npz:
             found = sorted(npz.files)
             arrays = {key: npz[key] for key in KEYS if key in found}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise DataError(
-            f"Cannot read the MNIST archive {file} ({exc}); it is damaged or not an "
+            f"Cannot read the archive {file} ({exc}); it is damaged or not an "
             ".npz file. Replace it with a fresh copy."
         ) from exc
     if len(arrays) < len(KEYS):
         raise DataError(
-            f"The MNIST archive {file} holds the arrays {found or 'none'}, but "
+            f"The archive {file} holds the arrays {found or 'none'}, but "
             f"{', '.join(KEYS)} are expected."
         )
     return arrays, {key: f"{file} (array {key})" for key in KEYS}
 
 
-def download_mnist() -> Path:
-    """Fetch Keras' own mnist.npz into the Keras cache (the last resort), checked against Keras' SHA-256.
+def _fetch(url: str, spec: DataSet, cache: Path) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
+            return response.read()
+    except (OSError, ValueError) as exc:  # URLError, timeouts, refused connections, a malformed proxy URL
+        places = "".join(f", nothing in {folder}" for folder in spec.system_folders)
+        raise DataError(
+            f"{spec.title} was not found and could not be downloaded: data.path is not set, {spec.env_var} is not "
+            f"set{places}, there is no Keras cache at {cache}, and downloading {url} failed "
+            f"({getattr(exc, 'reason', exc)}). {spec.how_to_point()}"
+        ) from None
+
+
+def download_data(name: str = "mnist") -> Path:
+    """Fetch Keras' own copy of the data set into the Keras cache (the last resort), checked before it is saved:
+    MNIST's .npz against Keras' SHA-256, Fashion-MNIST's four .gz files by their decoded contents.
 
     Preflight calls this before any job starts, so a machine without network gets one clear error
     before anything trains, and a sweep downloads once rather than once per job.
     """
-    cache = _keras_cache()
-    try:
-        with urllib.request.urlopen(DOWNLOAD_URL, timeout=DOWNLOAD_TIMEOUT) as response:
-            payload = response.read()
-    except (OSError, ValueError) as exc:  # URLError, timeouts, refused connections, a malformed proxy URL
-        raise DataError(
-            f"MNIST was not found and could not be downloaded: data.path is not set, {ENV_VAR} is not set, "
-            f"there is no Keras cache at {cache}, and downloading {DOWNLOAD_URL} failed "
-            f"({getattr(exc, 'reason', exc)}). {HOW_TO_POINT}"
-        ) from None
-    digest = hashlib.sha256(payload).hexdigest()
-    if digest != DOWNLOAD_SHA256:
-        raise DataError(
-            f"The download from {DOWNLOAD_URL} is not Keras' mnist.npz (SHA-256 {digest}, expected "
-            f"{DOWNLOAD_SHA256}); nothing was saved. Try again later. {HOW_TO_POINT}"
-        )
-    atomic.write_bytes(cache, payload)
+    spec = DATA_SETS[name]
+    cache = _keras_cache(spec)
+    if spec.npz_name:
+        payload = _fetch(spec.download_url, spec, cache)
+        digest = hashlib.sha256(payload).hexdigest()
+        if digest != spec.download_sha256:
+            raise DataError(
+                f"The download from {spec.download_url} is not Keras' {spec.npz_name} (SHA-256 {digest}, expected "
+                f"{spec.download_sha256}); nothing was saved. Try again later. {spec.how_to_point()}"
+            )
+        atomic.write_bytes(cache, payload)
+        return cache
+    payloads = {}
+    for key, stem in IDX_STEMS.items():
+        url = f"{spec.download_url}{stem}.gz"
+        payloads[key] = _fetch(url, spec, cache)
+        try:
+            array = _decode_idx(gzip.decompress(payloads[key]), IMAGE_MAGIC if key[0] == "x" else LABEL_MAGIC, url)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(f"The download from {url} is not a gzip file ({exc}); nothing was saved. "
+                            f"Try again later. {spec.how_to_point()}") from None
+        _verify({key: array}, {key: url}, spec, hint="Nothing was saved; try again later.")
+    for key, stem in IDX_STEMS.items():
+        atomic.write_bytes(cache / f"{stem}.gz", payloads[key])
     return cache
 
 
-def _read(source: MnistSource) -> tuple[Arrays, dict[str, str]]:
+def _read(source: DataSource) -> tuple[Arrays, dict[str, str]]:
     """The raw arrays of `source`, each with the file it came from (for messages)."""
-    if source.kind == "idx":
-        arrays, origins = {}, {}
-        for key, stem in IDX_STEMS.items():
-            file = _idx_file(source.location, stem) or source.location / f"{stem}.gz"
-            magic = IMAGE_MAGIC if key.startswith("x") else LABEL_MAGIC
-            arrays[key], origins[key] = _read_idx(file, magic), str(file)
-        return arrays, origins
-    if source.kind in ("npz", "keras-cache"):
-        return _read_npz(source.location)
-    if source.kind == "download":
-        return _read_npz(download_mnist())
-    raise ValueError(f"unknown MNIST source kind {source.kind!r}")
+    location = download_data(source.data_set) if source.kind == "download" else source.location
+    if location.is_file():
+        return _read_npz(location)
+    arrays, origins = {}, {}
+    for key, stem in IDX_STEMS.items():
+        file = _idx_file(location, stem) or location / f"{stem}.gz"
+        magic = IMAGE_MAGIC if key.startswith("x") else LABEL_MAGIC
+        arrays[key], origins[key] = _read_idx(file, magic), str(file)
+    return arrays, origins
 
 
-def _check(arrays: Arrays, origins: dict[str, str]) -> None:
+def _check(arrays: Arrays, origins: dict[str, str], spec: DataSet) -> None:
     """Shape, dtype and label range checks that also apply to custom data."""
     for split, n in SIZES.items():
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.dtype != np.uint8 or x.shape != (n, 28, 28):
             raise DataError(
                 f"{origins[f'x_{split}']} holds {x.dtype} images of shape {x.shape}; "
-                f"MNIST {split} images must be uint8 of shape ({n}, 28, 28)."
+                f"{spec.title} {split} images must be uint8 of shape ({n}, 28, 28)."
             )
         if not np.issubdtype(y.dtype, np.integer) or y.shape != (n,):
             raise DataError(
@@ -239,30 +329,33 @@ def _check(arrays: Arrays, origins: dict[str, str]) -> None:
             )
         bad = y[(y < 0) | (y > 9)]
         if bad.size:
-            raise DataError(f"{origins[f'y_{split}']} holds the label {bad[0]}; MNIST labels must be 0..9.")
+            raise DataError(f"{origins[f'y_{split}']} holds the label {bad[0]}; {spec.title} labels must be 0..9.")
         arrays[f"y_{split}"] = y.astype(np.uint8)
 
 
-def _verify(arrays: Arrays, origins: dict[str, str]) -> None:
-    """Catch corrupt or modified copies that still decode cleanly."""
-    for key, want in CONTENT_SHA256.items():
-        digest = hashlib.sha256(np.ascontiguousarray(arrays[key]).data).hexdigest()
+def _verify(arrays: Arrays, origins: dict[str, str], spec: DataSet, hint: str | None = None) -> None:
+    """Catch corrupt or modified copies that still decode cleanly (and a copy of the other data set)."""
+    for key, array in arrays.items():
+        want = spec.content_sha256[key]
+        digest = hashlib.sha256(np.ascontiguousarray(array).data).hexdigest()
         if digest != want:
+            others = [other.title for other in DATA_SETS.values() if other.content_sha256[key] == digest]
+            what = f"it is {others[0]}'s {key}" if others else "the file is corrupt or modified"
             raise DataError(
-                f"{origins[key]} is not the canonical MNIST {key}: its content SHA-256 is "
-                f"{digest}, expected {want}, so the file is corrupt or modified. Replace it "
-                "with a fresh copy, or set data.verify=false to skip this check for custom data."
+                f"{origins[key]} is not the canonical {spec.title} {key}: its content SHA-256 is "
+                f"{digest}, expected {want}, so {what}. "
+                + (hint or "Replace it with a fresh copy, or set data.verify=false to skip this check for custom data.")
             )
 
 
-def load_mnist(source: MnistSource, verify: bool = True) -> tuple[Pair, Pair]:
-    """((x_train, y_train), (x_test, y_test)) as uint8, like keras.datasets.mnist.load_data().
+def load_data(source: DataSource, verify: bool = True) -> tuple[Pair, Pair]:
+    """((x_train, y_train), (x_test, y_test)) as uint8, like keras.datasets.<name>.load_data().
 
     Every problem becomes a DataError naming the file, so users never see a traceback."""
     arrays, origins = _read(source)
-    _check(arrays, origins)
+    _check(arrays, origins, source.spec)
     if verify:
-        _verify(arrays, origins)
+        _verify(arrays, origins, source.spec)
     return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
 
 
@@ -324,12 +417,17 @@ def make_splits(
 
     The (limited) training set is shuffled with the seed and its first
     floor(len * validation_split) examples become the validation set, so the
-    two never overlap. The test set keeps its order unless limited (then it
-    is a balanced subset drawn with seed + 1)."""
+    two never overlap. Used whole (no limit, nothing held out) it keeps the
+    files' order, which step-based training walks as the tutorials did. The
+    test set keeps its order unless limited (then it is a balanced subset
+    drawn with seed + 1)."""
     if not 0 <= validation_split < 1:
         raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
     (x, y), (x_test, y_test) = train, test
-    picked = balanced_subset(y, len(y) if limit_train is None else limit_train, seed)
+    if limit_train is None and validation_split == 0:
+        picked = np.arange(len(y))
+    else:
+        picked = balanced_subset(y, len(y) if limit_train is None else limit_train, seed)
     n_val = int(len(picked) * validation_split)
     val, kept = picked[:n_val], picked[n_val:]
     if limit_test is not None:

@@ -32,7 +32,7 @@ STATUSES = ("ok", "failed", "diverged", "interrupted", "pruned")
 ENDED_WELL = ("ok", "pruned")
 
 # The settings every sweep of this tool can vary, each a column of its own; the seed last.
-CONFIG_COLUMNS = ("cell", "units", "batch_size", "optimizer", "learning_rate", "epochs", "seed")
+CONFIG_COLUMNS = ("cell", "units", "batch_size", "optimizer", "learning_rate", "epochs", "data", "seed")
 # What tells two settings apart when runs are paired or folded over seeds.
 SETTING_COLUMNS = CONFIG_COLUMNS[:-1]
 
@@ -53,9 +53,12 @@ EXTRA_COLUMNS = (
     # Timing noise: every epoch's wall and process CPU seconds, the spread of the steady ones, the load at start.
     "epoch_seconds_all", "epoch_cpu_seconds_all", "epoch_seconds_iqr", "load_average_1m",
     "test_set_hash",  # which test images (and labels, in order) the run was scored on: paired tests need the same
+    "validation", "evaluations", "preset_measures",
 )
 # Columns that hold a list; results.csv keeps each as JSON.
 LIST_COLUMNS = ("overrides", "epoch_seconds_all", "epoch_cpu_seconds_all")
+# Columns added after records were first written, with the value every older record implies.
+IMPLIED_BY_OLDER_RECORDS = {"data": "mnist"}
 COLUMNS = CONTRACT_COLUMNS + EXTRA_COLUMNS
 ACCURACY = "test_accuracy"
 # Timing columns compared as a B/A ratio.
@@ -76,12 +79,14 @@ TIME_VERDICTS = ("faster", "slower", "inconclusive")
 TESTS = ("welch", "mcnemar")
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds")
+# steps.csv: the test set after each evaluation step, beside what the preset's tutorial printed there.
+STEPS_COLUMNS = ("step", "test_loss", "test_accuracy", "reported_test_accuracy")
 
 # The overrides that set each config column, so a sweep over them is recognised as varying that column.
 OVERRIDE_COLUMNS = {
     "model": "cell", "model.cell": "cell", "model.units": "units", "train.batch_size": "batch_size",
     "optimizer": "optimizer", "optimizer.name": "optimizer", "optimizer.learning_rate": "learning_rate",
-    "train.epochs": "epochs", "seed": "seed",
+    "train.epochs": "epochs", "seed": "seed", "data": "data", "data.name": "data",
 }
 # Overrides (and their prefixes) that say where or how a job runs, not what it trains: never a table dimension.
 # The speed keys of config.schema.NON_IDENTITY_KEYS stay dimensions: a sweep over them is a speed comparison.

@@ -17,6 +17,7 @@ from rnn_sweep.errors import UserError
 from rnn_sweep.results.columns import (
     ACCURACY,
     ENDED_WELL,
+    IMPLIED_BY_OLDER_RECORDS,
     OVERRIDE_COLUMNS,
     RATIO_METRICS,
     RESULT_FILE,
@@ -47,7 +48,8 @@ def load_results(where: Path) -> pd.DataFrame:
     if where.is_dir() and (where / RESULTS_CSV).is_file():
         where = where / RESULTS_CSV
     if where.is_dir():
-        return _with_run_folders(_with_override_columns(pd.DataFrame(_folder_records(where))), where)
+        records = [{**IMPLIED_BY_OLDER_RECORDS, **record} for record in _folder_records(where)]
+        return _with_run_folders(_with_override_columns(pd.DataFrame(records)), where)
     if where.stat().st_size == 0:
         raise UserError(f"{where} is empty (0 bytes), so it holds no results to compare. {_RESULTS_HINT}")
     try:
@@ -57,6 +59,9 @@ def load_results(where: Path) -> pd.DataFrame:
     if frame.empty:
         raise UserError(f"{where} has a header ({', '.join(map(str, frame.columns[:4]))}, ...) but no rows, so it "
                         f"holds no results to compare. {_RESULTS_HINT}")
+    for column, value in IMPLIED_BY_OLDER_RECORDS.items():
+        if column not in frame.columns:
+            frame[column] = value
     return _with_run_folders(_with_override_columns(frame), where.parent)
 
 

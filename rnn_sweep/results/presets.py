@@ -19,6 +19,7 @@ def preset_summary(frame: pd.DataFrame, varied: list[str]) -> pd.DataFrame:
         return pd.DataFrame()
     keys = ["preset", *(column for column in varied if column not in _FOLDED)]
     summary = runs.groupby(keys, dropna=False, sort=False).agg(
+        measures=("preset_measures", "first"),
         reported_test_accuracy=("reported_test_accuracy", "first"),
         target_test_accuracy=("target_test_accuracy", "first"),
         runs=("test_accuracy", "size"),
@@ -37,8 +38,9 @@ def preset_summary(frame: pd.DataFrame, varied: list[str]) -> pd.DataFrame:
 def preset_table(summary: pd.DataFrame, title: str) -> Table:
     """The summary as docs/configuration.md's presets table shows it: reported or target, then mean ± spread."""
     table = Table(title=title, title_justify="left")
-    keys = list(summary.columns[: summary.columns.get_loc("reported_test_accuracy")])
-    for header in (*keys, "reported / target", "test accuracy", "seeds", "epochs", "train s (mean)", "device"):
+    keys = list(summary.columns[: summary.columns.get_loc("measures")])
+    for header in (*keys, "measures", "reported / target", "test accuracy", "seeds", "epochs", "train s (mean)",
+                   "device"):
         table.add_column(header, overflow="fold")
     for row in summary.itertuples(index=False):
         values = row._asdict()
@@ -51,6 +53,7 @@ def preset_table(summary: pd.DataFrame, title: str) -> Table:
         accuracy = f"{values['test_accuracy_mean']:.4f}"
         if values["runs"] > 1:
             accuracy += f" ± {values['test_accuracy_std']:.4f} ({values['test_accuracies']})"
-        table.add_row(*(str(values[key]) for key in keys), reference, accuracy, values["seeds"],
+        measures = values["measures"] if pd.notna(values["measures"]) else "-"
+        table.add_row(*(str(values[key]) for key in keys), measures, reference, accuracy, values["seeds"],
                       str(values["epochs_completed"]), f"{values['train_seconds_mean']:.0f}", values["device"])
     return table

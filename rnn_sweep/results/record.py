@@ -45,6 +45,7 @@ def new_record(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> dict[str
         optimizer=cfg.optimizer.name,
         learning_rate=cfg.optimizer.learning_rate,
         epochs=cfg.train.epochs,
+        data=cfg.data.name,
         seed=cfg.seed,
         config_hash=config_hash(cfg),
         overrides=list(overrides),
@@ -53,6 +54,7 @@ def new_record(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> dict[str
         reported_test_accuracy=OmegaConf.select(cfg, "preset.reported_test_accuracy"),
         target_test_accuracy=OmegaConf.select(cfg, "preset.target_test_accuracy"),
         **scheduler_fields(os.environ),
+        preset_measures=OmegaConf.select(cfg, "preset.measures"),
     )
     return record
 

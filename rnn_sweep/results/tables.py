@@ -25,6 +25,7 @@ from rnn_sweep.results.columns import (
     COLUMNS,
     CONFIG_COLUMNS,
     ENDED_WELL,
+    IMPLIED_BY_OLDER_RECORDS,
     LIST_COLUMNS,
     NOT_DIMENSIONS,
     OVERRIDE_COLUMNS,
@@ -56,7 +57,7 @@ TIMING_VALUES = ("epoch_seconds", "train_samples_per_second")
 
 def results_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per record with every results column (in order), plus one column per other swept key."""
-    frame = pd.DataFrame(records)
+    frame = pd.DataFrame([{**IMPLIED_BY_OLDER_RECORDS, **record} for record in records])
     extra = [column for column in frame.columns if column not in COLUMNS]
     frame = frame.reindex(columns=[*COLUMNS, *extra])
     for column in LIST_COLUMNS:

@@ -7,6 +7,7 @@ import csv
 import io
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from rich.progress import Progress, TaskID
 
 from rnn_sweep import atomic
 from rnn_sweep.console import LiveProgress, epoch_display
-from rnn_sweep.results.columns import HISTORY_COLUMNS
+from rnn_sweep.results.columns import HISTORY_COLUMNS, STEPS_COLUMNS
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -232,25 +233,40 @@ class StepLimit(StepCounter):
             self.model.stop_training = True
 
 
+@dataclass(frozen=True)
+class EvalSchedule:
+    """When StepEvaluator evaluates: after step `first`, then every `every` steps (and after the last one)."""
+
+    every: int
+    first: int | None = None
+
+    def due(self, taken: int) -> bool:
+        first = self.first or self.every
+        return taken >= first and (taken - first) % self.every == 0
+
+
 class StepEvaluator(StepCounter):
-    """Evaluates on the test set every `every` steps (and after the last one): the tutorials' progress line.
+    """Evaluates on the test set on `schedule`: the tutorials' progress line, beside what a tutorial reported.
 
     Each evaluation is printed and steps.csv is rewritten, so an interrupted run keeps what it measured.
+    `reported` maps steps to the test accuracy a tutorial printed after them.
     """
 
-    COLUMNS = ("step", "test_loss", "test_accuracy")
+    COLUMNS = STEPS_COLUMNS
 
-    def __init__(self, every: int, x_test: Any, y_test: Any, batch_size: int, path: Path, console: Console) -> None:
+    def __init__(self, schedule: EvalSchedule, test: tuple[Any, Any], batch_size: int, path: Path, console: Console,
+                 reported: dict[int, float] | None = None) -> None:
         super().__init__()
-        self.every = every
-        self.data = (x_test, y_test)
+        self.schedule = schedule
+        self.data = test
         self.batch_size = batch_size
         self.path = path
         self.console = console
+        self.reported = dict(reported or {})
         self.rows: list[dict[str, Any]] = []
 
     def on_steps_taken(self) -> None:
-        if self.taken % self.every == 0:
+        if self.schedule.due(self.taken):
             self._evaluate()
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
@@ -258,13 +274,20 @@ class StepEvaluator(StepCounter):
             self._evaluate()
 
     def _evaluate(self) -> None:
+        """Evaluate, then give the training metrics back their running state: evaluate() resets and refills the
+        same metric objects, so the epoch's logs (history.csv) would otherwise report the test set."""
         x, y = self.data
+        training_state = [[variable.numpy() for variable in metric.variables] for metric in self.model.metrics]
         metrics = self.model.evaluate(x, y, batch_size=self.batch_size, verbose=0, return_dict=True)
-        row = {"step": self.taken, "test_loss": float(metrics["loss"]), "test_accuracy": float(metrics["accuracy"])}
+        for metric, values in zip(self.model.metrics, training_state, strict=True):
+            for variable, value in zip(metric.variables, values, strict=True):
+                variable.assign(value)
+        row = {"step": self.taken, "test_loss": float(metrics["loss"]), "test_accuracy": float(metrics["accuracy"]),
+               "reported_test_accuracy": self.reported.get(self.taken)}
         self.rows.append(row)
-        self.console.print(
-            f"step {self.taken}  test_loss {row['test_loss']:.4f}  test_acc [bold]{row['test_accuracy']:.4f}[/]"
-        )
+        reported = "" if row["reported_test_accuracy"] is None else f"  (reported {row['reported_test_accuracy']})"
+        self.console.print(f"step {self.taken}  test_loss {row['test_loss']:.4f}  "
+                           f"test_acc [bold]{row['test_accuracy']:.4f}[/]{reported}")
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=self.COLUMNS, lineterminator="\n")
         writer.writeheader()

@@ -38,7 +38,8 @@ def build_model(
     project_inputs: bool = False,
     batch_shards: int = 1,
 ) -> keras.Model:
-    """Input -> the recurrent cell(s) -> optional Dense stack -> Dense(10); every other model key is a cell argument.
+    """Input -> the recurrent cell(s) -> optional Dense stack -> Dense(10) (output_layers of them); every other
+    model key is a cell argument.
 
     `unroll`, `project_inputs` and `batch_shards` replace the model keys of those names, which may say `auto`
     (rnn_sweep.train.speed resolves them); `project_inputs` makes GRUs a ProjectedGRU, and more than one batch shard
@@ -74,9 +75,12 @@ def build_model(
     if shape["head_dropout"]:
         features = keras.layers.Dropout(shape["head_dropout"], name="head_dropout", dtype=precision)(features)
     output_activation = shape["output_activation"]
-    outputs = keras.layers.Dense(NUM_CLASSES, activation=output_activation, dtype="float32",
-                                 name="logits" if output_activation == "linear" else output_activation)(features)
-    return keras.Model(inputs, outputs, name=f"{cell}_{units}")
+    name = "logits" if output_activation == "linear" else output_activation
+    for index in range(shape["output_layers"]):
+        last = index == shape["output_layers"] - 1
+        features = keras.layers.Dense(NUM_CLASSES, activation=output_activation, dtype="float32",
+                                      name=name if last else f"{name}_{index + 1}")(features)
+    return keras.Model(inputs, features, name=f"{cell}_{units}")
 
 
 def portable_copy(model: keras.Model, model_cfg: DictConfig, input_shape: tuple[int, int]) -> keras.Model:

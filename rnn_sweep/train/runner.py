@@ -22,7 +22,7 @@ from scipy import stats
 
 from rnn_sweep import atomic
 from rnn_sweep.console import LiveProgress
-from rnn_sweep.data.loading import load_mnist, locate_mnist, make_splits
+from rnn_sweep.data.loading import load_data, locate_data, make_splits
 from rnn_sweep.data.sequences import sequence_shape, to_sequences
 from rnn_sweep.results.columns import (
     HISTORY_FILE,
@@ -37,6 +37,7 @@ from rnn_sweep.train.callbacks import (
     DivergenceStop,
     EpochProgress,
     EpochTimer,
+    EvalSchedule,
     HistoryWriter,
     StepEvaluator,
     StepLimit,
@@ -128,11 +129,13 @@ def _train(
     reporter = [] if trial is None else [TrialReporter(trial)]
     callbacks = [timer, divergence, history_writer, *_callbacks(cfg, run_dir, console, plan, data, live), *reporter]
     history = _fit(model, cfg, data, plan, callbacks, (timer, history_writer), started, record)
+    record["evaluations"] = next((len(c.rows) for c in callbacks if isinstance(c, StepEvaluator)), None)
     if divergence.where:
         record.update(status="diverged", error=f"training diverged: {divergence.where}")
         return
-    val_accuracy = history.history.get("val_accuracy", [float("nan")])
-    record.update(best_val_accuracy=max(val_accuracy), last_val_accuracy=val_accuracy[-1])
+    val_accuracy = history.history.get("val_accuracy")
+    record.update(best_val_accuracy=max(val_accuracy) if val_accuracy else None,
+                  last_val_accuracy=val_accuracy[-1] if val_accuracy else None)
     if reporter and reporter[0].pruned_after:
         record.update(status="pruned", error=f"pruned after epoch {reporter[0].pruned_after}: validation accuracy "
                                              f"{val_accuracy[-1]:.4f} was behind the search's earlier trials")
@@ -161,8 +164,8 @@ def _set_up(cfg: DictConfig, threads: int | None) -> dict[str, Any]:
 
 
 def _load_data(cfg: DictConfig) -> tuple[Sequences, dict[str, Any]]:
-    source = locate_mnist(cfg.data.path)
-    train, test = load_mnist(source, verify=cfg.data.verify)
+    source = locate_data(cfg.data.path, cfg.data.name)
+    train, test = load_data(source, verify=cfg.data.verify)
     splits = make_splits(train, test, limit_train=cfg.data.limit_train, limit_test=cfg.data.limit_test,
                          validation_split=cfg.train.validation_split, seed=cfg.seed)
     def inputs(images: Any) -> Any:
@@ -175,8 +178,18 @@ def _load_data(cfg: DictConfig) -> tuple[Sequences, dict[str, Any]]:
                      inputs(splits.x_test), targets(splits.y_test), splits.y_test)
     fields = {"data_source": source.describe(), "train_samples": len(splits.y_train),
               "val_samples": len(splits.y_val), "test_samples": len(splits.y_test),
-              "test_set_hash": _test_set_hash(splits.x_test, splits.y_test)}
+              "test_set_hash": _test_set_hash(splits.x_test, splits.y_test),
+              "validation": _validation(cfg.train.validation_split, len(splits.y_val))}
     return data, fields
+
+
+def _validation(split: float, held_out: int) -> str:
+    """What the validation metric (best_val_accuracy) was measured on, or why there is none."""
+    if held_out:
+        return f"{held_out} held-out training images (validation_split={split:g})"
+    if split == 0:
+        return "none (validation_split=0)"
+    return f"none (validation_split={split:g} of the training images is less than one image)"
 
 
 def _build_and_compile(
@@ -211,8 +224,9 @@ def _callbacks(
     if cfg.train.steps is not None:
         callbacks.append(StepLimit(cfg.train.steps))
     if cfg.train.eval_every is not None:
-        callbacks.append(StepEvaluator(cfg.train.eval_every, data.x_test, data.y_test, cfg.train.eval_batch_size,
-                                       run_dir / STEPS_FILE, console))
+        schedule = EvalSchedule(cfg.train.eval_every, cfg.train.first_eval_step)
+        callbacks.append(StepEvaluator(schedule, (data.x_test, data.y_test), cfg.train.eval_batch_size,
+                                       run_dir / STEPS_FILE, console, cfg.preset.reported_trajectory))
     return callbacks
 
 
@@ -224,8 +238,9 @@ def _fit(
     timer, history_writer = watchers
     start = time.perf_counter()
     try:
+        validation = (data.x_val, data.y_val) if len(data.y_val) else None
         history = model.fit(data.x_train, data.y_train, batch_size=cfg.train.batch_size, epochs=plan.epochs,
-                            validation_data=(data.x_val, data.y_val), validation_batch_size=cfg.train.eval_batch_size,
+                            validation_data=validation, validation_batch_size=cfg.train.eval_batch_size,
                             shuffle=plan.shuffle, callbacks=callbacks, verbose=0)
     finally:
         record["train_seconds"] = time.perf_counter() - start

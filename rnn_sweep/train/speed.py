@@ -66,11 +66,12 @@ def plan_speed(
 
 
 def _steps_per_execution(train_cfg: DictConfig, steps_per_epoch: int) -> int:
-    """The auto value, cut down to divide train.steps and train.eval_every, which callbacks must hit exactly,
-    and then the epoch length too, so that no call into TensorFlow runs on past one of those steps."""
+    """The auto value, cut down to divide train.steps, train.eval_every and train.first_eval_step, which callbacks
+    must hit exactly, and then the epoch length too, so that no call into TensorFlow runs on past one of those steps."""
     if train_cfg.steps_per_execution != AUTO:
         return int(train_cfg.steps_per_execution)
-    exact = [step for step in (train_cfg.steps, train_cfg.eval_every) if step is not None]
+    keys = ("steps", "eval_every", "first_eval_step")
+    exact = [step for step in (train_cfg.get(key) for key in keys) if step is not None]
     return math.gcd(AUTO_STEPS_PER_EXECUTION, *exact, *([steps_per_epoch] if exact else []))
 
 
