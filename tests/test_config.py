@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import compose_config
+from conftest import compose_config, typed_config
 from omegaconf import OmegaConf
 
 from rnn_sweep.config.schema import CELLS, OPTIMIZERS
@@ -103,3 +103,12 @@ def test_collect_results_reads_run_and_sweep_folders(tmp_path):
     assert [r["run_dir"] for r in collect_results(tmp_path / "sweep")] == ["0", "1", "10"]
     assert [r["run_dir"] for r in collect_results(tmp_path / "sweep" / "1")] == ["1"]
     assert collect_results(tmp_path / "empty") == []
+
+
+def test_keys_added_later_keep_older_runs_identity_while_at_their_default():
+    """The hash rnn-sweep recorded for this run before model.output_layers and train.first_eval_step existed: a
+    resumed older sweep must still recognise its finished jobs."""
+    overrides = ("model=gru", "model.units=16", "train.epochs=2", "seed=3")
+    assert config_hash(typed_config(*overrides)) == "e2691faabc40052c"
+    assert config_hash(typed_config(*overrides, "model.output_layers=2")) != "e2691faabc40052c"
+    assert config_hash(typed_config(*overrides, "train.first_eval_step=1")) != "e2691faabc40052c"

@@ -13,7 +13,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rnn_sweep import atomic
-from rnn_sweep.config.schema import NON_IDENTITY_KEYS
+from rnn_sweep.config.schema import LATER_KEYS, NON_IDENTITY_KEYS
 from rnn_sweep.errors import UserError
 from rnn_sweep.results.columns import COLUMNS, HYDRA_DIR, RESULT_FILE
 
@@ -22,13 +22,20 @@ def config_hash(cfg: DictConfig) -> str:
     """A short hash of everything that decides what is trained, so resumed sweeps can tell runs apart."""
     container = OmegaConf.to_container(cfg, resolve=True)
     for dotted in NON_IDENTITY_KEYS:
-        parent_key, _, leaf = dotted.rpartition(".")
-        parent = container
-        for part in parent_key.split(".") if parent_key else []:
-            parent = parent.get(part, {})
-        parent.pop(leaf, None)
+        _parent(container, dotted).pop(dotted.rpartition(".")[2], None)
+    for dotted, default in LATER_KEYS.items():
+        parent, leaf = _parent(container, dotted), dotted.rpartition(".")[2]
+        if leaf in parent and parent[leaf] == default:
+            del parent[leaf]
     canonical = json.dumps(container, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _parent(container: dict[str, Any], dotted: str) -> dict[str, Any]:
+    parent = container
+    for part in dotted.split(".")[:-1]:
+        parent = parent.get(part, {})
+    return parent
 
 
 def new_record(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> dict[str, Any]:
