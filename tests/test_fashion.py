@@ -16,8 +16,9 @@ from conftest import TINY, run_cli
 from rnn_sweep.data import loading
 from rnn_sweep.data.loading import IDX_STEMS, DataError, DataSource, load_data, locate_data
 from rnn_sweep.errors import UserError
-from rnn_sweep.results.pairing import compare, load_results
+from rnn_sweep.results.pairing import load_results
 from rnn_sweep.results.record import write_result
+from rnn_sweep.results.significance import compare
 
 
 def test_real_fashion_mnist_is_balanced_and_not_mnist(fashion, mnist):
