@@ -7,6 +7,7 @@ Runs before TensorFlow is imported, on configs composed from conf/ and on config
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -37,7 +38,8 @@ def validate(cfg: DictConfig) -> DictConfig:
     """Return `cfg` merged into its schema with interpolations resolved; raise ConfigError if it is invalid."""
     schema = _schema_for(cfg)
     try:
-        typed = OmegaConf.merge(schema, cfg)
+        # As plain data: a composed config is typed already and would bring an added key (`+model.foo=1`) along.
+        typed = OmegaConf.merge(schema, OmegaConf.create(OmegaConf.to_container(cfg, resolve=False)))
         OmegaConf.resolve(typed)
     except OmegaConfBaseException as error:
         raise explain_omegaconf_error(error, typed_node=schema) from None
@@ -51,7 +53,7 @@ def _schema_for(cfg: DictConfig) -> DictConfig:
     cell = _group_choice(cfg, "model")
     optimizer = _group_choice(cfg, "optimizer")
     data = _group_choice(cfg, "data")
-    return OmegaConf.structured(
+    schema = OmegaConf.structured(
         Config(
             model=MODEL_SCHEMAS[cell](),
             optimizer=OPTIMIZER_SCHEMAS[optimizer](),
@@ -60,6 +62,8 @@ def _schema_for(cfg: DictConfig) -> DictConfig:
             preset=PresetConfig(),
         )
     )
+    OmegaConf.set_struct(schema, True)  # a key the schema does not know (`+model.foo=1`) is an error, not ignored
+    return schema
 
 
 def _group_choice(cfg: DictConfig, group: str) -> str:
@@ -89,9 +93,11 @@ def _check_rules(node: DictConfig, prefix: str) -> None:
             continue
         rule: Rule | None = schema_field.metadata.get("rule")
         if rule is not None and not rule.allows(value):
+            finite = "a finite number " if isinstance(value, float) and not math.isfinite(value) else ""
+            example = override_text(_example(rule, schema_field.default))
             raise ConfigError(
-                f"Invalid value {key}={value!r}: it must be {rule.describe()}. "
-                f"Fix it on the command line, for example `{key}={_example(rule, schema_field.default)}`."
+                f"Invalid value {key}={override_text(value)}: it must be {finite}{rule.describe()}. "
+                f"Fix it on the command line, for example `{key}={example}`."
             )
 
 
@@ -108,6 +114,15 @@ def _check_steps_per_execution(train: DictConfig) -> None:
                 f"evaluates only between executions of {every} steps. Use train.steps_per_execution=auto (it picks "
                 f"a divisor) or a value that divides {value}."
             )
+
+
+def override_text(value: Any) -> str:
+    """`value` as it is typed in an override (null, true, 0.001), so a suggested fix is accepted as written."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
 
 
 def _example(rule: Rule, default: Any) -> Any:
