@@ -38,8 +38,10 @@ def validate(cfg: DictConfig) -> DictConfig:
     """Return `cfg` merged into its schema with interpolations resolved; raise ConfigError if it is invalid."""
     schema = _schema_for(cfg)
     try:
+        given = OmegaConf.to_container(cfg, resolve=False)
+        _refuse_unknown_keys(schema, given, prefix="")
         # As plain data: a composed config is typed already and would bring an added key (`+model.foo=1`) along.
-        typed = OmegaConf.merge(schema, OmegaConf.create(OmegaConf.to_container(cfg, resolve=False)))
+        typed = OmegaConf.merge(schema, OmegaConf.create(given))
         OmegaConf.resolve(typed)
     except OmegaConfBaseException as error:
         raise explain_omegaconf_error(error, typed_node=schema) from None
@@ -62,8 +64,31 @@ def _schema_for(cfg: DictConfig) -> DictConfig:
             preset=PresetConfig(),
         )
     )
-    OmegaConf.set_struct(schema, True)  # a key the schema does not know (`+model.foo=1`) is an error, not ignored
     return schema
+
+
+def _refuse_unknown_keys(schema: DictConfig, given: dict, prefix: str) -> None:
+    """A key the schema does not know (`+model.foo=1`) is an error, not silently carried along; the schema's own
+    open maps (a preset's reported_trajectory) take any key."""
+    for key, value in given.items():
+        if key not in schema:
+            raise unknown_key(f"{prefix}{key}", schema, prefix)
+        node = schema._get_node(key)
+        if isinstance(value, dict) and isinstance(node, DictConfig) and dataclasses.is_dataclass(
+                OmegaConf.get_type(node)):
+            _refuse_unknown_keys(node, value, prefix=f"{prefix}{key}.")
+
+
+def unknown_key(key: str, node: DictConfig | None, parent: str = "") -> ConfigError:
+    """Name the unknown key and the keys allowed beside it."""
+    known = sorted(node.keys()) if isinstance(node, DictConfig) else []
+    parent = parent.rstrip(".")
+    where = f"under '{parent}'" if parent else "at the top level"
+    allowed = f" Keys allowed {where}: {', '.join(known)}." if known else ""
+    return ConfigError(
+        f"Unknown config key '{key}'.{allowed} Check the spelling (and that the option belongs to the "
+        f"chosen cell or optimizer); `rnn-sweep --cfg job` prints every key with its value."
+    )
 
 
 def _group_choice(cfg: DictConfig, group: str) -> str:
@@ -138,23 +163,13 @@ def explain_omegaconf_error(error: OmegaConfBaseException, typed_node: DictConfi
     key = getattr(error, "full_key", None) or getattr(error, "key", None) or "?"
     if isinstance(error, (ConfigKeyError, ConfigAttributeError)):
         parent_key, _, _ = str(key).rpartition(".")
-        known = _keys_at(typed_node, parent_key) if typed_node is not None else []
-        where = f"under '{parent_key}'" if parent_key else "at the top level"
-        allowed = f" Keys allowed {where}: {', '.join(known)}." if known else ""
-        return ConfigError(
-            f"Unknown config key '{key}'.{allowed} Check the spelling (and that the option belongs to the "
-            f"chosen cell or optimizer); `rnn-sweep --cfg job` prints every key with its value."
-        )
+        node = OmegaConf.select(typed_node, parent_key) if typed_node is not None and parent_key else typed_node
+        return unknown_key(str(key), node, parent_key)
     if isinstance(error, ValidationError):
         return ConfigError(
             f"Invalid value for '{key}': {_first_line(error)}. `rnn-sweep --cfg job` shows the key's current value."
         )
     return ConfigError(f"Invalid config at '{key}': {_first_line(error)}")
-
-
-def _keys_at(node: DictConfig, dotted: str) -> list[str]:
-    target = OmegaConf.select(node, dotted) if dotted else node
-    return sorted(target.keys()) if isinstance(target, DictConfig) else []
 
 
 def _first_line(error: BaseException) -> str:
