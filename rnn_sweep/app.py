@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.rnn_sweep_optuna.config import SWEEPER_TARGET
+from rnn_sweep import stopping
 from rnn_sweep.config.paths import conf_dir, group_options
 from rnn_sweep.config.schema import register
 from rnn_sweep.config.validate import validate
@@ -28,8 +30,9 @@ from rnn_sweep.errors import ConfigError
 from rnn_sweep.results.columns import COLUMNS, STEPS_FILE
 from rnn_sweep.results.record import scheduler_fields, write_result
 from rnn_sweep.sweep import cluster
+from rnn_sweep.sweep.claims import claim
 from rnn_sweep.sweep.progress import SweepClock, sweep_clock, sweep_size
-from rnn_sweep.sweep.resume import clash_error, finished_result, register_resolver
+from rnn_sweep.sweep.resume import clash_error, finished_result, register_resolver, settled_result
 from rnn_sweep.train.device import auto_threads
 from rnn_sweep.train.startup_logs import import_tensorflow
 
@@ -68,17 +71,17 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
         print_error(f"job {hydra_cfg.job.num} not run: {error}")
         return record
 
-    if not single_run and (done := finished_result(typed, run_dir)):
-        stdout.print(f"skipped: {run_dir} already holds an ok result for this config")
-        return done
-
-    import_tensorflow()  # only now that the config is known good, and without its start-up lines
-    from rnn_sweep.train.runner import train_run
-
-    threads = typed.train.threads or auto_threads(hydra_cfg.launcher, jobs)
-    trial = None if single_run else _search_trial(hydra_cfg)
-    record = train_run(typed, run_dir, overrides, stdout, threads=threads, trial=trial,
-                       live=_live_progress(hydra_cfg, clock))
+    if threading.current_thread() is threading.main_thread() and os.environ.get("SUBMITIT_EXECUTOR") != "slurm":
+        # Also in a launcher's worker process: SIGTERM there, too, leaves an `interrupted` record. Not in a SLURM
+        # job: there SIGTERM is SLURM ending the job (scancel, time limit), a row the launcher writes with the reason.
+        stopping.install()
+    with claim(run_dir, on_wait=lambda holder: stdout.print(f"waiting: {run_dir} is being trained by {holder}")) \
+            as waited:
+        if not single_run and (done := finished_result(typed, run_dir) or (waited and settled_result(typed, run_dir))):
+            status = "an ok" if done["status"] == "ok" else f"a {done['status']}"
+            stdout.print(f"skipped: {run_dir} already holds {status} result for this config")
+            return done
+        record = _train(typed, run_dir, overrides, hydra_cfg, jobs, clock)
     if (run_dir / STEPS_FILE).is_file():
         print_steps_table(run_dir / STEPS_FILE)
     print_run_summary(record)
@@ -86,6 +89,17 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
         print_error(f"the run ended with status {record['status']}: {record['error']}")
         sys.exit(1)
     return record
+
+
+def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], hydra_cfg: DictConfig, jobs: int | None,
+           clock: SweepClock | None) -> dict[str, Any]:
+    import_tensorflow()  # only now that the config is known good, and without its start-up lines
+    from rnn_sweep.train.runner import train_run
+
+    threads = cfg.train.threads or auto_threads(hydra_cfg.launcher, jobs)
+    trial = None if hydra_cfg.mode == RunMode.RUN else _search_trial(hydra_cfg)
+    return train_run(cfg, run_dir, overrides, stdout, threads=threads, trial=trial,
+                     live=_live_progress(hydra_cfg, clock))
 
 
 def _search_trial(hydra_cfg: DictConfig) -> Any:

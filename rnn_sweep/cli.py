@@ -1,58 +1,95 @@
-"""`rnn-sweep` and `python -m rnn_sweep`: subcommands by name, everything else goes to Hydra."""
+"""`rnn-sweep` and `python -m rnn_sweep`: subcommands by name, everything else goes to Hydra.
+
+Only light modules are imported at the top, so the signal handlers are in place within milliseconds of start:
+Ctrl-C or SIGTERM at any moment ends in the same one-line message and exit status (130 or 143).
+"""
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from rnn_sweep import stopping
 from rnn_sweep.commands import SUBCOMMANDS
-from rnn_sweep.config.paths import conf_dir
-from rnn_sweep.console import print_error
-from rnn_sweep.errors import UserError
-from rnn_sweep.train.startup_logs import quiet_environment
-
-if TYPE_CHECKING:
-    from rnn_sweep.results.tables import SweepTables
+from rnn_sweep.errors import ConfigError, UserError
 
 _CONFIG_PATH_FLAGS = ("--config-path", "-cp")
 # The settings of conf/config.yaml's `hydra:` section that a config without one must still get.
 _HYDRA_SETTINGS = ("run.dir", "sweep.dir", "sweep.subdir", "job.name", "job.chdir")
 
 
-def main(argv: list[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in SUBCOMMANDS:
-        command = importlib.import_module(f"rnn_sweep.commands.{argv[0]}")
-        try:
-            sys.exit(command.main(argv[1:]))
-        except UserError as error:
-            print_error(str(error))
-            sys.exit(error.exit_code)
-    quiet_environment()  # before TensorFlow is imported; RNN_SWEEP_TF_LOGS=1 shows its logs
-    try:
-        from rnn_sweep.config.preflight import preflight
-        from rnn_sweep.config.seeds import expand_seeds
+# The new run folder this command claimed for a single run (None for a sweep, or before it is claimed).
+_claimed_run_dir: Path | None = None
 
-        argv = _our_output_folders(_absolute_config_path(expand_seeds(argv)))
-        preflight(argv)
+
+def main(argv: list[str] | None = None) -> None:
+    stopping.install()
+    try:
+        code = run(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:
+        _exit_at_once(_after_interrupt())
+    sys.exit(code)
+
+
+def run(argv: list[str]) -> int:
+    """The command's exit status; a UserError is printed as one paragraph (exit 2)."""
+    try:
+        if argv and argv[0] in SUBCOMMANDS:
+            return importlib.import_module(f"rnn_sweep.commands.{argv[0]}").main(argv[1:])
+        return _train(argv)
     except UserError as error:
-        print_error(str(error))
-        sys.exit(error.exit_code)
+        _print_error(str(error))
+        return error.exit_code
+
+
+def _train(argv: list[str]) -> int:
+    global _claimed_run_dir
+    _refuse_unknown_command(argv)
+    from rnn_sweep.config.preflight import preflight
+    from rnn_sweep.config.seeds import expand_seeds
+    from rnn_sweep.train.startup_logs import quiet_environment
+
+    quiet_environment()  # before TensorFlow is imported; RNN_SWEEP_TF_LOGS=1 shows its logs
+    argv = expand_seeds(argv)
+    given = _given_keys(argv)
+    argv = _our_output_folders(_absolute_config_path(argv))
+    from rnn_sweep.sweep.claims import command_id
+    from rnn_sweep.sweep.folders import claim_new_folder, override_value
+
+    output = preflight(argv)
+    if output is not None and output.key not in given:
+        folder = claim_new_folder(output.folder)
+        _claimed_run_dir = None if output.key.startswith("hydra.sweep") else folder.resolve()
+        argv = [arg for arg in argv if not arg.startswith(f"{output.key}=")]
+        argv.append(f"{output.key}={override_value(folder)}")
+    command_id()  # the id this command's job processes inherit, so a stopped command can tell its own jobs
 
     from rnn_sweep.app import train_app
-    from rnn_sweep.sweep.callback import finished_sweeps, started_sweeps
 
     sys.argv = [sys.argv[0], *argv]
-    try:
-        train_app()
-    except KeyboardInterrupt:
-        # The run already wrote result.json (status `interrupted`) and its history; no traceback needed.
-        _tables_of_interrupted_sweeps(started_sweeps, finished_sweeps)
-        _exit_at_once(130)
-    _exit_if_jobs_failed(finished_sweeps)
+    train_app()
+    return _sweeps_exit_status()
+
+
+def _refuse_unknown_command(argv: list[str]) -> None:
+    """A first word without `=` is a mistyped subcommand far more often than an override."""
+    if not argv or argv[0].startswith(("-", "~", "+")) or "=" in argv[0]:
+        return
+    nearest = difflib.get_close_matches(argv[0], SUBCOMMANDS, n=1, cutoff=0.5)
+    if not nearest and "." in argv[0]:
+        return  # a key without its value: the override check says so
+    hint = f"Did you mean `rnn-sweep {nearest[0]}`? " if nearest else ""
+    raise ConfigError(
+        f"Unknown command {argv[0]!r}. {hint}Commands: {', '.join(SUBCOMMANDS)}; anything else is a config "
+        "override written key=value (e.g. model.units=64). `rnn-sweep --help` lists both."
+    )
+
+
+def _given_keys(argv: list[str]) -> set[str]:
+    return {arg.split("=", 1)[0].lstrip("+~") for arg in argv if "=" in arg}
 
 
 def _exit_at_once(code: int) -> None:
@@ -63,37 +100,68 @@ def _exit_at_once(code: int) -> None:
     os._exit(code)
 
 
-def _tables_of_interrupted_sweeps(started: list[Path], finished: list[SweepTables]) -> None:
-    """Ctrl-C skips Hydra's on_multirun_end: write the tables of a sweep it cut short here, so its jobs are listed."""
+def _after_interrupt() -> int:
+    """Save what a stopped command owes (records of its running jobs, tables of its sweeps), say so in one line."""
+    started: list[Path] = []
+    finished: set[Path] = set()
+    if callback := sys.modules.get("rnn_sweep.sweep.callback"):  # not imported yet: no sweep had started
+        started, finished = callback.started_sweeps, {tables.folder for tables in callback.finished_sweeps}
+    from rnn_sweep.sweep.stopped import job_folders, save_running_jobs, save_started_run
+
+    save_running_jobs([folder for sweep in started for folder in job_folders(sweep)])
+    run_dir = _claimed_run_dir
+    how = f"interrupted ({stopping.signal_name()})"
+    if started:
+        lines = [_sweep_tables_line(sweep, rewrite=sweep not in finished) for sweep in started]
+        _print_error(f"{how}: " + " ".join(lines))
+    elif run_dir is not None and save_started_run(run_dir):
+        _print_error(f"{how}: the run folder {run_dir} keeps the epochs finished so far, with status `interrupted`.")
+    else:
+        _print_error(f"{how} before any run started; nothing was written.")
+    return stopping.exit_code()
+
+
+def _sweep_tables_line(sweep_dir: Path, rewrite: bool) -> str:
     from rnn_sweep.sweep.callback import aggregate
 
-    cut_short = [folder for folder in started if folder not in {tables.folder for tables in finished}]
-    if not cut_short:
-        print_error("interrupted: the run folder keeps the epochs finished so far, with status `interrupted`.")
-    for sweep_dir in cut_short:
-        try:
-            results = aggregate(sweep_dir).results
-        except KeyboardInterrupt:  # a second Ctrl-C: every table is written atomically, so none is left half-written
-            results = None
-        listed = "" if results is None else f"; {sweep_dir / 'results.csv'} lists the {len(results)} jobs that ran"
-        print_error(f"interrupted: the sweep {sweep_dir} stopped early{listed}. Run the same command with "
-                    f"hydra.sweep.dir={sweep_dir} to finish it: jobs already ok are skipped.")
+    try:
+        results = aggregate(sweep_dir).results if rewrite else None
+    except (UserError, OSError) as error:
+        return f"the sweep {sweep_dir} stopped early and its tables could not be written ({error})."
+    listed = "" if results is None or results.empty else (
+        f"; {sweep_dir / 'results.csv'} lists the {len(results)} jobs that ran "
+        f"({int((results['status'] == 'interrupted').sum())} interrupted)")
+    return (f"the sweep {sweep_dir} stopped early{listed}. Run the same command with hydra.sweep.dir={sweep_dir} to "
+            "finish it: jobs already ok are skipped.")
 
 
-def _exit_if_jobs_failed(sweeps: list[SweepTables]) -> None:
-    """A sweep runs every job whatever happens to the others; its exit status then says if any did not end ok."""
+def _sweeps_exit_status() -> int:
+    """A sweep runs every job whatever happens to the others; its exit status then says if any did not end ok,
+    if a result.json was damaged, or if its tables could not be written."""
     from rnn_sweep.results.columns import overrides_text
     from rnn_sweep.results.tables import failed_jobs
+    from rnn_sweep.sweep.callback import aggregation_errors, finished_sweeps
 
-    for tables in sweeps:
+    code = 0
+    for sweep_dir, error in aggregation_errors.items():
+        _print_error(f"the tables of the sweep {sweep_dir} could not be written: {error}")
+        code = 1
+    for tables in finished_sweeps:
         failed, missing = failed_jobs(tables.results), tables.missing()
         if not failed.empty or missing:
-            named = [f"{row.run_dir} [{overrides_text(row.overrides)}] ({row.status}: {row.error})"
-                     for row in failed.itertuples()]
+            named = [f"{tables.folder / str(row.run_dir)} [{overrides_text(row.overrides)}] "
+                     f"({row.status}: {row.error})" for row in failed.itertuples()]
             named += [f"{folder} ({why})" for folder, why in missing]
             jobs = len(tables.results) + len(missing)
-            print_error(f"{len(named)} of {jobs} jobs of the sweep {tables.folder} did not end ok: {'; '.join(named)}")
-            sys.exit(1)
+            _print_error(f"{len(named)} of {jobs} jobs of the sweep {tables.folder} did not end ok: {'; '.join(named)}")
+            code = 1
+    return code
+
+
+def _print_error(message: str) -> None:
+    from rnn_sweep.console import print_error
+
+    print_error(message)
 
 
 def _absolute_config_path(argv: list[str]) -> list[str]:
@@ -115,16 +183,18 @@ def _our_output_folders(argv: list[str]) -> list[str]:
     outputs/<date>/<time>/; the patterns are read from conf/config.yaml, and the user's own
     `hydra.run.dir=...` (etc.) overrides still win.
     """
-    from hydra._internal.utils import get_args_parser
     from omegaconf import OmegaConf
 
-    args = get_args_parser().parse_args(argv)
+    from rnn_sweep.config.paths import conf_dir
+    from rnn_sweep.config.preflight import load_saved_config, parse_hydra_args
+
+    args = parse_hydra_args(argv)
     name = args.config_name or "config"
     config_file = Path(args.config_path or conf_dir()) / (name if name.endswith(".yaml") else f"{name}.yaml")
-    if not args.config_path or not config_file.is_file() or "hydra" in OmegaConf.load(config_file):
+    if not args.config_path or not config_file.is_file() or "hydra" in load_saved_config(config_file):
         return argv
     ours = OmegaConf.to_container(OmegaConf.load(conf_dir() / "config.yaml").hydra, resolve=False)
-    given = {override.split("=", 1)[0].lstrip("+~") for override in args.overrides}
+    given = _given_keys(args.overrides)
     added = []
     for dotted in _HYDRA_SETTINGS:
         section, key = dotted.split(".")

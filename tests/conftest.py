@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -116,6 +119,30 @@ def start_cli(*args: str, cwd: Path, data: str | None = None) -> subprocess.Pope
         [sys.executable, "-m", "rnn_sweep", *args], cwd=cwd, env=cli_env(data), start_new_session=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+
+
+def wait_for(condition: Callable[[], object], process: subprocess.Popen, what: str, timeout: float = 300) -> None:
+    """Poll `condition` until it holds; fail with the process's stderr if the process ends first."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process.poll() is not None:
+            stderr = process.communicate()[1]
+            pytest.fail(f"the command ended (exit {process.returncode}) before {what}: {stderr[-3000:]}")
+        if time.monotonic() > deadline:
+            os.killpg(process.pid, signal.SIGKILL)
+            pytest.fail(f"no {what} within {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+def communicate(process: subprocess.Popen, timeout: float) -> tuple[str, str]:
+    """Wait for the process to end; if it hangs, fail with its Python stacks (SIGABRT makes faulthandler print them)."""
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGABRT)
+        stdout, stderr = process.communicate(timeout=60)
+        pytest.fail(f"the command had not ended {timeout:.0f} s after the signal; its stacks and output:\n"
+                    f"{stderr[-6000:]}\n{stdout[-2000:]}")
 
 
 TINY = ("model.units=8", "data.limit_train=300", "data.limit_test=100", "train.epochs=2", "train.batch_size=64",

@@ -96,12 +96,15 @@ def test_config_hash_tracks_what_is_trained_not_where_data_lives():
 
 
 def test_collect_results_reads_run_and_sweep_folders(tmp_path):
+    from rnn_sweep.results.columns import COLUMNS
     from rnn_sweep.results.record import collect_results, write_result
 
     for job in ("0", "1", "10"):
-        write_result(tmp_path / "sweep" / job, {"run_dir": job, "status": "ok"})
-    assert [r["run_dir"] for r in collect_results(tmp_path / "sweep")] == ["0", "1", "10"]
-    assert [r["run_dir"] for r in collect_results(tmp_path / "sweep" / "1")] == ["1"]
+        write_result(tmp_path / "sweep" / job, {**dict.fromkeys(COLUMNS), "run_dir": job, "status": "ok"})
+    # run_dir: where each record is now (a moved sweep's records still point at their own folders)
+    assert [r["run_dir"] for r in collect_results(tmp_path / "sweep")] == [str(tmp_path / "sweep" / job)
+                                                                           for job in ("0", "1", "10")]
+    assert [r["run_dir"] for r in collect_results(tmp_path / "sweep" / "1")] == [str(tmp_path / "sweep" / "1")]
     assert collect_results(tmp_path / "empty") == []
 
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import cli_env, run_cli, start_cli
+from conftest import cli_env, communicate, run_cli, start_cli, wait_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +21,7 @@ from rnn_sweep.config.preflight import preflight
 from rnn_sweep.data.loading import IDX_STEMS
 from rnn_sweep.errors import UserError
 from rnn_sweep.results.columns import COLUMNS, CONTRACT_COLUMNS
+from rnn_sweep.results.plots import CURVES_PLOT
 from rnn_sweep.results.record import write_result
 from rnn_sweep.results.tables import write_sweep_tables
 
@@ -112,10 +112,10 @@ def test_ctrl_c_during_a_run_keeps_finished_epochs(tmp_path, mnist_path):
         found = list(tmp_path.glob("outputs/runs/*/history.csv"))
         return found[0] if found and len(found[0].read_text().splitlines()) >= 3 else None  # header + two epochs
 
-    _wait_for(two_epochs_written, process, "two finished epochs", timeout=120)
+    wait_for(two_epochs_written, process, "two finished epochs", timeout=120)
     history = two_epochs_written()
     process.send_signal(signal.SIGINT)
-    _, stderr = _communicate(process, timeout=120)
+    _, stderr = communicate(process, timeout=120)
     assert process.returncode == 130, stderr[-4000:]
     assert "interrupted" in stderr and "Traceback" not in stderr
 
@@ -137,30 +137,6 @@ def _epochs_in_tensorboard(folder: Path) -> int:
     return len(events.Tensors("epoch_loss"))
 
 
-def _wait_for(condition: Callable[[], object], process: subprocess.Popen, what: str, timeout: float = 300) -> None:
-    """Poll `condition` until it holds; fail with the process's stderr if the process ends first."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if process.poll() is not None:
-            stderr = process.communicate()[1]
-            pytest.fail(f"the command ended (exit {process.returncode}) before {what}: {stderr[-3000:]}")
-        if time.monotonic() > deadline:
-            os.killpg(process.pid, signal.SIGKILL)
-            pytest.fail(f"no {what} within {timeout:.0f} s")
-        time.sleep(0.05)
-
-
-def _communicate(process: subprocess.Popen, timeout: float) -> tuple[str, str]:
-    """Wait for the process to end; if it hangs, fail with its Python stacks (SIGABRT makes faulthandler print them)."""
-    try:
-        return process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGABRT)
-        stdout, stderr = process.communicate(timeout=60)
-        pytest.fail(f"the command had not ended {timeout:.0f} s after Ctrl-C; its stacks and output:\n"
-                    f"{stderr[-6000:]}\n{stdout[-2000:]}")
-
-
 def _finished(sweep_dir: Path) -> dict[str, tuple[int, str]]:
     """Each job folder with a result.json: (modification time, content) of that file."""
     return {path.parent.name: (path.stat().st_mtime_ns, path.read_text()) for path in sweep_dir.glob("*/result.json")}
@@ -169,7 +145,7 @@ def _finished(sweep_dir: Path) -> dict[str, tuple[int, str]]:
 def _jobs(sweep_dir: Path) -> pd.DataFrame:
     """results.csv indexed by job folder name."""
     results = pd.read_csv(sweep_dir / "results.csv")
-    return results.set_index(results["run_dir"].map(lambda run_dir: Path(run_dir).name))
+    return results.set_index(results["run_dir"].map(lambda run_dir: Path(str(run_dir)).name))
 
 
 @pytest.mark.slow
@@ -183,7 +159,7 @@ def test_sigkill_halfway_through_a_sweep_leaves_whole_files_and_resume_trains_on
         running = [hydra.parent for hydra in sweep_dir.glob("*/.hydra") if not (hydra.parent / "result.json").exists()]
         return len(done) >= 2 and bool(running)
 
-    _wait_for(two_done_and_one_running, process, "two finished jobs and a third under way")
+    wait_for(two_done_and_one_running, process, "two finished jobs and a third under way")
     os.killpg(process.pid, signal.SIGKILL)
     process.communicate(timeout=60)
     assert process.returncode == -signal.SIGKILL
@@ -229,13 +205,14 @@ def test_ctrl_c_during_a_sweep_stops_it_and_its_tables_list_the_jobs_that_ran(tm
     process = start_cli("-m", *TINY, "train.epochs=1,500", "model.units=4,8", f"hydra.sweep.dir={sweep_dir}",
                         cwd=tmp_path, data=mnist_path)
     history = sweep_dir / "2" / "history.csv"
-    _wait_for(lambda: history.is_file() and len(history.read_text().splitlines()) >= 3, process,
+    wait_for(lambda: history.is_file() and len(history.read_text().splitlines()) >= 3, process,
               "two epochs of job 2")
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: SIGINT to the foreground process group
-    stdout, stderr = _communicate(process, timeout=120)
+    stdout, stderr = communicate(process, timeout=120)
     assert process.returncode == 130, stderr[-3000:]
     assert "Traceback" not in stderr
-    assert f"interrupted: the sweep {sweep_dir} stopped early" in stderr and f"hydra.sweep.dir={sweep_dir}" in stderr
+    assert f"interrupted (SIGINT): the sweep {sweep_dir} stopped early" in stderr
+    assert f"hydra.sweep.dir={sweep_dir}" in stderr
 
     results = _jobs(sweep_dir)
     assert results["status"].to_dict() == {"0": "ok", "1": "ok", "2": "interrupted"}
@@ -324,8 +301,10 @@ def test_a_half_written_sweep_gives_a_marked_partial_table_or_a_clear_error(tmp_
     error = _one_paragraph_error(run_cli("compare", str(sweep_dir), str(sweep_dir), cwd=tmp_path))
     assert f"Cannot read {damaged}" in error and "cut short" in error
 
+    # report writes the readable rows, marks the table partial, and exits 1 naming the damaged file.
     report = run_cli("report", str(sweep_dir), cwd=tmp_path)
-    assert report.returncode == 0 and not report.stderr, report.stderr
+    assert report.returncode == 1 and report.stderr.startswith(f"error: Cannot read {damaged}"), report.stderr
+    assert "Traceback" not in report.stderr
     assert "2 of 2 jobs ok" in report.stdout and "PARTIAL: 2 job folder(s) have no result" in report.stdout
     assert "no result.json: still running, or killed" in report.stdout and "result.json unreadable" in report.stdout
     assert sorted(_jobs(sweep_dir).index) == ["0", "1"]
@@ -386,3 +365,91 @@ def test_no_data_and_no_network_is_one_clear_error_before_tensorflow(tmp_path):
     assert "downloading https://storage.googleapis.com/" in error and "failed" in error
     assert "TENSORFLOW-NOT-IMPORTED" in result.stdout
     assert not (tmp_path / "outputs").exists() and not (keras_home / "datasets" / "mnist.npz").exists()
+
+
+@pytest.mark.slow
+def test_a_rerun_meeting_an_edited_result_or_unwritable_tables_exits_nonzero_naming_them(tmp_path, mnist_path):
+    sweep_dir = tmp_path / "sweep"
+    sweep = ("-m", *TINY, "model.units=4,8", "train.epochs=1", "data.limit_train=256", f"hydra.sweep.dir={sweep_dir}")
+    first = run_cli(*sweep, cwd=tmp_path, data=mnist_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    edited = sweep_dir / "0" / "result.json"
+    edited.write_text('{"status": "ok"}')
+
+    rerun = run_cli(*sweep, cwd=tmp_path, data=mnist_path)
+    assert rerun.returncode == 1 and "Traceback" not in rerun.stderr, rerun.stderr[-3000:]
+    assert "Callback" not in rerun.stderr  # an aggregation error is never only Hydra's warning
+    assert f"{edited.parent} (result.json unreadable: no run_dir, error, cell" in rerun.stderr
+    (clash,) = sweep_dir.glob("0.clash-*")
+    assert f"{clash} [" in rerun.stderr and "holds a damaged result.json" in rerun.stderr
+    assert edited.read_text() == '{"status": "ok"}'  # never overwritten
+
+    report = run_cli("report", str(sweep_dir), cwd=tmp_path)
+    assert report.returncode == 1 and report.stderr.startswith(f"error: Cannot read {edited}"), report.stderr
+    assert "Traceback" not in report.stderr
+
+    # Tables that cannot be written (here results.csv is a folder) fail the command, named, even with every job ok.
+    edited.unlink()
+    shutil.rmtree(clash)
+    (sweep_dir / "results.csv").unlink()
+    (sweep_dir / "results.csv").mkdir()
+    blocked = run_cli(*sweep, cwd=tmp_path, data=mnist_path)
+    assert blocked.returncode == 1 and "Traceback" not in blocked.stderr, blocked.stderr[-3000:]
+    assert f"the tables of the sweep {sweep_dir} could not be written: IsADirectoryError" in blocked.stderr
+
+
+def _sweep_of_records(sweep_dir: Path, accuracies: list[float]) -> None:
+    for job, accuracy in enumerate(accuracies):
+        write_result(sweep_dir / str(job), _record(run_dir=str(sweep_dir / str(job)), units=4 * (job + 1),
+                                                   test_accuracy=accuracy))
+    write_sweep_tables(sweep_dir)
+
+
+def test_compare_reads_the_run_folders_when_results_csv_is_older_than_them(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    _sweep_of_records(sweep_dir, [0.5, 0.6])
+    newer = sweep_dir / "1"
+    write_result(newer, _record(run_dir=str(newer), units=8, test_accuracy=0.9))  # e.g. resumed, tables not rebuilt
+    later = (sweep_dir / "results.csv").stat().st_mtime + 5
+    os.utime(newer / "result.json", (later, later))
+    out = tmp_path / "comparison.csv"
+    for where in (sweep_dir, sweep_dir / "results.csv"):
+        result = run_cli("compare", str(where), str(where), "--csv", str(out), cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert pd.read_csv(out).set_index("units")["test_accuracy_a"].to_dict() == {4: 0.5, 8: 0.9}
+
+
+def test_a_metric_that_is_not_a_number_is_a_named_error(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    _sweep_of_records(sweep_dir, [0.5, 0.6])
+    table = pd.read_csv(sweep_dir / "results.csv")
+    table["test_accuracy"] = table["test_accuracy"].astype(object)
+    table.loc[1, "test_accuracy"] = "high"
+    table.to_csv(tmp_path / "edited.csv", index=False)
+    error = _one_paragraph_error(run_cli("compare", str(sweep_dir), str(tmp_path / "edited.csv"), cwd=tmp_path))
+    assert "test_accuracy='high'" in error and "not a number" in error
+
+    record = json.loads((sweep_dir / "0" / "result.json").read_text())
+    (sweep_dir / "0" / "result.json").write_text(json.dumps({**record, "test_accuracy": "0.5%"}))
+    report = run_cli("report", str(sweep_dir), cwd=tmp_path)
+    assert report.returncode == 1 and "test_accuracy is '0.5%', not a number" in report.stderr, report.stderr
+
+
+@pytest.mark.slow
+def test_a_copied_sweep_keeps_working_where_the_original_is_gone(two_sweeps, tmp_path):
+    original, other = two_sweeps
+    copy = tmp_path / "elsewhere" / "copied"
+    shutil.copytree(original, copy)
+    hidden = original.with_name(original.name + ".away")
+    original.rename(hidden)  # nothing may be read from where the sweep was made
+    (copy / CURVES_PLOT).unlink()  # drawn again only if every job's history.csv is found in the copy
+    try:
+        report = run_cli("report", str(copy), cwd=tmp_path)
+        assert report.returncode == 0, report.stderr[-3000:]
+        results = pd.read_csv(copy / "results.csv", dtype={"run_dir": str})
+        assert sorted(results["run_dir"]) == ["0", "1"]  # relative to the sweep folder
+        assert (copy / CURVES_PLOT).is_file()
+        compared = run_cli("compare", str(copy), str(other), cwd=tmp_path)
+        assert compared.returncode == 0 and "Only in" not in compared.stdout, compared.stderr[-3000:]
+    finally:
+        hidden.rename(original)

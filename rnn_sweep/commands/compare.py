@@ -16,6 +16,7 @@ from rich.text import Text
 from rnn_sweep import atomic
 from rnn_sweep.commands.arguments import CommandParser, non_negative, probability
 from rnn_sweep.console import stdout
+from rnn_sweep.errors import UserError
 from rnn_sweep.results.columns import ACCURACY, SETTING_COLUMNS
 from rnn_sweep.results.html import write_comparison_page
 from rnn_sweep.results.pairing import load_results
@@ -67,7 +68,11 @@ def main(argv: list[str]) -> int:
             listed = "; ".join(_describe(rows, comparison.keys))
             stdout.print(Text(f"Only in {side.upper()} ({path}, {len(rows)}): ", style="bold") + Text(listed))
     if args.csv:
-        atomic.write_text(args.csv, comparison.csv_frame().to_csv(index=False))
+        try:
+            atomic.write_text(args.csv, comparison.csv_frame().to_csv(index=False))
+        except OSError as error:
+            raise UserError(f"Cannot write --csv {args.csv} ({error.strerror}): choose a file in a folder you can "
+                            "write to.") from None
         stdout.print(f"wrote {args.csv}")
     if args.html:
         write_comparison_page(comparison, args.a, args.b, args.html, shlex.join(["rnn-sweep", "compare", *argv]))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rnn_sweep.commands.arguments import CommandParser
-from rnn_sweep.console import print_run_summary, stdout
+from rnn_sweep.console import print_error, print_run_summary, stdout
 from rnn_sweep.errors import UserError
 from rnn_sweep.results.columns import HISTORY_FILE, HYDRA_DIR, REPORT_HTML, RESULT_FILE
 from rnn_sweep.results.plots import write_run_plot
@@ -23,6 +23,8 @@ def main(argv: list[str]) -> int:
         description="Rebuild results.csv, accuracy.csv and timing.csv of a sweep folder from its jobs' "
         "result.json files, draw the plots, write report.html and print the tables; for a single run folder, print "
         "its record and draw its learning curve.",
+        epilog="exit status: 0 written; 1 written, but a result.json in the sweep is damaged (named); "
+        "2 bad arguments, or the folder cannot be read or written.",
     )
     parser.add_argument("folder", type=Path, help="a sweep folder (outputs/sweeps/STAMP) or a run folder")
     parser.add_argument("--html", action="store_true",
@@ -56,4 +58,6 @@ def main(argv: list[str]) -> int:
                      "without a result)")
     else:
         print_sweep_tables(tables, stdout)
-    return 0
+    for error in tables.unreadable:
+        print_error(str(error))
+    return 1 if tables.unreadable else 0

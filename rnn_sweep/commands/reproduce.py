@@ -16,7 +16,15 @@ from rnn_sweep.config.preflight import preflight
 from rnn_sweep.console import print_error, stdout
 from rnn_sweep.errors import UserError
 from rnn_sweep.results.record import read_result
-from rnn_sweep.results.reproduction import DEFAULT_TOLERANCE, SAVED_CONFIG, SHOWN, judge, new_run_dir, original_record
+from rnn_sweep.results.reproduction import (
+    DEFAULT_TOLERANCE,
+    SAVED_CONFIG,
+    SHOWN,
+    judge,
+    new_run_dir_name,
+    original_record,
+)
+from rnn_sweep.sweep.folders import claim_new_folder, override_value
 
 DESCRIPTION = f"""\
 Train RUN_DIR's saved config (.hydra/config.yaml, plus any OVERRIDES) again into a new run folder
@@ -44,12 +52,13 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     run_dir = args.run_dir.resolve()
     original = original_record(run_dir)
-    new_dir = args.out.resolve() if args.out else new_run_dir(run_dir)
-    if new_dir.exists():
+    new_dir = args.out.resolve() if args.out else new_run_dir_name()
+    if args.out and new_dir.exists():
         raise UserError(f"{new_dir} already exists; reproduce always trains into a new folder. Choose another --out.")
-    train_argv = ["--config-path", str(run_dir / SAVED_CONFIG.parent), "--config-name", "config",
-                  *args.overrides, f"hydra.run.dir={_quoted(new_dir)}"]
-    preflight(train_argv)  # a bad override is refused here, with the usual one-paragraph error
+    config = ["--config-path", str(run_dir / SAVED_CONFIG.parent), "--config-name", "config", *args.overrides]
+    preflight([*config, f"hydra.run.dir={override_value(new_dir)}"])  # bad overrides or saved config: refused here
+    new_dir = _claim(new_dir, run_dir, exact=bool(args.out))
+    train_argv = [*config, f"hydra.run.dir={override_value(new_dir)}"]
 
     stdout.print(f"reproducing {run_dir} into {new_dir}")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
@@ -70,12 +79,16 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _quoted(path: Path) -> str:
-    """A path as a Hydra override value: quoted where it holds characters the override grammar treats specially."""
-    text = str(path)
-    if all(char.isalnum() or char in "/._-:" for char in text):
-        return text
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+def _claim(new_dir: Path, run_dir: Path, exact: bool) -> Path:
+    """Create the new run folder now, so no other run can take it: --out as given, else the stamp's first free one."""
+    if not exact:
+        return claim_new_folder(new_dir, avoid=run_dir)
+    try:
+        new_dir.mkdir(parents=True)
+    except FileExistsError:
+        raise UserError(f"{new_dir} already exists; reproduce always trains into a new folder. "
+                        "Choose another --out.") from None
+    return new_dir
 
 
 def _table(original: dict, again: dict, run_dir: Path, new_dir: Path) -> Table:

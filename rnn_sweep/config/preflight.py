@@ -6,10 +6,12 @@ Hydra's own composition errors are reworded here into one paragraph that names t
 
 from __future__ import annotations
 
+import argparse
 import copy
 import importlib.util
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -36,20 +38,33 @@ from rnn_sweep.sweep.space import search_space
 
 # Hydra flags that only print something: nothing will train, so nothing needs checking.
 _INFO_FLAGS = ("help", "hydra_help", "cfg", "info", "shell_completion", "resolve")
+_OVERRIDE_FORMS = ("Overrides look like `key=value` (e.g. model.units=64), `group=option` (e.g. model=gru) or, "
+                   "with -m, `key=a,b,c`.")
 
 
-def preflight(argv: list[str]) -> None:
-    """Raise ConfigError (or DataError) for the first job of `argv` that could not run.
+class OutputFolder(NamedTuple):
+    """Where the command will write: the Hydra key that sets it, and the folder it names now."""
+
+    key: str
+    folder: Path
+
+
+def preflight(argv: list[str]) -> OutputFolder | None:
+    """Raise ConfigError (or DataError) for the first job of `argv` that could not run; else say where it will write
+    (None for Hydra's flags that only print something).
 
     A data set that is nowhere on disk is downloaded here, before any job starts: without network, that is the error.
     """
-    args = get_args_parser().parse_args(argv)
+    args = parse_hydra_args(argv)
     if any(getattr(args, flag, None) for flag in _INFO_FLAGS):
-        return
+        return None
     register()
     config_dir = Path(args.config_path).resolve() if args.config_path else conf_dir()
     config_name = args.config_name or "config"
     overrides = list(args.overrides)
+    check_override_syntax(overrides)
+    if args.config_path:
+        load_saved_config(config_dir / (config_name if config_name.endswith(".yaml") else f"{config_name}.yaml"))
     if args.config_dir:
         overrides.append(f"hydra.searchpath=[file://{Path(args.config_dir).resolve()}]")
     if any("hparams_search" in override or "sweeper" in override for override in overrides):
@@ -70,7 +85,52 @@ def preflight(argv: list[str]) -> None:
                                  "into the Keras cache")
                     download_data(typed.data.name)
                 located.add(wanted)
-    _check_writable(Path(hydra_cfg.sweep.dir if args.multirun else hydra_cfg.run.dir))
+    output = OutputFolder("hydra.sweep.dir", Path(hydra_cfg.sweep.dir)) if args.multirun else \
+        OutputFolder("hydra.run.dir", Path(hydra_cfg.run.dir))
+    _check_writable(output.folder)
+    return output
+
+
+def parse_hydra_args(argv: list[str]) -> argparse.Namespace:
+    """Hydra's own command-line flags, with a usage error worded like every other error (one paragraph, exit 2)."""
+    parser = get_args_parser()
+
+    def error(message: str) -> None:
+        raise ConfigError(f"{message[:1].upper()}{message[1:]}. `rnn-sweep --help` shows the usage.")
+
+    parser.error = error  # type: ignore[method-assign]
+    return parser.parse_args(argv)
+
+
+def check_override_syntax(overrides: list[str]) -> None:
+    """The mistakes Hydra's override grammar reports least readably: no `=`, or nothing before it."""
+    for override in overrides:
+        key, equals, _ = override.partition("=")
+        if not equals and not override.startswith("~"):
+            raise ConfigError(
+                f"Cannot read the override {override!r}: it has no `=`. {_OVERRIDE_FORMS} `~key` removes a key."
+            )
+        if not key.lstrip("+~"):
+            raise ConfigError(
+                f"Cannot read the override {override!r}: nothing before `=` names a key. {_OVERRIDE_FORMS}"
+            )
+
+
+def load_saved_config(path: Path) -> DictConfig:
+    """A config file given with --config-path (a run's saved .hydra/config.yaml), or a ConfigError naming it."""
+    try:
+        loaded = OmegaConf.load(path)
+    except FileNotFoundError:
+        raise ConfigError(f"No config file {path}. Give --config-path RUN/.hydra --config-name config, where RUN is a "
+                          "run folder with a saved .hydra/config.yaml.") from None
+    except Exception as error:  # YAML syntax errors, binary files, ...: whatever makes it unreadable
+        reason = " ".join(str(error).split())[:300]
+        raise ConfigError(f"Cannot read the saved config {path} ({type(error).__name__}: {reason}): it is damaged or "
+                          "not a config rnn-sweep wrote. Restore it from a copy of the run folder.") from None
+    if not isinstance(loaded, DictConfig):
+        raise ConfigError(f"The saved config {path} holds a list, not a config (key: value lines); it is damaged or "
+                          "not a config rnn-sweep wrote.")
+    return loaded
 
 
 def _check_no_old_optuna_sweeper() -> None:
@@ -83,13 +143,16 @@ def _check_no_old_optuna_sweeper() -> None:
         )
 
 
+def _parse(overrides: list[str]) -> list[Override]:
+    try:
+        return OverridesParser.create().parse_overrides(overrides)
+    except OverrideParseException as error:
+        raise _unreadable(error) from None
+
+
 def _fixed(overrides: list[str]) -> list[str]:
     """The overrides without sweeps, enough to read the Hydra settings (sweeper, output folders)."""
-    try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-    except OverrideParseException as error:  # e.g. an empty choice(), which Hydra refuses as it parses
-        raise _unreadable(error) from None
-    return [o.input_line for o in parsed if not o.is_sweep_override()]
+    return [o.input_line for o in _parse(overrides) if not o.is_sweep_override()]
 
 
 def expand_jobs(overrides: list[str], multirun: bool, hydra_cfg: DictConfig) -> list[list[str]]:
@@ -104,7 +167,7 @@ def expand_jobs(overrides: list[str], multirun: bool, hydra_cfg: DictConfig) -> 
         return [_fixed(overrides)]  # other sweepers choose values as they go
     params = hydra_cfg.sweeper.get("params") or {}
     lines = [f"{key}={value}" for key, value in params.items()] + overrides
-    batches = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(lines), None)
+    batches = BasicSweeper.split_arguments(_parse(lines), None)
     return [list(job) for batch in batches for job in batch]
 
 
@@ -160,6 +223,8 @@ def _compose(config_name: str, overrides: list[str], return_hydra_config: bool =
         if isinstance(cause, OmegaConfBaseException):
             raise explain_omegaconf_error(cause) from None
         raise ConfigError(" ".join(str(error).split())) from None
+    except (ValueError, TypeError) as error:  # Hydra's own checks of an override's shape
+        raise ConfigError(f"Cannot apply the overrides {' '.join(overrides)}: {error}. {_OVERRIDE_FORMS}") from None
 
 
 def _unreadable(error: OverrideParseException) -> ConfigError:

@@ -6,6 +6,7 @@ validation (rnn_sweep.config.validate) reads the rules attached to the fields he
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,8 @@ LR_SCHEDULES = ("constant", "cosine", "one_cycle")
 OUTPUT_ACTIVATIONS = ("linear", "softmax")
 # Compute dtype of the cells (Keras dtype policies); the output layer and the loss always stay float32.
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+# Seeds go to NumPy and TensorFlow, which take 32-bit unsigned ones.
+MAX_SEED = 2**32 - 1
 ACTIVATIONS = (
     "tanh", "relu", "sigmoid", "hard_sigmoid", "linear", "elu", "selu", "gelu", "silu", "swish", "softsign",
 )
@@ -43,6 +46,8 @@ class Rule:
     def allows(self, value: Any) -> bool:
         if value is None or (self.kind is not None and value == AUTO):
             return True
+        if isinstance(value, float) and not math.isfinite(value):
+            return False  # NaN passes every comparison, and no setting means anything at infinity
         if self.kind is not None and (type(value) is not self.kind):
             return False
         if self.choices is not None:
@@ -58,7 +63,7 @@ class Rule:
         if self.choices is not None:
             return "one of " + ", ".join(self.choices)
         bounds = [
-            f"{op} {bound:g}"
+            f"{op} {int(bound) if float(bound).is_integer() else format(bound, 'g')}"
             for op, bound in ((">=", self.ge), (">", self.gt), ("<", self.lt), ("<=", self.le))
             if bound is not None
         ]
@@ -211,7 +216,7 @@ class DataConfig:
     verify: bool = True
     sequence: str = ruled("rows", choices=SEQUENCES)
     # Fixes the pixel order of `permuted_pixels`; kept apart from `seed`, so a seed sweep keeps one task.
-    permutation_seed: int = ruled(0, ge=0)
+    permutation_seed: int = ruled(0, ge=0, le=MAX_SEED)
 
 
 @dataclass
@@ -286,7 +291,7 @@ class Config:
     optimizer: OptimizerConfig = MISSING
     data: DataConfig = MISSING
     train: TrainConfig = MISSING
-    seed: int = ruled(42, ge=0)
+    seed: int = ruled(42, ge=0, le=MAX_SEED)
     preset: PresetConfig = field(default_factory=PresetConfig)
 
 

@@ -7,6 +7,7 @@ Runs before TensorFlow is imported, on configs composed from conf/ and on config
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -37,7 +38,10 @@ def validate(cfg: DictConfig) -> DictConfig:
     """Return `cfg` merged into its schema with interpolations resolved; raise ConfigError if it is invalid."""
     schema = _schema_for(cfg)
     try:
-        typed = OmegaConf.merge(schema, cfg)
+        given = OmegaConf.to_container(cfg, resolve=False)
+        _refuse_unknown_keys(schema, given, prefix="")
+        # As plain data: a composed config is typed already and would bring an added key (`+model.foo=1`) along.
+        typed = OmegaConf.merge(schema, OmegaConf.create(given))
         OmegaConf.resolve(typed)
     except OmegaConfBaseException as error:
         raise explain_omegaconf_error(error, typed_node=schema) from None
@@ -51,7 +55,7 @@ def _schema_for(cfg: DictConfig) -> DictConfig:
     cell = _group_choice(cfg, "model")
     optimizer = _group_choice(cfg, "optimizer")
     data = _group_choice(cfg, "data")
-    return OmegaConf.structured(
+    schema = OmegaConf.structured(
         Config(
             model=MODEL_SCHEMAS[cell](),
             optimizer=OPTIMIZER_SCHEMAS[optimizer](),
@@ -59,6 +63,31 @@ def _schema_for(cfg: DictConfig) -> DictConfig:
             train=TrainConfig(),
             preset=PresetConfig(),
         )
+    )
+    return schema
+
+
+def _refuse_unknown_keys(schema: DictConfig, given: dict, prefix: str) -> None:
+    """A key the schema does not know (`+model.foo=1`) is an error, not silently carried along; the schema's own
+    open maps (a preset's reported_trajectory) take any key."""
+    for key, value in given.items():
+        if key not in schema:
+            raise unknown_key(f"{prefix}{key}", schema, prefix)
+        node = schema._get_node(key)
+        if isinstance(value, dict) and isinstance(node, DictConfig) and dataclasses.is_dataclass(
+                OmegaConf.get_type(node)):
+            _refuse_unknown_keys(node, value, prefix=f"{prefix}{key}.")
+
+
+def unknown_key(key: str, node: DictConfig | None, parent: str = "") -> ConfigError:
+    """Name the unknown key and the keys allowed beside it."""
+    known = sorted(node.keys()) if isinstance(node, DictConfig) else []
+    parent = parent.rstrip(".")
+    where = f"under '{parent}'" if parent else "at the top level"
+    allowed = f" Keys allowed {where}: {', '.join(known)}." if known else ""
+    return ConfigError(
+        f"Unknown config key '{key}'.{allowed} Check the spelling (and that the option belongs to the "
+        f"chosen cell or optimizer); `rnn-sweep --cfg job` prints every key with its value."
     )
 
 
@@ -89,9 +118,11 @@ def _check_rules(node: DictConfig, prefix: str) -> None:
             continue
         rule: Rule | None = schema_field.metadata.get("rule")
         if rule is not None and not rule.allows(value):
+            finite = "a finite number " if isinstance(value, float) and not math.isfinite(value) else ""
+            example = override_text(_example(rule, schema_field.default))
             raise ConfigError(
-                f"Invalid value {key}={value!r}: it must be {rule.describe()}. "
-                f"Fix it on the command line, for example `{key}={_example(rule, schema_field.default)}`."
+                f"Invalid value {key}={override_text(value)}: it must be {finite}{rule.describe()}. "
+                f"Fix it on the command line, for example `{key}={example}`."
             )
 
 
@@ -110,6 +141,15 @@ def _check_steps_per_execution(train: DictConfig) -> None:
             )
 
 
+def override_text(value: Any) -> str:
+    """`value` as it is typed in an override (null, true, 0.001), so a suggested fix is accepted as written."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
 def _example(rule: Rule, default: Any) -> Any:
     if rule.kind is not None:
         return AUTO
@@ -123,23 +163,13 @@ def explain_omegaconf_error(error: OmegaConfBaseException, typed_node: DictConfi
     key = getattr(error, "full_key", None) or getattr(error, "key", None) or "?"
     if isinstance(error, (ConfigKeyError, ConfigAttributeError)):
         parent_key, _, _ = str(key).rpartition(".")
-        known = _keys_at(typed_node, parent_key) if typed_node is not None else []
-        where = f"under '{parent_key}'" if parent_key else "at the top level"
-        allowed = f" Keys allowed {where}: {', '.join(known)}." if known else ""
-        return ConfigError(
-            f"Unknown config key '{key}'.{allowed} Check the spelling (and that the option belongs to the "
-            f"chosen cell or optimizer); `rnn-sweep --cfg job` prints every key with its value."
-        )
+        node = OmegaConf.select(typed_node, parent_key) if typed_node is not None and parent_key else typed_node
+        return unknown_key(str(key), node, parent_key)
     if isinstance(error, ValidationError):
         return ConfigError(
             f"Invalid value for '{key}': {_first_line(error)}. `rnn-sweep --cfg job` shows the key's current value."
         )
     return ConfigError(f"Invalid config at '{key}': {_first_line(error)}")
-
-
-def _keys_at(node: DictConfig, dotted: str) -> list[str]:
-    target = OmegaConf.select(node, dotted) if dotted else node
-    return sorted(target.keys()) if isinstance(target, DictConfig) else []
 
 
 def _first_line(error: BaseException) -> str:

@@ -60,6 +60,12 @@ LIST_COLUMNS = ("overrides", "epoch_seconds_all", "epoch_cpu_seconds_all")
 # Columns added after records were first written, with the value every older record implies.
 IMPLIED_BY_OLDER_RECORDS = {"data": "mnist"}
 COLUMNS = CONTRACT_COLUMNS + EXTRA_COLUMNS
+# Columns that hold numbers (or nothing): anything else there makes a record damaged.
+NUMERIC_COLUMNS = (
+    "units", "batch_size", "learning_rate", "epochs", "seed", "params", "test_accuracy", "test_loss",
+    "best_val_accuracy", "train_seconds", "epoch_seconds", "first_epoch_seconds", "train_samples_per_second",
+    "eval_samples_per_second", "epochs_completed", "last_val_accuracy",
+)
 ACCURACY = "test_accuracy"
 # Timing columns compared as a B/A ratio.
 RATIO_METRICS = ("epoch_seconds", "train_samples_per_second")

@@ -143,8 +143,9 @@ def _validation_curves(ok: pd.DataFrame, sweep_dir: Path) -> Figure | None:
 
 
 def _history(sweep_dir: Path, row: pd.Series) -> pd.DataFrame | None:
-    """The run's history.csv, found by its recorded folder or, for a moved sweep, by the job folder's name."""
-    recorded = Path(str(row.get("run_dir")))
+    """The run's history.csv, found by its recorded folder or, for a moved sweep with an older absolute path, by the
+    job folder's name."""
+    recorded = sweep_dir / str(row.get("run_dir"))  # relative to the sweep folder; absolute in older tables
     for folder in (recorded, sweep_dir / recorded.name):
         if (folder / HISTORY_FILE).is_file():
             return pd.read_csv(folder / HISTORY_FILE)

@@ -15,7 +15,15 @@ from omegaconf import DictConfig, OmegaConf
 from rnn_sweep import atomic
 from rnn_sweep.config.schema import LATER_KEYS, NON_IDENTITY_KEYS
 from rnn_sweep.errors import UserError
-from rnn_sweep.results.columns import COLUMNS, HYDRA_DIR, RESULT_FILE
+from rnn_sweep.results.columns import (
+    COLUMNS,
+    CONTRACT_COLUMNS,
+    HYDRA_DIR,
+    IMPLIED_BY_OLDER_RECORDS,
+    NUMERIC_COLUMNS,
+    RESULT_FILE,
+    STATUSES,
+)
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -85,8 +93,8 @@ class ResultFileError(UserError):
     def __init__(self, path: Path, reason: str) -> None:
         super().__init__(
             f"Cannot read {path} ({reason}): it was cut short or changed by something other than rnn-sweep, which "
-            "writes it in one piece. Resume the sweep (the same command with hydra.sweep.dir=<its sweep folder>) to "
-            "train that job again, or delete the file."
+            "writes it in one piece. Resuming never overwrites it: delete the file, then resume the sweep (the same "
+            "command with hydra.sweep.dir=<its sweep folder>) to train that job again."
         )
         self.path = path
         self.reason = reason
@@ -126,7 +134,23 @@ def read_result(run_dir: Path) -> dict[str, Any] | None:
         raise ResultFileError(path, str(error)) from None
     if not isinstance(record, dict):
         raise ResultFileError(path, f"a JSON {type(record).__name__}, not a run's record")
+    if problem := _not_a_record(record):
+        raise ResultFileError(path, problem)
     return record
+
+
+def _not_a_record(record: dict[str, Any]) -> str | None:
+    """What keeps `record` from being one rnn-sweep wrote: a missing column, an unknown status, text as a metric."""
+    missing = [column for column in CONTRACT_COLUMNS if column not in record and column not in IMPLIED_BY_OLDER_RECORDS]
+    if missing:
+        return f"no {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
+    if record["status"] not in STATUSES:
+        return f"status {record['status']!r} is not one of {', '.join(STATUSES)}"
+    for column in NUMERIC_COLUMNS:
+        value = record.get(column)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"{column} is {value!r}, not a number"
+    return None
 
 
 def scan_results(folder: Path) -> Scan:
@@ -149,7 +173,7 @@ def scan_results(folder: Path) -> Scan:
         if record is None:
             unfinished.append(run_dir)
         else:
-            records.append(record)
+            records.append({**record, "run_dir": str(run_dir)})  # where it is now, even in a moved or copied sweep
     return Scan(records, unfinished, unreadable)
 
 

@@ -49,18 +49,14 @@ def original_record(run_dir: Path) -> dict[str, Any]:
     return record
 
 
-def new_run_dir(original: Path) -> Path:
-    """A fresh folder named like any single run (conf/config.yaml's hydra.run.dir), never an existing one."""
+def new_run_dir_name() -> Path:
+    """Where a new single run goes (conf/config.yaml's hydra.run.dir, stamped now); claimed with
+    rnn_sweep.sweep.folders.claim_new_folder, which adds -2, -3, ... when another run has it."""
     from hydra.core.utils import setup_globals  # registers the ${now:...} resolver
 
     setup_globals()
     pattern = OmegaConf.load(conf_dir() / "config.yaml").hydra.run.dir
-    base = Path(OmegaConf.create({"dir": pattern}).dir).resolve()
-    candidate, number = base, 1
-    while candidate.exists() or candidate == original.resolve():
-        number += 1
-        candidate = base.with_name(f"{base.name}-{number}")
-    return candidate
+    return Path(OmegaConf.create({"dir": pattern}).dir).resolve()
 
 
 def judge(run_dir: Path, new_dir: Path, original: dict[str, Any], again: dict[str, Any],

@@ -142,7 +142,8 @@ def write_sweep_tables(sweep_dir: Path) -> SweepTables:
     sweep_dir = Path(sweep_dir)
     with _one_aggregation_at_a_time(sweep_dir):
         scan = scan_results(sweep_dir)
-        frame = results_frame(scan.records)
+        frame = results_frame([{**record, "run_dir": relative_run_dir(record["run_dir"], sweep_dir)}
+                               for record in scan.records])
         if frame.empty:
             return SweepTables(sweep_dir, frame, frame, frame, frame, frame, scan.unfinished, scan.unreadable)
         tables = SweepTables(sweep_dir, frame, pivot(frame, ["test_accuracy"]), pivot(frame, list(TIMING_VALUES)),
@@ -157,6 +158,12 @@ def write_sweep_tables(sweep_dir: Path) -> SweepTables:
         write_sweep_plots(sweep_dir, frame)
         write_sweep_page(tables, varied_columns(frame))  # last: the page shows the tables and plots above
     return tables
+
+
+def relative_run_dir(run_dir: str, sweep_dir: Path) -> str:
+    """A job folder as the tables store it: relative to the sweep folder, so a copied or moved sweep still works."""
+    path = Path(run_dir)
+    return path.relative_to(sweep_dir).as_posix() if path.is_relative_to(sweep_dir) else run_dir
 
 
 @contextmanager

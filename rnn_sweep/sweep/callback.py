@@ -16,6 +16,9 @@ from rnn_sweep.sweep.hparams import write_hparams
 # stops one, so the CLI writes their tables itself), and the tables of those that ended (for the exit status).
 started_sweeps: list[Path] = []
 finished_sweeps: list[SweepTables] = []
+# The sweeps whose tables could not be written, and why: Hydra turns a callback's error into a mere warning, so
+# the CLI reads them here and exits non-zero naming them.
+aggregation_errors: dict[Path, str] = {}
 
 
 class AggregateSweep(Callback):
@@ -25,7 +28,11 @@ class AggregateSweep(Callback):
         started_sweeps.append(Path(config.hydra.sweep.dir).resolve())
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        finished_sweeps.append(aggregate(Path(config.hydra.sweep.dir).resolve()))
+        sweep_dir = Path(config.hydra.sweep.dir).resolve()
+        try:
+            finished_sweeps.append(aggregate(sweep_dir))
+        except Exception as error:  # noqa: BLE001 - whatever it is, the exit status must say so
+            aggregation_errors[sweep_dir] = f"{type(error).__name__}: {error}"
 
 
 def aggregate(sweep_dir: Path) -> SweepTables:

@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 from scipy import stats
 
-from rnn_sweep import atomic
+from rnn_sweep import atomic, stopping
 from rnn_sweep.console import LiveProgress
 from rnn_sweep.data.loading import load_data, locate_data, make_splits
 from rnn_sweep.data.sequences import sequence_shape, to_sequences
@@ -66,14 +66,16 @@ def train_run(
     record.update(started_at=_now(), load_average_1m=_load_average())
     try:
         _train(cfg, run_dir, console, record, threads, time.perf_counter(), trial, live)
-    except KeyboardInterrupt:
-        record.update(status="interrupted", error="interrupted (Ctrl-C / SIGINT) before the run finished")
+    except KeyboardInterrupt:  # SIGTERM too (rnn_sweep.stopping)
+        record.update(status="interrupted", error=f"interrupted ({stopping.describe()}) before the run finished",
+                      epochs_completed=record["epochs_completed"] or 0)
         raise
     except Exception as error:  # any failure must still leave a row behind
         record.update(status="failed", error=f"{type(error).__name__}: {error}")
     finally:
         record["finished_at"] = _now()
-        write_result(run_dir, record)
+        with stopping.deferred():  # a signal now would cut the record short: it is raised once it is written
+            write_result(run_dir, record)
     return record
 
 

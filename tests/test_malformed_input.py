@@ -1,0 +1,189 @@
+"""Every malformed command line ends in exit 2 and one paragraph naming the value and what is allowed, before
+TensorFlow loads; a fix an error message suggests is itself accepted."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from conftest import run_cli, run_probe
+from hydra import initialize_config_dir
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rnn_sweep.cli import run
+from rnn_sweep.commands import SUBCOMMANDS
+from rnn_sweep.config.paths import conf_dir
+from rnn_sweep.config.preflight import _JobComposer
+from rnn_sweep.config.schema import MODEL_SCHEMAS, OPTIMIZER_SCHEMAS, Config, DataConfig, TrainConfig, register
+from rnn_sweep.config.validate import validate
+from rnn_sweep.errors import ConfigError
+from rnn_sweep.results.columns import COLUMNS
+from rnn_sweep.results.record import write_result
+
+
+def _refused(args: list[str], cwd: Path) -> str:
+    """Run the CLI; it must exit 2 with one `error:` paragraph and no TensorFlow, and write no output folder."""
+    result = run_probe(*args, cwd=cwd)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-3000:]
+    assert result.stderr.startswith("error:") and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "TENSORFLOW-NOT-IMPORTED" in result.stdout
+    assert not (cwd / "outputs").exists()
+    return result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["+model.foo=1"], ["Unknown config key 'model.foo'", "units"]),
+        (["+train.bogus=3"], ["Unknown config key 'train.bogus'", "batch_size"]),
+        (["+foo=1"], ["Unknown config key 'foo'", "model, optimizer"]),
+        (["optimizer.learning_rate=nan"], ["optimizer.learning_rate=nan", "a finite number > 0"]),
+        (["optimizer.learning_rate=inf"], ["optimizer.learning_rate=inf", "a finite number > 0"]),
+        (["train.max_loss=-inf"], ["train.max_loss=-inf", "a finite number > 0"]),
+        (["seed=4294967296"], ["seed=4294967296", "<= 4294967295"]),
+        (["data.permutation_seed=-1"], ["data.permutation_seed=-1", ">= 0 and <= 4294967295"]),
+        (["model.units"], ["'model.units'", "has no `=`", "key=value"]),
+        (["=64"], ["'=64'", "nothing before `=`"]),
+        (["model.units=[1,"], ["'model.units=[1,'", "key=value"]),
+        (["comapre", "a", "b"], ["Unknown command 'comapre'", "rnn-sweep compare", "compare, report, reproduce"]),
+        (["reprot", "x"], ["Unknown command 'reprot'", "rnn-sweep report"]),
+        (["-m", "model.units=8,16", "train.epochs"], ["'train.epochs'", "has no `=`"]),
+        (["hydra.run.dir=/proc/version/run"], ["/proc/version", "hydra.run.dir"]),
+        (["--config-path", "/no/such/run/.hydra", "--config-name", "config"], ["No config file /no/such/run"]),
+    ],
+)
+def test_malformed_input_exits_2_with_one_paragraph_before_tensorflow(tmp_path, args, expected):
+    error = _refused(args, tmp_path)
+    for fragment in expected:
+        assert fragment in error, error
+
+
+def _finished_run(folder: Path, config_text: str) -> Path:
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "config.yaml").write_text(config_text)
+    write_result(folder, {**dict.fromkeys(COLUMNS), "run_dir": str(folder), "status": "ok", "test_accuracy": 0.9})
+    return folder
+
+
+@pytest.mark.parametrize("damage", ["model: {cell: lstm\n  units: [8\n", "\x00\x01\x02binary", "- a\n- list\n"])
+def test_a_damaged_saved_config_is_named_by_reproduce_and_by_config_path(tmp_path, damage):
+    run_dir = _finished_run(tmp_path / "run", damage)
+    saved = run_dir / ".hydra" / "config.yaml"
+    for args in (["reproduce", str(run_dir)], ["--config-path", str(saved.parent), "--config-name", "config"]):
+        error = _refused(args, tmp_path)
+        assert str(saved) in error and "damaged" in error, error
+
+
+def test_compare_csv_into_a_folder_that_cannot_exist_is_one_paragraph(tmp_path):
+    run_dir = tmp_path / "sweep" / "0"
+    write_result(run_dir, {**dict.fromkeys(COLUMNS), "run_dir": str(run_dir), "status": "ok", "cell": "gru",
+                           "units": 8, "batch_size": 64, "optimizer": "adam", "learning_rate": 0.001, "epochs": 1,
+                           "seed": 1, "test_accuracy": 0.5})
+    result = run_cli("compare", str(run_dir), str(run_dir), "--csv", "/proc/version/out.csv", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("error: Cannot write --csv /proc/version/out.csv"), result.stderr
+
+
+def _ruled_fields(schema: type, prefix: str) -> list[tuple[str, object]]:
+    """(dotted key, rule) of every field of `schema` that has a rule."""
+    return [(f"{prefix}{field.name}", field.metadata["rule"]) for field in dataclasses.fields(schema)
+            if "rule" in field.metadata]
+
+
+def _bad_value(rule) -> str:
+    if rule.choices is not None:
+        return "no_such_choice"
+    if rule.kind is bool:
+        return "7"
+    for bound in (rule.ge, rule.gt):
+        if bound is not None:
+            return str(int(bound) - 1 if rule.kind is int or float(bound).is_integer() else bound - 1)
+    return "inf"
+
+
+_SCHEMAS = [("", Config), ("data.", DataConfig), ("train.", TrainConfig)]
+_GROUPS = [(f"model={name}", "model.", schema) for name, schema in MODEL_SCHEMAS.items()]
+_GROUPS += [(f"optimizer={name}", "optimizer.", schema) for name, schema in OPTIMIZER_SCHEMAS.items()]
+
+
+def _every_bad_value() -> list[list[str]]:
+    lines = [[f"{key}={_bad_value(rule)}"] for prefix, schema in _SCHEMAS for key, rule in _ruled_fields(schema, prefix)
+             if not key.startswith(("model.", "optimizer."))]
+    lines += [[group, f"{key}={_bad_value(rule)}"] for group, prefix, schema in _GROUPS
+              for key, rule in _ruled_fields(schema, prefix) if not key.endswith((".cell", ".name"))]
+    lines += [["seed=nan"], ["optimizer.learning_rate=-inf"], ["train.steps=30", "train.steps_per_execution=4"],
+              ["model=transformer"], ["optimizer=adagrad"], ["model.cell=transformer"]]
+    return lines
+
+
+def test_every_fix_an_error_suggests_is_accepted():
+    """For every rule in the schema a value that breaks it, and the fix its error suggests, tried for real: each
+    line composed the way preflight composes a sweep's jobs (Hydra once per group choice) and validated."""
+    register()
+    tried = 0
+    with initialize_config_dir(str(conf_dir()), version_base="1.3"):
+        compose_job = _JobComposer("config", groups={"model", "optimizer", "data", "train", "experiment"})
+        for line in _every_bad_value():
+            with pytest.raises(ConfigError) as refused:
+                validate(compose_job(line))
+            suggestions = re.findall(r"`([\w.]+=[^`\s]+)`", str(refused.value))
+            for suggestion in suggestions:
+                key = suggestion.split("=", 1)[0]  # replaces what set that key (`model=` replaces `model.cell=`)
+                kept = [o for o in line if not f"{o.split('=', 1)[0]}.".startswith(f"{key}.")]
+                validate(compose_job([*kept, suggestion]))
+                tried += 1
+    assert tried >= 40
+
+
+# --- property-based: generated malformed command lines ------------------------------------------------------------
+
+_FLOAT_KEYS = ["optimizer.learning_rate", "model.dropout", "train.validation_split", "train.max_loss",
+               "train.warmup_epochs", "train.label_smoothing", "optimizer.clipnorm"]
+_WORD = st.from_regex(r"[a-z][a-z_]{0,10}", fullmatch=True)
+_MALFORMED = st.one_of(
+    _WORD.filter(lambda word: word not in SUBCOMMANDS),  # no `=`
+    st.from_regex(r"[a-z]{1,6}\.[a-z_]{1,8}", fullmatch=True),  # a key without its value
+    st.text(st.characters(codec="ascii", exclude_characters="\x00"), max_size=8).map(lambda v: f"={v}"),
+    st.tuples(st.sampled_from(["model", "train", "optimizer", "data", ""]), _WORD).map(
+        lambda pair: f"+{pair[0]}.zz_{pair[1]}=1" if pair[0] else f"+zz_{pair[1]}=1"),
+    st.tuples(st.sampled_from(_FLOAT_KEYS), st.sampled_from(["nan", "inf", "-inf", "NaN", "+inf", "-nan"])).map(
+        "=".join),
+    st.tuples(st.sampled_from(["seed", "data.permutation_seed"]),
+              st.one_of(st.integers(2**32, 2**80), st.integers(-(2**40), -1))).map(lambda kv: f"{kv[0]}={kv[1]}"),
+    st.sampled_from(["model.units=[1,", "key==", "model.units='abc", "train.epochs=(", "model.units=${oops",
+                     "hydra.run.dir=/proc/version/x", "hydra.sweep.dir=/proc/version/x"]),
+)
+_TYPO = st.tuples(st.sampled_from(SUBCOMMANDS), st.integers(0, 20)).map(
+    lambda pair: pair[0][: pair[1] % len(pair[0])] + pair[0][pair[1] % len(pair[0]) + 1:] + "x"[: pair[1] % 2])
+_VALID = st.sampled_from(["model.units=8", "model=gru", "train.epochs=1", "optimizer=sgd", "seed=3",
+                          "data.limit_train=512", "model.units=4,8"])
+
+
+@st.composite
+def malformed_command_lines(draw) -> list[str]:
+    """A few valid overrides with at least one malformed token among them (a mistyped subcommand goes first)."""
+    tokens = draw(st.lists(_VALID, max_size=3))
+    for token in draw(st.lists(_MALFORMED, min_size=1, max_size=2)):
+        tokens.insert(draw(st.integers(0, len(tokens))), token)
+    if draw(st.booleans()):
+        tokens.insert(0, "-m")
+    elif draw(st.booleans()):
+        tokens.insert(0, draw(_TYPO))
+    return tokens
+
+
+@settings(max_examples=40, deadline=timedelta(seconds=30),
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(argv=malformed_command_lines())
+def test_any_malformed_command_line_exits_2_with_one_paragraph(argv, tmp_path_factory, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path_factory.getbasetemp())
+    monkeypatch.setenv("RNN_SWEEP_DATA", str(tmp_path_factory.mktemp("empty")))  # and nothing trains, whatever
+    code = run(list(argv))
+    stderr = capsys.readouterr().err
+    assert code == 2, (argv, stderr)
+    assert stderr.startswith("error:") and len(stderr.strip().splitlines()) == 1, (argv, stderr)
+    assert "Traceback" not in stderr

@@ -1,0 +1,111 @@
+"""Every way a command is stopped leaves a record: SIGINT and SIGTERM, whichever launcher runs the jobs, however
+early the signal comes. Real processes, real signals, tiny real trainings."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import communicate, start_cli, wait_for
+
+TINY = ("model=simple_rnn", "model.units=8", "data.limit_train=512", "data.limit_test=128", "train.batch_size=256",
+        "train.save_model=false", "train.device=cpu")
+
+
+def _epochs(history: Path) -> int:
+    """Rows of a history.csv (0 before it exists)."""
+    if not history.is_file():
+        return 0
+    with open(history, newline="") as handle:
+        return sum(1 for _ in csv.DictReader(handle))
+
+
+def _one_error_line(stderr: str, expected: str) -> str:
+    """The command said what happened in exactly one `error:` line, with no traceback."""
+    lines = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and expected in lines[0], stderr[-4000:]
+    assert "Traceback" not in stderr, stderr[-4000:]
+    return lines[0]
+
+
+def _jobs(sweep_dir: Path) -> pd.DataFrame:
+    results = pd.read_csv(sweep_dir / "results.csv", dtype={"run_dir": str})
+    return results.set_index("run_dir")
+
+
+def _assert_interrupted_with_their_epochs(sweep_dir: Path, jobs: list[str], how: str) -> None:
+    """The jobs are rows with status `interrupted`, the epochs of their history.csv, and how they were stopped."""
+    results = _jobs(sweep_dir)
+    for job in jobs:
+        row = results.loc[job]
+        assert row["status"] == "interrupted" and how in row["error"], row.to_dict()
+        assert row["epochs_completed"] == _epochs(sweep_dir / job / "history.csv") >= 2
+        assert json.loads((sweep_dir / job / "result.json").read_text())["status"] == "interrupted"
+
+
+@pytest.mark.slow
+def test_sigterm_on_a_basic_sweep_marks_the_running_job_and_writes_the_tables(tmp_path, mnist_path):
+    sweep_dir = tmp_path / "sweep"
+    # Job 0 trains one epoch; job 1 (500 epochs) is the one SIGTERM stops.
+    process = start_cli("-m", *TINY, "train.epochs=1,500", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path,
+                        data=mnist_path)
+    wait_for(lambda: _epochs(sweep_dir / "1" / "history.csv") >= 2, process, "two epochs of job 1")
+    process.send_signal(signal.SIGTERM)  # to the launcher only, as `timeout` and schedulers send it first
+    _, stderr = communicate(process, timeout=180)
+    assert process.returncode == 143, stderr[-3000:]
+    _one_error_line(stderr, f"interrupted (SIGTERM): the sweep {sweep_dir} stopped early")
+    assert _jobs(sweep_dir).loc["0", "status"] == "ok"
+    _assert_interrupted_with_their_epochs(sweep_dir, ["1"], "SIGTERM")
+    assert (sweep_dir / "accuracy.csv").is_file() and (sweep_dir / "timing.csv").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("launcher", "signum"), [("joblib", signal.SIGINT), ("submitit_local", signal.SIGTERM)])
+def test_a_parallel_launcher_stopped_by_a_signal_leaves_interrupted_records_and_tables(
+    tmp_path, mnist_path, launcher, signum
+):
+    pytest.importorskip({"joblib": "hydra_plugins.hydra_joblib_launcher",
+                         "submitit_local": "hydra_plugins.hydra_submitit_launcher"}[launcher])
+    sweep_dir = tmp_path / "sweep"
+    extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else ["hydra.launcher.timeout_min=30"]
+    process = start_cli("-m", f"hydra/launcher={launcher}", *extra, *TINY, "model.units=4,8", "train.epochs=500",
+                        f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path, data=mnist_path)
+    started = "0" if launcher == "submitit_local" else None  # submitit_local runs its jobs one after another
+    jobs = [started] if started else ["0", "1"]
+    wait_for(lambda: all(_epochs(sweep_dir / job / "history.csv") >= 2 for job in jobs), process,
+             f"two epochs of job(s) {', '.join(jobs)}", timeout=400)
+    if signum == signal.SIGINT:
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole foreground process group
+    else:
+        process.send_signal(signal.SIGTERM)  # the launcher only: it must stop its jobs itself
+    _, stderr = communicate(process, timeout=240)
+    assert process.returncode == 128 + signum, stderr[-3000:]
+    name = signal.Signals(signum).name
+    _one_error_line(stderr, f"interrupted ({name}): the sweep {sweep_dir} stopped early")
+    _assert_interrupted_with_their_epochs(sweep_dir, jobs, "SIGINT" if signum == signal.SIGINT else "SIGTERM")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("delay", "signum"), [(0.15, signal.SIGINT), (0.6, signal.SIGTERM), (2.0, signal.SIGINT),
+                                                (5.0, signal.SIGTERM)])
+def test_a_signal_at_any_moment_of_start_up_ends_in_one_line_and_its_exit_status(tmp_path, mnist_path, delay, signum):
+    """Before Hydra is imported, while TensorFlow loads, as the run starts: never a traceback, never a lost run."""
+    process = start_cli(*TINY, "train.epochs=500", cwd=tmp_path, data=mnist_path)
+    time.sleep(delay)
+    process.send_signal(signum)
+    _, stderr = communicate(process, timeout=180)
+    assert process.returncode == 128 + signum, stderr[-3000:]
+    line = _one_error_line(stderr, f"interrupted ({signal.Signals(signum).name})")
+    runs = list((tmp_path / "outputs" / "runs").glob("*")) if (tmp_path / "outputs" / "runs").is_dir() else []
+    if "before any run started" in line:
+        assert runs == [], "a run folder was left behind by a run that never started"
+    else:
+        (run_dir,) = runs
+        record = json.loads((run_dir / "result.json").read_text())
+        assert record["status"] == "interrupted" and record["epochs_completed"] == _epochs(run_dir / "history.csv")
