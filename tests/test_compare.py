@@ -52,8 +52,8 @@ def test_two_sweeps_with_different_seeds_pair_every_run(two_sweeps, tmp_path):
     assert "simple_rnn" in result.stdout and "gru" in result.stdout and "Only in" not in result.stdout
     assert sorted(table["cell"]) == ["gru", "simple_rnn"] and set(table["match"]) == {"both"}
     assert "seed" not in table.columns  # seeds are folded, not paired
-    assert list(table.columns) == ["cell", "units", "batch_size", "optimizer", "learning_rate", "epochs", *TODAY,
-                                   *STATISTICS]
+    settings = ["cell", "units", "batch_size", "optimizer", "learning_rate", "epochs", "data"]
+    assert list(table.columns) == [*settings, *TODAY, *STATISTICS]
     first, second = _records(a), _records(b)
     for _, row in table.iterrows():
         old, new = first[row["cell"]], second[row["cell"]]

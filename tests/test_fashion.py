@@ -16,6 +16,7 @@ from conftest import TINY, run_cli
 from rnn_sweep.data import loading
 from rnn_sweep.data.loading import IDX_STEMS, DataError, DataSource, load_data, locate_data
 from rnn_sweep.errors import UserError
+from rnn_sweep.results.columns import COLUMNS
 from rnn_sweep.results.pairing import load_results
 from rnn_sweep.results.record import write_result
 from rnn_sweep.results.significance import compare
@@ -107,9 +108,12 @@ def test_download_fills_the_keras_cache(monkeypatch, tmp_path, fashion_path):
 
 
 def _record(folder: Path, data: str | None, accuracy: float) -> None:
-    record = {"run_dir": str(folder), "status": "ok", "cell": "gru", "units": 8, "batch_size": 64, "optimizer": "adam",
-              "learning_rate": 0.001, "epochs": 1, "seed": 0, "test_accuracy": accuracy, "overrides": []}
-    write_result(folder, record if data is None else {**record, "data": data})
+    record = {**dict.fromkeys(COLUMNS), "run_dir": str(folder), "status": "ok", "cell": "gru", "units": 8,
+              "batch_size": 64, "optimizer": "adam", "learning_rate": 0.001, "epochs": 1, "seed": 0,
+              "test_accuracy": accuracy, "overrides": [], "data": data}
+    if data is None:
+        del record["data"]  # as records were written before they named their data set
+    write_result(folder, record)
 
 
 def test_compare_never_pairs_different_data_sets(tmp_path):
