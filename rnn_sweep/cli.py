@@ -15,6 +15,7 @@ from pathlib import Path
 from rnn_sweep import stopping
 from rnn_sweep.commands import SUBCOMMANDS
 from rnn_sweep.errors import ConfigError, UserError
+from rnn_sweep.results.columns import parse_overrides
 
 _CONFIG_PATH_FLAGS = ("--config-path", "-cp")
 # The settings of conf/config.yaml's `hydra:` section that a config without one must still get.
@@ -54,7 +55,7 @@ def _train(argv: list[str]) -> int:
 
     quiet_environment()  # before TensorFlow is imported; RNN_SWEEP_TF_LOGS=1 shows its logs
     argv = expand_seeds(argv)
-    given = _given_keys(argv)
+    given = set(parse_overrides(argv))
     argv = _our_output_folders(_absolute_config_path(argv))
     from rnn_sweep.sweep.claims import command_id
     from rnn_sweep.sweep.folders import claim_new_folder, override_value
@@ -86,10 +87,6 @@ def _refuse_unknown_command(argv: list[str]) -> None:
         f"Unknown command {argv[0]!r}. {hint}Commands: {', '.join(SUBCOMMANDS)}; anything else is a config "
         "override written key=value (e.g. model.units=64). `rnn-sweep --help` lists both."
     )
-
-
-def _given_keys(argv: list[str]) -> set[str]:
-    return {arg.split("=", 1)[0].lstrip("+~") for arg in argv if "=" in arg}
 
 
 def _exit_at_once(code: int) -> None:
@@ -194,7 +191,7 @@ def _our_output_folders(argv: list[str]) -> list[str]:
     if not args.config_path or not config_file.is_file() or "hydra" in load_saved_config(config_file):
         return argv
     ours = OmegaConf.to_container(OmegaConf.load(conf_dir() / "config.yaml").hydra, resolve=False)
-    given = _given_keys(args.overrides)
+    given = set(parse_overrides(args.overrides))
     added = []
     for dotted in _HYDRA_SETTINGS:
         section, key = dotted.split(".")
