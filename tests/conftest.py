@@ -1,33 +1,20 @@
-"""Shared fixtures: real MNIST and Fashion-MNIST found the way the tool finds them, and the CLI run in a subprocess."""
+"""Shared fixtures: real MNIST and Fashion-MNIST found the way the tool finds them, and real tiny sweeps made once.
+
+Helpers that are not fixtures (tiny-run settings, the CLI in a subprocess, composed configs) are in tests/helpers.
+"""
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+from helpers.cli import run_cli
+from helpers.runs import LEARNS, TINY
 
-from rnn_sweep.config.paths import conf_dir
-from rnn_sweep.config.schema import register
-from rnn_sweep.config.validate import validate
 from rnn_sweep.data.loading import DataError, load_data, locate_data
 
-# Runs the CLI in-process, then reports whether TensorFlow had been imported by the time it exited.
-NO_TF_PROBE = """
-import sys
-from rnn_sweep.cli import main
-try:
-    main(sys.argv[1:])
-finally:
-    print("TENSORFLOW-IMPORTED" if "tensorflow" in sys.modules else "TENSORFLOW-NOT-IMPORTED")
-"""
+pytest_plugins = ["helpers.tensorflow_guard"]
 
 
 def _no_data(reason: str) -> None:
@@ -75,80 +62,6 @@ def fashion(fashion_path: str):
     return load_data(locate_data(fashion_path, "fashion_mnist"))
 
 
-def compose_config(*overrides: str, hydra: bool = False) -> DictConfig:
-    """The config `rnn-sweep OVERRIDES` would compose, as Hydra gives it (not yet validated)."""
-    register()
-    with initialize_config_dir(str(conf_dir()), version_base="1.3"):
-        return compose("config", overrides=list(overrides), return_hydra_config=hydra)
-
-
-def typed_config(*overrides: str) -> DictConfig:
-    """The composed config after validation, as a job receives it."""
-    return validate(compose_config(*overrides))
-
-
-def run_probe(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    """The CLI run in-process by NO_TF_PROBE: stdout ends by saying whether TensorFlow was imported."""
-    return subprocess.run([sys.executable, "-c", NO_TF_PROBE, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, check=False)
-
-
-def cli_env(data: str | None) -> dict[str, str]:
-    """The environment the CLI runs in: RNN_SWEEP_DATA set to `data` (unset for None), output unbuffered and wide.
-
-    PYTHONFAULTHANDLER: a crash or SIGABRT prints every thread's Python stack, for tests to show when a command hangs.
-    """
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", "PYTHONFAULTHANDLER": "1"}
-    env.pop("RNN_SWEEP_DATA", None)
-    if data is not None:
-        env["RNN_SWEEP_DATA"] = data
-    return env
-
-
-def run_cli(*args: str, cwd: Path, data: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """`python -m rnn_sweep ARGS` in `cwd`, as a user would type it, with RNN_SWEEP_DATA set to `data`."""
-    return subprocess.run(
-        [sys.executable, "-m", "rnn_sweep", *args],
-        cwd=cwd, env=cli_env(data), capture_output=True, text=True, timeout=timeout, check=False,
-    )
-
-
-def start_cli(*args: str, cwd: Path, data: str | None = None) -> subprocess.Popen:
-    """`python -m rnn_sweep ARGS` started in its own process group (as a shell starts a command), to send signals to."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "rnn_sweep", *args], cwd=cwd, env=cli_env(data), start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-
-
-def wait_for(condition: Callable[[], object], process: subprocess.Popen, what: str, timeout: float = 300) -> None:
-    """Poll `condition` until it holds; fail with the process's stderr if the process ends first."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if process.poll() is not None:
-            stderr = process.communicate()[1]
-            pytest.fail(f"the command ended (exit {process.returncode}) before {what}: {stderr[-3000:]}")
-        if time.monotonic() > deadline:
-            os.killpg(process.pid, signal.SIGKILL)
-            pytest.fail(f"no {what} within {timeout:.0f} s")
-        time.sleep(0.05)
-
-
-def communicate(process: subprocess.Popen, timeout: float) -> tuple[str, str]:
-    """Wait for the process to end; if it hangs, fail with its Python stacks (SIGABRT makes faulthandler print them)."""
-    try:
-        return process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGABRT)
-        stdout, stderr = process.communicate(timeout=60)
-        pytest.fail(f"the command had not ended {timeout:.0f} s after the signal; its stacks and output:\n"
-                    f"{stderr[-6000:]}\n{stdout[-2000:]}")
-
-
-TINY = ("model.units=8", "data.limit_train=300", "data.limit_test=100", "train.epochs=2", "train.batch_size=64",
-        "train.save_model=false", "train.device=cpu", "train.deterministic=true")
-
-
 @pytest.fixture(scope="session")
 def two_sweeps(tmp_path_factory, mnist_path) -> tuple[Path, Path]:
     """Two real tiny sweeps of the same grid, seeds 1 and 2 (the second with TensorBoard on), made once."""
@@ -161,11 +74,6 @@ def two_sweeps(tmp_path_factory, mnist_path) -> tuple[Path, Path]:
         assert result.returncode == 0, result.stderr[-3000:]
         folders.append(folder)
     return folders[0], folders[1]
-
-
-# Big enough to learn something in seconds (about 0.55 test accuracy for a GRU of 32 units), small enough for CI.
-LEARNS = ("model=gru", "data.limit_train=600", "data.limit_test=500", "train.batch_size=16",
-          "optimizer.learning_rate=0.01", "train.save_model=false", "train.device=cpu", "train.deterministic=true")
 
 
 @pytest.fixture(scope="session")

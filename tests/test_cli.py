@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_cli, run_probe
+from helpers.cli import run_cli, run_probe
 from omegaconf import OmegaConf
 
 from rnn_sweep.config.paths import conf_dir

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import cli_env, run_cli
+from helpers.cli import cli_env, run_cli
+from helpers.runs import CLUSTER_TINY as TINY
 
-TINY = ("data.limit_train=256", "data.limit_test=256", "train.epochs=1", "model.units=8", "train.save_model=false",
-        "train.device=cpu", "train.deterministic=true")
 GRID = ("model=simple_rnn,gru", "train.batch_size=32,64")
 # One CPU and 2 GB a job, so that the one-node cluster of a 2-core machine runs two at once.
 SLURM = ("hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_cli, run_probe
+from helpers.cli import run_cli, run_probe
 from omegaconf import OmegaConf
 
 from rnn_sweep.config.validate import validate

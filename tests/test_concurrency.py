@@ -16,13 +16,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import cli_env, communicate, start_cli
+from helpers.cli import cli_env, communicate, start_cli
+from helpers.runs import SIDE_BY_SIDE_TINY as TINY
 
 from rnn_sweep.sweep.claims import claim, holder, is_held
 from rnn_sweep.sweep.folders import claim_new_folder
-
-TINY = ("model=simple_rnn", "model.units=8", "data.limit_train=256", "data.limit_test=128", "train.epochs=1",
-        "train.batch_size=128", "train.save_model=false", "train.device=cpu")
 
 
 def _claim_after(barrier: multiprocessing.Barrier, base: str, queue: multiprocessing.Queue) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import compose_config, typed_config
+from helpers.config import compose_config, typed_config
 from omegaconf import OmegaConf
 
 from rnn_sweep.config.schema import CELLS, OPTIMIZERS

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TINY, run_cli
+from helpers.cli import run_cli
+from helpers.runs import TINY
 
 from rnn_sweep.data import loading
 from rnn_sweep.data.loading import IDX_STEMS, DataError, DataSource, load_data, locate_data

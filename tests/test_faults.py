@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import cli_env, communicate, run_cli, start_cli, wait_for
+from helpers.cli import cli_env, communicate, run_cli, start_cli, wait_for
+from helpers.runs import FAULTS_TINY as TINY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,8 +27,6 @@ from rnn_sweep.results.record import write_result
 from rnn_sweep.results.tables import write_sweep_tables
 
 # Tiny real jobs: a few seconds each, most of it TensorFlow's tracing.
-TINY = ("model=simple_rnn", "data.limit_train=300", "data.limit_test=100", "train.batch_size=64",
-        "train.save_model=false", "train.device=cpu")
 
 # Keys a user might type, misspellings and keys of another optimizer included.
 KEYS = [
@@ -248,6 +247,7 @@ def _record(**values: object) -> dict:
             "epoch_seconds": 1.0, "train_samples_per_second": 100.0, **values}
 
 
+@pytest.mark.slow
 def test_two_launchers_aggregating_into_one_sweep_folder_at_once_leave_a_complete_table(tmp_path):
     """Two launchers of one sweep (e.g. two cluster arrays) whose jobs end at the same moment, round after round.
 
@@ -287,6 +287,7 @@ def _one_paragraph_error(result: subprocess.CompletedProcess) -> str:
     return result.stderr
 
 
+@pytest.mark.slow
 def test_a_half_written_sweep_gives_a_marked_partial_table_or_a_clear_error(tmp_path):
     """Jobs 0 and 1 ended; job 2's result.json was cut in half by hand; job 3 was killed before it wrote one."""
     sweep_dir = tmp_path / "sweep"
@@ -318,6 +319,7 @@ def test_a_half_written_sweep_gives_a_marked_partial_table_or_a_clear_error(tmp_
     assert f"No run in {sweep_dir / '3'} has a result.json yet" in error
 
 
+@pytest.mark.slow
 def test_results_csvs_without_rows_or_columns_are_clear_errors(tmp_path):
     results = tmp_path / "results.csv"
     pd.DataFrame([_record(run_dir="0")]).to_csv(results, index=False)

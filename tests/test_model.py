@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from conftest import typed_config
+from helpers.config import typed_config
+from helpers.lazy import lazy_functions
 
 from rnn_sweep.config.schema import OPTIMIZERS
 
-keras = pytest.importorskip("keras")
-from rnn_sweep.train.model import build_model, build_optimizer  # noqa: E402  (imports Keras)
+build_model, build_optimizer = lazy_functions("rnn_sweep.train.model", "build_model", "build_optimizer")
+pytestmark = pytest.mark.slow  # builds Keras models
 
 
 @pytest.mark.parametrize(("units", "params"), [(10, 390), (20, 980), (30, 1770)])

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import compose_config, run_cli, typed_config
+from helpers.cli import run_cli
+from helpers.config import compose_config, typed_config
+from helpers.lazy import LazyModule, lazy_functions
+from helpers.runs import PRESET_QUICK as QUICK
 from omegaconf import OmegaConf
 from rich.console import Console
 
@@ -18,9 +22,9 @@ from rnn_sweep.errors import ConfigError
 from rnn_sweep.results.columns import COLUMNS
 from rnn_sweep.results.record import write_result
 
-keras = pytest.importorskip("keras")
-from rnn_sweep.train.model import build_model  # noqa: E402  (imports Keras)
-from rnn_sweep.train.schedules import PeakSchedule, build_schedule  # noqa: E402
+keras = LazyModule("keras")
+build_model, = lazy_functions("rnn_sweep.train.model", "build_model")
+build_schedule, = lazy_functions("rnn_sweep.train.schedules", "build_schedule")
 
 PRESETS = sorted(path.stem for path in (conf_dir() / "experiment").glob("*.yaml"))
 TUTORIALS = ["tutorial_keras_simplernn50", "tutorial_keras_simplernn50_single", "tutorial_simplernn128_relu",
@@ -67,6 +71,7 @@ def test_tutorial_presets_carry_the_reported_figures():
     assert single.train == step and single.model.output_layers == 1
 
 
+@pytest.mark.slow  # EvalSchedule lives beside the Keras callbacks
 def test_the_tutorial_loop_evaluates_nine_times():
     """`for i in range(4001): train_on_batch(); if i % 500 == 0: evaluate()` evaluates after steps 1, 501, ..., 4001."""
     from rnn_sweep.train.callbacks import EvalSchedule
@@ -77,6 +82,7 @@ def test_the_tutorial_loop_evaluates_nine_times():
     assert [taken for taken in range(1, 21) if EvalSchedule(5).due(taken)] == [5, 10, 15, 20]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "params", "softmax_layers"),
                          [("tutorial_keras_simplernn50", 4570, 2), ("tutorial_keras_simplernn50_single", 4460, 1)])
 def test_keras_tutorial_models_have_the_printed_parameter_counts(name, params, softmax_layers):
@@ -109,6 +115,7 @@ def test_tutorials_without_hold_out_train_on_all_60000_in_file_order(name, mnist
     np.testing.assert_array_equal(splits.y_train, mnist[0][1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", BEST)
 def test_best_gated_presets_stay_cudnn_eligible(name):
     model = build_model(typed_config(f"experiment={name}").model)
@@ -119,6 +126,7 @@ def test_best_gated_presets_stay_cudnn_eligible(name):
             assert cell.recurrent_dropout == 0 and not cell.unroll and cell.use_bias
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("units", "params"), [(10, 390), (20, 980), (30, 1770)])
 def test_tutorial_cell_size_parameter_counts(units, params):
     model = build_model(typed_config("experiment=tutorial_cell_size", f"model.units={units}").model)
@@ -130,10 +138,7 @@ def test_tutorial_cell_size_sweeps_the_three_sizes():
     assert cfg.hydra.sweeper.params["model.units"] == "10,20,30"
 
 
-# Overrides that make each preset one short run on a tiny subset; the pixel presets get fewer images (784 steps).
-QUICK = ["train.epochs=1", "data.limit_train=100", "data.limit_test=50", "train.save_model=false"]
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("name", PRESETS)
 def test_preset_trains_a_short_run(name, request, tmp_path):
     from rnn_sweep.train.runner import train_run
@@ -166,6 +171,7 @@ def test_preset_trains_a_short_run(name, request, tmp_path):
         assert pd.read_csv(tmp_path / "history.csv")["loss"].iloc[-1] != pytest.approx(steps["test_loss"].iloc[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("layout", "shape"),
     [("rows", (28, 28)), ("columns", (28, 28)), ("pixels", (784, 1)), ("permuted_pixels", (784, 1))],
@@ -196,19 +202,22 @@ def test_permutation_is_fixed_by_its_seed():
     assert not np.array_equal(to_sequences(images, "permuted_pixels", 3), to_sequences(images, "permuted_pixels", 4))
 
 
-def _at(schedule: PeakSchedule, *steps: int) -> list[float]:
+def _at(schedule: Any, *steps: int) -> list[float]:
     return [float(schedule(step)) for step in steps]
 
 
+@pytest.mark.slow
 def test_constant_without_warmup_is_a_plain_float():
     assert build_schedule("constant", 0.01, total_steps=100, steps_per_epoch=10, warmup_epochs=0) == 0.01
 
 
+@pytest.mark.slow
 def test_constant_with_warmup_rises_linearly_then_holds():
     schedule = build_schedule("constant", 0.01, total_steps=100, steps_per_epoch=10, warmup_epochs=1)
     assert _at(schedule, 0, 4, 9, 10, 99) == pytest.approx([0.001, 0.005, 0.01, 0.01, 0.01])
 
 
+@pytest.mark.slow
 def test_cosine_decays_from_the_peak_to_zero_after_warmup():
     plain = build_schedule("cosine", 0.002, total_steps=100, steps_per_epoch=10, warmup_epochs=0)
     assert _at(plain, 0, 50, 100) == pytest.approx([0.002, 0.001, 0.0], abs=1e-9)
@@ -216,6 +225,7 @@ def test_cosine_decays_from_the_peak_to_zero_after_warmup():
     assert _at(warm, 0, 9, 10, 60, 110) == pytest.approx([0.0002, 0.002, 0.002, 0.001, 0.0], abs=1e-9)
 
 
+@pytest.mark.slow
 def test_one_cycle_warms_up_over_30_percent_then_anneals():
     schedule = build_schedule("one_cycle", 0.01, total_steps=100, steps_per_epoch=10, warmup_epochs=0)
     start = 0.01 / 25
@@ -228,6 +238,7 @@ def _count(model, kind) -> int:
     return sum(isinstance(layer, kind) for layer in model.layers)
 
 
+@pytest.mark.slow
 def test_stacked_bidirectional_layernorm_and_dense_stack_build_as_configured():
     model = build_model(typed_config("model=gru", "model.units=8", "model.layers=3", "model.bidirectional=true",
                              "model.layer_norm=true", "model.dense_layers=2", "model.dense_units=16",
@@ -288,7 +299,7 @@ def test_preset_is_not_part_of_the_run_identity():
 
 
 def test_unknown_preset_is_refused_with_the_list(tmp_path):
-    from conftest import run_cli
+    from helpers.cli import run_cli
 
     result = run_cli("experiment=nope", cwd=tmp_path)
     assert result.returncode == 2

@@ -17,13 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import cli_env
+from helpers.cli import cli_env
+from helpers.runs import PROGRESS_SMALL as SMALL
 
 from rnn_sweep.sweep.progress import SweepClock
 
 # Enough steps (about 60 an epoch) and a first epoch long enough (tracing) for several redraws.
-SMALL = ("model=gru", "model.units=8", "data.limit_test=200", "train.epochs=2", "train.batch_size=32",
-         "train.save_model=false", "train.device=cpu")
 
 
 def run_in_terminal(*args: str, cwd: Path, data: str, timeout: float = 300) -> tuple[int, str]:

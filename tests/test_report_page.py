@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from browser import chromium, open_page
-from conftest import run_cli
+from helpers.cli import run_cli
 from PIL import Image
 
 pytestmark = pytest.mark.slow

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from conftest import run_cli
+from helpers.cli import run_cli
 
 pytestmark = pytest.mark.slow
 

@@ -13,14 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import run_cli, start_cli
+from helpers.cli import run_cli, start_cli
+from helpers.runs import SEARCH_DATA as TINY
 from omegaconf import OmegaConf
 
 optuna = pytest.importorskip("optuna")
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ("data.limit_train=512", "data.limit_test=128", "train.save_model=false", "train.device=cpu",
-        "train.deterministic=true")
 SEARCH = ("-m", "+hparams_search=val_accuracy", "model.units=choice(4,8)", "train.batch_size=64", *TINY)
 
 _IMPORT_PROBE = """

@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import LEARNS, run_cli
+from helpers.cli import run_cli
+from helpers.runs import LEARNS
 from matplotlib.container import ErrorbarContainer
 
 from rnn_sweep.results.columns import SUMMARY_COLUMNS

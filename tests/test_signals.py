@@ -12,10 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import communicate, start_cli, wait_for
-
-TINY = ("model=simple_rnn", "model.units=8", "data.limit_train=512", "data.limit_test=128", "train.batch_size=256",
-        "train.save_model=false", "train.device=cpu")
+from helpers.cli import communicate, start_cli, wait_for
+from helpers.runs import SIGNAL_TINY as TINY
 
 
 def _epochs(history: Path) -> int:

@@ -6,16 +6,23 @@ import json
 
 import numpy as np
 import pytest
-from conftest import TINY, run_cli, typed_config
+from helpers.cli import run_cli
+from helpers.config import typed_config
+from helpers.lazy import LazyModule, lazy_functions
+from helpers.runs import TINY
 
 from rnn_sweep.config.preflight import preflight
 from rnn_sweep.errors import ConfigError
 from rnn_sweep.train.speed import AUTO_STEPS_PER_EXECUTION, MIN_UNROLLED_TRAINING_STEPS, plan_speed
 
-keras = pytest.importorskip("keras")
-tf = pytest.importorskip("tensorflow")
-from rnn_sweep.train.layers import SHARDED, ProjectedGRU  # noqa: E402
-from rnn_sweep.train.model import build_model, compile_model, portable_copy  # noqa: E402  (imports Keras)
+keras, tf, layers = LazyModule("keras"), LazyModule("tensorflow"), LazyModule("rnn_sweep.train.layers")
+build_model, compile_model, portable_copy = lazy_functions("rnn_sweep.train.model", "build_model", "compile_model",
+                                                           "portable_copy")
+
+
+def _layer(name):
+    """A Keras RNN layer class, or one of rnn_sweep.train.layers' faster ones, by its class name."""
+    return getattr(keras.layers, name, None) or getattr(layers, name)
 
 
 @pytest.mark.parametrize(
@@ -100,6 +107,7 @@ def _assert_same_outputs_and_gradients(reference, layer, x, mask=None):
         np.testing.assert_allclose(have, want, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "options",
     [{}, {"return_sequences": True}, {"go_backwards": True}, {"unroll": True}, {"activation": "relu"},
@@ -107,23 +115,25 @@ def _assert_same_outputs_and_gradients(reference, layer, x, mask=None):
 )
 def test_projected_gru_matches_keras_gru_in_outputs_and_gradients(options):
     x = tf.constant(np.random.default_rng(0).random((6, 28, 28), dtype=np.float32))
-    _assert_same_outputs_and_gradients(keras.layers.GRU(16, **options), ProjectedGRU(16, **options), x)
+    _assert_same_outputs_and_gradients(keras.layers.GRU(16, **options), layers.ProjectedGRU(16, **options), x)
 
 
-@pytest.mark.parametrize("layer_class", [keras.layers.SimpleRNN, keras.layers.LSTM, keras.layers.GRU, ProjectedGRU])
+@pytest.mark.slow
+@pytest.mark.parametrize("layer_class", ["SimpleRNN", "LSTM", "GRU", "ProjectedGRU"])
 @pytest.mark.parametrize(("batch", "options"), [(7, {}), (7, {"return_sequences": True, "unroll": True}),
                                                 (1, {"go_backwards": True})])
 def test_batch_shards_match_keras_in_outputs_gradients_and_states(layer_class, batch, options):
     """Two shards of an odd batch, and of a batch of one (the second shard is all padding)."""
     x = tf.constant(np.random.default_rng(0).random((batch, 28, 5), dtype=np.float32))
-    _assert_same_outputs_and_gradients(layer_class(6, return_state=True, **options),
-                                       SHARDED[layer_class](6, return_state=True, shards=2, **options), x)
+    _assert_same_outputs_and_gradients(_layer(layer_class)(6, return_state=True, **options),
+                                       _layer(f"Sharded{layer_class}")(6, return_state=True, shards=2, **options), x)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("layer_class", "faster_class", "faster_options"), [
-    (keras.layers.LSTM, SHARDED[keras.layers.LSTM], {"shards": 2}),
-    (keras.layers.GRU, SHARDED[keras.layers.GRU], {"shards": 2}),
-    (keras.layers.GRU, ProjectedGRU, {}),
+    ("LSTM", "ShardedLSTM", {"shards": 2}),
+    ("GRU", "ShardedGRU", {"shards": 2}),
+    ("GRU", "ProjectedGRU", {}),
 ])
 @pytest.mark.parametrize("case", ["mask", "dropout"])
 def test_masks_and_dropout_run_keras_own_loop(layer_class, faster_class, faster_options, case):
@@ -133,14 +143,16 @@ def test_masks_and_dropout_run_keras_own_loop(layer_class, faster_class, faster_
     x = tf.constant(np.random.default_rng(0).random((7, 28, 5), dtype=np.float32))
     lengths = np.array([28, 20, 9, 28, 3, 15, 28])
     mask = tf.constant(np.arange(28)[None, :] < lengths[:, None]) if case == "mask" else None
-    _assert_same_outputs_and_gradients(layer_class(6, return_sequences=True, **options),
-                                       faster_class(6, return_sequences=True, **options, **faster_options), x, mask)
+    _assert_same_outputs_and_gradients(_layer(layer_class)(6, return_sequences=True, **options),
+                                       _layer(faster_class)(6, return_sequences=True, **options, **faster_options), x,
+                                       mask)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("cell", "project_inputs", "shards", "keras_layer", "faster_layer"), [
-    ("lstm", False, 2, keras.layers.LSTM, SHARDED[keras.layers.LSTM]),
-    ("gru", True, 2, keras.layers.GRU, SHARDED[ProjectedGRU]),
-    ("gru", True, 1, keras.layers.GRU, ProjectedGRU),
+    ("lstm", False, 2, "LSTM", "ShardedLSTM"),
+    ("gru", True, 2, "GRU", "ShardedProjectedGRU"),
+    ("gru", True, 1, "GRU", "ProjectedGRU"),
 ])
 def test_faster_bidirectional_model_trains_and_saves_plain_keras_layers(cell, project_inputs, shards, keras_layer,
                                                                         faster_layer, tmp_path):
@@ -150,16 +162,17 @@ def test_faster_bidirectional_model_trains_and_saves_plain_keras_layers(cell, pr
     model = build_model(cfg.model, batch_shards=shards, project_inputs=project_inputs)
     layer = model.get_layer("rnn")
     for half in (layer.forward_layer, layer.backward_layer):
-        assert type(half) is faster_layer and getattr(half, "shards", 1) == shards
+        assert type(half) is _layer(faster_layer) and getattr(half, "shards", 1) == shards
     compile_model(model, cfg.optimizer)
     x, y = np.random.default_rng(0).random((9, 28, 28), dtype=np.float32), np.arange(9) % 10
     history = model.fit(x, y, batch_size=4, epochs=2, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
     copy = portable_copy(model, cfg.model, (28, 28))
     np.testing.assert_allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
-    assert type(copy.get_layer("rnn").forward_layer) is keras_layer
+    assert type(copy.get_layer("rnn").forward_layer) is _layer(keras_layer)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_keeps_the_output_layer_and_loss_in_float32(precision):
     cfg = typed_config("model=gru", "model.units=8", f"train.precision={precision}")
@@ -171,6 +184,7 @@ def test_mixed_precision_keeps_the_output_layer_and_loss_in_float32(precision):
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer) == (precision == "mixed_float16")
 
 
+@pytest.mark.slow
 def test_steps_per_execution_changes_speed_not_results(tmp_path, mnist_path):
     """Several steps per call into TensorFlow take the same steps: the same losses, epoch by epoch."""
     histories = []
@@ -187,6 +201,7 @@ def test_steps_per_execution_changes_speed_not_results(tmp_path, mnist_path):
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_step_based_training_counts_steps_not_calls_into_tensorflow(tmp_path, mnist_path):
     """With 4 steps per call, an epoch of 5 steps is a call of 4 then a call of 1: steps.csv and the limit
     must still fall on steps 20 and 40, not on the 20th and 40th call."""

@@ -6,7 +6,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import TINY, cli_env, run_cli
+from helpers.cli import cli_env, run_cli
+from helpers.runs import TINY
 
 START_UP_LINES = ("absl::InitializeLog", "oneDNN custom operations", "cudart_stub", "cuInit", "cpu_feature_guard")
 

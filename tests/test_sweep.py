@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import compose_config, run_cli, run_probe
+from helpers.cli import run_cli, run_probe
+from helpers.config import compose_config
 
 from rnn_sweep.config.preflight import expand_jobs
 from rnn_sweep.results.columns import CONTRACT_COLUMNS

@@ -1,0 +1,82 @@
+"""The CLI run as a user runs it: `python -m rnn_sweep ARGS` in a subprocess, started, signalled and waited for."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+# Runs the CLI in-process, then reports whether TensorFlow had been imported by the time it exited.
+NO_TF_PROBE = """
+import sys
+from rnn_sweep.cli import main
+try:
+    main(sys.argv[1:])
+finally:
+    print("TENSORFLOW-IMPORTED" if "tensorflow" in sys.modules else "TENSORFLOW-NOT-IMPORTED")
+"""
+
+
+
+def run_probe(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    """The CLI run in-process by NO_TF_PROBE: stdout ends by saying whether TensorFlow was imported."""
+    return subprocess.run([sys.executable, "-c", NO_TF_PROBE, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def cli_env(data: str | None) -> dict[str, str]:
+    """The environment the CLI runs in: RNN_SWEEP_DATA set to `data` (unset for None), output unbuffered and wide.
+
+    PYTHONFAULTHANDLER: a crash or SIGABRT prints every thread's Python stack, for tests to show when a command hangs.
+    """
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", "PYTHONFAULTHANDLER": "1"}
+    env.pop("RNN_SWEEP_DATA", None)
+    if data is not None:
+        env["RNN_SWEEP_DATA"] = data
+    return env
+
+
+def run_cli(*args: str, cwd: Path, data: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python -m rnn_sweep ARGS` in `cwd`, as a user would type it, with RNN_SWEEP_DATA set to `data`."""
+    return subprocess.run(
+        [sys.executable, "-m", "rnn_sweep", *args],
+        cwd=cwd, env=cli_env(data), capture_output=True, text=True, timeout=timeout, check=False,
+    )
+
+
+def start_cli(*args: str, cwd: Path, data: str | None = None) -> subprocess.Popen:
+    """`python -m rnn_sweep ARGS` started in its own process group (as a shell starts a command), to send signals to."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "rnn_sweep", *args], cwd=cwd, env=cli_env(data), start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def wait_for(condition: Callable[[], object], process: subprocess.Popen, what: str, timeout: float = 300) -> None:
+    """Poll `condition` until it holds; fail with the process's stderr if the process ends first."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process.poll() is not None:
+            stderr = process.communicate()[1]
+            pytest.fail(f"the command ended (exit {process.returncode}) before {what}: {stderr[-3000:]}")
+        if time.monotonic() > deadline:
+            os.killpg(process.pid, signal.SIGKILL)
+            pytest.fail(f"no {what} within {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+def communicate(process: subprocess.Popen, timeout: float) -> tuple[str, str]:
+    """Wait for the process to end; if it hangs, fail with its Python stacks (SIGABRT makes faulthandler print them)."""
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGABRT)
+        stdout, stderr = process.communicate(timeout=60)
+        pytest.fail(f"the command had not ended {timeout:.0f} s after the signal; its stacks and output:\n"
+                    f"{stderr[-6000:]}\n{stdout[-2000:]}")

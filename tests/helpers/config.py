@@ -1,0 +1,22 @@
+"""The config as Hydra composes it from conf/, before and after validation, without running the CLI."""
+
+from __future__ import annotations
+
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from rnn_sweep.config.paths import conf_dir
+from rnn_sweep.config.schema import register
+from rnn_sweep.config.validate import validate
+
+
+def compose_config(*overrides: str, hydra: bool = False) -> DictConfig:
+    """The config `rnn-sweep OVERRIDES` would compose, as Hydra gives it (not yet validated)."""
+    register()
+    with initialize_config_dir(str(conf_dir()), version_base="1.3"):
+        return compose("config", overrides=list(overrides), return_hydra_config=hydra)
+
+
+def typed_config(*overrides: str) -> DictConfig:
+    """The composed config after validation, as a job receives it."""
+    return validate(compose_config(*overrides))

@@ -1,0 +1,44 @@
+"""The settings of the tiny runs tests train, in one place: each test file picks the one its checks need.
+
+They stay small enough for a 2-core CI machine (hundreds of images, one or two epochs, 4-32 units); where they
+differ, the comment says what the difference is for. Tests that use them train, so they are marked `slow`.
+"""
+
+from __future__ import annotations
+
+# Every tiny run trains on the CPU and saves no model.
+_CPU_UNSAVED = ("train.save_model=false", "train.device=cpu")
+
+# The default: 2 epochs of 300 images, 8 units, the same numbers every time.
+TINY = ("model.units=8", "data.limit_train=300", "data.limit_test=100", "train.epochs=2", "train.batch_size=64",
+        *_CPU_UNSAVED, "train.deterministic=true")
+
+# Big enough to learn something in seconds (about 0.55 test accuracy for a GRU of 32 units), small enough for CI.
+LEARNS = ("model=gru", "data.limit_train=600", "data.limit_test=500", "train.batch_size=16",
+          "optimizer.learning_rate=0.01", *_CPU_UNSAVED, "train.deterministic=true")
+
+# SLURM jobs: one epoch, and test sets of one size for every job of the grid.
+CLUSTER_TINY = ("data.limit_train=256", "data.limit_test=256", "train.epochs=1", "model.units=8",
+                *_CPU_UNSAVED, "train.deterministic=true")
+
+# Commands run side by side: one short epoch each, in large batches.
+SIDE_BY_SIDE_TINY = ("model=simple_rnn", "model.units=8", "data.limit_train=256", "data.limit_test=128",
+                     "train.epochs=1", "train.batch_size=128", *_CPU_UNSAVED)
+
+# Faults: the test sets the units and epochs (a run stopped in its first epoch, or one that finishes).
+FAULTS_TINY = ("model=simple_rnn", "data.limit_train=300", "data.limit_test=100", "train.batch_size=64",
+               *_CPU_UNSAVED)
+
+# Searches: the data only; the search space picks the units, the test the epochs.
+SEARCH_DATA = ("data.limit_train=512", "data.limit_test=128", *_CPU_UNSAVED, "train.deterministic=true")
+
+# Signals: large batches, so a run is between steps often; the test sets the epochs (500: still running when stopped).
+SIGNAL_TINY = ("model=simple_rnn", "model.units=8", "data.limit_train=512", "data.limit_test=128",
+               "train.batch_size=256", *_CPU_UNSAVED)
+
+# Live progress: small batches, so an epoch has steps enough to draw; the test sets the training images.
+PROGRESS_SMALL = ("model=gru", "model.units=8", "data.limit_test=200", "train.epochs=2", "train.batch_size=32",
+                  *_CPU_UNSAVED)
+
+# A preset's own settings, cut to one epoch of 100 images.
+PRESET_QUICK = ["train.epochs=1", "data.limit_train=100", "data.limit_test=50", "train.save_model=false"]
