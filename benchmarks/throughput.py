@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from rnn_sweep.train.speed import GATES
+from rnn_sweep.config.cells import cell_entry
 
 TIME_STEPS, INPUTS, CLASSES = 28, 28, 10
 
@@ -169,7 +169,7 @@ def _throughput(args: argparse.Namespace) -> None:
                                                   args.epochs)[1])
                     record = _rnn_sweep_run(_overrides(cell, units, args), Path(workdir))
                     ours.append(record["train_samples_per_second"])
-                    rates.append(_matmul_gflops(args.batch_size, INPUTS + units, GATES[cell] * units))
+                    rates.append(_matmul_gflops(args.batch_size, INPUTS + units, cell_entry(cell).gates * units))
                 rows.append(_row(cell, units, args.batch_size, max(plain), max(ours), max(rates), record))
                 print(_format(rows[-1]), flush=True)
         startup = {cell: _cli_startup(cell, Path(workdir)) for cell in args.cells.split(",")}
@@ -189,7 +189,7 @@ def _row(cell: str, units: int, batch_size: int, plain: float, ours: float, rate
 
 def _training_flops_per_sample(cell: str, units: int) -> float:
     """Matrix products of one image: per step (inputs + units) x (gates * units), then the head; x3 for training."""
-    forward = TIME_STEPS * 2 * (INPUTS + units) * GATES[cell] * units + 2 * units * CLASSES
+    forward = TIME_STEPS * 2 * (INPUTS + units) * cell_entry(cell).gates * units + 2 * units * CLASSES
     return 3 * forward
 
 

@@ -31,6 +31,7 @@ from rnn_sweep.results.columns import COLUMNS, STEPS_FILE
 from rnn_sweep.results.record import scheduler_fields, write_result
 from rnn_sweep.sweep import cluster
 from rnn_sweep.sweep.claims import claim
+from rnn_sweep.sweep.launchers import launcher_traits
 from rnn_sweep.sweep.progress import SweepClock, sweep_clock, sweep_size
 from rnn_sweep.sweep.resume import clash_error, finished_result, register_resolver, settled_result
 from rnn_sweep.train.device import auto_threads
@@ -71,7 +72,7 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
         print_error(f"job {hydra_cfg.job.num} not run: {error}")
         return record
 
-    if threading.current_thread() is threading.main_thread() and os.environ.get("SUBMITIT_EXECUTOR") != "slurm":
+    if threading.current_thread() is threading.main_thread() and not launcher_traits(hydra_cfg.launcher).on_slurm:
         # Also in a launcher's worker process: SIGTERM there, too, leaves an `interrupted` record. Not in a SLURM
         # job: there SIGTERM is SLURM ending the job (scancel, time limit), a row the launcher writes with the reason.
         stopping.install()
@@ -113,8 +114,7 @@ def _search_trial(hydra_cfg: DictConfig) -> Any:
 
 def _live_progress(hydra_cfg: DictConfig, clock: SweepClock | None) -> LiveProgress | None:
     """A live display on an interactive terminal, with the sweep's position above it; none in a joblib worker."""
-    parallel = "joblib" in str(hydra_cfg.launcher.get("_target_", "")).lower()
-    if not live_progress_allowed(stdout, parallel):
+    if not live_progress_allowed(stdout, launcher_traits(hydra_cfg.launcher).side_by_side):
         return None
     return LiveProgress(header=None if clock is None else clock.line)
 

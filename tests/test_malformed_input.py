@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 
 from rnn_sweep.cli import run
 from rnn_sweep.commands import SUBCOMMANDS
+from rnn_sweep.config.cells import cell_entries, resolve
 from rnn_sweep.config.paths import conf_dir
 from rnn_sweep.config.preflight import _JobComposer
-from rnn_sweep.config.schema import MODEL_SCHEMAS, OPTIMIZER_SCHEMAS, Config, DataConfig, TrainConfig, register
+from rnn_sweep.config.schema import OPTIMIZER_SCHEMAS, Config, DataConfig, TrainConfig, register
 from rnn_sweep.config.validate import validate
 from rnn_sweep.errors import ConfigError
 from rnn_sweep.results.columns import COLUMNS
@@ -106,7 +107,7 @@ def _bad_value(rule) -> str:
 
 
 _SCHEMAS = [("", Config), ("data.", DataConfig), ("train.", TrainConfig)]
-_GROUPS = [(f"model={name}", "model.", schema) for name, schema in MODEL_SCHEMAS.items()]
+_GROUPS = [(f"model={cell.name}", "model.", resolve(cell.schema)) for cell in cell_entries()]
 _GROUPS += [(f"optimizer={name}", "optimizer.", schema) for name, schema in OPTIMIZER_SCHEMAS.items()]
 
 

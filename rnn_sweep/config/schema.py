@@ -7,14 +7,16 @@ validation (rnn_sweep.config.validate) reads the rules attached to the fields he
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from rnn_sweep.config.cells import CELLS, cell_entries, resolve
+
 AUTO = "auto"
-CELLS = ("simple_rnn", "lstm", "gru")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
 DATASETS = ("mnist", "fashion_mnist")
 DEVICES = ("auto", "cpu", "gpu")
@@ -39,7 +41,7 @@ class Rule:
     gt: float | None = None
     lt: float | None = None
     le: float | None = None
-    choices: tuple[str, ...] | None = None
+    choices: Sequence[str] | None = None
     # For `auto` fields (typed Any, so OmegaConf accepts the word): the type a value other than "auto" must have.
     kind: type | None = None
 
@@ -140,13 +142,6 @@ class GRUConfig(ModelConfig):
     reset_after: bool = True
     # The input projection of all steps as one product before the loop (rnn_sweep.train.layers); auto: on.
     project_inputs: Any = auto(bool)
-
-
-MODEL_SCHEMAS: dict[str, type[ModelConfig]] = {
-    "simple_rnn": SimpleRNNConfig,
-    "lstm": LSTMConfig,
-    "gru": GRUConfig,
-}
 
 
 # --- optimizer --------------------------------------------------------------------------------------
@@ -317,8 +312,8 @@ def register() -> None:
     """Make the schemas visible to Hydra, which the YAML files in conf/ extend by name."""
     store = ConfigStore.instance()
     store.store(group="schema", name="config", node=Config)
-    for name, schema in MODEL_SCHEMAS.items():
-        store.store(group="schema/model", name=name, node=schema)
+    for cell in cell_entries():
+        store.store(group="schema/model", name=cell.name, node=resolve(cell.schema))
     for name, schema in OPTIMIZER_SCHEMAS.items():
         store.store(group="schema/optimizer", name=name, node=schema)
     for name, schema in DATA_SCHEMAS.items():

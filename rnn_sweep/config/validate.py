@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
+from rnn_sweep.config.cells import CELLS, cell_entry, resolve
 from rnn_sweep.config.schema import (
     AUTO,
-    CELLS,
     DATA_SCHEMAS,
     DATASETS,
-    MODEL_SCHEMAS,
     OPTIMIZER_SCHEMAS,
     OPTIMIZERS,
     Config,
@@ -57,7 +57,7 @@ def _schema_for(cfg: DictConfig) -> DictConfig:
     data = _group_choice(cfg, "data")
     schema = OmegaConf.structured(
         Config(
-            model=MODEL_SCHEMAS[cell](),
+            model=resolve(cell_entry(cell).schema)(),
             optimizer=OPTIMIZER_SCHEMAS[optimizer](),
             data=DATA_SCHEMAS[data](),
             train=TrainConfig(),
@@ -99,7 +99,7 @@ def _group_choice(cfg: DictConfig, group: str) -> str:
     return value
 
 
-def unknown_option(group: str, value: Any, allowed: tuple[str, ...] | list[str]) -> ConfigError:
+def unknown_option(group: str, value: Any, allowed: Sequence[str]) -> ConfigError:
     return ConfigError(
         f"Unknown {group} {value!r}. Allowed {group} options: {', '.join(allowed)}. "
         f"Choose one on the command line, for example `{group}={allowed[0]}`."

@@ -10,6 +10,7 @@ import subprocess
 from omegaconf import DictConfig, OmegaConf
 
 from rnn_sweep.errors import ConfigError
+from rnn_sweep.sweep.launchers import launcher_traits
 
 GPU_RESOLVER = "rnn_sweep.slurm_gpus"
 
@@ -38,13 +39,9 @@ def gpus_for_device(device: str) -> int | None:
     return 1 if device == "gpu" else None
 
 
-def is_slurm_launcher(launcher: DictConfig) -> bool:
-    return str(launcher.get("_target_", "")).endswith("SlurmLauncher")
-
-
 def check_scheduler(launcher: DictConfig) -> None:
     """ConfigError, before any job is submitted, when a SLURM launcher is chosen where SLURM cannot be reached."""
-    if not is_slurm_launcher(launcher):
+    if not launcher_traits(launcher).on_slurm:
         return
     missing = [command for command in ("sbatch", "srun", "squeue") if shutil.which(command) is None]
     if missing:

@@ -12,6 +12,7 @@ import platform
 from omegaconf import DictConfig
 
 from rnn_sweep.errors import ConfigError
+from rnn_sweep.sweep.launchers import launcher_traits
 
 
 def configure_device(device: str) -> str:
@@ -78,18 +79,15 @@ def available_cores() -> int:
 
 
 def auto_threads(launcher: DictConfig, jobs: int | None) -> int | None:
-    """Threads per job for the launcher that runs it; None (TensorFlow's default) for one job at a time."""
-    if launcher.get("cpus_per_task"):
+    """Threads per job for the launcher that runs it (rnn_sweep.sweep.launchers); None (TensorFlow's default) for
+    one job at a time."""
+    traits = launcher_traits(launcher)
+    if traits.cpus_from_request and launcher.get("cpus_per_task"):
         return int(launcher.cpus_per_task)  # a cluster job: the CPUs it asked for
-    target = str(launcher.get("_target_", ""))
-    cores = available_cores()
-    if "joblib" in target.lower():
-        n_jobs = int(launcher.get("n_jobs", -1))
-        concurrent = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)
-    elif "submitit" in target.lower():
-        concurrent = int(launcher.get("array_parallelism") or cores)
-    else:
+    if not traits.side_by_side:
         return None
+    cores = available_cores()
+    concurrent = traits.concurrent_jobs(launcher, cores)
     if jobs:
         concurrent = min(concurrent, jobs)
     return max(1, cores // concurrent)

@@ -121,10 +121,3 @@ class ShardedGRU(BatchShards, keras.layers.GRU):
 class ShardedProjectedGRU(BatchShards, ProjectedGRU):
     pass
 
-
-SHARDED = {
-    keras.layers.SimpleRNN: ShardedSimpleRNN,
-    keras.layers.LSTM: ShardedLSTM,
-    keras.layers.GRU: ShardedGRU,
-    ProjectedGRU: ShardedProjectedGRU,
-}

@@ -9,17 +9,13 @@ from typing import Any
 import keras
 from omegaconf import DictConfig, OmegaConf
 
+from rnn_sweep.config.cells import cell_entry, resolve
 from rnn_sweep.config.schema import STRUCTURE_KEYS, ModelConfig
-from rnn_sweep.train.layers import SHARDED, ProjectedGRU
+from rnn_sweep.errors import ConfigError
 
 NUM_CLASSES = 10
 INPUT_SHAPE = (28, 28)  # 28 time steps of 28 pixels
 
-CELL_LAYERS = {
-    "simple_rnn": keras.layers.SimpleRNN,
-    "lstm": keras.layers.LSTM,
-    "gru": keras.layers.GRU,
-}
 # Keras' optimizers by the lower-case class name the schema's OPTIMIZERS use (adam, sgd, rmsprop, adamw).
 OPTIMIZERS = {
     name.lower(): optimizer for name, optimizer in vars(keras.optimizers).items()
@@ -42,8 +38,8 @@ def build_model(
     model key is a cell argument.
 
     `unroll`, `project_inputs` and `batch_shards` replace the model keys of those names, which may say `auto`
-    (rnn_sweep.train.speed resolves them); `project_inputs` makes GRUs a ProjectedGRU, and more than one batch shard
-    makes the cells rnn_sweep.train.layers layers. Every layer computes in
+    (rnn_sweep.train.speed resolves them); `project_inputs` picks the cell's projected layer (GRU: ProjectedGRU),
+    and more than one batch shard its sharded layer (rnn_sweep.config.cells). Every layer computes in
     `precision` (a Keras dtype policy) except the output layer, which stays float32 so the softmax and the
     loss do not lose precision.
     The first cell is named `rnn` (then rnn_2, ...), so its parameters can be counted on their own.
@@ -55,9 +51,9 @@ def build_model(
     settings.pop("project_inputs", None)
     settings.pop("batch_shards", None)
     shape = {key: settings.pop(key, default) for key, default in STRUCTURE_DEFAULTS.items()}
-    cell_layer = ProjectedGRU if project_inputs and cell == "gru" else CELL_LAYERS[cell]
+    cell_layer = cell_layer_class(cell, project_inputs, batch_shards)
     if batch_shards > 1:
-        cell_layer = functools.partial(SHARDED[cell_layer], shards=batch_shards)
+        cell_layer = functools.partial(cell_layer, shards=batch_shards)
     inputs = keras.Input(shape=input_shape, name="sequence")
     features = inputs
     for index in range(shape["layers"]):
@@ -81,6 +77,20 @@ def build_model(
         features = keras.layers.Dense(NUM_CLASSES, activation=output_activation, dtype="float32",
                                       name=name if last else f"{name}_{index + 1}")(features)
     return keras.Model(inputs, features, name=f"{cell}_{units}")
+
+
+def cell_layer_class(cell: str, project_inputs: bool = False, batch_shards: int = 1) -> type:
+    """The Keras layer class of the registered `cell` (rnn_sweep.config.cells), in its projected and sharded forms
+    where asked for and the cell has them."""
+    entry = cell_entry(cell)
+    projected = project_inputs and entry.projected is not None
+    if batch_shards == 1:
+        return resolve(entry.projected if projected else entry.layer)
+    sharded = entry.sharded_projected if projected else entry.sharded
+    if sharded is None:
+        raise ConfigError(f"model.batch_shards={batch_shards}, but the {cell} cell has no sharded layer. "
+                          "Use model.batch_shards=1 or auto.")
+    return resolve(sharded)
 
 
 def portable_copy(model: keras.Model, model_cfg: DictConfig, input_shape: tuple[int, int]) -> keras.Model:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig
 
+from rnn_sweep.config.cells import cell_entry
 from rnn_sweep.config.schema import AUTO
 
 # Steps per execution when auto: enough to hide the per-call overhead, small enough for callbacks and
@@ -31,7 +32,6 @@ MIN_UNROLLED_TRAINING_STEPS = 1000
 # GRU-64 (12,288), slower for SimpleRNN-64 (4,096), LSTM-32 (4,096) and GRU-32 (3,072).
 MIN_ROWS_PER_SHARD = 32
 MIN_RECURRENT_WEIGHTS_TO_SHARD = 8192
-GATES = {"simple_rnn": 1, "gru": 3, "lstm": 4}
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def plan_speed(
     return SpeedPlan(
         steps_per_execution=_steps_per_execution(train_cfg, steps_per_epoch),
         unroll=_unroll(model_cfg, time_steps, training_steps, on_gpu),
-        project_inputs=model_cfg.cell == "gru" and model_cfg.project_inputs in (AUTO, True),
+        project_inputs=_project_inputs(model_cfg),
         batch_shards=_batch_shards(model_cfg, train_cfg.batch_size, training_steps, on_gpu, cores),
         precision=train_cfg.precision,
         jit_compile=train_cfg.jit_compile,
@@ -75,10 +75,15 @@ def _steps_per_execution(train_cfg: DictConfig, steps_per_epoch: int) -> int:
     return math.gcd(AUTO_STEPS_PER_EXECUTION, *exact, *([steps_per_epoch] if exact else []))
 
 
+def _project_inputs(model_cfg: DictConfig) -> bool:
+    """Where the cell has a projected layer (the registry's `projected`), auto means on."""
+    return cell_entry(model_cfg.cell).projected is not None and model_cfg.get("project_inputs") in (AUTO, True)
+
+
 def _unroll(model_cfg: DictConfig, time_steps: int, training_steps: int, on_gpu: bool) -> bool:
     if model_cfg.unroll != AUTO:
         return bool(model_cfg.unroll)
-    if on_gpu and model_cfg.cell != "simple_rnn":
+    if on_gpu and cell_entry(model_cfg.cell).cudnn:
         return False  # it would rule out the cuDNN kernels
     return time_steps <= MAX_UNROLLED_STEPS and training_steps >= MIN_UNROLLED_TRAINING_STEPS
 
@@ -88,6 +93,7 @@ def _batch_shards(model_cfg: DictConfig, batch_size: int, training_steps: int, o
         return int(model_cfg.batch_shards)
     if training_steps < MIN_UNROLLED_TRAINING_STEPS:
         return 1  # shards double the graph to trace, which short runs would not earn back either
-    if on_gpu or GATES[model_cfg.cell] * model_cfg.units**2 < MIN_RECURRENT_WEIGHTS_TO_SHARD:
+    entry = cell_entry(model_cfg.cell)
+    if entry.sharded is None or on_gpu or entry.gates * model_cfg.units**2 < MIN_RECURRENT_WEIGHTS_TO_SHARD:
         return 1  # on a GPU, one kernel over the whole batch is faster
     return max(1, min(cores, batch_size // MIN_ROWS_PER_SHARD))

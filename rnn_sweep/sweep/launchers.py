@@ -1,0 +1,61 @@
+"""What rnn-sweep needs to know about each Hydra launcher, in one table keyed by the launcher's `_target_`.
+
+A launcher not listed here runs its jobs one at a time in this process, like Hydra's basic launcher. A new
+launcher kind is one entry in LAUNCHERS (and its conf/hydra/launcher yaml where Hydra has none). Nothing here
+imports a launcher: joblib and submitit are optional extras.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from omegaconf import DictConfig
+
+
+def _one_at_a_time(launcher: DictConfig, cores: int) -> int:
+    return 1
+
+
+def _joblib_jobs(launcher: DictConfig, cores: int) -> int:
+    """joblib's n_jobs: a count, or -1 for every core, -2 for all but one, ..."""
+    n_jobs = int(launcher.get("n_jobs", -1))
+    return n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)
+
+
+def _submitit_jobs(launcher: DictConfig, cores: int) -> int:
+    return int(launcher.get("array_parallelism") or cores)
+
+
+@dataclass(frozen=True)
+class LauncherTraits:
+    """How a launcher runs the jobs of a sweep."""
+
+    # Jobs running at once, from the launcher's settings and this machine's cores.
+    concurrent_jobs: Callable[[DictConfig, int], int] = _one_at_a_time
+    # Jobs run in worker processes beside each other, so none may draw a live display on the terminal.
+    side_by_side: bool = False
+    # Each job asks its scheduler for `cpus_per_task` CPUs, which are then its thread budget.
+    cpus_from_request: bool = False
+    # The jobs are SLURM jobs: SIGTERM there is SLURM ending the job, and the launcher writes its row with the
+    # reason, so the job installs no SIGTERM handler of its own; the scheduler must be reachable before submitting.
+    on_slurm: bool = False
+
+
+_JOBLIB = LauncherTraits(concurrent_jobs=_joblib_jobs, side_by_side=True)
+_SUBMITIT_LOCAL = LauncherTraits(concurrent_jobs=_submitit_jobs, side_by_side=True, cpus_from_request=True)
+_SLURM = LauncherTraits(concurrent_jobs=_submitit_jobs, side_by_side=True, cpus_from_request=True, on_slurm=True)
+BASIC = LauncherTraits()
+
+LAUNCHERS: dict[str, LauncherTraits] = {
+    "hydra._internal.core_plugins.basic_launcher.BasicLauncher": BASIC,
+    "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher": _JOBLIB,
+    "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher": _SUBMITIT_LOCAL,
+    "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher": _SLURM,
+    "hydra_plugins.rnn_sweep_slurm.slurm_launcher.SlurmLauncher": _SLURM,
+}
+
+
+def launcher_traits(launcher: DictConfig) -> LauncherTraits:
+    """The traits of the launcher configured in `hydra.launcher`; the basic launcher's for one not listed."""
+    return LAUNCHERS.get(str(launcher.get("_target_", "")), BASIC)
