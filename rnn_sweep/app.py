@@ -82,7 +82,7 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
             status = "an ok" if done["status"] == "ok" else f"a {done['status']}"
             stdout.print(f"skipped: {run_dir} already holds {status} result for this config")
             return done
-        record = _train(typed, run_dir, overrides, hydra_cfg, jobs, clock)
+        record = _train_job(typed, run_dir, overrides, hydra_cfg, jobs, clock)
     if (run_dir / STEPS_FILE).is_file():
         print_steps_table(run_dir / STEPS_FILE)
     print_run_summary(record)
@@ -92,8 +92,10 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
     return record
 
 
-def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], hydra_cfg: DictConfig, jobs: int | None,
-           clock: SweepClock | None) -> dict[str, Any]:
+def _train_job(cfg: DictConfig, run_dir: Path, overrides: list[str], hydra_cfg: DictConfig, jobs: int | None,
+               clock: SweepClock | None) -> dict[str, Any]:
+    """Train one job whose config is known good: load TensorFlow now, give the job its share of the CPU threads
+    for the launcher that runs it, and hand it to rnn_sweep.train.runner."""
     import_tensorflow()  # only now that the config is known good, and without its start-up lines
     from rnn_sweep.train.runner import train_run
 

@@ -40,13 +40,15 @@ def run(argv: list[str]) -> int:
     try:
         if argv and argv[0] in SUBCOMMANDS:
             return importlib.import_module(f"rnn_sweep.commands.{argv[0]}").main(argv[1:])
-        return _train(argv)
+        return _launch_training(argv)
     except UserError as error:
         _print_error(str(error))
         return error.exit_code
 
 
-def _train(argv: list[str]) -> int:
+def _launch_training(argv: list[str]) -> int:
+    """Check the whole command (every job of a sweep) before anything trains, claim the output folder, then hand
+    the command to Hydra, which runs rnn_sweep.app for each job."""
     global _claimed_run_dir
     _refuse_unknown_command(argv)
     from rnn_sweep.config.preflight import preflight

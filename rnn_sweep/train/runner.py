@@ -65,7 +65,7 @@ def train_run(
     record = new_record(cfg, run_dir, overrides)
     record.update(started_at=_now(), load_average_1m=_load_average())
     try:
-        _train(cfg, run_dir, console, record, threads, time.perf_counter(), trial, live)
+        _run_training_steps(cfg, run_dir, console, record, threads, time.perf_counter(), trial, live)
     except KeyboardInterrupt:  # SIGTERM too (rnn_sweep.stopping)
         record.update(status="interrupted", error=f"interrupted ({stopping.describe()}) before the run finished",
                       epochs_completed=record["epochs_completed"] or 0)
@@ -114,7 +114,7 @@ def fit_plan(train_cfg: DictConfig, train_samples: int) -> FitPlan:
     return FitPlan(math.ceil(train_cfg.steps / steps_per_epoch), steps_per_epoch, train_cfg.steps, False)
 
 
-def _train(
+def _run_training_steps(
     cfg: DictConfig, run_dir: Path, console: Console, record: dict[str, Any], threads: int | None, started: float,
     trial: Any, live: LiveProgress | None,
 ) -> None:
