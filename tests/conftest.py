@@ -9,12 +9,17 @@ import os
 from pathlib import Path
 
 import pytest
+from helpers import fuzz
 from helpers.cli import run_cli
 from helpers.runs import LEARNS, TINY
 
 from rnn_sweep.data.loading import DataError, load_data, locate_data
 
 pytest_plugins = ["helpers.tensorflow_guard"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    fuzz.fast_tier = fuzz.deselects_slow(config)
 
 
 def _no_data(reason: str) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from helpers.cli import cli_env, communicate, run_cli, start_cli, wait_for
+from helpers.fuzz import examples
 from helpers.runs import FAULTS_TINY as TINY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -49,7 +50,8 @@ OVERRIDE = st.one_of(
 
 
 @settings(
-    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+    max_examples=examples(50), deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(overrides=st.lists(OVERRIDE, max_size=4))
 def test_any_override_validates_or_fails_with_a_user_error(overrides, tmp_path_factory, monkeypatch):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from helpers.cli import run_cli, run_probe
+from helpers.fuzz import examples
 from hydra import initialize_config_dir
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -177,7 +178,7 @@ def malformed_command_lines(draw) -> list[str]:
     return tokens
 
 
-@settings(max_examples=40, deadline=timedelta(seconds=30),
+@settings(max_examples=examples(40), deadline=timedelta(seconds=30),
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(argv=malformed_command_lines())
 def test_any_malformed_command_line_exits_2_with_one_paragraph(argv, tmp_path_factory, monkeypatch, capsys):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.abc
+import io
 import os
 import signal
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,9 +29,58 @@ finally:
 
 
 def run_probe(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    """The CLI run in-process by NO_TF_PROBE: stdout ends by saying whether TensorFlow was imported."""
-    return subprocess.run([sys.executable, "-c", NO_TF_PROBE, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    """The CLI run as NO_TF_PROBE runs it: stdout ends by saying whether TensorFlow was imported.
+
+    While this process has not loaded TensorFlow (the fast tier), it runs here, without a second interpreter's
+    start-up; once a slow test has loaded it, only a fresh process can tell, so it runs in one.
+    """
+    if "tensorflow" in sys.modules:
+        return subprocess.run([sys.executable, "-c", NO_TF_PROBE, *args], cwd=cwd, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+    return _run_here(list(args), cwd)
+
+
+class _RefuseTensorflow(importlib.abc.MetaPathFinder):
+    """Makes importing TensorFlow or Keras fail at once, noting that it was tried: a probed command that got past
+    its checks fails in a moment instead of training in the test's process."""
+
+    tried = False
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name.partition(".")[0] in ("tensorflow", "keras"):
+            self.tried = True
+            raise ImportError(f"{name} imported by a command run by run_probe, which must stop before TensorFlow")
+        return None
+
+
+def _run_here(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """`rnn_sweep.cli.run(args)` in `cwd`, its output captured, and the process's environment, folder and argv
+    put back afterwards; an exception becomes a traceback on stderr and exit status 1, as in a child process."""
+    from rnn_sweep.cli import run
+
+    out, err = io.StringIO(), io.StringIO()
+    environ, argv, folder = dict(os.environ), list(sys.argv), Path.cwd()
+    refuse = _RefuseTensorflow()
+    sys.meta_path.insert(0, refuse)
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = run(args)
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else 1
+            except Exception:
+                traceback.print_exc()
+                code = 1
+            finally:
+                print("TENSORFLOW-IMPORTED" if refuse.tried else "TENSORFLOW-NOT-IMPORTED")
+    finally:
+        sys.meta_path.remove(refuse)
+        os.chdir(folder)
+        sys.argv[:] = argv
+        os.environ.clear()
+        os.environ.update(environ)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def cli_env(data: str | None) -> dict[str, str]:
