@@ -28,7 +28,7 @@ def test_an_unregistered_cell_is_a_named_error_in_the_speed_plan_not_a_key_error
     cfg = typed_config("model=gru")
     model = OmegaConf.merge(OmegaConf.to_container(cfg.model), {"cell": "tiny_cell"})
     with pytest.raises(ConfigError, match="Unknown model.cell 'tiny_cell'. Registered cells: simple_rnn, lstm, gru"):
-        plan_speed(model, cfg.train, time_steps=28, training_steps=5000, steps_per_epoch=422, on_gpu=True)
+        plan_speed(model, cfg.train, time_steps=28, training_steps=5000, steps_per_epoch=422, on_gpu=False)
 
 
 @pytest.mark.parametrize(("cell", "on_gpu_unroll", "projects"), [("simple_rnn", True, False), ("lstm", False, False),
