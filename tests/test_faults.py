@@ -83,6 +83,7 @@ def test_read_only_output_folder_fails_before_training(tmp_path, mnist_path):
     assert result.returncode == 2 and str(locked) in result.stderr
 
 
+@pytest.mark.slow  # the job loads TensorFlow before it reads the data
 def test_corrupt_gzip_fails_naming_the_file_before_training(tmp_path, mnist_path):
     data = tmp_path / "mnist"
     data.mkdir()
