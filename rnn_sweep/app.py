@@ -31,10 +31,10 @@ from rnn_sweep.results.columns import COLUMNS, STEPS_FILE
 from rnn_sweep.results.record import scheduler_fields, write_result
 from rnn_sweep.sweep import cluster
 from rnn_sweep.sweep.claims import claim
-from rnn_sweep.sweep.launchers import launcher_traits
+from rnn_sweep.sweep.launchers import launcher_traits, threads_per_job
 from rnn_sweep.sweep.progress import SweepClock, sweep_clock, sweep_size
 from rnn_sweep.sweep.resume import clash_error, finished_result, register_resolver, settled_result
-from rnn_sweep.train.device import auto_threads
+from rnn_sweep.train.device import available_cores
 from rnn_sweep.train.startup_logs import import_tensorflow
 
 register()
@@ -99,7 +99,7 @@ def _train_job(cfg: DictConfig, run_dir: Path, overrides: list[str], hydra_cfg: 
     import_tensorflow()  # only now that the config is known good, and without its start-up lines
     from rnn_sweep.train.runner import train_run
 
-    threads = cfg.train.threads or auto_threads(hydra_cfg.launcher, jobs)
+    threads = cfg.train.threads or threads_per_job(hydra_cfg.launcher, jobs, available_cores())
     trial = None if hydra_cfg.mode == RunMode.RUN else _search_trial(hydra_cfg)
     return train_run(cfg, run_dir, overrides, stdout, threads=threads, trial=trial,
                      live=_live_progress(hydra_cfg, clock))

@@ -13,8 +13,7 @@ from rnn_sweep.config.cells import CELLS, cell_entry
 from rnn_sweep.config.paths import conf_dir
 from rnn_sweep.config.schema import register
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.sweep.launchers import BASIC, LAUNCHERS, launcher_traits
-from rnn_sweep.train.device import auto_threads, available_cores
+from rnn_sweep.sweep.launchers import BASIC, LAUNCHERS, launcher_traits, threads_per_job
 from rnn_sweep.train.speed import plan_speed
 
 
@@ -58,17 +57,18 @@ def test_every_installed_launcher_has_an_entry():
 
 @pytest.mark.parametrize(("overrides", "jobs", "threads"), [
     (("hydra/launcher=basic",), 4, None),  # one job at a time: TensorFlow's default, every core
-    (("hydra/launcher=joblib", "hydra.launcher.n_jobs=2"), 4, max(1, available_cores() // 2)),
-    (("hydra/launcher=joblib", "hydra.launcher.n_jobs=2"), 1, available_cores()),  # a sweep of one job
+    (("hydra/launcher=joblib", "hydra.launcher.n_jobs=2"), 4, 4),  # two jobs side by side on 8 cores
+    (("hydra/launcher=joblib", "hydra.launcher.n_jobs=-1"), 4, 2),  # a job per core, but only 4 jobs
+    (("hydra/launcher=joblib", "hydra.launcher.n_jobs=2"), 1, 8),  # a sweep of one job
     (("hydra/launcher=slurm", "hydra.launcher.cpus_per_task=3"), 4, 3),  # the CPUs each SLURM job asked for
 ])
 def test_threads_per_job_come_from_the_launcher_entry(overrides, jobs, threads):
     launcher = compose_config(*overrides, hydra=True).hydra.launcher
-    assert auto_threads(launcher, jobs) == threads
+    assert threads_per_job(launcher, jobs, cores=8) == threads
 
 
 def test_a_launcher_without_an_entry_runs_like_the_basic_one():
     launcher = OmegaConf.create({"_target_": "my_plugins.RayLauncher", "n_jobs": 8, "cpus_per_task": 4})
-    assert launcher_traits(launcher) is BASIC and auto_threads(launcher, 8) is None
+    assert launcher_traits(launcher) is BASIC and threads_per_job(launcher, 8, cores=8) is None
     slurm = compose_config("hydra/launcher=slurm", hydra=True).hydra.launcher
     assert launcher_traits(slurm).on_slurm and not launcher_traits(compose_config(hydra=True).hydra.launcher).on_slurm

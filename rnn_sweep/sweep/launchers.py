@@ -59,3 +59,18 @@ LAUNCHERS: dict[str, LauncherTraits] = {
 def launcher_traits(launcher: DictConfig) -> LauncherTraits:
     """The traits of the launcher configured in `hydra.launcher`; the basic launcher's for one not listed."""
     return LAUNCHERS.get(str(launcher.get("_target_", "")), BASIC)
+
+
+def threads_per_job(launcher: DictConfig, jobs: int | None, cores: int) -> int | None:
+    """TensorFlow threads for each job of a sweep of `jobs` (None: unknown) on `cores` cores: the CPUs a cluster
+    job asked for, an equal share of the cores for jobs side by side, None (TensorFlow's default, every core) for
+    one job at a time."""
+    traits = launcher_traits(launcher)
+    if traits.cpus_from_request and launcher.get("cpus_per_task"):
+        return int(launcher.cpus_per_task)
+    if not traits.side_by_side:
+        return None
+    concurrent = traits.concurrent_jobs(launcher, cores)
+    if jobs:
+        concurrent = min(concurrent, jobs)
+    return max(1, cores // concurrent)

@@ -1,6 +1,6 @@
 """The device and CPU threads a run trains on.
 
-TensorFlow is imported inside the functions that configure it: `auto_threads` runs before a config is known
+TensorFlow is imported inside the functions that configure it: `available_cores` runs before a config is known
 good, where TensorFlow must not load yet.
 """
 
@@ -9,10 +9,7 @@ from __future__ import annotations
 import os
 import platform
 
-from omegaconf import DictConfig
-
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.sweep.launchers import launcher_traits
 
 
 def configure_device(device: str) -> str:
@@ -69,25 +66,11 @@ def _cpu_name() -> str:
 
 
 # TensorFlow sizes its thread pools to every core of the machine; n jobs started side by side (joblib,
-# submitit) then run n times that many threads. `train.threads=null` (auto) gives each job its share.
+# submitit) then run n times that many threads. `train.threads=null` (auto) gives each job its share
+# (rnn_sweep.sweep.launchers.threads_per_job).
 def available_cores() -> int:
     """Cores this process may run on (affinity and cgroup cpusets, where the OS tells)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:
         return os.cpu_count() or 1
-
-
-def auto_threads(launcher: DictConfig, jobs: int | None) -> int | None:
-    """Threads per job for the launcher that runs it (rnn_sweep.sweep.launchers); None (TensorFlow's default) for
-    one job at a time."""
-    traits = launcher_traits(launcher)
-    if traits.cpus_from_request and launcher.get("cpus_per_task"):
-        return int(launcher.cpus_per_task)  # a cluster job: the CPUs it asked for
-    if not traits.side_by_side:
-        return None
-    cores = available_cores()
-    concurrent = traits.concurrent_jobs(launcher, cores)
-    if jobs:
-        concurrent = min(concurrent, jobs)
-    return max(1, cores // concurrent)
