@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 from helpers.config import compose_config, typed_config
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from rnn_sweep.config.cells import CELLS, cell_entry
+from rnn_sweep.config.cells import CELLS, Cell, cell_entry, register_cell, unregister_cell
 from rnn_sweep.config.paths import conf_dir
-from rnn_sweep.config.schema import register
+from rnn_sweep.config.schema import ModelConfig, register, ruled
+from rnn_sweep.config.validate import validate
 from rnn_sweep.errors import ConfigError
 from rnn_sweep.sweep.launchers import BASIC, LAUNCHERS, launcher_traits, threads_per_job
 from rnn_sweep.train.speed import plan_speed
@@ -38,6 +41,26 @@ def test_the_speed_plan_follows_the_registry_entry(cell, on_gpu_unroll, projects
     plan = plan_speed(cfg.model, cfg.train, time_steps=28, training_steps=5000, steps_per_epoch=422, on_gpu=True)
     assert (plan.unroll, plan.project_inputs) == (on_gpu_unroll, projects)
     assert cell_entry(cell).cudnn == (not on_gpu_unroll)
+
+
+@dataclass
+class PlainConfig(ModelConfig):
+    cell: str = ruled("plain", choices=CELLS)
+
+
+def test_a_cell_without_a_sharded_layer_refuses_batch_shards_before_training():
+    """The entry names its layer by a dotted path that is never imported here: validation needs no Keras."""
+    register_cell(Cell("plain", PlainConfig, layer="no_such_package.PlainRNN", gates=1))
+    try:
+        composed = compose_config("model=simple_rnn", "model.batch_shards=2")
+        composed.model.cell = "plain"
+        with pytest.raises(ConfigError, match="model.batch_shards=2, but the plain cell has no sharded layer"):
+            validate(composed)
+        composed.model.batch_shards = "auto"
+        assert validate(composed).model.cell == "plain"
+        assert validate(compose_config("model=simple_rnn", "model.batch_shards=2")).model.batch_shards == 2
+    finally:
+        unregister_cell("plain")
 
 
 def _launcher_options() -> list[str]:

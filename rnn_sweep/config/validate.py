@@ -47,6 +47,7 @@ def validate(cfg: DictConfig) -> DictConfig:
         raise explain_omegaconf_error(error, typed_node=schema) from None
     _check_rules(typed, prefix="")
     _check_steps_per_execution(typed.train)
+    _check_batch_shards(typed.model)
     return typed
 
 
@@ -139,6 +140,16 @@ def _check_steps_per_execution(train: DictConfig) -> None:
                 f"evaluates only between executions of {every} steps. Use train.steps_per_execution=auto (it picks "
                 f"a divisor) or a value that divides {value}."
             )
+
+
+def _check_batch_shards(model: DictConfig) -> None:
+    """Only a cell whose registry entry has a sharded layer (rnn_sweep.config.cells) can split its batches."""
+    shards = model.batch_shards
+    if shards not in (AUTO, 1) and cell_entry(model.cell).sharded is None:
+        raise ConfigError(
+            f"model.batch_shards={shards}, but the {model.cell} cell has no sharded layer, so it cannot split its "
+            "batches. Use model.batch_shards=auto or 1."
+        )
 
 
 def override_text(value: Any) -> str:
