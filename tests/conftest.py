@@ -1,6 +1,6 @@
 """Shared fixtures: real MNIST and Fashion-MNIST found the way the tool finds them, and real tiny sweeps made once.
 
-Helpers that are not fixtures (tiny-run settings, the CLI in a subprocess, composed configs) are in tests/helpers.
+Helpers that are not fixtures (tiny-run settings, the CLI as a user runs it, composed configs) are in tests/helpers.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The CLI run as a user runs it: `python -m rnn_sweep ARGS` in a subprocess, started, signalled and waited for."""
+"""The CLI run as a user runs it: `python -m rnn_sweep ARGS` in a subprocess, started, signalled and waited for;
+and `run_probe`, which checks that a command stops before TensorFlow."""
 
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ try:
 finally:
     print("TENSORFLOW-IMPORTED" if "tensorflow" in sys.modules else "TENSORFLOW-NOT-IMPORTED")
 """
-
 
 
 def run_probe(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
