@@ -23,7 +23,15 @@ from markupsafe import Markup
 from omegaconf import OmegaConf
 
 from rnn_sweep import atomic
-from rnn_sweep.results.columns import ENDED_WELL, HISTORY_FILE, MULTIRUN_FILE, REPORT_HTML, SUMMARY_CSV, overrides_text
+from rnn_sweep.results.columns import (
+    ENDED_WELL,
+    HISTORY_FILE,
+    MULTIRUN_FILE,
+    REPORT_HTML,
+    SUMMARY_CSV,
+    overrides_text,
+    read_table,
+)
 
 if TYPE_CHECKING:
     from rnn_sweep.results.significance import Comparison
@@ -152,7 +160,7 @@ def _html(styler: Any) -> Markup:
 def _accuracy(folder: Path, accuracy: pd.DataFrame) -> tuple[Markup, str]:
     """summary.csv (seeds folded: mean, sd and CI) where the sweep has one, else the accuracy pivot."""
     if (folder / SUMMARY_CSV).is_file():
-        summary = pd.read_csv(folder / SUMMARY_CSV)
+        summary = read_table(folder / SUMMARY_CSV)
         formats = {column: _fixed(4) for column in summary.columns if pd.api.types.is_float_dtype(summary[column])}
         note = f"One row per setting, seeds folded ({SUMMARY_CSV}): the mean over seeds with its 95% CI."
         return _html(_styled(summary, formats, index=False)), note

@@ -18,7 +18,6 @@ from rnn_sweep.results.columns import (
     ACCURACY,
     ENDED_WELL,
     IMPLIED_BY_OLDER_RECORDS,
-    NUMERIC_COLUMNS,
     OVERRIDE_COLUMNS,
     RATIO_METRICS,
     RESULT_FILE,
@@ -26,6 +25,8 @@ from rnn_sweep.results.columns import (
     SETTING_COLUMNS,
     parse_numbers,
     parse_overrides,
+    read_table,
+    typed,
 )
 from rnn_sweep.results.record import scan_results
 from rnn_sweep.results.summary import steady_epoch_seconds
@@ -52,11 +53,11 @@ def load_results(where: Path) -> pd.DataFrame:
         where = where.parent  # a job ended (or was resumed) after the table was written: read the jobs themselves
     if where.is_dir():
         records = [{**IMPLIED_BY_OLDER_RECORDS, **record} for record in _folder_records(where)]
-        return _with_run_folders(_with_override_columns(pd.DataFrame(records)), where)
+        return _with_run_folders(_with_override_columns(typed(pd.DataFrame(records), where)), where)
     if where.stat().st_size == 0:
         raise UserError(f"{where} is empty (0 bytes), so it holds no results to compare. {_RESULTS_HINT}")
     try:
-        frame = pd.read_csv(where)
+        frame = read_table(where)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise UserError(f"Cannot read {where} as a results CSV: {' '.join(str(error).split())}.") from None
     if frame.empty:
@@ -65,7 +66,6 @@ def load_results(where: Path) -> pd.DataFrame:
     for column, value in IMPLIED_BY_OLDER_RECORDS.items():
         if column not in frame.columns:
             frame[column] = value
-    _require_numbers(frame, where)
     return _with_run_folders(_with_override_columns(frame), where.parent)
 
 
@@ -88,20 +88,6 @@ def _older_than_its_runs(results_csv: Path) -> bool:
     """Whether a job folder beside this results.csv holds a result.json written after it."""
     written = results_csv.stat().st_mtime_ns
     return any(path.stat().st_mtime_ns > written for path in results_csv.parent.glob(f"*/{RESULT_FILE}"))
-
-
-def _require_numbers(frame: pd.DataFrame, where: Path) -> None:
-    """A metric that is text (a hand-edited or foreign CSV) is an error naming it, never a silent gap."""
-    for column in (column for column in NUMERIC_COLUMNS if column in frame.columns):
-        numbers = pd.to_numeric(frame[column], errors="coerce")
-        bad = frame[column].notna() & numbers.isna()
-        if bad.any():
-            row = frame[bad].iloc[0]
-            raise UserError(
-                f"{where} has {column}={row[column]!r} (row of run_dir {row.get('run_dir')}), which is not a number; "
-                f"{column} holds numbers or nothing. Rebuild the table with `rnn-sweep report` on its sweep folder, "
-                "or fix that cell."
-            )
 
 
 def _folder_records(folder: Path) -> list[dict]:

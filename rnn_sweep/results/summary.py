@@ -20,6 +20,7 @@ from rnn_sweep.results.columns import (
     SETTING_COLUMNS,
     SUMMARY_COLUMNS,
     parse_numbers,
+    typed,
 )
 from rnn_sweep.results.statistics import mean_interval
 
@@ -54,7 +55,7 @@ def summary_frame(results: pd.DataFrame) -> pd.DataFrame:
         {**dict(zip(keys, values if isinstance(values, tuple) else (values,), strict=True)), **_fold(group)}
         for values, group in results.groupby(keys, dropna=False, sort=True)
     ]
-    return pd.DataFrame(rows, columns=[*keys, *SUMMARY_COLUMNS])
+    return typed(pd.DataFrame(rows, columns=[*keys, *SUMMARY_COLUMNS]))
 
 
 def _fold(runs: pd.DataFrame) -> dict[str, Any]:

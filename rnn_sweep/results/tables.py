@@ -37,6 +37,7 @@ from rnn_sweep.results.columns import (
     overrides_as_json,
     overrides_text,
     parse_overrides,
+    typed,
 )
 from rnn_sweep.results.html import write_sweep_page
 from rnn_sweep.results.plots import write_sweep_plots
@@ -64,7 +65,7 @@ def results_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         frame[column] = frame[column].map(overrides_as_json if column == "overrides" else _json_list)
     for key, values in _other_overrides(frame).items():
         frame[key] = values
-    return frame.sort_values("run_dir", key=_job_order, ignore_index=True)
+    return typed(frame).sort_values("run_dir", key=_job_order, ignore_index=True)
 
 
 def _job_order(run_dirs: pd.Series) -> pd.Series:
