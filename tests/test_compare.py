@@ -14,8 +14,9 @@ from conftest import run_cli, run_probe
 from omegaconf import OmegaConf
 
 from rnn_sweep.config.validate import validate
+from rnn_sweep.results.identity import config_hash
 from rnn_sweep.results.pairing import load_results, match_keys
-from rnn_sweep.results.record import collect_results, config_hash
+from rnn_sweep.results.record import collect_results
 
 pytestmark = pytest.mark.slow
 

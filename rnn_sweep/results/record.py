@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -13,7 +12,6 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rnn_sweep import atomic
-from rnn_sweep.config.schema import LATER_KEYS, NON_IDENTITY_KEYS
 from rnn_sweep.errors import UserError
 from rnn_sweep.results.columns import (
     COLUMNS,
@@ -24,26 +22,7 @@ from rnn_sweep.results.columns import (
     RESULT_FILE,
     STATUSES,
 )
-
-
-def config_hash(cfg: DictConfig) -> str:
-    """A short hash of everything that decides what is trained, so resumed sweeps can tell runs apart."""
-    container = OmegaConf.to_container(cfg, resolve=True)
-    for dotted in NON_IDENTITY_KEYS:
-        _parent(container, dotted).pop(dotted.rpartition(".")[2], None)
-    for dotted, default in LATER_KEYS.items():
-        parent, leaf = _parent(container, dotted), dotted.rpartition(".")[2]
-        if leaf in parent and parent[leaf] == default:
-            del parent[leaf]
-    canonical = json.dumps(container, sort_keys=True, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
-def _parent(container: dict[str, Any], dotted: str) -> dict[str, Any]:
-    parent = container
-    for part in dotted.split(".")[:-1]:
-        parent = parent.get(part, {})
-    return parent
+from rnn_sweep.results.identity import config_hash, identity_of
 
 
 def new_record(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> dict[str, Any]:
@@ -180,3 +159,18 @@ def scan_results(folder: Path) -> Scan:
 def collect_results(folder: Path) -> list[dict[str, Any]]:
     """The records at or below `folder`; ResultFileError for the first result.json that cannot be read."""
     return scan_results(folder).readable_records()
+
+
+def foreign_record(run_dir: Path, cfg: DictConfig) -> str | None:
+    """Why `run_dir` may not be written by a run of `cfg` (it holds another config's record, or a damaged one);
+    None when it is free or holds this config's own."""
+    try:
+        existing = read_result(run_dir)
+    except ResultFileError as error:
+        return (f"{run_dir} holds a damaged result.json ({error.reason}), which is never overwritten. Delete "
+                f"{error.path} or choose another folder.")
+    if existing is None or identity_of(existing) == config_hash(cfg):
+        return None
+    return (f"{run_dir} already holds the result of another config (config_hash {identity_of(existing)}, "
+            f"overrides: {' '.join(map(str, existing.get('overrides') or [])) or 'none'}), which is never "
+            "overwritten. Leave out hydra.run.dir to get a new run folder, or choose an empty one.")
