@@ -35,8 +35,16 @@ UNITS = (4, 8)
 
 
 @functools.cache
+def cell_config(cell: str):
+    return compose_config(f"model={cell}")
+
+
+@functools.cache
 def job_config(cell: str, units: int, seed: int):
-    return compose_config(f"model={cell}", f"model.units={units}", f"seed={seed}")
+    """The config `model=CELL model.units=UNITS seed=SEED` composes, and its validated form."""
+    cfg = cell_config(cell).copy()
+    cfg.model.units, cfg.seed = units, seed
+    return cfg, validate(cfg)
 
 
 class SweepCommands(RuleBasedStateMachine):
@@ -57,7 +65,7 @@ class SweepCommands(RuleBasedStateMachine):
         """`rnn-sweep -m seeds=S model=CELLS model.units=UNITS hydra.sweep.dir=SWEEP`, SIGKILLed at job `killed_at`."""
         jobs = itertools.product(range(seeds), cells, units)  # the seeds first, as rnn_sweep.config.seeds puts them
         for num, (seed, cell, unit) in enumerate(jobs):
-            cfg = job_config(cell, unit, seed)
+            cfg, typed = job_config(cell, unit, seed)
             root = cfg.copy()
             with open_dict(root):
                 root.hydra = {"sweep": {"dir": str(self.sweep)}}
@@ -66,7 +74,6 @@ class SweepCommands(RuleBasedStateMachine):
             OmegaConf.save(cfg, folder / HYDRA_DIR / "config.yaml")  # Hydra does this before the task starts
             if num == killed_at:
                 return  # killed while training: the folder keeps .hydra/ and no result.json
-            typed = validate(cfg)
             self.wanted.add(config_hash(typed))
             if finished_result(typed, folder) is None:
                 self._train(typed, folder)
@@ -103,5 +110,5 @@ class SweepCommands(RuleBasedStateMachine):
         assert self.wanted <= finished, self.wanted - finished
 
 
-SweepCommands.TestCase.settings = settings(max_examples=15, stateful_step_count=5, deadline=None)
+SweepCommands.TestCase.settings = settings(max_examples=10, stateful_step_count=4, deadline=None)
 test_resume_bookkeeping = SweepCommands.TestCase

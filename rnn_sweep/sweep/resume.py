@@ -10,6 +10,8 @@ what has no finished result, each identity keeps one folder and one row, and no 
 
 from __future__ import annotations
 
+import functools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +36,7 @@ def job_dir(name: Any, *, _root_: DictConfig) -> str:
     nothing of another identity, else `<name>-<identity>` (or the first free `-2`, `-3`, ... after it)."""
     sweep = Path(_root_.hydra.sweep.dir)
     task = OmegaConf.masked_copy(_root_, [key for key in _root_ if key != "hydra"])
-    try:
-        wanted = config_hash(validate(task))
-    except ConfigError:
-        wanted = None  # an invalid config gets a folder of its own, where it fails with the reason
+    wanted = _task_identity(json.dumps(OmegaConf.to_container(task, resolve=True), sort_keys=True, default=str))
     folders = identities(sweep)
     if wanted is not None and (own := _own_folder(folders, wanted)) is not None:
         return own.relative_to(sweep).as_posix()
@@ -48,6 +47,16 @@ def job_dir(name: Any, *, _root_: DictConfig) -> str:
         if holder is None or (holder == wanted and wanted is not None):
             return candidate
     raise ConfigError(f"No free job folder for {home} in {sweep}: clean up its `{home}-*` folders.")
+
+
+@functools.lru_cache(maxsize=4096)
+def _task_identity(task: str) -> str | None:
+    """The identity of a job's config (as JSON: Hydra may resolve a job's folder more than once); None when invalid,
+    so an invalid config gets a folder of its own, where it fails with the reason."""
+    try:
+        return config_hash(validate(OmegaConf.create(json.loads(task))))
+    except ConfigError:
+        return None
 
 
 def through_resolver(argv: list[str]) -> list[str]:
