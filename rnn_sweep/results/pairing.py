@@ -18,6 +18,7 @@ from rnn_sweep.results.columns import (
     ACCURACY,
     ENDED_WELL,
     IMPLIED_BY_OLDER_RECORDS,
+    MULTIRUN_FILE,
     OVERRIDE_COLUMNS,
     RATIO_METRICS,
     RESULT_FILE,
@@ -28,7 +29,7 @@ from rnn_sweep.results.columns import (
     read_table,
     typed,
 )
-from rnn_sweep.results.record import scan_results
+from rnn_sweep.results.record import scan_results, unfinished_record
 from rnn_sweep.results.summary import steady_epoch_seconds
 
 NOT_GIVEN = "(not given)"
@@ -39,9 +40,27 @@ RUN_FIELDS = (ACCURACY, RUN_FOLDER, "test_samples", "test_set_hash")
 _RESULTS_HINT = "Point compare at outputs/sweeps/<stamp>, outputs/runs/<stamp> or a results.csv that rnn-sweep wrote."
 
 
-def load_results(where: Path) -> pd.DataFrame:
-    """A results.csv, a sweep folder (its results.csv, else every result.json below it) or a run folder."""
-    where = Path(where)
+def load_results(where: Path, unfinished: bool = False) -> pd.DataFrame:
+    """A results.csv, a sweep folder (its results.csv, else every result.json below it) or a run folder; with
+    `unfinished`, also a row (status `unfinished`) for each job folder of that sweep that has no result.json."""
+    frame = _load_results(Path(where))
+    if unfinished:
+        jobs = _unfinished_jobs(Path(where))
+        if jobs:
+            frame = pd.concat([frame, _with_override_columns(typed(pd.DataFrame(jobs), where))], ignore_index=True)
+    return frame
+
+
+def _unfinished_jobs(where: Path) -> list[dict]:
+    """The records job folders without result.json were started for, in the sweep folder `where` is or is in."""
+    folder = where if where.is_dir() else where.parent
+    if not (folder.is_dir() and (where.is_dir() or (folder / MULTIRUN_FILE).is_file())):
+        return []  # a results.csv on its own: no job folders beside it to look at
+    records = (unfinished_record(job) for job in scan_results(folder).unfinished)
+    return [{**record, RUN_FOLDER: record["run_dir"]} for record in records if record is not None]
+
+
+def _load_results(where: Path) -> pd.DataFrame:
     if not where.exists():
         raise UserError(
             f"{where} does not exist. compare takes two results.csv files, sweep folders or run folders, "

@@ -174,3 +174,22 @@ def foreign_record(run_dir: Path, cfg: DictConfig) -> str | None:
     return (f"{run_dir} already holds the result of another config (config_hash {identity_of(existing)}, "
             f"overrides: {' '.join(map(str, existing.get('overrides') or [])) or 'none'}), which is never "
             "overwritten. Leave out hydra.run.dir to get a new run folder, or choose an empty one.")
+
+
+UNFINISHED = "unfinished"  # not a record's status: how compare shows a job folder that has no result.json
+
+
+def unfinished_record(job_dir: Path) -> dict[str, Any] | None:
+    """What a job folder without result.json was started to train (from the config and overrides Hydra saved in
+    `.hydra/`), with status UNFINISHED and no metrics; None when the saved config cannot be read."""
+    from rnn_sweep.config.validate import validate
+
+    hydra = Path(job_dir) / HYDRA_DIR
+    try:
+        typed = validate(OmegaConf.load(hydra / "config.yaml"))
+        overrides = OmegaConf.to_container(OmegaConf.load(hydra / "overrides.yaml")) \
+            if (hydra / "overrides.yaml").is_file() else []
+    except Exception:  # cut short or not a config of this tool: nothing tells what the job was
+        return None
+    return {**new_record(typed, Path(job_dir), list(map(str, overrides or []))), "status": UNFINISHED,
+            "error": f"no {RESULT_FILE}: still running, or killed"}
