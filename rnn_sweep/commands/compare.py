@@ -98,9 +98,9 @@ def _gate(comparison: Comparison, threshold: float | None, allow_untested: bool)
         stdout.print(Text(f"--allow-untested: {len(warned)} pair(s) untested, not failed: ", style="bold yellow")
                      + Text("; ".join(f"{failure.where} ({failure.why})" for failure in warned)))
     if not failed:
-        stdout.print(f"--fail-if-worse {threshold:g}: every setting of A is finished and ok in B, and no pair is worse "
-                     f"by more than {threshold:g} with verdict worse (alpha {comparison.alpha:g}, Holm-corrected)"
-                     + (" or untested." if not warned else "."))
+        tested = "ok and tested" if not warned else "ok (the untested pairs above allowed)"
+        stdout.print(f"--fail-if-worse {threshold:g}: every setting of A is finished, {tested} in B, none worse by "
+                     f"more than {threshold:g} (alpha {comparison.alpha:g}, Holm-corrected).")
         return 0
     stdout.print(Text(f"--fail-if-worse {threshold:g} fails on {len(failed)} setting(s): ", style="bold red")
                  + Text("; ".join(f"{failure.where}: {failure.kind} ({failure.why})" for failure in failed)))

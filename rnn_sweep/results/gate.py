@@ -30,9 +30,12 @@ class GateFailure:
 def gate_failures(comparison: Comparison, threshold: float) -> list[GateFailure]:
     """Every reason the gate fails, in table order."""
     failures = []
-    for _, row in comparison.table.iterrows():
-        where = " ".join(f"{key}={row[key]}" for key in comparison.keys)
-        failures += [GateFailure(kind, where, why) for kind, why in _reasons(row, threshold, comparison.notes, where)]
+    table = comparison.table
+    named = [key for key in comparison.keys if table[key].nunique() > 1] or comparison.keys[:1]
+    for _, row in table.iterrows():
+        where = " ".join(f"{key}={row[key]}" for key in named)
+        reasons = _reasons(row, threshold, comparison.notes, comparison.keys)
+        failures += [GateFailure(kind, where, why) for kind, why in reasons]
     return failures
 
 
@@ -41,7 +44,12 @@ def is_untested(row: pd.Series) -> bool:
     return row["match"] == "both" and row["n_a"] > 0 and row["n_b"] > 0 and not row["test"]
 
 
-def _reasons(row: pd.Series, threshold: float, notes: list[tuple[str, str]], where: str) -> list[tuple[str, str]]:
+def _all_keys(row: pd.Series, keys: list[str]) -> str:
+    """The setting as significance's notes name it."""
+    return " ".join(f"{key}={row[key]}" for key in keys)
+
+
+def _reasons(row: pd.Series, threshold: float, notes: list[tuple[str, str]], keys: list[str]) -> list[tuple[str, str]]:
     if row["match"] == "only_b":
         return []
     if row["match"] == "only_a":
@@ -56,7 +64,7 @@ def _reasons(row: pd.Series, threshold: float, notes: list[tuple[str, str]], whe
         return [("worse", f"Δ acc {row['delta_accuracy']:+.4f} [{row['delta_ci_low']:+.4f}, "
                           f"{row['delta_ci_high']:+.4f}], p (Holm) {row['p_holm']:.3g}, test {row['test']}")]
     if is_untested(row):
-        mine = (note for heading, note in notes if heading == NO_VERDICT and note.startswith(f"{where}: "))
-        why = next(mine, "no test could be made").removeprefix(f"{where}: ")
+        why = next((note.partition(": ")[2] for heading, note in notes if heading == NO_VERDICT
+                    and note.startswith(f"{_all_keys(row, keys)}: ")), "no test could be made")
         return [(UNTESTED, f"Δ acc {row['delta_accuracy']:+.4f} untested: {why}")]
     return []

@@ -72,8 +72,8 @@ class ResultFileError(UserError):
     def __init__(self, path: Path, reason: str) -> None:
         super().__init__(
             f"Cannot read {path} ({reason}): it was cut short or changed by something other than rnn-sweep, which "
-            "writes it in one piece. Resuming never overwrites it: delete the file, then resume the sweep (the same "
-            "command with hydra.sweep.dir=<its sweep folder>) to train that job again."
+            "writes it in one piece. Resuming never overwrites it (that job trains in a fresh folder beside it); "
+            "delete the file to read the rest of the sweep."
         )
         self.path = path
         self.reason = reason
