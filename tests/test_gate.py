@@ -69,14 +69,14 @@ def test_the_gate_fails_on_every_setting_b_lost(tmp_path):
     b = _sweep(tmp_path / "b", [("gru", 0.9, "ok"), ("lstm", None, None), ("simple_rnn", None, "failed")])
     code, out = _gate(a, b)
     assert code == 1, out
-    assert "cell=lstm" in out and "unfinished in B" in out
-    assert "cell=simple_rnn" in out and "not ok in B" in out
+    assert "fails on 2 setting(s): cell=lstm: unfinished in B (B: unfinished (" in out
+    assert "cell=simple_rnn: not ok in B (A: ok; B: failed)" in out
     assert "cell=gru" not in out.split("fails on")[1]
 
     shutil.rmtree(b / "1")  # now B lacks lstm altogether
     write_sweep_tables(b)
     code, out = _gate(a, b)
-    assert code == 1 and "data=mnist: missing in B" in out.split("cell=lstm")[-1], out
+    assert code == 1 and "cell=lstm: missing in B (A has 1 run(s) ok (ok), B has no run of it)" in out, out
 
 
 def test_an_untested_pair_fails_unless_allowed(tmp_path):

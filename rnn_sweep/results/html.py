@@ -24,7 +24,6 @@ from omegaconf import OmegaConf
 
 from rnn_sweep import atomic
 from rnn_sweep.results.columns import (
-    ENDED_WELL,
     HISTORY_FILE,
     MULTIRUN_FILE,
     REPORT_HTML,
@@ -32,6 +31,7 @@ from rnn_sweep.results.columns import (
     overrides_text,
     read_table,
 )
+from rnn_sweep.results.fold import not_ok
 
 if TYPE_CHECKING:
     from rnn_sweep.results.significance import Comparison
@@ -93,7 +93,7 @@ def write_sweep_page(tables: SweepTables, dimensions: list[str]) -> Path:
     folder = tables.folder
     results = tables.results.assign(epoch_range=[_epoch_range(folder, run_dir) for run_dir in tables.results.run_dir])
     settings = [Column(name, name, _text, "text") for name in dimensions]
-    failed = results[~results["status"].isin(ENDED_WELL)]  # a pruned search trial is no failure
+    failed = results[not_ok(results)]  # a pruned search trial is no failure
     accuracy_table, accuracy_note = _accuracy(folder, tables.accuracy)
     page = _render(
         "sweep.html.j2", title=f"rnn-sweep sweep {folder.name}", subtitle=str(folder),

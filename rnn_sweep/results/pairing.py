@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from rnn_sweep.config.schema import NON_IDENTITY_KEYS
 from rnn_sweep.errors import UserError
 from rnn_sweep.results.columns import (
     ACCURACY,
-    ENDED_WELL,
     IMPLIED_BY_OLDER_RECORDS,
     MULTIRUN_FILE,
     OVERRIDE_COLUMNS,
@@ -29,8 +27,8 @@ from rnn_sweep.results.columns import (
     read_table,
     typed,
 )
+from rnn_sweep.results.fold import fold
 from rnn_sweep.results.record import scan_results, unfinished_record
-from rnn_sweep.results.summary import steady_epoch_seconds
 
 NOT_GIVEN = "(not given)"
 NAN = float("nan")
@@ -221,24 +219,21 @@ def _refuse_mixed_settings(group: pd.DataFrame, keys: list[str], label: str) -> 
 
 
 def _fold(group: pd.DataFrame, label: str) -> dict[str, object]:
-    """The group's mean accuracy and loss over the runs that ended ok, its median steady epoch, statuses and folders,
-    and each ok run as a dict for the tests."""
-    ok = group[group["status"] == "ok"] if "status" in group.columns else group
-    ok = ok[pd.to_numeric(ok[ACCURACY], errors="coerce").notna()]
-    runs = [{column: run.get(column) for column in RUN_FIELDS} for _, run in ok.iterrows()]
-    epochs = steady_epoch_seconds(ok)
-    speed = pd.to_numeric(ok["train_samples_per_second"], errors="coerce") if "train_samples_per_second" in ok else []
+    """The group folded (rnn_sweep.results.fold), with the side's suffix: mean accuracy and loss of the runs that
+    count, median steady epoch and speed, statuses and folders, and each counted run as a dict for the tests."""
+    folded = fold(group)
+    ok = folded.runs
     return {
-        f"{ACCURACY}_{label}": pd.to_numeric(ok[ACCURACY]).mean() if runs else NAN,
-        f"test_loss_{label}": pd.to_numeric(ok["test_loss"], errors="coerce").mean() if "test_loss" in ok else NAN,
-        f"epoch_seconds_{label}": float(np.median(epochs)) if epochs else NAN,
-        f"train_samples_per_second_{label}": float(np.median(speed)) if len(speed) else NAN,
+        f"{ACCURACY}_{label}": folded.accuracy.mean if folded.accuracy.n else NAN,
+        f"test_loss_{label}": folded.mean("test_loss"),
+        f"epoch_seconds_{label}": folded.epoch_seconds_median,
+        f"train_samples_per_second_{label}": folded.median("train_samples_per_second"),
         f"status_{label}": _statuses(group),
         f"run_dir_{label}": ";".join(map(str, group["run_dir"])) if "run_dir" in group.columns else None,
-        f"runs_{label}": runs,
-        f"epochs_{label}": epochs,
+        f"runs_{label}": [{column: run.get(column) for column in RUN_FIELDS} for _, run in ok.iterrows()],
+        f"epochs_{label}": folded.epochs,
         f"first_epoch_only_{label}": any(len(parse_numbers(value)) == 1 for value in ok.get("epoch_seconds_all", [])),
-        f"not_ok_{label}": int((~group["status"].isin(ENDED_WELL)).sum()) if "status" in group.columns else 0,
+        f"not_ok_{label}": folded.not_ok,
     }
 
 

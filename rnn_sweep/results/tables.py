@@ -39,6 +39,7 @@ from rnn_sweep.results.columns import (
     parse_overrides,
     typed,
 )
+from rnn_sweep.results.fold import not_ok
 from rnn_sweep.results.html import write_sweep_page
 from rnn_sweep.results.plots import write_sweep_plots
 from rnn_sweep.results.presets import preset_summary, preset_table
@@ -191,7 +192,7 @@ def _one_aggregation_at_a_time(sweep_dir: Path) -> Iterator[None]:
 
 def failed_jobs(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows whose status is neither `ok` nor `pruned` (a search stopping a hopeless trial is no failure)."""
-    return frame[~frame["status"].isin(ENDED_WELL)] if not frame.empty else frame
+    return frame[not_ok(frame)] if not frame.empty else frame
 
 
 def print_sweep_tables(tables: SweepTables, console: Console) -> None:
