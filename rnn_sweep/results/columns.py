@@ -9,10 +9,12 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from rnn_sweep.errors import UserError
+
+if TYPE_CHECKING:  # pandas is imported where a table is read: the CLI imports this module before its signal handlers
+    import pandas as pd
 
 # Files in a run folder.
 RESULT_FILE = "result.json"
@@ -54,6 +56,8 @@ class Column:
 
     def show(self, value: object) -> str:
         """The value as tables and pages show it: `-` for nothing."""
+        import pandas as pd
+
         if value is None or (not isinstance(value, (list, tuple, str)) and pd.isna(value)):
             return "-"
         return self.fmt.format(value)
@@ -184,9 +188,12 @@ OVERRIDE_COLUMNS = {
     "optimizer": "optimizer", "optimizer.name": "optimizer", "optimizer.learning_rate": "learning_rate",
     "train.epochs": "epochs", "seed": "seed", "data": "data", "data.name": "data",
 }
-# Overrides (and their prefixes) that say where or how a job runs, not what it trains: never a table dimension.
-# The speed keys of config.schema.NON_IDENTITY_KEYS stay dimensions: a sweep over them is a speed comparison.
-NOT_DIMENSIONS = ("hydra", "data.path", "sweep", "hparams_search", "train.threads", "train.save_model")
+# Overrides (and their prefixes) that choose a sweep or search rather than set what a job trains. With
+# config.schema.NON_IDENTITY_KEYS (where or how a job runs) they are never a setting of their own.
+NOT_SETTINGS = ("hydra", "sweep", "hparams_search")
+# Of the keys left out of the identity, the speed levers: a sweep over one is a speed comparison, so a sweep's
+# tables show it as a dimension; runs that differ only in them still pair in compare.
+SPEED_LEVERS = ("train.steps_per_execution", "model.batch_shards")
 
 
 class ColumnValueError(UserError):
@@ -206,6 +213,8 @@ class ColumnValueError(UserError):
 def read_table(path: Path) -> pd.DataFrame:
     """A results.csv or summary.csv read back with the declared kinds: text stays text (`run_dir` 0 is the folder
     "0", not a number), whole numbers stay whole even with gaps (pandas' Int64); ColumnValueError for a bad cell."""
+    import pandas as pd
+
     header = pd.read_csv(path, nrows=0).columns
     frame = pd.read_csv(path, dtype={name: str for name in header if name in DECLARED})
     return typed(frame, path)
@@ -213,6 +222,8 @@ def read_table(path: Path) -> pd.DataFrame:
 
 def typed(frame: pd.DataFrame, where: object = "the table") -> pd.DataFrame:
     """`frame` with every declared column in its declared kind (text, Int64, float, boolean; lists as JSON text)."""
+    import pandas as pd
+
     frame = frame.copy()
     run_dirs = frame["run_dir"] if "run_dir" in frame.columns else pd.Series("?", index=frame.index)
     for name in (name for name in frame.columns if name in DECLARED):
@@ -232,6 +243,8 @@ def typed(frame: pd.DataFrame, where: object = "the table") -> pd.DataFrame:
 
 
 def _as_text(value: object) -> object:
+    import pandas as pd
+
     if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
         return None
     return value if isinstance(value, str) else str(value)
@@ -245,12 +258,16 @@ def _as_json_list(value: object) -> object:
 
 def _number(value: object) -> object:
     """A cell as a number, or NaN when it is not one (bools are not numbers here)."""
+    import pandas as pd
+
     if value is None or isinstance(value, bool) or value is pd.NA:
         return float("nan") if value is None or value is pd.NA else "bad"
     return value
 
 
 def _as_bool(value: object) -> object:
+    import pandas as pd
+
     if isinstance(value, bool) or value is None or value is pd.NA:
         return value
     if isinstance(value, float) and pd.isna(value):
@@ -269,6 +286,16 @@ def parse_overrides(overrides: object) -> dict[str, str]:
         return {}
     pairs = (str(item).partition("=") for item in overrides)
     return {key.lstrip("+~"): value for key, sep, value in pairs if sep}
+
+
+def extra_settings(overrides: object, *, speed_levers: bool) -> dict[str, str]:
+    """The overrides that set something without a column of its own (e.g. model.dropout), as {key: value}: never
+    where or how a job runs (but the SPEED_LEVERS where `speed_levers`), nor Hydra's or a sweep's own keys."""
+    from rnn_sweep.config.schema import NON_IDENTITY_KEYS
+
+    left_out = [*NOT_SETTINGS, *(key for key in NON_IDENTITY_KEYS if not (speed_levers and key in SPEED_LEVERS))]
+    return {key: value for key, value in parse_overrides(overrides).items()
+            if key not in OVERRIDE_COLUMNS and not any(key == out or key.startswith(f"{out}.") for out in left_out)}
 
 
 def overrides_text(overrides: object) -> str:

@@ -11,19 +11,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnn_sweep.config.schema import NON_IDENTITY_KEYS
 from rnn_sweep.errors import UserError
 from rnn_sweep.results.columns import (
     ACCURACY,
     IMPLIED_BY_OLDER_RECORDS,
     MULTIRUN_FILE,
-    OVERRIDE_COLUMNS,
     RATIO_METRICS,
     RESULT_FILE,
     RESULTS_CSV,
     SETTING_COLUMNS,
+    extra_settings,
     parse_numbers,
-    parse_overrides,
     read_table,
     typed,
 )
@@ -129,19 +127,10 @@ def _with_override_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """
     if "overrides" not in frame.columns:
         return frame
-    parsed = [_settings(text) for text in frame["overrides"]]
+    parsed = [extra_settings(text, speed_levers=False) for text in frame["overrides"]]
     extra = sorted({key for row in parsed for key in row} - set(frame.columns))
     additions = {key: [row.get(key, NOT_GIVEN) for row in parsed] for key in extra}
     return pd.concat([frame, pd.DataFrame(additions, index=frame.index)], axis=1) if extra else frame
-
-
-def _settings(text: object) -> dict[str, str]:
-    """The overrides that can tell runs apart: not those with a column of their own, nor where/how keys."""
-    return {
-        key: value
-        for key, value in parse_overrides(text).items()
-        if key not in OVERRIDE_COLUMNS and key not in NON_IDENTITY_KEYS and not key.startswith("hydra.")
-    }
 
 
 def match_keys(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:

@@ -27,16 +27,14 @@ from rnn_sweep.results.columns import (
     ENDED_WELL,
     IMPLIED_BY_OLDER_RECORDS,
     LIST_COLUMNS,
-    NOT_DIMENSIONS,
-    OVERRIDE_COLUMNS,
     PRESETS_CSV,
     REPORT_HTML,
     RESULTS_CSV,
     SUMMARY_CSV,
     TIMING_CSV,
+    extra_settings,
     overrides_as_json,
     overrides_text,
-    parse_overrides,
     typed,
 )
 from rnn_sweep.results.fold import not_ok
@@ -77,9 +75,8 @@ def _job_order(run_dirs: pd.Series) -> pd.Series:
 
 def _other_overrides(frame: pd.DataFrame) -> dict[str, list[str | None]]:
     """Swept keys that have no column of their own (e.g. model.dropout=0,0.2), by row."""
-    parsed = [parse_overrides(text) for text in frame["overrides"]]
-    keys = {key for overrides in parsed for key in overrides}
-    keys = sorted(k for k in keys if k not in OVERRIDE_COLUMNS and not k.startswith(NOT_DIMENSIONS))
+    parsed = [extra_settings(text, speed_levers=True) for text in frame["overrides"]]
+    keys = sorted({key for overrides in parsed for key in overrides})
     by_key = {key: [overrides.get(key) for overrides in parsed] for key in keys}
     return {key: values for key, values in by_key.items() if len(set(values)) > 1}
 
