@@ -28,12 +28,12 @@ from rnn_sweep.console import (
 )
 from rnn_sweep.errors import ConfigError
 from rnn_sweep.results.columns import COLUMNS, STEPS_FILE
-from rnn_sweep.results.record import scheduler_fields, write_result
+from rnn_sweep.results.record import foreign_record, scheduler_fields, write_result
 from rnn_sweep.sweep import cluster
 from rnn_sweep.sweep.claims import claim
 from rnn_sweep.sweep.launchers import launcher_traits, threads_per_job
 from rnn_sweep.sweep.progress import SweepClock, sweep_clock, sweep_size
-from rnn_sweep.sweep.resume import clash_error, finished_result, register_resolver, settled_result
+from rnn_sweep.sweep.resume import finished_result, register_resolver, settled_result
 from rnn_sweep.train.device import available_cores
 from rnn_sweep.train.startup_logs import import_tensorflow
 
@@ -60,7 +60,7 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
     if clock is not None:
         stdout.print(f"[bold]{clock.line()}[/]  {' '.join(overrides)}")
     try:
-        typed = validate_or_clash(cfg, run_dir)
+        typed = validate(cfg)
     except ConfigError as error:
         if single_run:
             print_error(str(error))
@@ -71,6 +71,13 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
         write_result(run_dir, record)
         print_error(f"job {hydra_cfg.job.num} not run: {error}")
         return record
+
+    if reason := foreign_record(run_dir, typed):  # a folder named by hand (hydra.sweep.subdir, hydra.run.dir)
+        print_error(reason if single_run else f"job {hydra_cfg.job.num} not run: {reason}")
+        if single_run:
+            sys.exit(ConfigError.exit_code)
+        return {**dict.fromkeys(COLUMNS), "run_dir": str(run_dir), "status": "failed", "error": reason,
+                "overrides": overrides}
 
     if threading.current_thread() is threading.main_thread() and not launcher_traits(hydra_cfg.launcher).on_slurm:
         # Also in a launcher's worker process: SIGTERM there, too, leaves an `interrupted` record. Not in a SLURM
@@ -119,11 +126,3 @@ def _live_progress(hydra_cfg: DictConfig, clock: SweepClock | None) -> LiveProgr
     if not live_progress_allowed(stdout, launcher_traits(hydra_cfg.launcher).side_by_side):
         return None
     return LiveProgress(header=None if clock is None else clock.line)
-
-
-def validate_or_clash(cfg: DictConfig, run_dir: Path) -> DictConfig:
-    """The validated config; ConfigError when it is invalid or its job folder belongs to another config."""
-    typed = validate(cfg)
-    if error := clash_error(run_dir):
-        raise ConfigError(error)
-    return typed

@@ -59,6 +59,9 @@ def _launch_training(argv: list[str]) -> int:
     argv = expand_seeds(argv)
     given = set(parse_overrides(argv))
     argv = _our_output_folders(_absolute_config_path(argv))
+    from rnn_sweep.sweep.resume import through_resolver
+
+    argv = through_resolver(argv)  # a job folder named by hand is never one that holds another config's result
     from rnn_sweep.sweep.claims import command_id
     from rnn_sweep.sweep.folders import claim_new_folder, override_value
 

@@ -140,4 +140,4 @@ def test_two_identical_sweeps_in_one_folder_train_each_job_once(tmp_path, mnist_
     assert (trained, skipped) == (3, 3), outputs
     results = pd.read_csv(sweep_dir / "results.csv")
     assert sorted(results["units"]) == [4, 8, 12] and (results["status"] == "ok").all()
-    assert not list(sweep_dir.glob("*.clash-*"))
+    assert sorted(path.parent.name for path in sweep_dir.glob("*/result.json")) == ["0", "1", "2"]

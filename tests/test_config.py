@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 from rnn_sweep.config.schema import CELLS, OPTIMIZERS
 from rnn_sweep.config.validate import validate
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.results.record import config_hash
+from rnn_sweep.results.identity import config_hash
 
 
 def test_defaults_compose_and_validate():

@@ -292,7 +292,7 @@ def test_new_switches_refuse_non_booleans_in_saved_configs(key):
 
 
 def test_preset_is_not_part_of_the_run_identity():
-    from rnn_sweep.results.record import config_hash
+    from rnn_sweep.results.identity import config_hash
 
     assert config_hash(typed_config("preset.name=x")) == config_hash(typed_config())
 

@@ -110,13 +110,53 @@ def test_a_job_folder_of_another_config_is_never_overwritten(grid_sweep, mnist_p
 
     result = run_cli("-m", "model=gru", "model.units=16", *TINY, f"hydra.sweep.dir={sweep_dir}",
                      cwd=sweep_dir.parent, data=mnist_path)
-    assert result.returncode == 1
+    assert result.returncode == 0, result.stderr[-3000:]
     assert {path: path.read_bytes() for path in job0.rglob("*") if path.is_file()} == before
-    (clash,) = sweep_dir.glob("0.clash-*")
-    record = json.loads((clash / "result.json").read_text())
-    assert record["status"] == "failed" and "already holds a result for a different config" in record["error"]
-    assert str(clash) in result.stderr and "Traceback" not in result.stderr
+    (fresh,) = sweep_dir.glob("0-*")  # job 0 of this sweep trains in a folder of its own
+    record = json.loads((fresh / "result.json").read_text())
+    assert (record["status"], record["cell"], record["units"]) == ("ok", "gru", 16)
     assert len(_results(sweep_dir)) == 7
+
+    # The job folder named by hand, as Hydra's default would: the same.
+    named = run_cli("-m", "model=lstm", "model.units=16", *TINY, f"hydra.sweep.dir={sweep_dir}",
+                    "hydra.sweep.subdir='${hydra.job.num}'", cwd=sweep_dir.parent, data=mnist_path)
+    assert named.returncode == 0, named.stderr[-3000:]
+    assert {path: path.read_bytes() for path in job0.rglob("*") if path.is_file()} == before
+    assert len(_results(sweep_dir)) == 8
+
+    # A single run pointed at a folder holding another config's result: refused before anything is written.
+    single = run_cli("model=gru", "model.units=32", *TINY, f"hydra.run.dir={job0}", cwd=sweep_dir.parent,
+                     data=mnist_path)
+    assert single.returncode == 2 and "already holds the result of another config" in single.stderr
+    assert "Traceback" not in single.stderr and "epoch 1/1" not in single.stdout
+    assert {path: path.read_bytes() for path in job0.rglob("*") if path.is_file()} == before
+
+
+@pytest.mark.slow
+def test_a_sweep_grows_by_identity_not_by_job_number(tmp_path, mnist_path):
+    """seeds=2 then seeds=3 trains one new run per setting; the values in another order, or fewer, train nothing."""
+    sweep_dir = tmp_path / "grow"
+    grid = ("model.units=4", "data.limit_train=300", "data.limit_test=200", "train.epochs=1",
+            "train.save_model=false", f"hydra.sweep.dir={sweep_dir}")
+    first = run_cli("-m", "seeds=2", "model=simple_rnn,gru", *grid, cwd=tmp_path, data=mnist_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    records = {path: path.read_text() for path in sweep_dir.glob("*/result.json")}
+
+    grown = run_cli("-m", "seeds=3", "model=simple_rnn,gru", *grid, cwd=tmp_path, data=mnist_path)
+    assert grown.returncode == 0, grown.stderr[-3000:]
+    assert grown.stdout.count("skipped:") == 4 and grown.stdout.count("epoch 1/1") == 2
+    assert {path: path.read_text() for path in records} == records
+    results = pd.read_csv(sweep_dir / "results.csv", dtype={"run_dir": str})
+    assert len(results) == 6 and (results["status"] == "ok").all()
+    assert results.groupby("cell")["seed"].apply(sorted).to_dict() == {"gru": [0, 1, 2], "simple_rnn": [0, 1, 2]}
+    summary = pd.read_csv(sweep_dir / "summary.csv")
+    assert summary["n"].tolist() == [3, 3] and str(summary["units"].dtype) == "int64"
+
+    for values in ("model=gru,simple_rnn", "model=gru"):
+        again = run_cli("-m", "seeds=3", values, *grid, cwd=tmp_path, data=mnist_path)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert "epoch 1/1" not in again.stdout and again.stdout.count("skipped:") == 3 * len(values.split(","))
+        assert len(pd.read_csv(sweep_dir / "results.csv")) == 6
 
 
 @pytest.mark.slow

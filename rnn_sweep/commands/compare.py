@@ -14,10 +14,11 @@ from rich.table import Table
 from rich.text import Text
 
 from rnn_sweep import atomic
-from rnn_sweep.commands.arguments import CommandParser, non_negative, probability
+from rnn_sweep.commands.arguments import CommandParser, non_negative, probability, refuse_overwriting_inputs
 from rnn_sweep.console import stdout
 from rnn_sweep.errors import UserError
 from rnn_sweep.results.columns import ACCURACY, SETTING_COLUMNS
+from rnn_sweep.results.gate import UNTESTED, gate_failures, is_untested
 from rnn_sweep.results.html import write_comparison_page
 from rnn_sweep.results.pairing import load_results
 from rnn_sweep.results.significance import ALPHA, Comparison, compare
@@ -37,7 +38,8 @@ verdict). Epoch time: the B/A ratio of the median epoch after the first, with a 
 seeds, and a time verdict (faster, slower, inconclusive; Bonferroni over the rows)."""
 
 EPILOG = """\
-exit status: 0 compared; 1 --fail-if-worse found a pair that is worse; 2 bad arguments or files.
+exit status: 0 compared; 1 --fail-if-worse found a setting of A worse, missing, unfinished, not ok or
+untested in B; 2 bad arguments or files.
 example: rnn-sweep compare outputs/sweeps/2026-01-01_10-00-00 outputs/sweeps/2026-01-02_10-00-00 --fail-if-worse 0.01"""
 
 
@@ -54,11 +56,17 @@ def main(argv: list[str]) -> int:
                         help=f"significance level of the verdicts, for all rows together (default {ALPHA})")
     parser.add_argument("--fail-if-worse", metavar="X", type=non_negative,
                         help="exit 1 if a pair's verdict is worse and its mean test accuracy dropped by more than X "
-                             "(e.g. 0.01), or if more of B's runs failed than A's where A has a result")
+                             "(e.g. 0.01); also for every setting of A that B lacks, that is unfinished in B or ended "
+                             "not ok there, and for every pair no test could be made for (untested)")
+    parser.add_argument("--allow-untested", action="store_true",
+                        help="with --fail-if-worse: warn about untested pairs instead of failing on them")
     args = parser.parse_args(argv)
+    for flag, output in (("--csv", args.csv), ("--html", args.html)):
+        if output is not None:
+            refuse_overwriting_inputs(flag, output, [args.a, args.b])
     on = [column.strip() for column in args.on.split(",") if column.strip()] if args.on else None
 
-    comparison = compare(load_results(args.a), load_results(args.b), on=on, alpha=args.alpha)
+    comparison = compare(load_results(args.a), load_results(args.b, unfinished=True), on=on, alpha=args.alpha)
     stdout.print(_table(comparison, args.a, args.b))
     for heading, note in comparison.notes:
         stdout.print(Text(f"{heading}: ", style="bold yellow") + Text(note))
@@ -77,21 +85,25 @@ def main(argv: list[str]) -> int:
     if args.html:
         write_comparison_page(comparison, args.a, args.b, args.html, shlex.join(["rnn-sweep", "compare", *argv]))
         stdout.print(f"wrote {args.html}")
-    return _gate(comparison, args.fail_if_worse)
+    return _gate(comparison, args.fail_if_worse, args.allow_untested)
 
 
-def _gate(comparison: Comparison, threshold: float | None) -> int:
+def _gate(comparison: Comparison, threshold: float | None, allow_untested: bool) -> int:
     if threshold is None:
         return 0
-    worse = comparison.worse(threshold)
-    if worse.empty:
-        stdout.print(f"--fail-if-worse {threshold:g}: no pair is worse by more than {threshold:g} with verdict worse "
-                     f"(alpha {comparison.alpha:g}, Holm-corrected), and B lost no run A had.")
+    failures = gate_failures(comparison, threshold)
+    warned = [failure for failure in failures if allow_untested and failure.kind == UNTESTED]
+    failed = [failure for failure in failures if failure not in warned]
+    if warned:
+        stdout.print(Text(f"--allow-untested: {len(warned)} pair(s) untested, not failed: ", style="bold yellow")
+                     + Text("; ".join(f"{failure.where} ({failure.why})" for failure in warned)))
+    if not failed:
+        tested = "ok and tested" if not warned else "ok (the untested pairs above allowed)"
+        stdout.print(f"--fail-if-worse {threshold:g}: every setting of A is finished, {tested} in B, none worse by "
+                     f"more than {threshold:g} (alpha {comparison.alpha:g}, Holm-corrected).")
         return 0
-    why = [f"{where} (Δ acc {row['delta_accuracy']:+.4f}, verdict {row['verdict'] or 'none'}, B: {row['status_b']})"
-           for where, (_, row) in zip(_describe(worse, comparison.keys), worse.iterrows(), strict=True)]
-    stdout.print(Text(f"{len(worse)} pair(s) worse by more than {threshold:g} in test accuracy with verdict worse, "
-                      "or with more failed runs in B: ", style="bold red") + Text("; ".join(why)))
+    stdout.print(Text(f"--fail-if-worse {threshold:g} fails on {len(failed)} setting(s): ", style="bold red")
+                 + Text("; ".join(f"{failure.where}: {failure.kind} ({failure.why})" for failure in failed)))
     return 1
 
 
@@ -112,7 +124,8 @@ def _table(comparison: Comparison, a: Path, b: Path) -> Table:
         table.add_column(heading, justify="right")
     for _, row in matched.iterrows():
         table.add_row(*(str(row[key]) for key in shown), f"{row['n_a']}/{row['n_b']}", _accuracy(row, "a"),
-                      _accuracy(row, "b"), _delta(row), _test(row), _p(row), _verdict(row["verdict"]),
+                      _accuracy(row, "b"), _delta(row), _test(row), _p(row),
+                      _verdict(UNTESTED if is_untested(row) else row["verdict"]),
                       _ratio(row), _verdict(row["time_verdict"]))
     return table
 

@@ -33,6 +33,7 @@ from rnn_sweep.config.validate import GROUP_CHOICES, explain_omegaconf_error, un
 from rnn_sweep.console import stdout
 from rnn_sweep.data.loading import DATA_SETS, download_data, locate_data
 from rnn_sweep.errors import ConfigError
+from rnn_sweep.results.record import foreign_record
 from rnn_sweep.sweep.cluster import check_scheduler
 from rnn_sweep.sweep.space import search_space
 
@@ -88,6 +89,8 @@ def preflight(argv: list[str]) -> OutputFolder | None:
     output = OutputFolder("hydra.sweep.dir", Path(hydra_cfg.sweep.dir)) if args.multirun else \
         OutputFolder("hydra.run.dir", Path(hydra_cfg.run.dir))
     _check_writable(output.folder)
+    if not args.multirun and (reason := foreign_record(output.folder, typed)):
+        raise ConfigError(reason)
     return output
 
 

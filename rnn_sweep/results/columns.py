@@ -7,6 +7,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rnn_sweep.errors import UserError
+
+if TYPE_CHECKING:  # pandas is imported where a table is read: the CLI imports this module before its signal handlers
+    import pandas as pd
 
 # Files in a run folder.
 RESULT_FILE = "result.json"
@@ -31,50 +39,136 @@ STATUSES = ("ok", "failed", "diverged", "interrupted", "pruned")
 # Runs that ended as they should: `pruned` is a search's pruner stopping a hopeless trial early, not a failure.
 ENDED_WELL = ("ok", "pruned")
 
-# The settings every sweep of this tool can vary, each a column of its own; the seed last.
-CONFIG_COLUMNS = ("cell", "units", "batch_size", "optimizer", "learning_rate", "epochs", "data", "seed")
-# What tells two settings apart when runs are paired or folded over seeds.
-SETTING_COLUMNS = CONFIG_COLUMNS[:-1]
+@dataclass(frozen=True)
+class Column:
+    """One column of the record: what it holds, what it is for, and how people see it.
 
-# The columns DESIGN.md promises, in the order tables show them.
-CONTRACT_COLUMNS = (
-    "run_dir", "status", "error", *CONFIG_COLUMNS, "params", "test_accuracy", "test_loss",
-    "best_val_accuracy", "train_seconds", "epoch_seconds", "first_epoch_seconds", "train_samples_per_second",
-    "eval_samples_per_second", "device", "started_at", "config_hash",
-)
-# What else a user needs to trust or explain a number.
-EXTRA_COLUMNS = (
-    "epochs_completed", "train_samples", "val_samples", "test_samples", "eval_seconds", "finished_at",
-    "data_source", "overrides", "threads", "tensorflow_version", "keras_version", "rnn_sweep_version",
-    "preset", "reported_test_accuracy", "target_test_accuracy", "sequence", "steps",
-    "steps_per_execution", "unroll", "project_inputs", "batch_shards", "precision", "setup_seconds", "first_step_at",
-    "scheduler", "slurm_job_id", "node",  # where a SLURM job ran; empty outside SLURM
-    "last_val_accuracy",
+    kind: `text`, `int`, `float`, `bool` or `list` (a JSON list in CSV files). role: `setting` (what is trained,
+    part of the identity), `seed`, `outcome` (how the run ended), `metric`, `timing` or `provenance` (where, when,
+    with what). `fmt` formats a value for tables and pages.
+    """
+
+    name: str
+    kind: str
+    role: str
+    label: str = ""
+    fmt: str = "{}"
+
+    def show(self, value: object) -> str:
+        """The value as tables and pages show it: `-` for nothing."""
+        import pandas as pd
+
+        if value is None or (not isinstance(value, (list, tuple, str)) and pd.isna(value)):
+            return "-"
+        return self.fmt.format(value)
+
+
+KINDS = ("text", "int", "float", "bool", "list")
+ROLES = ("setting", "seed", "outcome", "metric", "timing", "provenance")
+
+
+def _c(name: str, kind: str, role: str, label: str = "", fmt: str = "{}") -> Column:
+    return Column(name, kind, role, label or name.replace("_", " "), fmt)
+
+
+# Every column of result.json and results.csv, declared once, in the order tables show them. The first block is
+# what DESIGN.md promises; the rest is what a user needs to trust or explain a number.
+RECORD = (
+    _c("run_dir", "text", "provenance", "job folder"),
+    _c("status", "text", "outcome"),
+    _c("error", "text", "outcome"),
+    _c("cell", "text", "setting"),
+    _c("units", "int", "setting"),
+    _c("batch_size", "int", "setting", "batch size"),
+    _c("optimizer", "text", "setting"),
+    _c("learning_rate", "float", "setting", "learning rate", "{:g}"),
+    _c("epochs", "int", "setting"),
+    _c("data", "text", "setting"),
+    _c("seed", "int", "seed"),
+    _c("params", "int", "metric", "parameters", "{:,}"),
+    _c("test_accuracy", "float", "metric", "test accuracy", "{:.4f}"),
+    _c("test_loss", "float", "metric", "test loss", "{:.4f}"),
+    _c("best_val_accuracy", "float", "metric", "best val accuracy", "{:.4f}"),
+    _c("train_seconds", "float", "timing", "train s", "{:.2f}s"),
+    _c("epoch_seconds", "float", "timing", "epoch s", "{:.2f}s"),
+    _c("first_epoch_seconds", "float", "timing", "first epoch s", "{:.2f}s"),
+    _c("train_samples_per_second", "float", "timing", "train samples/s", "{:,.0f}/s"),
+    _c("eval_samples_per_second", "float", "timing", "eval samples/s", "{:,.0f}/s"),
+    _c("device", "text", "provenance"),
+    _c("started_at", "text", "provenance", "started"),
+    _c("config_hash", "text", "provenance", "identity"),
+    # Beyond the contract.
+    _c("epochs_completed", "int", "outcome", "epochs done"),
+    _c("train_samples", "int", "provenance"),
+    _c("val_samples", "int", "provenance"),
+    _c("test_samples", "int", "provenance"),
+    _c("eval_seconds", "float", "timing", "eval s", "{:.2f}s"),
+    _c("finished_at", "text", "provenance", "finished"),
+    _c("data_source", "text", "provenance"),
+    _c("overrides", "list", "provenance"),
+    _c("threads", "int", "provenance"),
+    _c("tensorflow_version", "text", "provenance"),
+    _c("keras_version", "text", "provenance"),
+    _c("rnn_sweep_version", "text", "provenance"),
+    _c("preset", "text", "provenance"),
+    _c("reported_test_accuracy", "float", "metric", "reported accuracy", "{:.4f}"),
+    _c("target_test_accuracy", "float", "metric", "target accuracy", "{:.4f}"),
+    _c("sequence", "text", "provenance"),
+    _c("steps", "int", "provenance"),
+    _c("steps_per_execution", "int", "provenance"),
+    _c("unroll", "bool", "provenance"),
+    _c("project_inputs", "bool", "provenance"),
+    _c("batch_shards", "int", "provenance"),
+    _c("precision", "text", "provenance"),
+    _c("setup_seconds", "float", "timing", "setup s", "{:.2f}s"),
+    _c("first_step_at", "text", "provenance"),
+    _c("scheduler", "text", "provenance"),  # where a SLURM job ran; empty outside SLURM
+    _c("slurm_job_id", "text", "provenance"),
+    _c("node", "text", "provenance"),
+    _c("last_val_accuracy", "float", "metric", "last val accuracy", "{:.4f}"),
     # Timing noise: every epoch's wall and process CPU seconds, the spread of the steady ones, the load at start.
-    "epoch_seconds_all", "epoch_cpu_seconds_all", "epoch_seconds_iqr", "load_average_1m",
-    "test_set_hash",  # which test images (and labels, in order) the run was scored on: paired tests need the same
-    "validation", "evaluations", "preset_measures",
+    _c("epoch_seconds_all", "list", "timing"),
+    _c("epoch_cpu_seconds_all", "list", "timing"),
+    _c("epoch_seconds_iqr", "float", "timing", "epoch s IQR", "{:.2f}s"),
+    _c("load_average_1m", "float", "provenance"),
+    _c("test_set_hash", "text", "provenance"),  # which test images (and labels, in order) the run was scored on
+    _c("validation", "text", "provenance"),
+    _c("evaluations", "int", "provenance"),
+    _c("preset_measures", "text", "provenance"),
 )
+# summary.csv: per setting (the setting columns above first), seeds folded over the runs that count.
+SUMMARY = (
+    _c("n", "int", "metric", "n"),
+    _c("n_not_ok", "int", "outcome", "not ok"),
+    _c("test_accuracy_mean", "float", "metric", "test accuracy", "{:.4f}"),
+    _c("test_accuracy_sd", "float", "metric", "sd", "{:.4f}"),
+    _c("test_accuracy_ci_low", "float", "metric", "95% CI low", "{:.4f}"),
+    _c("test_accuracy_ci_high", "float", "metric", "95% CI high", "{:.4f}"),
+    _c("epoch_seconds_median", "float", "timing", "epoch s", "{:.2f}s"),
+    _c("epoch_seconds_iqr", "float", "timing", "epoch s IQR", "{:.2f}s"),
+    _c("train_samples_per_second_median", "float", "timing", "train samples/s", "{:,.0f}/s"),
+)
+DECLARED = {column.name: column for column in (*RECORD, *SUMMARY)}
+
+COLUMNS = tuple(column.name for column in RECORD)
+CONTRACT_COLUMNS = COLUMNS[: COLUMNS.index("config_hash") + 1]
+EXTRA_COLUMNS = COLUMNS[len(CONTRACT_COLUMNS):]
+SUMMARY_COLUMNS = tuple(column.name for column in SUMMARY)
+# What is trained (the settings) and the seed: the record's identity, config_hash, hashes these and nothing else.
+CONFIG_COLUMNS = tuple(column.name for column in RECORD if column.role in ("setting", "seed"))
+# What tells two settings apart when runs are paired or folded over seeds.
+SETTING_COLUMNS = tuple(column.name for column in RECORD if column.role == "setting")
 # Columns that hold a list; results.csv keeps each as JSON.
-LIST_COLUMNS = ("overrides", "epoch_seconds_all", "epoch_cpu_seconds_all")
+LIST_COLUMNS = tuple(column.name for column in RECORD if column.kind == "list")
+# Columns that hold numbers (or nothing): anything else there makes a record damaged.
+NUMERIC_COLUMNS = tuple(column.name for column in RECORD if column.kind in ("int", "float"))
 # Columns added after records were first written, with the value every older record implies.
 IMPLIED_BY_OLDER_RECORDS = {"data": "mnist"}
-COLUMNS = CONTRACT_COLUMNS + EXTRA_COLUMNS
-# Columns that hold numbers (or nothing): anything else there makes a record damaged.
-NUMERIC_COLUMNS = (
-    "units", "batch_size", "learning_rate", "epochs", "seed", "params", "test_accuracy", "test_loss",
-    "best_val_accuracy", "train_seconds", "epoch_seconds", "first_epoch_seconds", "train_samples_per_second",
-    "eval_samples_per_second", "epochs_completed", "last_val_accuracy",
-)
+
 ACCURACY = "test_accuracy"
 # Timing columns compared as a B/A ratio.
 RATIO_METRICS = ("epoch_seconds", "train_samples_per_second")
 
-# summary.csv: per setting, seeds folded (n runs that ended ok), the mean accuracy with its 95% t-interval.
-SUMMARY_COLUMNS = (
-    "n", "n_not_ok", "test_accuracy_mean", "test_accuracy_sd", "test_accuracy_ci_low", "test_accuracy_ci_high",
-    "epoch_seconds_median", "epoch_seconds_iqr", "train_samples_per_second_median",
-)
 # compare --csv: what the statistics add to each paired row.
 COMPARE_STAT_COLUMNS = (
     "n_a", "n_b", "delta_accuracy", "delta_ci_low", "delta_ci_high", "p_value", "test", "verdict",
@@ -94,9 +188,91 @@ OVERRIDE_COLUMNS = {
     "optimizer": "optimizer", "optimizer.name": "optimizer", "optimizer.learning_rate": "learning_rate",
     "train.epochs": "epochs", "seed": "seed", "data": "data", "data.name": "data",
 }
-# Overrides (and their prefixes) that say where or how a job runs, not what it trains: never a table dimension.
-# The speed keys of config.schema.NON_IDENTITY_KEYS stay dimensions: a sweep over them is a speed comparison.
-NOT_DIMENSIONS = ("hydra", "data.path", "sweep", "hparams_search", "train.threads", "train.save_model")
+# Overrides (and their prefixes) that choose a sweep or search rather than set what a job trains. With
+# config.schema.NON_IDENTITY_KEYS (where or how a job runs) they are never a setting of their own.
+NOT_SETTINGS = ("hydra", "sweep", "hparams_search")
+# Of the keys left out of the identity, the speed levers: a sweep over one is a speed comparison, so a sweep's
+# tables show it as a dimension; runs that differ only in them still pair in compare.
+SPEED_LEVERS = ("train.steps_per_execution", "model.batch_shards")
+
+
+class ColumnValueError(UserError):
+    """A table cell that does not hold its column's declared kind: a damaged or foreign file, never coerced."""
+
+    def __init__(self, where: object, column: Column, value: object, run_dir: object) -> None:
+        kinds = {"int": "a whole number", "float": "a number", "bool": "True or False"}
+        super().__init__(
+            f"{where} has {column.name}={value!r} (row of run_dir {run_dir}), which is not {kinds[column.kind]}; "
+            f"{column.name} holds {kinds[column.kind]} or nothing. The file was changed by something other than "
+            "rnn-sweep: rebuild the table with `rnn-sweep report` on its sweep folder, or fix that cell."
+        )
+        self.column = column.name
+        self.value = value
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A results.csv or summary.csv read back with the declared kinds: text stays text (`run_dir` 0 is the folder
+    "0", not a number), whole numbers stay whole even with gaps (pandas' Int64); ColumnValueError for a bad cell."""
+    import pandas as pd
+
+    header = pd.read_csv(path, nrows=0).columns
+    frame = pd.read_csv(path, dtype={name: str for name in header if name in DECLARED})
+    return typed(frame, path)
+
+
+def typed(frame: pd.DataFrame, where: object = "the table") -> pd.DataFrame:
+    """`frame` with every declared column in its declared kind (text, Int64, float, boolean; lists as JSON text)."""
+    import pandas as pd
+
+    frame = frame.copy()
+    run_dirs = frame["run_dir"] if "run_dir" in frame.columns else pd.Series("?", index=frame.index)
+    for name in (name for name in frame.columns if name in DECLARED):
+        column, values = DECLARED[name], frame[name]
+        if column.kind in ("text", "list"):
+            frame[name] = values.map(_as_text if column.kind == "text" else _as_json_list).astype(object)
+            continue
+        cast = values.map(_as_bool) if column.kind == "bool" else pd.to_numeric(values.map(_number), errors="coerce")
+        bad = values.notna() & cast.isna()
+        if column.kind == "int":
+            bad |= cast.notna() & (cast % 1 != 0)
+        if bad.any():
+            first = bad.idxmax()
+            raise ColumnValueError(where, column, values[first], run_dirs[first])
+        frame[name] = cast.astype({"int": "Int64", "float": "float64", "bool": "boolean"}[column.kind])
+    return frame
+
+
+def _as_text(value: object) -> object:
+    import pandas as pd
+
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _as_json_list(value: object) -> object:
+    if isinstance(value, (list, tuple)):
+        return json.dumps(list(value))
+    return _as_text(value)
+
+
+def _number(value: object) -> object:
+    """A cell as a number, or NaN when it is not one (bools are not numbers here)."""
+    import pandas as pd
+
+    if value is None or isinstance(value, bool) or value is pd.NA:
+        return float("nan") if value is None or value is pd.NA else "bad"
+    return value
+
+
+def _as_bool(value: object) -> object:
+    import pandas as pd
+
+    if isinstance(value, bool) or value is None or value is pd.NA:
+        return value
+    if isinstance(value, float) and pd.isna(value):
+        return None
+    return {"true": True, "false": False}.get(str(value).strip().lower())
 
 
 def parse_overrides(overrides: object) -> dict[str, str]:
@@ -110,6 +286,16 @@ def parse_overrides(overrides: object) -> dict[str, str]:
         return {}
     pairs = (str(item).partition("=") for item in overrides)
     return {key.lstrip("+~"): value for key, sep, value in pairs if sep}
+
+
+def extra_settings(overrides: object, *, speed_levers: bool) -> dict[str, str]:
+    """The overrides that set something without a column of its own (e.g. model.dropout), as {key: value}: never
+    where or how a job runs (but the SPEED_LEVERS where `speed_levers`), nor Hydra's or a sweep's own keys."""
+    from rnn_sweep.config.schema import NON_IDENTITY_KEYS
+
+    left_out = [*NOT_SETTINGS, *(key for key in NON_IDENTITY_KEYS if not (speed_levers and key in SPEED_LEVERS))]
+    return {key: value for key, value in parse_overrides(overrides).items()
+            if key not in OVERRIDE_COLUMNS and not any(key == out or key.startswith(f"{out}.") for out in left_out)}
 
 
 def overrides_text(overrides: object) -> str:

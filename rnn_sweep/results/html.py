@@ -23,7 +23,15 @@ from markupsafe import Markup
 from omegaconf import OmegaConf
 
 from rnn_sweep import atomic
-from rnn_sweep.results.columns import ENDED_WELL, HISTORY_FILE, MULTIRUN_FILE, REPORT_HTML, SUMMARY_CSV, overrides_text
+from rnn_sweep.results.columns import (
+    HISTORY_FILE,
+    MULTIRUN_FILE,
+    REPORT_HTML,
+    SUMMARY_CSV,
+    overrides_text,
+    read_table,
+)
+from rnn_sweep.results.fold import not_ok
 
 if TYPE_CHECKING:
     from rnn_sweep.results.significance import Comparison
@@ -85,7 +93,7 @@ def write_sweep_page(tables: SweepTables, dimensions: list[str]) -> Path:
     folder = tables.folder
     results = tables.results.assign(epoch_range=[_epoch_range(folder, run_dir) for run_dir in tables.results.run_dir])
     settings = [Column(name, name, _text, "text") for name in dimensions]
-    failed = results[~results["status"].isin(ENDED_WELL)]  # a pruned search trial is no failure
+    failed = results[not_ok(results)]  # a pruned search trial is no failure
     accuracy_table, accuracy_note = _accuracy(folder, tables.accuracy)
     page = _render(
         "sweep.html.j2", title=f"rnn-sweep sweep {folder.name}", subtitle=str(folder),
@@ -152,7 +160,7 @@ def _html(styler: Any) -> Markup:
 def _accuracy(folder: Path, accuracy: pd.DataFrame) -> tuple[Markup, str]:
     """summary.csv (seeds folded: mean, sd and CI) where the sweep has one, else the accuracy pivot."""
     if (folder / SUMMARY_CSV).is_file():
-        summary = pd.read_csv(folder / SUMMARY_CSV)
+        summary = read_table(folder / SUMMARY_CSV)
         formats = {column: _fixed(4) for column in summary.columns if pd.api.types.is_float_dtype(summary[column])}
         note = f"One row per setting, seeds folded ({SUMMARY_CSV}): the mean over seeds with its 95% CI."
         return _html(_styled(summary, formats, index=False)), note

@@ -9,26 +9,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from rnn_sweep.config.schema import NON_IDENTITY_KEYS
 from rnn_sweep.errors import UserError
 from rnn_sweep.results.columns import (
     ACCURACY,
-    ENDED_WELL,
     IMPLIED_BY_OLDER_RECORDS,
-    NUMERIC_COLUMNS,
-    OVERRIDE_COLUMNS,
+    MULTIRUN_FILE,
     RATIO_METRICS,
     RESULT_FILE,
     RESULTS_CSV,
     SETTING_COLUMNS,
+    extra_settings,
     parse_numbers,
-    parse_overrides,
+    read_table,
+    typed,
 )
-from rnn_sweep.results.record import scan_results
-from rnn_sweep.results.summary import steady_epoch_seconds
+from rnn_sweep.results.fold import fold
+from rnn_sweep.results.record import scan_results, unfinished_record
 
 NOT_GIVEN = "(not given)"
 NAN = float("nan")
@@ -38,9 +36,27 @@ RUN_FIELDS = (ACCURACY, RUN_FOLDER, "test_samples", "test_set_hash")
 _RESULTS_HINT = "Point compare at outputs/sweeps/<stamp>, outputs/runs/<stamp> or a results.csv that rnn-sweep wrote."
 
 
-def load_results(where: Path) -> pd.DataFrame:
-    """A results.csv, a sweep folder (its results.csv, else every result.json below it) or a run folder."""
-    where = Path(where)
+def load_results(where: Path, unfinished: bool = False) -> pd.DataFrame:
+    """A results.csv, a sweep folder (its results.csv, else every result.json below it) or a run folder; with
+    `unfinished`, also a row (status `unfinished`) for each job folder of that sweep that has no result.json."""
+    frame = _load_results(Path(where))
+    if unfinished:
+        jobs = _unfinished_jobs(Path(where))
+        if jobs:
+            frame = pd.concat([frame, _with_override_columns(typed(pd.DataFrame(jobs), where))], ignore_index=True)
+    return frame
+
+
+def _unfinished_jobs(where: Path) -> list[dict]:
+    """The records job folders without result.json were started for, in the sweep folder `where` is or is in."""
+    folder = where if where.is_dir() else where.parent
+    if not (folder.is_dir() and (where.is_dir() or (folder / MULTIRUN_FILE).is_file())):
+        return []  # a results.csv on its own: no job folders beside it to look at
+    records = (unfinished_record(job) for job in scan_results(folder).unfinished)
+    return [{**record, RUN_FOLDER: record["run_dir"]} for record in records if record is not None]
+
+
+def _load_results(where: Path) -> pd.DataFrame:
     if not where.exists():
         raise UserError(
             f"{where} does not exist. compare takes two results.csv files, sweep folders or run folders, "
@@ -52,11 +68,11 @@ def load_results(where: Path) -> pd.DataFrame:
         where = where.parent  # a job ended (or was resumed) after the table was written: read the jobs themselves
     if where.is_dir():
         records = [{**IMPLIED_BY_OLDER_RECORDS, **record} for record in _folder_records(where)]
-        return _with_run_folders(_with_override_columns(pd.DataFrame(records)), where)
+        return _with_run_folders(_with_override_columns(typed(pd.DataFrame(records), where)), where)
     if where.stat().st_size == 0:
         raise UserError(f"{where} is empty (0 bytes), so it holds no results to compare. {_RESULTS_HINT}")
     try:
-        frame = pd.read_csv(where)
+        frame = read_table(where)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise UserError(f"Cannot read {where} as a results CSV: {' '.join(str(error).split())}.") from None
     if frame.empty:
@@ -65,7 +81,6 @@ def load_results(where: Path) -> pd.DataFrame:
     for column, value in IMPLIED_BY_OLDER_RECORDS.items():
         if column not in frame.columns:
             frame[column] = value
-    _require_numbers(frame, where)
     return _with_run_folders(_with_override_columns(frame), where.parent)
 
 
@@ -90,20 +105,6 @@ def _older_than_its_runs(results_csv: Path) -> bool:
     return any(path.stat().st_mtime_ns > written for path in results_csv.parent.glob(f"*/{RESULT_FILE}"))
 
 
-def _require_numbers(frame: pd.DataFrame, where: Path) -> None:
-    """A metric that is text (a hand-edited or foreign CSV) is an error naming it, never a silent gap."""
-    for column in (column for column in NUMERIC_COLUMNS if column in frame.columns):
-        numbers = pd.to_numeric(frame[column], errors="coerce")
-        bad = frame[column].notna() & numbers.isna()
-        if bad.any():
-            row = frame[bad].iloc[0]
-            raise UserError(
-                f"{where} has {column}={row[column]!r} (row of run_dir {row.get('run_dir')}), which is not a number; "
-                f"{column} holds numbers or nothing. Rebuild the table with `rnn-sweep report` on its sweep folder, "
-                "or fix that cell."
-            )
-
-
 def _folder_records(folder: Path) -> list[dict]:
     """The records below a sweep or run folder without a results.csv; a damaged result.json is an error."""
     scan = scan_results(folder)
@@ -126,19 +127,10 @@ def _with_override_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """
     if "overrides" not in frame.columns:
         return frame
-    parsed = [_settings(text) for text in frame["overrides"]]
+    parsed = [extra_settings(text, speed_levers=False) for text in frame["overrides"]]
     extra = sorted({key for row in parsed for key in row} - set(frame.columns))
     additions = {key: [row.get(key, NOT_GIVEN) for row in parsed] for key in extra}
     return pd.concat([frame, pd.DataFrame(additions, index=frame.index)], axis=1) if extra else frame
-
-
-def _settings(text: object) -> dict[str, str]:
-    """The overrides that can tell runs apart: not those with a column of their own, nor where/how keys."""
-    return {
-        key: value
-        for key, value in parse_overrides(text).items()
-        if key not in OVERRIDE_COLUMNS and key not in NON_IDENTITY_KEYS and not key.startswith("hydra.")
-    }
 
 
 def match_keys(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
@@ -216,24 +208,21 @@ def _refuse_mixed_settings(group: pd.DataFrame, keys: list[str], label: str) -> 
 
 
 def _fold(group: pd.DataFrame, label: str) -> dict[str, object]:
-    """The group's mean accuracy and loss over the runs that ended ok, its median steady epoch, statuses and folders,
-    and each ok run as a dict for the tests."""
-    ok = group[group["status"] == "ok"] if "status" in group.columns else group
-    ok = ok[pd.to_numeric(ok[ACCURACY], errors="coerce").notna()]
-    runs = [{column: run.get(column) for column in RUN_FIELDS} for _, run in ok.iterrows()]
-    epochs = steady_epoch_seconds(ok)
-    speed = pd.to_numeric(ok["train_samples_per_second"], errors="coerce") if "train_samples_per_second" in ok else []
+    """The group folded (rnn_sweep.results.fold), with the side's suffix: mean accuracy and loss of the runs that
+    count, median steady epoch and speed, statuses and folders, and each counted run as a dict for the tests."""
+    folded = fold(group)
+    ok = folded.runs
     return {
-        f"{ACCURACY}_{label}": pd.to_numeric(ok[ACCURACY]).mean() if runs else NAN,
-        f"test_loss_{label}": pd.to_numeric(ok["test_loss"], errors="coerce").mean() if "test_loss" in ok else NAN,
-        f"epoch_seconds_{label}": float(np.median(epochs)) if epochs else NAN,
-        f"train_samples_per_second_{label}": float(np.median(speed)) if len(speed) else NAN,
+        f"{ACCURACY}_{label}": folded.accuracy.mean if folded.accuracy.n else NAN,
+        f"test_loss_{label}": folded.mean("test_loss"),
+        f"epoch_seconds_{label}": folded.epoch_seconds_median,
+        f"train_samples_per_second_{label}": folded.median("train_samples_per_second"),
         f"status_{label}": _statuses(group),
         f"run_dir_{label}": ";".join(map(str, group["run_dir"])) if "run_dir" in group.columns else None,
-        f"runs_{label}": runs,
-        f"epochs_{label}": epochs,
+        f"runs_{label}": [{column: run.get(column) for column in RUN_FIELDS} for _, run in ok.iterrows()],
+        f"epochs_{label}": folded.epochs,
         f"first_epoch_only_{label}": any(len(parse_numbers(value)) == 1 for value in ok.get("epoch_seconds_all", [])),
-        f"not_ok_{label}": int((~group["status"].isin(ENDED_WELL)).sum()) if "status" in group.columns else 0,
+        f"not_ok_{label}": folded.not_ok,
     }
 
 

@@ -13,9 +13,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from rnn_sweep.results.columns import HISTORY_FILE
+from rnn_sweep.results.fold import counted, steady_epoch_seconds
 from rnn_sweep.results.record import read_result
 from rnn_sweep.results.statistics import mean_interval
-from rnn_sweep.results.summary import steady_epoch_seconds
 
 ACCURACY_PLOT = "accuracy_vs_units.png"
 TIMING_PLOT = "epoch_seconds_vs_batch_size.png"
@@ -31,7 +31,7 @@ def write_sweep_plots(sweep_dir: Path, results: pd.DataFrame) -> list[Path]:
     Only runs with status ok are drawn; a plot with nothing to show is not written.
     """
     sweep_dir = Path(sweep_dir)
-    ok = results[results["status"] == "ok"] if "status" in results.columns else results
+    ok = counted(results)
     written = []
     for name, draw in ((ACCURACY_PLOT, _accuracy_vs_units), (TIMING_PLOT, _seconds_vs_batch_size),
                        (CURVES_PLOT, _validation_curves)):

@@ -9,12 +9,15 @@ from __future__ import annotations
 import pandas as pd
 from rich.table import Table
 
+from rnn_sweep.results.fold import counted
+
 _FOLDED = ("seed", "experiment")  # seeds are folded into mean ± spread; `experiment` repeats `preset`
 
 
 def preset_summary(frame: pd.DataFrame, varied: list[str]) -> pd.DataFrame:
     """One row per preset and setting of the `varied` columns other than the seed; only jobs that ended ok."""
-    runs = frame[(frame["status"] == "ok") & frame["preset"].notna()]
+    runs = counted(frame)
+    runs = runs[runs["preset"].notna()]
     if runs.empty:
         return pd.DataFrame()
     keys = ["preset", *(column for column in varied if column not in _FOLDED)]

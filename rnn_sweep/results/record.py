@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -13,7 +12,6 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rnn_sweep import atomic
-from rnn_sweep.config.schema import LATER_KEYS, NON_IDENTITY_KEYS
 from rnn_sweep.errors import UserError
 from rnn_sweep.results.columns import (
     COLUMNS,
@@ -24,26 +22,7 @@ from rnn_sweep.results.columns import (
     RESULT_FILE,
     STATUSES,
 )
-
-
-def config_hash(cfg: DictConfig) -> str:
-    """A short hash of everything that decides what is trained, so resumed sweeps can tell runs apart."""
-    container = OmegaConf.to_container(cfg, resolve=True)
-    for dotted in NON_IDENTITY_KEYS:
-        _parent(container, dotted).pop(dotted.rpartition(".")[2], None)
-    for dotted, default in LATER_KEYS.items():
-        parent, leaf = _parent(container, dotted), dotted.rpartition(".")[2]
-        if leaf in parent and parent[leaf] == default:
-            del parent[leaf]
-    canonical = json.dumps(container, sort_keys=True, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
-def _parent(container: dict[str, Any], dotted: str) -> dict[str, Any]:
-    parent = container
-    for part in dotted.split(".")[:-1]:
-        parent = parent.get(part, {})
-    return parent
+from rnn_sweep.results.identity import config_hash, identity_of
 
 
 def new_record(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> dict[str, Any]:
@@ -93,8 +72,8 @@ class ResultFileError(UserError):
     def __init__(self, path: Path, reason: str) -> None:
         super().__init__(
             f"Cannot read {path} ({reason}): it was cut short or changed by something other than rnn-sweep, which "
-            "writes it in one piece. Resuming never overwrites it: delete the file, then resume the sweep (the same "
-            "command with hydra.sweep.dir=<its sweep folder>) to train that job again."
+            "writes it in one piece. Resuming never overwrites it (that job trains in a fresh folder beside it); "
+            "delete the file to read the rest of the sweep."
         )
         self.path = path
         self.reason = reason
@@ -180,3 +159,37 @@ def scan_results(folder: Path) -> Scan:
 def collect_results(folder: Path) -> list[dict[str, Any]]:
     """The records at or below `folder`; ResultFileError for the first result.json that cannot be read."""
     return scan_results(folder).readable_records()
+
+
+def foreign_record(run_dir: Path, cfg: DictConfig) -> str | None:
+    """Why `run_dir` may not be written by a run of `cfg` (it holds another config's record, or a damaged one);
+    None when it is free or holds this config's own."""
+    try:
+        existing = read_result(run_dir)
+    except ResultFileError as error:
+        return (f"{run_dir} holds a damaged result.json ({error.reason}), which is never overwritten. Delete "
+                f"{error.path} or choose another folder.")
+    if existing is None or identity_of(existing) == config_hash(cfg):
+        return None
+    return (f"{run_dir} already holds the result of another config (config_hash {identity_of(existing)}, "
+            f"overrides: {' '.join(map(str, existing.get('overrides') or [])) or 'none'}), which is never "
+            "overwritten. Leave out hydra.run.dir to get a new run folder, or choose an empty one.")
+
+
+UNFINISHED = "unfinished"  # not a record's status: how compare shows a job folder that has no result.json
+
+
+def unfinished_record(job_dir: Path) -> dict[str, Any] | None:
+    """What a job folder without result.json was started to train (from the config and overrides Hydra saved in
+    `.hydra/`), with status UNFINISHED and no metrics; None when the saved config cannot be read."""
+    from rnn_sweep.config.validate import validate
+
+    hydra = Path(job_dir) / HYDRA_DIR
+    try:
+        typed = validate(OmegaConf.load(hydra / "config.yaml"))
+        overrides = OmegaConf.to_container(OmegaConf.load(hydra / "overrides.yaml")) \
+            if (hydra / "overrides.yaml").is_file() else []
+    except Exception:  # cut short or not a config of this tool: nothing tells what the job was
+        return None
+    return {**new_record(typed, Path(job_dir), list(map(str, overrides or []))), "status": UNFINISHED,
+            "error": f"no {RESULT_FILE}: still running, or killed"}

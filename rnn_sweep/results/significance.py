@@ -61,14 +61,6 @@ class Comparison:
     def csv_frame(self) -> pd.DataFrame:
         return self.table[[*self.keys, *SIDE_COLUMNS, *COMPARE_STAT_COLUMNS]]
 
-    def worse(self, threshold: float) -> pd.DataFrame:
-        """Paired rows judged `worse` whose mean accuracy dropped by more than `threshold`, and rows where more of
-        B's runs failed than A's while A has a result."""
-        rows = self.matched
-        dropped = (rows["verdict"] == "worse") & (rows[f"{ACCURACY}_a"] - rows[f"{ACCURACY}_b"] > threshold)
-        lost = (rows["n_a"] > 0) & (rows["not_ok_b"] > rows["not_ok_a"])
-        return rows[dropped | lost]
-
 
 def compare(a: pd.DataFrame, b: pd.DataFrame, on: list[str] | None = None, alpha: float = ALPHA) -> Comparison:
     """Pair A and B (seeds folded unless `on` names seed), then test every paired row."""

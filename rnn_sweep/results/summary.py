@@ -8,20 +8,10 @@ of every seed pooled, and the median training samples per second.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
-from scipy import stats
 
-from rnn_sweep.results.columns import (
-    ACCURACY,
-    COLUMNS,
-    ENDED_WELL,
-    SETTING_COLUMNS,
-    SUMMARY_COLUMNS,
-    parse_numbers,
-)
-from rnn_sweep.results.statistics import mean_interval
+from rnn_sweep.results.columns import COLUMNS, SETTING_COLUMNS, SUMMARY_COLUMNS, typed
+from rnn_sweep.results.fold import fold
 
 
 def setting_keys(frame: pd.DataFrame) -> list[str]:
@@ -30,46 +20,12 @@ def setting_keys(frame: pd.DataFrame) -> list[str]:
     return [*(column for column in SETTING_COLUMNS if column in frame.columns), *others]
 
 
-def steady_epoch_seconds(runs: pd.DataFrame) -> list[float]:
-    """Every epoch after the first of every run that ended ok, pooled; a run of one epoch gives that epoch.
-
-    Runs recorded before per-epoch times were kept give their median (`epoch_seconds`) instead.
-    """
-    pooled: list[float] = []
-    for _, run in runs.iterrows():
-        if run.get("status", "ok") != "ok":
-            continue
-        epochs = parse_numbers(run.get("epoch_seconds_all"))
-        if epochs:
-            pooled += epochs[1:] or epochs
-        elif pd.notna(pd.to_numeric(run.get("epoch_seconds"), errors="coerce")):
-            pooled.append(float(run["epoch_seconds"]))
-    return pooled
-
-
 def summary_frame(results: pd.DataFrame) -> pd.DataFrame:
     """One row per setting (seeds folded) with SUMMARY_COLUMNS, in setting order."""
     keys = setting_keys(results)
     rows = [
-        {**dict(zip(keys, values if isinstance(values, tuple) else (values,), strict=True)), **_fold(group)}
+        {**dict(zip(keys, values if isinstance(values, tuple) else (values,), strict=True)),
+         **fold(group).summary_row()}
         for values, group in results.groupby(keys, dropna=False, sort=True)
     ]
-    return pd.DataFrame(rows, columns=[*keys, *SUMMARY_COLUMNS])
-
-
-def _fold(runs: pd.DataFrame) -> dict[str, Any]:
-    ok = runs[runs["status"] == "ok"]
-    accuracy = mean_interval(pd.to_numeric(ok[ACCURACY], errors="coerce").dropna().tolist())
-    epochs = steady_epoch_seconds(ok)
-    speed = pd.to_numeric(ok["train_samples_per_second"], errors="coerce").dropna()
-    return {
-        "n": accuracy.n,
-        "n_not_ok": int((~runs["status"].isin(ENDED_WELL)).sum()),  # failed, diverged, interrupted; not pruned
-        "test_accuracy_mean": accuracy.mean,
-        "test_accuracy_sd": accuracy.sd,
-        "test_accuracy_ci_low": accuracy.low,
-        "test_accuracy_ci_high": accuracy.high,
-        "epoch_seconds_median": pd.Series(epochs, dtype=float).median(),
-        "epoch_seconds_iqr": float(stats.iqr(epochs)) if len(epochs) > 1 else float("nan"),
-        "train_samples_per_second_median": speed.median(),
-    }
+    return typed(pd.DataFrame(rows, columns=[*keys, *SUMMARY_COLUMNS]))

@@ -27,17 +27,17 @@ from rnn_sweep.results.columns import (
     ENDED_WELL,
     IMPLIED_BY_OLDER_RECORDS,
     LIST_COLUMNS,
-    NOT_DIMENSIONS,
-    OVERRIDE_COLUMNS,
     PRESETS_CSV,
     REPORT_HTML,
     RESULTS_CSV,
     SUMMARY_CSV,
     TIMING_CSV,
+    extra_settings,
     overrides_as_json,
     overrides_text,
-    parse_overrides,
+    typed,
 )
+from rnn_sweep.results.fold import not_ok
 from rnn_sweep.results.html import write_sweep_page
 from rnn_sweep.results.plots import write_sweep_plots
 from rnn_sweep.results.presets import preset_summary, preset_table
@@ -64,7 +64,7 @@ def results_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         frame[column] = frame[column].map(overrides_as_json if column == "overrides" else _json_list)
     for key, values in _other_overrides(frame).items():
         frame[key] = values
-    return frame.sort_values("run_dir", key=_job_order, ignore_index=True)
+    return typed(frame).sort_values("run_dir", key=_job_order, ignore_index=True)
 
 
 def _job_order(run_dirs: pd.Series) -> pd.Series:
@@ -75,9 +75,8 @@ def _job_order(run_dirs: pd.Series) -> pd.Series:
 
 def _other_overrides(frame: pd.DataFrame) -> dict[str, list[str | None]]:
     """Swept keys that have no column of their own (e.g. model.dropout=0,0.2), by row."""
-    parsed = [parse_overrides(text) for text in frame["overrides"]]
-    keys = {key for overrides in parsed for key in overrides}
-    keys = sorted(k for k in keys if k not in OVERRIDE_COLUMNS and not k.startswith(NOT_DIMENSIONS))
+    parsed = [extra_settings(text, speed_levers=True) for text in frame["overrides"]]
+    keys = sorted({key for overrides in parsed for key in overrides})
     by_key = {key: [overrides.get(key) for overrides in parsed] for key in keys}
     return {key: values for key, values in by_key.items() if len(set(values)) > 1}
 
@@ -190,7 +189,7 @@ def _one_aggregation_at_a_time(sweep_dir: Path) -> Iterator[None]:
 
 def failed_jobs(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows whose status is neither `ok` nor `pruned` (a search stopping a hopeless trial is no failure)."""
-    return frame[~frame["status"].isin(ENDED_WELL)] if not frame.empty else frame
+    return frame[not_ok(frame)] if not frame.empty else frame
 
 
 def print_sweep_tables(tables: SweepTables, console: Console) -> None:

@@ -23,7 +23,8 @@ from tensorboard.plugins.scalar.summary_v2 import scalar_pb
 from tensorboard.summary.writer.record_writer import RecordWriter
 
 from rnn_sweep import atomic
-from rnn_sweep.results.columns import COLUMNS, ENDED_WELL, SETTING_COLUMNS, TENSORBOARD_DIR
+from rnn_sweep.results.columns import COLUMNS, SETTING_COLUMNS, TENSORBOARD_DIR
+from rnn_sweep.results.fold import ended_well
 
 # TensorBoard reads every file whose name holds "tfevents".
 HPARAMS_EVENTS = "events.out.tfevents.rnn-sweep-hparams"
@@ -60,7 +61,7 @@ def _session(record: dict[str, Any], names: list[str]) -> list[tuple[int, summar
     step = int(_value(record.get("epochs_completed")) or 0)
     summaries = [(0, hp.hparams_pb(settings, start_time_secs=_time(record, "started_at")))]
     summaries += [(step, scalar_pb(tag, value)) for tag in METRICS if (value := _value(record.get(tag))) is not None]
-    status = api_pb2.STATUS_SUCCESS if record.get("status") in ENDED_WELL else api_pb2.STATUS_FAILURE
+    status = api_pb2.STATUS_SUCCESS if ended_well(record.get("status")) else api_pb2.STATUS_FAILURE
     end = plugin_data_pb2.HParamsPluginData(session_end_info=plugin_data_pb2.SessionEndInfo(
         status=status, end_time_secs=_time(record, "finished_at")))
     summary = summary_pb2.Summary()

@@ -23,7 +23,8 @@ from submitit.slurm.slurm import SlurmInfoWatcher, SlurmJob
 
 from rnn_sweep.config.validate import validate
 from rnn_sweep.console import stdout
-from rnn_sweep.results.record import config_hash, new_record, read_result, write_result
+from rnn_sweep.results.identity import config_hash, is_finished
+from rnn_sweep.results.record import new_record, read_result, write_result
 from rnn_sweep.sweep.cluster import end_reason, slurm_lines
 
 _POLL_S = 30  # at most this long between two squeue calls; far below SLURM's default MinJobAge (300 s)
@@ -117,7 +118,7 @@ class SlurmLauncher(SubmititSlurmLauncher):
         run_dir = (Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)).absolute()
         typed = validate(OmegaConf.masked_copy(sweep_config, [key for key in sweep_config if key != "hydra"]))
         record = read_result(run_dir)
-        if not (record and record.get("status") == "ok" and record.get("config_hash") == config_hash(typed)):
+        if not is_finished(record, config_hash(typed)):
             record = self._failure_record(job, typed, run_dir, overrides, detail)
             write_result(run_dir, record)
         return JobReturn(overrides=overrides, working_dir=str(run_dir), task_name=sweep_config.hydra.job.name,
