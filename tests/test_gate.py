@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli, typed_config
+from helpers.cli import run_cli
+from helpers.config import typed_config
 from omegaconf import OmegaConf
 
 from rnn_sweep.results.columns import HYDRA_DIR, LABELS_FILE, MULTIRUN_FILE, PREDICTIONS_FILE, RESULTS_CSV

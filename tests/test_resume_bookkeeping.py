@@ -17,6 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from helpers.config import compose_config
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -28,7 +29,6 @@ from rnn_sweep.results.identity import config_hash
 from rnn_sweep.results.record import new_record, scan_results, write_result
 from rnn_sweep.results.tables import results_frame
 from rnn_sweep.sweep.resume import finished_result, job_dir
-from tests.conftest import compose_config
 
 CELLS = ("gru", "lstm", "simple_rnn")
 UNITS = (4, 8)
