@@ -22,6 +22,41 @@ def pytest_configure(config: pytest.Config) -> None:
     fuzz.fast_tier = fuzz.deselects_slow(config)
 
 
+# Under CI (CI=true) a skipped test is a failure: CI exists to run every test. A skip whose reason contains one of
+# the texts in RNN_SWEEP_ALLOWED_SKIPS (separated by `;`) is let through, so an allowed one is named in the CI script.
+ALLOWED_SKIPS = "RNN_SWEEP_ALLOWED_SKIPS"
+
+
+def _skip_is_a_failure(report: pytest.CollectReport | pytest.TestReport) -> str | None:
+    """The reason a skip fails the run under CI, or None where it may stand (not CI, an xfail, an allowed reason)."""
+    if os.environ.get("CI") != "true" or not report.skipped or hasattr(report, "wasxfail"):
+        return None
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    allowed = [text for text in os.environ.get(ALLOWED_SKIPS, "").split(";") if text.strip()]
+    if any(text.strip() in reason for text in allowed):
+        return None
+    return f"skipped under CI=true ({reason}); CI must run every test, or name the reason in {ALLOWED_SKIPS}"
+
+
+def _fail_skips_under_ci(report: pytest.CollectReport | pytest.TestReport) -> None:
+    failure = _skip_is_a_failure(report)
+    if failure:
+        report.outcome = "failed"
+        report.longrepr = failure
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _fail_skips_under_ci(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    _fail_skips_under_ci(outcome.get_result())  # a module-level importorskip
+
+
 def _no_data(reason: str) -> None:
     if os.environ.get("RNN_SWEEP_REQUIRE_DATA") == "1":
         pytest.fail(f"{reason} (RNN_SWEEP_REQUIRE_DATA=1 forbids skipping)")

@@ -196,12 +196,9 @@ def test_clear_errors(two_sweeps, tmp_path):
 
 def test_compare_never_imports_tensorflow(two_sweeps, tmp_path):
     for args in (["compare", "--help"], ["compare", *map(str, two_sweeps)]):
-        start = time.perf_counter()
-        result = run_probe(*args, cwd=tmp_path, timeout=60)
-        seconds = time.perf_counter() - start
+        result = run_probe(*args, cwd=tmp_path, timeout=120)  # a hang fails as TimeoutExpired, not as slowness
         assert result.returncode == 0, result.stderr
         assert "TENSORFLOW-NOT-IMPORTED" in result.stdout
-        assert seconds < 10, f"compare took {seconds:.1f}s"  # ~1 s; generous for a loaded CI machine
     assert "--fail-if-worse" in run_cli("compare", "--help", cwd=tmp_path).stdout
 
 

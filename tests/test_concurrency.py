@@ -10,13 +10,12 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers.cli import cli_env, communicate, start_cli
+from helpers.cli import cli_env, communicate, start_cli, wait_until
 from helpers.runs import SIDE_BY_SIDE_TINY as TINY
 
 from rnn_sweep.sweep.claims import claim, holder, is_held
@@ -48,20 +47,23 @@ _HOLDER = textwrap.dedent("""
     from pathlib import Path
     from rnn_sweep.sweep.claims import claim
     run_dir, release = Path(sys.argv[1]), Path(sys.argv[2])
+    deadline = time.monotonic() + 300  # a test that failed before releasing it leaves no holder behind
     with claim(run_dir, on_wait=print):
         (run_dir / "held").touch()
         while not release.exists():
+            if time.monotonic() > deadline:
+                sys.exit(f"{release} did not appear within 300 s")
             time.sleep(0.02)
 """)
 
 
 def _hold(run_dir: Path, release: Path) -> subprocess.Popen:
     process = subprocess.Popen([sys.executable, "-c", _HOLDER, str(run_dir), str(release)], env=cli_env(None))
-    deadline = 600
-    while not (run_dir / "held").exists() and deadline:
-        assert process.poll() is None
-        deadline -= 1
-        time.sleep(0.1)
+    def held() -> bool:
+        assert process.poll() is None, f"the holder ended (exit {process.returncode}) before claiming {run_dir}"
+        return (run_dir / "held").exists()
+
+    wait_until(held, f"claim of {run_dir} by the holder process")
     return process
 
 
@@ -77,8 +79,7 @@ def test_a_claimed_job_folder_makes_the_next_claimant_wait_and_a_killed_holder_f
 
     thread = threading.Thread(target=second_claimant)
     thread.start()
-    while not waited_for:
-        time.sleep(0.02)
+    wait_until(lambda: waited_for, "report from the second claimant that it waits")
     assert waited_for[0]["pid"] == first.pid and not outcome  # told who holds it, and waiting
     release.touch()
     thread.join(timeout=60)

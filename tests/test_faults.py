@@ -233,8 +233,11 @@ from rnn_sweep.results.record import write_result
 
 signals, sweep_dir, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 jobs, record = json.loads(sys.argv[4]), json.loads(sys.argv[5])
+deadline = time.monotonic() + 300  # a test that failed midway leaves no launcher behind
 for round_, job in enumerate(jobs):
     while not (signals / f"go-{round_}").exists():
+        if time.monotonic() > deadline:
+            sys.exit(f"no go-{round_} within 300 s")
         time.sleep(0.001)
     # A job of this launcher ends and writes its result; the launcher then aggregates, as on_multirun_end does.
     write_result(sweep_dir / str(job), {**record, "run_dir": str(sweep_dir / str(job)), "seed": job})

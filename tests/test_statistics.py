@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+import json
 import math
+import warnings
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
+from statsmodels.stats.contingency_tables import mcnemar as statsmodels_mcnemar
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import proportion_confint
 
 from rnn_sweep.config.seeds import expand_seeds
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.results.statistics import holm, mcnemar, mean_interval, median_ratio, time_verdict, verdict, welch
+from rnn_sweep.results.pairing import load_results
+from rnn_sweep.results.significance import compare
+from rnn_sweep.results.statistics import (
+    BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
+    Ratio,
+    holm,
+    mcnemar,
+    mean_interval,
+    median_ratio,
+    time_verdict,
+    verdict,
+    welch,
+)
 
 # R's `sleep` data (Cushny & Peebles): extra hours of sleep under two drugs, ten patients each.
 SLEEP_1 = [0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0]
@@ -118,3 +138,182 @@ def test_seeds_expand_to_a_seed_range_sweep():
                         (["-m", "seeds=3", "seed=1,2"], "seed=1,2"), (["-m", "seeds=3", "seeds=4"], "once")):
         with pytest.raises(ConfigError, match=named):
             expand_seeds(argv)
+
+
+def test_mean_interval_matches_r_on_the_sleep_data():
+    # R: t.test(sleep$extra[1:10]) -> mean 0.75, 95 percent confidence interval: -0.5297804 2.0297804;
+    # t.test(sleep$extra[11:20]) -> mean 2.33, 0.8976775 3.7623225. At 90%: 0.75 +- t(0.95, 9) * sd / sqrt(10) with
+    # t(0.95, 9) = 1.8331 (t table) and sd = 1.78901 gives -0.28706 to 1.78706.
+    for values, mean, low, high in ((SLEEP_1, 0.75, -0.5297804, 2.0297804), (SLEEP_2, 2.33, 0.8976775, 3.7623225)):
+        interval = mean_interval(values)
+        assert (interval.n, interval.mean, interval.low, interval.high) == (10, pytest.approx(mean),
+                                                                           pytest.approx(low, abs=1e-7),
+                                                                           pytest.approx(high, abs=1e-7))
+        assert interval.sd == pytest.approx(float(np.std(values, ddof=1)))
+    narrower = mean_interval(SLEEP_1, confidence=0.9)
+    assert (narrower.low, narrower.high) == pytest.approx((-0.28706, 1.78706), abs=1e-5)
+    assert mean_interval([*SLEEP_1, math.nan]) == mean_interval(SLEEP_1)  # a run without a number is left out
+
+
+def test_mean_interval_of_too_few_or_equal_values():
+    for values in ([], [math.nan]):
+        empty = mean_interval(values)
+        assert empty.n == 0
+        assert all(math.isnan(x) for x in (empty.mean, empty.sd, empty.low, empty.high))
+    one = mean_interval([0.9])
+    assert all(math.isnan(x) for x in (one.sd, one.low, one.high))
+    same = mean_interval([0.5, 0.5, 0.5])
+    assert (same.n, same.mean, same.sd, same.low, same.high) == (3, 0.5, 0.0, 0.5, 0.5)
+
+
+def test_welch_interval_follows_the_confidence_asked_for():
+    # The Welch–Satterthwaite interval written out (as in test_welch_matches_the_textbook_formula), at 90%.
+    va, vb = np.var(SLEEP_1, ddof=1) / 10, np.var(SLEEP_2, ddof=1) / 10
+    df = (va + vb) ** 2 / (va**2 / 9 + vb**2 / 9)
+    assert df == pytest.approx(17.776, abs=5e-4)  # R's df for the sleep data
+    half = stats.t.ppf(0.95, df) * math.sqrt(va + vb)
+    result = welch(SLEEP_1, SLEEP_2, confidence=0.9)
+    assert (result.low, result.high) == pytest.approx((1.58 - half, 1.58 + half))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # compare prints no warning for seeds that all gave the same accuracy
+        constant = welch([0.5, 0.5], [0.5, 0.5])
+    assert constant.delta == 0.0 and math.isnan(constant.p_value)
+
+
+def test_mcnemar_interval_is_clopper_pearson_of_the_discordant_share():
+    # The docstring's claim: the exact (Clopper–Pearson) interval of c / (b + c), scaled to (c - b) / N.
+    # statsmodels computes Clopper–Pearson as method="beta"; for 7 of 8 it gives 0.4735 to 0.9968 (any table of
+    # exact binomial intervals). Its exact McNemar test gives the p-value.
+    for both, b, c, neither, confidence in ((8, 1, 7, 5, 0.95), (100, 3, 12, 40, 0.95), (60, 20, 9, 11, 0.9),
+                                            (10, 3, 3, 4, 0.95)):
+        images = both + b + c + neither
+        result = mcnemar(*_correctness(both, b, c, neither), confidence=confidence)
+        share_low, share_high = proportion_confint(c, b + c, alpha=1 - confidence, method="beta")
+        scale = (b + c) / images
+        assert (result.b, result.c, result.delta) == (b, c, pytest.approx((c - b) / images))
+        assert (result.low, result.high) == pytest.approx((scale * (2 * share_low - 1), scale * (2 * share_high - 1)))
+        table = [[both, b], [c, neither]]
+        assert result.p_value == pytest.approx(statsmodels_mcnemar(table, exact=True).pvalue)
+    low, high = proportion_confint(7, 8, method="beta")
+    assert (low, high) == pytest.approx((0.4735, 0.9968), abs=5e-5)
+
+
+def test_mcnemar_of_identical_runs_and_of_0_1_lists():
+    same = mcnemar(*_correctness(50, 0, 0, 10))
+    assert (same.test, same.b, same.c) == ("mcnemar", 0, 0)
+    right_a, right_b = _correctness(8, 1, 7, 5)
+    as_numbers = mcnemar(right_a.astype(int).tolist(), right_b.astype(int).tolist())
+    assert as_numbers == mcnemar(right_a, right_b)  # 1/0 for right/wrong counts as True/False does
+
+
+def _percentile_bootstrap(first: list[float], second: list[float], confidence: float) -> tuple[float, float]:
+    """exp of the percentile interval of log(median(second) / median(first)), written out with NumPy: scipy's
+    resampling scheme (per sample, one (resamples, n) draw of indices, in order) on the same generator."""
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    first, second = np.asarray(first), np.asarray(second)
+    i = rng.integers(0, len(first), (BOOTSTRAP_RESAMPLES, len(first)))
+    j = rng.integers(0, len(second), (BOOTSTRAP_RESAMPLES, len(second)))
+    logs = np.log(np.median(second[j], axis=1)) - np.log(np.median(first[i], axis=1))
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(logs, [tail, 1 - tail])
+    return math.exp(low), math.exp(high)
+
+
+def test_median_ratio_is_the_percentile_bootstrap_written_out():
+    rng = np.random.default_rng(7)
+    a, b = sorted(rng.lognormal(0.0, 0.1, 9)), sorted(rng.lognormal(0.2, 0.1, 7))  # a sorts first: not swapped
+    assert sorted(b) > sorted(a)
+    for confidence in (0.95, 0.9, 1 - 0.05 / 3):
+        result = median_ratio(a, b, confidence)
+        assert result.ratio == pytest.approx(np.median(b) / np.median(a))
+        assert (result.low, result.high) == pytest.approx(_percentile_bootstrap(a, b, confidence), rel=1e-12)
+    # scipy.stats.bootstrap itself, on the ratio (not its log), same generator and percentile method.
+    direct = stats.bootstrap((a, b), lambda x, y, axis: np.median(y, axis=axis) / np.median(x, axis=axis),
+                             method="percentile", n_resamples=BOOTSTRAP_RESAMPLES,
+                             rng=np.random.default_rng(BOOTSTRAP_SEED))
+    result = median_ratio(a, b)
+    assert (result.low, result.high) == pytest.approx(tuple(direct.confidence_interval), rel=1e-3)
+    # Swapped sides resample in the same order, so the interval is the exact inverse of the one above.
+    backward = median_ratio(b, a)
+    assert (backward.low, backward.high) == pytest.approx((1 / result.high, 1 / result.low), rel=1e-12)
+
+
+def test_median_ratio_needs_two_values_a_side():
+    two = median_ratio([1.0, 1.2], [2.0, 2.2])
+    assert (two.low, two.high) == pytest.approx(_percentile_bootstrap([1.0, 1.2], [2.0, 2.2], 0.95))
+    for a, b in (([1.0], [2.0, 2.2]), ([1.0, 1.2], [2.0])):
+        one = median_ratio(a, b)
+        assert one.ratio == pytest.approx(np.median(b) / np.median(a))
+        assert math.isnan(one.low) and math.isnan(one.high)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "mean of empty slice" printed by compare for a side with no epochs
+        none = median_ratio([], [2.0, 2.2])
+    assert math.isnan(none.ratio) and math.isnan(none.low)
+
+
+def test_verdicts_at_their_boundaries():
+    assert verdict(0.01, 0.05, 0.05) == "better"  # reject where adjusted p <= alpha
+    assert verdict(-0.01, 0.0500001, 0.05) == "inconclusive"
+    assert time_verdict(Ratio(0.9, 0.8, 1.0)) == "inconclusive"  # an interval that reaches 1 leaves nothing out
+    assert time_verdict(Ratio(1.1, 1.0, 1.2)) == "inconclusive"
+    assert time_verdict(Ratio(0.9, 0.8, 0.99)) == "faster" and time_verdict(Ratio(1.1, 1.01, 1.2)) == "slower"
+    assert holm([0.6, 0.7]) == [1.0, 1.0]  # adjusted p-values are capped at 1
+
+
+# Three settings, three seeds a side. Accuracy: a clear gain, a gain with p = 0.032 that Holm's correction over
+# three rows makes inconclusive, and no change. Steady epochs: slower by a margin that the 95% interval finds but
+# the Bonferroni level 1 - 0.05/3 does not, twice as slow, twice as fast.
+ACCURACIES_A = {8: [0.80, 0.81, 0.82], 16: [0.80, 0.81, 0.82], 32: [0.80, 0.81, 0.82]}
+ACCURACIES_B = {8: [0.90, 0.91, 0.92], 16: [0.83, 0.835, 0.84], 32: [0.79, 0.82, 0.83]}
+STEADY = [1.0, 1.02, 0.98, 1.01, 0.99, 1.03]
+STEADY_A = {8: STEADY, 16: STEADY, 32: STEADY}
+STEADY_B = {8: [x * 1.0325 for x in (1.0, 1.04, 0.97, 1.02, 0.99, 1.05)], 16: [2 * x for x in STEADY],
+            32: [x / 2 for x in STEADY]}
+
+
+def _sweep_table(folder: Path, accuracies: dict[int, list[float]], steady: dict[int, list[float]]) -> Path:
+    """A results.csv as rnn-sweep writes it: one row per run, each of 3 epochs (the first, then 2 steady ones)."""
+    rows = []
+    for units, values in accuracies.items():
+        for seed, accuracy in enumerate(values):
+            epochs = [1.5, *steady[units][2 * seed:2 * seed + 2]]
+            rows.append({"run_dir": str(folder / f"{len(rows)}"), "status": "ok", "cell": "gru", "units": units,
+                         "batch_size": 64, "optimizer": "adam", "learning_rate": 0.001, "epochs": 3, "data": "mnist",
+                         "seed": seed, "test_accuracy": accuracy, "epoch_seconds_all": json.dumps(epochs)})
+    folder.mkdir()
+    pd.DataFrame(rows).to_csv(folder / "results.csv", index=False)
+    return folder
+
+
+def test_compare_corrects_every_row_for_the_others(tmp_path):
+    a = load_results(_sweep_table(tmp_path / "a", ACCURACIES_A, STEADY_A))
+    b = load_results(_sweep_table(tmp_path / "b", ACCURACIES_B, STEADY_B))
+    table = compare(a, b).table.set_index("units")
+    raw = [stats.ttest_ind(ACCURACIES_B[u], ACCURACIES_A[u], equal_var=False).pvalue for u in (8, 16, 32)]
+    assert table.loc[["8", "16", "32"], "p_value"].tolist() == pytest.approx(raw)
+    assert table.loc[["8", "16", "32"], "p_holm"].tolist() == pytest.approx(multipletests(raw, method="holm")[1])
+    assert raw[1] < 0.05  # alone it would be `better`; among three rows it is not
+    assert table.loc[["8", "16", "32"], "verdict"].tolist() == ["better", "inconclusive", "inconclusive"]
+    # Time: the 95% interval of each row, and the verdict from the interval at 1 - 0.05/3.
+    level = 1 - 0.05 / 3
+    for units in (8, 16, 32):
+        assert (table.loc[str(units), "time_ratio_ci_low"], table.loc[str(units), "time_ratio_ci_high"]) == \
+            pytest.approx(_percentile_bootstrap(STEADY_A[units], STEADY_B[units], 0.95), rel=1e-12)
+    assert table.loc["8", "time_ratio_ci_low"] > 1 > _percentile_bootstrap(STEADY_A[8], STEADY_B[8], level)[0]
+    assert table.loc[["8", "16", "32"], "time_verdict"].tolist() == ["inconclusive", "slower", "faster"]
+    # The same borderline rows compared alone: no correction, so both become `better` and `slower`.
+    alone = compare(*(load_results(_sweep_table(tmp_path / f"{side}1", {8: acc[16]}, {8: steady[8]}))
+                      for side, acc, steady in (("a", ACCURACIES_A, STEADY_A), ("b", ACCURACIES_B, STEADY_B)))).table
+    assert alone[["verdict", "time_verdict"]].values.tolist() == [["better", "slower"]]
+
+
+def test_any_sequence_of_numbers_will_do():
+    # Truth values as 1.0/0.0, numbers held as Python objects (what pandas gives for a column of mixed types):
+    # the same answers as the plain bool and float arrays.
+    right_a, right_b = _correctness(8, 1, 7, 5)
+    assert mcnemar(right_a.astype(float), right_b.astype(float)) == mcnemar(right_a, right_b)
+    as_objects = [np.asarray(values, dtype=object) for values in (SLEEP_1, SLEEP_2)]
+    assert welch(*as_objects) == welch(SLEEP_1, SLEEP_2)
+    assert mean_interval(as_objects[0]) == mean_interval(SLEEP_1)
+    times = [np.asarray(values, dtype=object) for values in (STEADY, STEADY_B[16])]
+    assert median_ratio(*times) == median_ratio(STEADY, STEADY_B[16])

@@ -124,6 +124,15 @@ def wait_for(condition: Callable[[], object], process: subprocess.Popen, what: s
         time.sleep(0.05)
 
 
+def wait_until(condition: Callable[[], object], what: str, timeout: float = 120) -> None:
+    """Poll `condition` until it holds; fail naming `what` if it does not within `timeout` seconds (never hang)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {what} within {timeout:.0f} s")
+        time.sleep(0.02)
+
+
 def communicate(process: subprocess.Popen, timeout: float) -> tuple[str, str]:
     """Wait for the process to end; if it hangs, fail with its Python stacks (SIGABRT makes faulthandler print them)."""
     try:
