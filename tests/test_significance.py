@@ -15,6 +15,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from rnn_sweep.errors import UserError
 from rnn_sweep.results.columns import COMPARE_STAT_COLUMNS
+from rnn_sweep.results.gate import gate_failures
 from rnn_sweep.results.pairing import load_results
 from rnn_sweep.results.significance import SIDE_COLUMNS, compare
 
@@ -195,8 +196,9 @@ def test_the_gate_the_unpaired_rows_and_the_csv_columns(tmp_path):
     assert table.loc["32", ["n_a", "n_b", "not_ok_a", "not_ok_b"]].tolist() == [1, 0, 0, 1]
     assert table.loc["128", ["n_a", "n_b", "not_ok_a", "not_ok_b"]].tolist() == [0, 1, 0, 0]  # only in B
     assert table["not_ok_a"].dtype.kind == "i"  # counts, shown as 1, not 1.0
-    assert comparison.worse(0.05)["units"].tolist() == ["32", "8"]  # dropped 0.1; lost its only run
-    assert comparison.worse(0.2)["units"].tolist() == ["32"]
+    lost = {"units=32": "not ok in B", "units=64": "missing in B"}  # lost its only run; never ran in B
+    assert _gate(comparison, 0.05) == {**lost, "units=8": "worse"}  # dropped 0.1
+    assert _gate(comparison, 0.2) == lost
     assert comparison.only("a")["units"].tolist() == ["64"] and comparison.only("b")["units"].tolist() == ["128"]
     assert comparison.csv_frame().columns.tolist() == ["cell", "units", *SIDE_COLUMNS, *COMPARE_STAT_COLUMNS]
     assert "index" not in comparison.table.columns
@@ -225,5 +227,10 @@ def test_worse_means_a_drop_of_more_than_the_threshold(tmp_path):
          *(_run(tmp_path, 16, seed, status="failed", accuracy=None) for seed in range(2))]
     comparison = compare(_table(tmp_path / "a", a), _table(tmp_path / "b", b))
     assert comparison.table.set_index("units").loc["8", "verdict"] == "worse"
-    assert comparison.worse(0.2499)["units"].tolist() == ["8"]
-    assert comparison.worse(0.25).empty
+    assert _gate(comparison, 0.2499) == {"units=8": "worse"}
+    assert _gate(comparison, 0.25) == {}
+
+
+def _gate(comparison, threshold: float) -> dict[str, str]:
+    """What `--fail-if-worse threshold` fails on: the setting and the kind of failure."""
+    return {failure.where: failure.kind for failure in gate_failures(comparison, threshold)}
