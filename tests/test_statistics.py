@@ -317,3 +317,13 @@ def test_any_sequence_of_numbers_will_do():
     assert mean_interval(as_objects[0]) == mean_interval(SLEEP_1)
     times = [np.asarray(values, dtype=object) for values in (STEADY, STEADY_B[16])]
     assert median_ratio(*times) == median_ratio(STEADY, STEADY_B[16])
+
+
+def test_seeds_errors_name_what_was_given():
+    assert expand_seeds(["-m", "seeds=1"]) == ["-m", "seed=range(0,1)"]  # one seed is a number of seeds too
+    with pytest.raises(ConfigError) as error:
+        expand_seeds(["-m", "seeds=3", "seed=1", "seed=2"])
+    assert str(error.value).startswith("seeds=3 with seed=1 seed=2: seeds=N sweeps N seeds from one starting seed")
+    with pytest.raises(ConfigError) as error:
+        expand_seeds(["-m", "seeds=3", "+seeds=4"])
+    assert str(error.value) == "seeds is given 2 times (seeds=3, +seeds=4); give it once, e.g. seeds=3."
