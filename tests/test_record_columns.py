@@ -27,7 +27,7 @@ def _record(run_dir: str, **values) -> dict:
 def test_every_column_is_declared_once_with_a_kind_and_a_role():
     assert len(COLUMNS) == len(set(COLUMNS)) == len(RECORD)
     assert all(column.kind in KINDS and column.role in ROLES and column.label for column in RECORD)
-    assert CONFIG_COLUMNS == (*SETTING_COLUMNS, "seed")
+    assert (*SETTING_COLUMNS, "seed") == CONFIG_COLUMNS
     assert DECLARED["test_accuracy"].show(0.123456) == "0.1235" and DECLARED["units"].show(pd.NA) == "-"
 
 
