@@ -151,9 +151,13 @@ def test_bad_predictions_files_get_one_clear_line(seed_sweeps, small_run, tmp_pa
 
     (small / "test_predictions.npy").unlink()
     result, table = _compare_csv(str(big), str(small), "--on", "cell", "--fail-if-worse", "0", cwd=tmp_path)
-    assert result.returncode == 0 and "Traceback" not in result.stderr
+    assert result.returncode == 1 and "Traceback" not in result.stderr  # no test could be made: never a pass
     assert pd.isna(table["test"].iloc[0]) and pd.isna(table["verdict"].iloc[0])
     assert "no verdict:" in result.stdout and "test_predictions.npy" in result.stdout
+    assert "cell=gru: untested" in " ".join(result.stdout.split())
+    allowed = run_cli("compare", str(big), str(small), "--on", "cell", "--fail-if-worse", "0", "--allow-untested",
+                      cwd=tmp_path)
+    assert allowed.returncode == 0 and "1 pair(s) untested, not failed" in " ".join(allowed.stdout.split())
 
     # Predictions of another run under this run's name: the scores disagree with the record, and compare says so.
     np.save(small / "test_predictions.npy", np.load(big / "test_predictions.npy"))
