@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from browser import chromium
 from helpers import fuzz
 from helpers.cli import run_cli
 from helpers.runs import LEARNS, TINY
@@ -137,3 +138,15 @@ def small_run(tmp_path_factory, mnist_path) -> Path:
                      cwd=root, data=mnist_path)
     assert result.returncode == 0, result.stderr[-3000:]
     return root / "run"
+
+
+@pytest.fixture(scope="session")
+def browser() -> str:
+    """Headless Chromium; CI must have it, elsewhere the browser tests are skipped without it."""
+    found = chromium()
+    if found is None:
+        reason = "headless Chromium not found: `apt-get install chromium` (Debian) to run the browser tests"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI must run them")
+        pytest.skip(reason)
+    return found

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from browser import chromium, open_page
+from browser import open_page
 from helpers.cli import run_cli
 from PIL import Image
 
@@ -110,17 +109,6 @@ def _not_blank(png: bytes) -> tuple[float, float]:
     """Pixel spread and the share of pixels that are not white: a blank page has neither."""
     pixels = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=float)
     return float(pixels.std()), float((pixels < 250).mean())
-
-
-@pytest.fixture(scope="module")
-def browser() -> str:
-    found = chromium()
-    if found is None:
-        reason = "headless Chromium not found: `apt-get install chromium` (Debian) to run the browser tests"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; CI must run them")
-        pytest.skip(reason)
-    return found
 
 
 def test_report_page_in_headless_chromium(two_sweeps, browser, tmp_path):

@@ -14,8 +14,9 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -103,7 +104,8 @@ def write_sweep_page(tables: SweepTables, dimensions: list[str]) -> Path:
         runs=_run_table(folder, results, [*settings, *RUN_METRICS]),
         failed=_run_table(folder, failed, [*settings, Column("overrides", "overrides", overrides_text, "text"),
                                            Column("error", "error", _text, "error")]),
-        missing=[(_link(folder, path), why) for path, why in tables.missing()], plots=_plots(folder), folder=folder,
+        missing=[(path.name, _link(folder, path), why) for path, why in tables.missing()],
+        plots=_plots(folder), folder=folder,
     )
     atomic.write_text(folder / REPORT_HTML, page)
     return folder / REPORT_HTML
@@ -199,9 +201,14 @@ def _run_folder(folder: Path, run_dir: Path) -> Path:
         return folder / run_dir.name
 
 
-def _link(folder: Path, run_dir: Path) -> str:
-    """A link relative to the page, so a copied or moved sweep folder keeps working."""
-    return Path(os.path.relpath(_run_folder(folder, run_dir), folder)).as_posix() + "/"
+def _link(folder: Path, run_dir: Path) -> str | None:
+    """A link relative to the page, so a copied or moved sweep folder keeps working; `./`-prefixed and URL-quoted,
+    so a folder named `javascript:alert(1)` is a folder to the browser, never a script. None for a name that would
+    lead out of the sweep folder."""
+    relative = PurePosixPath(Path(os.path.relpath(_run_folder(folder, run_dir), folder)).as_posix())
+    if ".." in relative.parts or relative.is_absolute():
+        return None
+    return "./" + quote(relative.as_posix(), safe="/") + "/"
 
 
 def _epoch_range(folder: Path, run_dir: Any) -> str | None:
