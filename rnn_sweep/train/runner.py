@@ -146,7 +146,7 @@ def _train(
     record.update(_evaluate(model, cfg, data))
     _save_predictions(model, cfg, data, run_dir)
     if cfg.train.save_model:
-        _save_model(portable_copy(model, cfg.model, sequence_shape(cfg.data.sequence)), run_dir / MODEL_FILE)
+        _save_model(_compiled_copy(model, cfg), run_dir / MODEL_FILE)
     record.update(status="ok", error=None)
 
 
@@ -310,6 +310,16 @@ def _load_average() -> float | None:
         return os.getloadavg()[0]
     except (AttributeError, OSError):  # Windows has none
         return None
+
+
+def _compiled_copy(model: Any, cfg: DictConfig) -> Any:
+    """Keras' own layers, compiled with the run's loss (on logits where the head is linear) and accuracy, so
+    `keras.saving.load_model(path).evaluate(x_test, y_test)` gives the run's test loss and accuracy. The optimizer
+    is the configured one at its base learning rate: a schedule would need rnn-sweep to load."""
+    plain = portable_copy(model, cfg.model, sequence_shape(cfg.data.sequence))
+    compile_model(plain, cfg.optimizer, label_smoothing=cfg.train.label_smoothing,
+                  from_logits=cfg.model.output_activation == "linear")
+    return plain
 
 
 def _save_model(model: Any, path: Path) -> None:
