@@ -36,6 +36,7 @@ from rnn_sweep.results.record import new_record, write_result
 from rnn_sweep.train.callbacks import (
     DivergenceStop,
     EpochProgress,
+    EpochTensorBoard,
     EpochTimer,
     EvalSchedule,
     HistoryWriter,
@@ -222,7 +223,7 @@ def _callbacks(
     callbacks = [EpochProgress(console, plan.epochs, label, live)]
     if cfg.train.tensorboard:
         # Epoch-level scalars only: no profiler and no histograms, so the timing figures stay honest.
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD_DIR), profile_batch=0))
+        callbacks.append(EpochTensorBoard(log_dir=str(run_dir / TENSORBOARD_DIR), profile_batch=0))
     if cfg.train.steps is not None:
         callbacks.append(StepLimit(cfg.train.steps))
     if cfg.train.eval_every is not None:
