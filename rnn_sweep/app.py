@@ -20,6 +20,7 @@ from rnn_sweep.config.schema import register
 from rnn_sweep.config.validate import validate
 from rnn_sweep.console import (
     LiveProgress,
+    job_line,
     live_progress_allowed,
     print_error,
     print_run_summary,
@@ -92,7 +93,10 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
         record = _train_job(typed, run_dir, overrides, hydra_cfg, jobs, clock)
     if (run_dir / STEPS_FILE).is_file():
         print_steps_table(run_dir / STEPS_FILE)
-    print_run_summary(record)
+    if single_run:
+        print_run_summary(record)
+    else:
+        stdout.print(job_line(record, clock.position if clock else ""), highlight=False, markup=False)
     if single_run and record["status"] != "ok":
         print_error(f"the run ended with status {record['status']}: {record['error']}")
         sys.exit(1)
