@@ -31,6 +31,7 @@ class OptunaSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> list[Any]:
         from rnn_sweep.sweep import study as studies
+        from rnn_sweep.sweep.kill_points import kill_point
         from rnn_sweep.sweep.space import search_space
         from rnn_sweep.sweep.study_files import report_study
 
@@ -42,16 +43,20 @@ class OptunaSweeper(Sweeper):
         space = search_space(sweeper, arguments)
         dists = studies.distributions(space)
         study = studies.open_study(sweeper, sweep_dir)
+        studies.settle_orphans(study, sweep_dir)
         left = studies.trials_left(study, sweeper.n_trials)
         returns = []
         while left > 0:
             asked = [studies.ask(study, space, dists) for _ in range(min(sweeper.n_jobs, left))]
             try:
                 for batch in _contiguous(asked):
-                    jobs = self.launcher.launch([overrides for _, overrides in batch],
-                                                initial_job_idx=batch[0][0].user_attrs[studies.JOB])
+                    first = batch[0][0].user_attrs[studies.JOB]
+                    kill_point("asked", first)
+                    jobs = self.launcher.launch([overrides for _, overrides in batch], initial_job_idx=first)
                     for (trial, _), job in zip(batch, jobs, strict=True):
+                        kill_point("recorded", trial.user_attrs[studies.JOB])
                         studies.tell(study, trial, job)
+                        kill_point("told", trial.user_attrs[studies.JOB])
                     returns.append(jobs)
             except BaseException:  # Ctrl-C: the trials still running are failed, and asked again on resume
                 _fail_running(study, [trial for trial, _ in asked])

@@ -1,8 +1,9 @@
 """The Optuna study of a search: kept in its sweep folder, resumed after a kill, shared by the jobs that prune.
 
 Each trial runs in a job folder of its own, its "slot" (the trial's user attribute `job`, the folder's number).
-A trial a kill left running is marked failed when the search resumes, and its slot is asked again with the same
-parameters, so the job folder is finished in place and `n_trials` counts slots: the search ends with that many
+A trial a kill left running is settled when the search resumes: from its run's record when the job wrote one
+(complete with its value, pruned, or failed with the error), else marked failed and its slot asked again with the
+same parameters, so the job folder is finished in place and `n_trials` counts slots: the search ends with that many
 trials that ran to an end (complete, pruned, or failed with the run's error), however often it was resumed.
 """
 
@@ -17,6 +18,9 @@ from omegaconf import DictConfig
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, Trial, TrialState
 
+from rnn_sweep.results.columns import STATUSES
+from rnn_sweep.results.record import ResultFileError, read_result
+from rnn_sweep.sweep.kill_points import kill_point
 from rnn_sweep.sweep.space import Param, SearchSpace
 
 STUDY_FILE = "optuna.db"
@@ -24,6 +28,7 @@ JOB = "job"  # user attribute: the trial's job folder number
 OVERRIDES = "overrides"  # user attribute: the job's overrides, for the command line that trains it alone
 STATUS = "status"  # user attribute of a trial whose run ended (its result's status); killed trials have none
 ERROR = "error"
+ENDED = tuple(status for status in STATUSES if status != "interrupted")  # an interrupted run is trained again
 OBJECTIVE = "best_val_accuracy"
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -68,14 +73,42 @@ def _distribution(param: Param) -> BaseDistribution:
     return FloatDistribution(param.low, param.high, log=param.log)
 
 
+def settle_orphans(study: optuna.Study, sweep_dir: Path) -> None:
+    """Finish the trials a kill left running: from the record their job wrote, else as failed (asked again later).
+
+    A kill can land after the job wrote its result.json, or after the trial took the run's status, but before the
+    study was told: such a run is not lost, it is told now as it ended.
+    """
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        record = _finished_record(trial, Path(sweep_dir))
+        if record is None:
+            study.tell(trial.number, state=TrialState.FAIL)
+        else:
+            tell_record(study, Trial(study, trial._trial_id), record)
+
+
+def _finished_record(trial: FrozenTrial, sweep_dir: Path) -> dict | None:
+    """How the trial's run ended, if it did: its job folder's record for these very overrides, or the status the
+    trial took from it; None when the run never ended (or was interrupted), so the slot is trained again."""
+    if JOB not in trial.user_attrs:
+        return None
+    try:
+        record = read_result(sweep_dir / str(trial.user_attrs[JOB]))
+    except ResultFileError:
+        record = None
+    if record and record.get("overrides") == trial.user_attrs.get(OVERRIDES) and record.get("status") in ENDED:
+        return record
+    if trial.user_attrs.get(STATUS) in ENDED:
+        return {"status": trial.user_attrs[STATUS], "error": trial.user_attrs.get(ERROR)}
+    return None
+
+
 def trials_left(study: optuna.Study, n_trials: int) -> int:
-    """Mark trials a kill left running as failed, queue their slots again; the number of trials still to ask."""
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):  # left by a kill
-        study.tell(trial.number, state=TrialState.FAIL)
+    """Queue again the slots whose last trial failed without an end (killed); the number of trials still to ask."""
     latest = _latest_per_slot(study)
     queued = {trial.user_attrs[JOB] for trial in latest.values() if trial.state == TrialState.WAITING}
     for slot, trial in sorted(latest.items()):
-        if not _ran_to_an_end(trial) and trial.state != TrialState.WAITING and slot not in queued:
+        if not _ran_to_an_end(trial) and trial.state == TrialState.FAIL and slot not in queued:
             study.enqueue_trial(trial.params, user_attrs={JOB: slot})
     finished = sum(_ran_to_an_end(trial) for trial in latest.values())
     return max(n_trials - finished, 0)
@@ -97,8 +130,14 @@ def tell(study: optuna.Study, trial: Trial, job: JobReturn) -> None:
         record = job.return_value
     except Exception as error:  # the job raised instead of writing a failed record
         record = {"status": "failed", "error": f"{type(error).__name__}: {error}"}
+    tell_record(study, trial, record)
+
+
+def tell_record(study: optuna.Study, trial: Trial, record: dict) -> None:
+    """Finish the trial from a run's record (see `tell`)."""
     status = record.get("status")
     trial.set_user_attr(STATUS, status)
+    kill_point("status", trial.user_attrs[JOB])
     value = record.get(OBJECTIVE)
     if status == "ok" and value is not None and not math.isnan(value):
         study.tell(trial, values=float(value))
