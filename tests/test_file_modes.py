@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import TINY, cli_env
+from helpers.cli import cli_env
+from helpers.runs import TINY
 
 WRITE_EVERY_KIND = """
 import sys

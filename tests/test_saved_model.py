@@ -9,8 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-
-from tests.conftest import run_cli
+from helpers.cli import run_cli
 
 # docs/results.md's recipe, as a user would paste it: raw IDX images in, probabilities out.
 PLAIN_KERAS = """

@@ -6,7 +6,8 @@ import re
 
 import pandas as pd
 import pytest
-from conftest import TINY, run_cli
+from helpers.cli import run_cli
+from helpers.runs import TINY
 
 
 @pytest.mark.slow
