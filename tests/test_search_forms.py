@@ -61,3 +61,27 @@ def test_an_unknown_sampler_argument_or_objective_is_a_config_error():
     with pytest.raises(ConfigError, match="accuracy_of_test"):
         check_objectives(_sweeper("hydra.sweeper.direction=[maximize,minimize]",
                                   "hydra.sweeper.objectives=[accuracy_of_test,epoch_seconds]"))
+
+
+@pytest.mark.slow
+def test_integer_units_searched_for_accuracy_and_epoch_time_give_a_pareto_front(tmp_path, mnist_path):
+    import yaml
+    from conftest import run_cli
+
+    sweep_dir = tmp_path / "search"
+    result = run_cli("-m", "+hparams_search=val_accuracy", "model.units=int(interval(8,32))", "model=simple_rnn",
+                     "train.batch_size=64", "optimizer.learning_rate=0.01", "data.limit_train=300",
+                     "data.limit_test=200", "train.epochs=1", "train.save_model=false", "hydra.sweeper.n_trials=2",
+                     "hydra.sweeper.direction=[maximize,minimize]",
+                     "hydra.sweeper.objectives=[test_accuracy,epoch_seconds]", f"hydra.sweep.dir={sweep_dir}",
+                     cwd=tmp_path, data=mnist_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Pruning is off" in result.stdout and "Pareto front" in result.stdout
+    study = optuna.load_study(study_name="rnn_val_accuracy", storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
+    assert study.metric_names == ["test_accuracy", "epoch_seconds"]
+    assert all(trial.distributions["model.units"] == IntDistribution(8, 32) for trial in study.trials)
+    assert all(isinstance(trial.params["model.units"], int) for trial in study.trials)
+    solutions = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())["solutions"]
+    assert solutions and all(len(solution["values"]) == 2 for solution in solutions)
+    assert (sweep_dir / "optuna_pareto_front.png").read_bytes().startswith(b"\x89PNG")
+    assert "Pareto front" in (sweep_dir / "report.html").read_text()
