@@ -85,3 +85,18 @@ def test_integer_units_searched_for_accuracy_and_epoch_time_give_a_pareto_front(
     assert solutions and all(len(solution["values"]) == 2 for solution in solutions)
     assert (sweep_dir / "optuna_pareto_front.png").read_bytes().startswith(b"\x89PNG")
     assert "Pareto front" in (sweep_dir / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_a_lightning_hydra_template_shaped_search_runs(tmp_path, mnist_path):
+    from conftest import run_cli
+
+    sweep_dir = tmp_path / "search"
+    result = run_cli("-m", "+hparams_search=lightning_template", "hydra.sweeper.n_trials=2", "data.limit_train=300",
+                     "data.limit_test=200", "train.epochs=1", "train.save_model=false", f"hydra.sweep.dir={sweep_dir}",
+                     cwd=tmp_path, data=mnist_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    study = optuna.load_study(study_name="rnn_sweep", storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
+    assert len(study.trials) == 2 and study.user_attrs["sampler"]["seed"] == 1234
+    assert study.trials[0].distributions["train.batch_size"] == IntDistribution(32, 64, log=True)
+    assert "best_value" in (sweep_dir / "optimization_results.yaml").read_text()
