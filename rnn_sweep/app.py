@@ -120,7 +120,11 @@ def _search_trial(hydra_cfg: DictConfig) -> Any:
     """The Optuna trial a search job reports its epochs to; None outside a search (Optuna is not imported then)."""
     if hydra_cfg.sweeper.get("_target_") != SWEEPER_TARGET:
         return None
+    from rnn_sweep.sweep.objectives import prunes
     from rnn_sweep.sweep.study import job_trial
+
+    if not prunes(hydra_cfg.sweeper):  # several objectives, or pruner none: nothing to report epochs to
+        return None
 
     return job_trial(hydra_cfg)
 

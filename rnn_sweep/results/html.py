@@ -27,6 +27,7 @@ from rnn_sweep import atomic
 from rnn_sweep.results.columns import (
     HISTORY_FILE,
     MULTIRUN_FILE,
+    PARETO_CSV,
     REPORT_HTML,
     SUMMARY_CSV,
     overrides_text,
@@ -106,6 +107,7 @@ def write_sweep_page(tables: SweepTables, dimensions: list[str]) -> Path:
                                            Column("error", "error", _text, "error")]),
         missing=[(path.name, _link(folder, path), why) for path, why in tables.missing()],
         plots=_plots(folder), folder=folder,
+        pareto=_pareto_front(folder),
     )
     atomic.write_text(folder / REPORT_HTML, page)
     return folder / REPORT_HTML
@@ -233,6 +235,19 @@ def _machine(results: pd.DataFrame) -> list[tuple[str, str]]:
         if column in results.columns and results[column].notna().any():
             shown.append((label, pick(results[column].dropna().astype(str))))
     return shown
+
+
+def _pareto_front(folder: Path) -> dict[str, Any] | None:
+    """A search of several objectives: its Pareto front (optuna_pareto.csv), each trial linked to its job folder."""
+    if not (folder / PARETO_CSV).is_file():
+        return None
+    front = pd.read_csv(folder / PARETO_CSV)
+    values = [column for column in front.columns if column not in ("trial", "job", "command")]
+    rows = [{"link": _link(folder, folder / str(row["job"])), "job": row["job"], "trial": row["trial"],
+             "values": [f"{row[column]:.4g}" if isinstance(row[column], float) else _text(row[column])
+                        for column in values], "command": row["command"]}
+            for row in front.to_dict("records")]
+    return {"headings": values, "rows": rows}
 
 
 def _plots(folder: Path) -> list[dict[str, str]]:

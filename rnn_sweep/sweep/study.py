@@ -9,18 +9,22 @@ trials that ran to an end (complete, pruned, or failed with the run's error), ho
 
 from __future__ import annotations
 
-import math
+import warnings
 from pathlib import Path
 
 import optuna
 from hydra.core.utils import JobReturn
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, Trial, TrialState
 
+from hydra_plugins.rnn_sweep_optuna.config import DEFAULT_OBJECTIVE
+from rnn_sweep.errors import ConfigError
 from rnn_sweep.results.columns import STATUSES
 from rnn_sweep.results.record import ResultFileError, read_result
 from rnn_sweep.sweep.kill_points import kill_point
+from rnn_sweep.sweep.objectives import directions, objective_names, objective_values
+from rnn_sweep.sweep.samplers import make_sampler
 from rnn_sweep.sweep.space import Param, SearchSpace
 
 STUDY_FILE = "optuna.db"
@@ -29,7 +33,8 @@ OVERRIDES = "overrides"  # user attribute: the job's overrides, for the command 
 STATUS = "status"  # user attribute of a trial whose run ended (its result's status); killed trials have none
 ERROR = "error"
 ENDED = tuple(status for status in STATUSES if status != "interrupted")  # an interrupted run is trained again
-OBJECTIVE = "best_val_accuracy"
+SAMPLER = "sampler"  # study user attribute: the sampler's config, its seed included (a resume adds the trials so far)
+DEFAULT_STUDY_NAME = "rnn_sweep"
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -50,15 +55,37 @@ def make_pruner(pruner: DictConfig) -> optuna.pruners.BasePruner:
     return optuna.pruners.MedianPruner(n_startup_trials=pruner.n_startup_trials, n_warmup_steps=pruner.n_warmup_steps)
 
 
-def open_study(sweeper: DictConfig, sweep_dir: Path) -> optuna.Study:
-    """Create the study, or load it when the sweep folder already holds it (resume)."""
-    study = optuna.create_study(study_name=sweeper.study_name, storage=open_storage(storage_url(sweeper, sweep_dir)),
-                                direction=sweeper.direction, pruner=make_pruner(sweeper.pruner), load_if_exists=True)
-    seed = sweeper.sampler.seed
-    seed = None if seed is None else seed + len(study.trials)  # a resumed search does not repeat its first asks
-    sampler = optuna.samplers.RandomSampler if sweeper.sampler.name == "random" else optuna.samplers.TPESampler
-    study.sampler = sampler(seed=seed)
+def study_name(sweeper: DictConfig) -> str:
+    """The study's name; a null one (hydra-optuna-sweeper's default) still names one study, so it can resume."""
+    return sweeper.get("study_name") or DEFAULT_STUDY_NAME
+
+
+def open_study(sweeper: DictConfig, sweep_dir: Path, space: SearchSpace) -> optuna.Study:
+    """Create the study, or load it when the sweep folder already holds it (resume), with its sampler."""
+    wanted = directions(sweeper)
+    pruner = make_pruner(sweeper.pruner) if len(wanted) == 1 else optuna.pruners.NopPruner()  # cannot prune several
+    study = optuna.create_study(study_name=study_name(sweeper), storage=open_storage(storage_url(sweeper, sweep_dir)),
+                                directions=wanted, pruner=pruner, load_if_exists=True)
+    _name_objectives(study, objective_names(sweeper), sweep_dir)
+    study.sampler = make_sampler(sweeper.sampler, space.params, len(study.trials))
+    study.set_user_attr(SAMPLER, OmegaConf.to_container(sweeper.sampler, resolve=True))  # to repeat the search
     return study
+
+
+def _name_objectives(study: optuna.Study, names: list[str], sweep_dir: Path) -> None:
+    """Name the study's values after their record columns (Optuna's dashboard and plots show them); a resumed
+    study must be scored as it was."""
+    directions_now = [direction.name.lower() for direction in study.directions]
+    if study.metric_names is None and len(directions_now) == len(names):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # set_metric_names is marked experimental
+            study.set_metric_names(names)
+    if study.metric_names != names or len(study.directions) != len(names):
+        kept = zip(directions_now, study.metric_names or ["?"] * len(directions_now), strict=True)
+        raise ConfigError(f"The study {study.study_name!r} in {sweep_dir} searches "
+                          f"{', '.join(f'{direction} {name}' for direction, name in kept)}, "
+                          f"not {', '.join(names)}: give its direction and objectives again, or a new "
+                          "hydra.sweep.dir for a new search. Nothing was run.")
 
 
 def distributions(space: SearchSpace) -> dict[str, BaseDistribution]:
@@ -66,11 +93,12 @@ def distributions(space: SearchSpace) -> dict[str, BaseDistribution]:
 
 
 def _distribution(param: Param) -> BaseDistribution:
+    """The Optuna distribution of a searched key, as docs/search.md tabulates it."""
     if param.kind == "choice":
         return CategoricalDistribution(param.choices)
     if param.kind == "int":
-        return IntDistribution(int(param.low), int(param.high), step=param.step or 1)
-    return FloatDistribution(param.low, param.high, log=param.log)
+        return IntDistribution(int(param.low), int(param.high), log=param.log, step=int(param.step or 1))
+    return FloatDistribution(param.low, param.high, log=param.log, step=param.step)
 
 
 def settle_orphans(study: optuna.Study, sweep_dir: Path) -> None:
@@ -138,9 +166,9 @@ def tell_record(study: optuna.Study, trial: Trial, record: dict) -> None:
     status = record.get("status")
     trial.set_user_attr(STATUS, status)
     kill_point("status", trial.user_attrs[JOB])
-    value = record.get(OBJECTIVE)
-    if status == "ok" and value is not None and not math.isnan(value):
-        study.tell(trial, values=float(value))
+    values = objective_values(record, study.metric_names or [DEFAULT_OBJECTIVE])
+    if status == "ok" and values is not None:
+        study.tell(trial, values=values)
     elif status == "pruned":
         study.tell(trial, state=TrialState.PRUNED)
     else:
@@ -151,7 +179,7 @@ def tell_record(study: optuna.Study, trial: Trial, record: dict) -> None:
 def job_trial(hydra_cfg: DictConfig) -> Trial | None:
     """In a job of a search: its running trial, to report each epoch to; None if the study has no such trial."""
     storage = open_storage(storage_url(hydra_cfg.sweeper, Path(hydra_cfg.sweep.dir)))
-    study = optuna.load_study(study_name=hydra_cfg.sweeper.study_name, storage=storage,
+    study = optuna.load_study(study_name=study_name(hydra_cfg.sweeper), storage=storage,
                               pruner=make_pruner(hydra_cfg.sweeper.pruner))
     slot = int(hydra_cfg.job.num)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
