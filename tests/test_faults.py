@@ -19,13 +19,13 @@ from helpers.runs import FAULTS_TINY as TINY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rnn_sweep.config.preflight import preflight
 from rnn_sweep.data.loading import IDX_STEMS
 from rnn_sweep.errors import UserError
-from rnn_sweep.results.columns import COLUMNS, CONTRACT_COLUMNS
-from rnn_sweep.results.plots import CURVES_PLOT
-from rnn_sweep.results.record import write_result
-from rnn_sweep.results.tables import write_sweep_tables
+from rnn_sweep.launch.preflight import preflight
+from rnn_sweep.record.columns import COLUMNS, CONTRACT_COLUMNS
+from rnn_sweep.record.result_files import write_result
+from rnn_sweep.report.plots import CURVES_PLOT
+from rnn_sweep.report.tables import write_sweep_tables
 
 # Tiny real jobs: a few seconds each, most of it TensorFlow's tracing.
 
@@ -228,8 +228,8 @@ def test_ctrl_c_during_a_sweep_stops_it_and_its_tables_list_the_jobs_that_ran(tm
 _LAUNCHER = """
 import json, sys, time
 from pathlib import Path
-from rnn_sweep.results.tables import write_sweep_tables
-from rnn_sweep.results.record import write_result
+from rnn_sweep.report.tables import write_sweep_tables
+from rnn_sweep.record.result_files import write_result
 
 signals, sweep_dir, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 jobs, record = json.loads(sys.argv[4]), json.loads(sys.argv[5])

@@ -12,9 +12,9 @@ from helpers.cli import run_cli
 from helpers.config import typed_config
 from omegaconf import OmegaConf
 
-from rnn_sweep.results.columns import HYDRA_DIR, LABELS_FILE, MULTIRUN_FILE, PREDICTIONS_FILE, RESULTS_CSV
-from rnn_sweep.results.record import new_record, write_result
-from rnn_sweep.results.tables import write_sweep_tables
+from rnn_sweep.record.columns import HYDRA_DIR, LABELS_FILE, MULTIRUN_FILE, PREDICTIONS_FILE, RESULTS_CSV
+from rnn_sweep.record.result_files import new_record, write_result
+from rnn_sweep.report.tables import write_sweep_tables
 
 IMAGES = 200
 LABELS = np.random.default_rng(0).integers(0, 10, IMAGES)

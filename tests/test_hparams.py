@@ -7,7 +7,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import metadata
 
-from rnn_sweep.sweep.hparams import HPARAMS_EVENTS
+from rnn_sweep.report.tensorboard_hparams import HPARAMS_EVENTS
 
 
 def _hparams_content(folder) -> dict[str, bytes]:

@@ -12,7 +12,8 @@ import pytest
 import rnn_sweep
 
 PACKAGE = Path(rnn_sweep.__file__).parent
-TENSORFLOW_FREE = ("config", "data", "results", "sweep", "commands")
+TENSORFLOW_FREE = ("config", "stats", "record", "data", "compare", "report", "sweep", "search", "cluster", "launch",
+                   "commands")
 
 
 def _modules(folder: str) -> list[str]:
@@ -32,7 +33,7 @@ def test_importing_a_folder_outside_train_loads_no_tensorflow(folder):
 
 
 def test_the_command_line_entry_loads_no_tensorflow():
-    result = subprocess.run([sys.executable, "-c", "import sys, rnn_sweep.cli, rnn_sweep.app; "
+    result = subprocess.run([sys.executable, "-c", "import sys, rnn_sweep.cli, rnn_sweep.launch.job; "
                              "print('tensorflow' in sys.modules)"], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "False", result.stderr
 

@@ -30,9 +30,9 @@ class OptunaSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> list[Any]:
-        from rnn_sweep.sweep import study as studies
-        from rnn_sweep.sweep.space import search_space
-        from rnn_sweep.sweep.study_files import report_study
+        from rnn_sweep.search import study as studies
+        from rnn_sweep.search.space import search_space
+        from rnn_sweep.search.study_files import report_study
 
         assert self.config is not None and self.launcher is not None
         sweeper = self.config.hydra.sweeper
@@ -63,7 +63,7 @@ class OptunaSweeper(Sweeper):
 
 def _contiguous(asked: list[tuple[Any, list[str]]]) -> list[list[tuple[Any, list[str]]]]:
     """The asked trials in runs of consecutive job numbers: a launcher numbers a batch's jobs from its first."""
-    from rnn_sweep.sweep.study import JOB
+    from rnn_sweep.search.study import JOB
 
     runs: list[list[tuple[Any, list[str]]]] = []
     for item in sorted(asked, key=lambda item: item[0].user_attrs[JOB]):

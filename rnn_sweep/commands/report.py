@@ -11,10 +11,10 @@ from pathlib import Path
 from rnn_sweep.commands.arguments import CommandParser
 from rnn_sweep.console import print_error, print_run_summary, stdout
 from rnn_sweep.errors import UserError
-from rnn_sweep.results.columns import HISTORY_FILE, HYDRA_DIR, REPORT_HTML, RESULT_FILE
-from rnn_sweep.results.plots import write_run_plot
-from rnn_sweep.results.record import read_result
-from rnn_sweep.results.tables import print_sweep_tables, write_sweep_tables
+from rnn_sweep.record.columns import HISTORY_FILE, HYDRA_DIR, REPORT_HTML, RESULT_FILE
+from rnn_sweep.record.result_files import read_result
+from rnn_sweep.report.plots import write_run_plot
+from rnn_sweep.report.tables import print_sweep_tables, write_sweep_tables
 
 
 def main(argv: list[str]) -> int:

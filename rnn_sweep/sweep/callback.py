@@ -9,8 +9,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from rnn_sweep.console import stdout
-from rnn_sweep.results.tables import SweepTables, print_sweep_tables, write_sweep_tables
-from rnn_sweep.sweep.hparams import write_hparams
+from rnn_sweep.report.tables import SweepTables, print_sweep_tables, write_sweep_tables
+from rnn_sweep.report.tensorboard_hparams import write_hparams
 
 # For the CLI: the sweep folders of the multiruns this process started (Hydra skips on_multirun_end when Ctrl-C
 # stops one, so the CLI writes their tables itself), and the tables of those that ended (for the exit status).

@@ -12,12 +12,12 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from rnn_sweep.results.columns import MULTIRUN_FILE, RESULT_FILE
+from rnn_sweep.record.columns import MULTIRUN_FILE, RESULT_FILE
 
 
 def sweep_size(hydra_cfg: DictConfig) -> int | None:
     """How many jobs the sweep launches: Optuna's n_trials, or the size of the grid in multirun.yaml."""
-    from rnn_sweep.config.preflight import expand_jobs  # Hydra's override parser: only needed here
+    from rnn_sweep.launch.preflight import expand_jobs  # Hydra's override parser: only needed here
 
     if "n_trials" in hydra_cfg.sweeper:
         return int(hydra_cfg.sweeper.n_trials)

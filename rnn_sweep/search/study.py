@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from rnn_sweep.sweep.space import Param, SearchSpace
+from rnn_sweep.search.space import Param, SearchSpace
 
 STUDY_FILE = "optuna.db"
 JOB = "job"  # user attribute: the trial's job folder number

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.rnn_sweep_optuna.config import SWEEPER_TARGET
 from rnn_sweep import stopping
+from rnn_sweep.cluster import scheduler as cluster
 from rnn_sweep.config.paths import conf_dir, group_options
 from rnn_sweep.config.schema import register
 from rnn_sweep.config.validate import validate
@@ -27,9 +28,8 @@ from rnn_sweep.console import (
     stdout,
 )
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.results.columns import COLUMNS, STEPS_FILE
-from rnn_sweep.results.record import foreign_record, scheduler_fields, write_result
-from rnn_sweep.sweep import cluster
+from rnn_sweep.record.columns import COLUMNS, STEPS_FILE
+from rnn_sweep.record.result_files import foreign_record, scheduler_fields, write_result
 from rnn_sweep.sweep.claims import claim
 from rnn_sweep.sweep.launchers import launcher_traits, threads_per_job
 from rnn_sweep.sweep.progress import SweepClock, sweep_clock, sweep_size
@@ -116,7 +116,7 @@ def _search_trial(hydra_cfg: DictConfig) -> Any:
     """The Optuna trial a search job reports its epochs to; None outside a search (Optuna is not imported then)."""
     if hydra_cfg.sweeper.get("_target_") != SWEEPER_TARGET:
         return None
-    from rnn_sweep.sweep.study import job_trial
+    from rnn_sweep.search.study import job_trial
 
     return job_trial(hydra_cfg)
 

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from rnn_sweep import atomic
 from rnn_sweep.errors import UserError
-from rnn_sweep.results.columns import (
+from rnn_sweep.record.columns import (
     ACCURACY_CSV,
     COLUMNS,
     CONFIG_COLUMNS,
@@ -37,12 +37,12 @@ from rnn_sweep.results.columns import (
     overrides_text,
     typed,
 )
-from rnn_sweep.results.fold import not_ok
-from rnn_sweep.results.html import write_sweep_page
-from rnn_sweep.results.plots import write_sweep_plots
-from rnn_sweep.results.presets import preset_summary, preset_table
-from rnn_sweep.results.record import ResultFileError, scan_results
-from rnn_sweep.results.summary import summary_frame
+from rnn_sweep.record.fold import not_ok
+from rnn_sweep.record.result_files import ResultFileError, scan_results
+from rnn_sweep.report.html import write_sweep_page
+from rnn_sweep.report.plots import write_sweep_plots
+from rnn_sweep.report.presets import preset_summary, preset_table
+from rnn_sweep.report.summary import summary_frame
 
 try:
     import fcntl

@@ -27,15 +27,15 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from hydra_plugins.rnn_sweep_optuna.config import SWEEPER_TARGET
+from rnn_sweep.cluster.scheduler import check_scheduler
 from rnn_sweep.config.paths import conf_dir
 from rnn_sweep.config.schema import register
 from rnn_sweep.config.validate import GROUP_CHOICES, explain_omegaconf_error, unknown_option, validate
 from rnn_sweep.console import stdout
 from rnn_sweep.data.loading import DATA_SETS, download_data, locate_data
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.results.record import foreign_record
-from rnn_sweep.sweep.cluster import check_scheduler
-from rnn_sweep.sweep.space import search_space
+from rnn_sweep.record.result_files import foreign_record
+from rnn_sweep.search.space import search_space
 
 # Hydra flags that only print something: nothing will train, so nothing needs checking.
 _INFO_FLAGS = ("help", "hydra_help", "cfg", "info", "shell_completion", "resolve")

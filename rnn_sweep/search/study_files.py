@@ -15,7 +15,7 @@ from optuna.visualization import matplotlib as optuna_plots
 
 from rnn_sweep import atomic
 from rnn_sweep.console import stdout
-from rnn_sweep.sweep.study import JOB, OBJECTIVE, OVERRIDES, finished_trials
+from rnn_sweep.search.study import JOB, OBJECTIVE, OVERRIDES, finished_trials
 
 OPTUNA_CSV = "optuna.csv"
 STUDY_PLOTS: dict[str, Callable[[optuna.Study], Any]] = {
