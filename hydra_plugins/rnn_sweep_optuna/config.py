@@ -8,10 +8,7 @@ from dataclasses import dataclass, field
 
 from hydra.core.config_store import ConfigStore
 
-SWEEPER_TARGET = "hydra_plugins.rnn_sweep_optuna.optuna_sweeper.OptunaSweeper"
-SAMPLERS = ("tpe", "random")
-PRUNERS = ("median", "none")
-DIRECTIONS = ("maximize", "minimize")
+from rnn_sweep.search.settings import SWEEPER_TARGET
 
 
 @dataclass

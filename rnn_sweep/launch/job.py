@@ -13,7 +13,6 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.rnn_sweep_optuna.config import SWEEPER_TARGET
 from rnn_sweep import stopping
 from rnn_sweep.cluster import scheduler as cluster
 from rnn_sweep.config.paths import conf_dir, group_options
@@ -28,11 +27,13 @@ from rnn_sweep.console import (
     stdout,
 )
 from rnn_sweep.errors import ConfigError
+from rnn_sweep.launch.preflight import sweep_size
 from rnn_sweep.record.columns import COLUMNS, STEPS_FILE
 from rnn_sweep.record.result_files import foreign_record, scheduler_fields, write_result
+from rnn_sweep.search.settings import SWEEPER_TARGET
 from rnn_sweep.sweep.claims import claim
 from rnn_sweep.sweep.launchers import launcher_traits, threads_per_job
-from rnn_sweep.sweep.progress import SweepClock, sweep_clock, sweep_size
+from rnn_sweep.sweep.progress import SweepClock, sweep_clock
 from rnn_sweep.sweep.resume import finished_result, register_resolver, settled_result
 from rnn_sweep.train.device import available_cores
 from rnn_sweep.train.startup_logs import import_tensorflow

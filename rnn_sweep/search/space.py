@@ -16,8 +16,8 @@ from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Overrid
 from hydra.errors import OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.rnn_sweep_optuna.config import DIRECTIONS, PRUNERS, SAMPLERS
 from rnn_sweep.errors import ConfigError
+from rnn_sweep.search.settings import DIRECTIONS, PRUNERS, SAMPLERS
 
 SYNTAX = ("choice(a,b,...) or a,b,...; interval(low,high) of floats; tag(log,interval(low,high)) with low > 0; "
           "range(low,high,step) of ints")
