@@ -14,8 +14,8 @@ from pathlib import Path
 
 from rnn_sweep import stopping
 from rnn_sweep.commands import SUBCOMMANDS
+from rnn_sweep.config.overrides import parse_overrides
 from rnn_sweep.errors import ConfigError, UserError
-from rnn_sweep.record.columns import parse_overrides
 
 _CONFIG_PATH_FLAGS = ("--config-path", "-cp")
 # The settings of conf/config.yaml's `hydra:` section that a config without one must still get.
@@ -140,7 +140,7 @@ def _sweep_tables_line(sweep_dir: Path, rewrite: bool) -> str:
 def _sweeps_exit_status() -> int:
     """A sweep runs every job whatever happens to the others; its exit status then says if any did not end ok,
     if a result.json was damaged, or if its tables could not be written."""
-    from rnn_sweep.record.columns import overrides_text
+    from rnn_sweep.config.overrides import overrides_text
     from rnn_sweep.report.tables import failed_jobs
     from rnn_sweep.sweep.callback import aggregation_errors, finished_sweeps
 

@@ -23,14 +23,8 @@ from markupsafe import Markup
 from omegaconf import OmegaConf
 
 from rnn_sweep import atomic
-from rnn_sweep.record.columns import (
-    HISTORY_FILE,
-    MULTIRUN_FILE,
-    REPORT_HTML,
-    SUMMARY_CSV,
-    overrides_text,
-    read_table,
-)
+from rnn_sweep.config.overrides import overrides_text
+from rnn_sweep.record.columns import HISTORY_FILE, MULTIRUN_FILE, REPORT_HTML, SUMMARY_CSV, read_table
 from rnn_sweep.record.fold import not_ok
 
 if TYPE_CHECKING:

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rnn_sweep import atomic
+from rnn_sweep.config.overrides import overrides_as_json, overrides_text
 from rnn_sweep.record.columns import (
     ACCURACY_CSV,
     COLUMNS,
@@ -30,8 +31,6 @@ from rnn_sweep.record.columns import (
     SUMMARY_CSV,
     TIMING_CSV,
     extra_settings,
-    overrides_as_json,
-    overrides_text,
     typed,
 )
 from rnn_sweep.record.fold import not_ok
