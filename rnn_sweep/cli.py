@@ -14,8 +14,8 @@ from pathlib import Path
 
 from rnn_sweep import stopping
 from rnn_sweep.commands import SUBCOMMANDS
+from rnn_sweep.config.overrides import parse_overrides
 from rnn_sweep.errors import ConfigError, UserError
-from rnn_sweep.results.columns import parse_overrides
 
 _CONFIG_PATH_FLAGS = ("--config-path", "-cp")
 # The settings of conf/config.yaml's `hydra:` section that a config without one must still get.
@@ -48,11 +48,11 @@ def run(argv: list[str]) -> int:
 
 def _launch_training(argv: list[str]) -> int:
     """Check the whole command (every job of a sweep) before anything trains, claim the output folder, then hand
-    the command to Hydra, which runs rnn_sweep.app for each job."""
+    the command to Hydra, which runs rnn_sweep.launch.job for each job."""
     global _claimed_run_dir
     _refuse_unknown_command(argv)
-    from rnn_sweep.config.preflight import preflight
     from rnn_sweep.config.seeds import expand_seeds
+    from rnn_sweep.launch.preflight import preflight
     from rnn_sweep.train.startup_logs import quiet_environment
 
     quiet_environment()  # before TensorFlow is imported; RNN_SWEEP_TF_LOGS=1 shows its logs
@@ -72,7 +72,7 @@ def _launch_training(argv: list[str]) -> int:
         argv.append(f"{output.key}={override_value(folder)}")
     command_id()  # the id this command's job processes inherit, so a stopped command can tell its own jobs
 
-    from rnn_sweep.app import train_app
+    from rnn_sweep.launch.job import train_app
 
     sys.argv = [sys.argv[0], *argv]
     train_app()
@@ -139,8 +139,8 @@ def _sweep_tables_line(sweep_dir: Path, rewrite: bool) -> str:
 def _sweeps_exit_status() -> int:
     """A sweep runs every job whatever happens to the others; its exit status then says if any did not end ok,
     if a result.json was damaged, or if its tables could not be written."""
-    from rnn_sweep.results.columns import overrides_text
-    from rnn_sweep.results.tables import failed_jobs
+    from rnn_sweep.config.overrides import overrides_text
+    from rnn_sweep.report.tables import failed_jobs
     from rnn_sweep.sweep.callback import aggregation_errors, finished_sweeps
 
     code = 0
@@ -187,7 +187,7 @@ def _our_output_folders(argv: list[str]) -> list[str]:
     from omegaconf import OmegaConf
 
     from rnn_sweep.config.paths import conf_dir
-    from rnn_sweep.config.preflight import load_saved_config, parse_hydra_args
+    from rnn_sweep.launch.preflight import load_saved_config, parse_hydra_args
 
     args = parse_hydra_args(argv)
     name = args.config_name or "config"

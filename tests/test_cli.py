@@ -15,8 +15,8 @@ from omegaconf import OmegaConf
 
 from rnn_sweep.config.paths import conf_dir
 from rnn_sweep.config.validate import validate
-from rnn_sweep.results.columns import CONTRACT_COLUMNS, HISTORY_COLUMNS
-from rnn_sweep.results.identity import config_hash
+from rnn_sweep.record.columns import CONTRACT_COLUMNS, HISTORY_COLUMNS
+from rnn_sweep.record.identity import config_hash
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,10 @@ import pytest
 from helpers.cli import run_cli, run_probe
 from omegaconf import OmegaConf
 
+from rnn_sweep.compare.pairing import load_results, match_keys
 from rnn_sweep.config.validate import validate
-from rnn_sweep.results.identity import config_hash
-from rnn_sweep.results.pairing import load_results, match_keys
-from rnn_sweep.results.record import collect_results
+from rnn_sweep.record.identity import config_hash
+from rnn_sweep.record.result_files import collect_results
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 from rnn_sweep.config.schema import CELLS, OPTIMIZERS
 from rnn_sweep.config.validate import validate
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.results.identity import config_hash
+from rnn_sweep.record.identity import config_hash
 
 
 def test_defaults_compose_and_validate():
@@ -96,8 +96,8 @@ def test_config_hash_tracks_what_is_trained_not_where_data_lives():
 
 
 def test_collect_results_reads_run_and_sweep_folders(tmp_path):
-    from rnn_sweep.results.columns import COLUMNS
-    from rnn_sweep.results.record import collect_results, write_result
+    from rnn_sweep.record.columns import COLUMNS
+    from rnn_sweep.record.result_files import collect_results, write_result
 
     for job in ("0", "1", "10"):
         write_result(tmp_path / "sweep" / job, {**dict.fromkeys(COLUMNS), "run_dir": job, "status": "ok"})

@@ -14,13 +14,13 @@ import pytest
 from helpers.cli import run_cli
 from helpers.runs import TINY
 
+from rnn_sweep.compare.pairing import load_results
+from rnn_sweep.compare.verdicts import compare
 from rnn_sweep.data import loading
 from rnn_sweep.data.loading import IDX_STEMS, DataError, DataSource, load_data, locate_data
 from rnn_sweep.errors import UserError
-from rnn_sweep.results.columns import COLUMNS
-from rnn_sweep.results.pairing import load_results
-from rnn_sweep.results.record import write_result
-from rnn_sweep.results.significance import compare
+from rnn_sweep.record.columns import COLUMNS
+from rnn_sweep.record.result_files import write_result
 
 
 def test_real_fashion_mnist_is_balanced_and_not_mnist(fashion, mnist):

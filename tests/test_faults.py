@@ -19,13 +19,13 @@ from helpers.runs import FAULTS_TINY as TINY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rnn_sweep.config.preflight import preflight
 from rnn_sweep.data.loading import IDX_STEMS
 from rnn_sweep.errors import UserError
-from rnn_sweep.results.columns import COLUMNS, CONTRACT_COLUMNS
-from rnn_sweep.results.plots import CURVES_PLOT
-from rnn_sweep.results.record import write_result
-from rnn_sweep.results.tables import write_sweep_tables
+from rnn_sweep.launch.preflight import preflight
+from rnn_sweep.record.columns import COLUMNS, CONTRACT_COLUMNS
+from rnn_sweep.record.result_files import write_result
+from rnn_sweep.report.plots import CURVES_PLOT
+from rnn_sweep.report.sweep_report import write_sweep_report
 
 # Tiny real jobs: a few seconds each, most of it TensorFlow's tracing.
 
@@ -228,8 +228,8 @@ def test_ctrl_c_during_a_sweep_stops_it_and_its_tables_list_the_jobs_that_ran(tm
 _LAUNCHER = """
 import json, sys, time
 from pathlib import Path
-from rnn_sweep.results.tables import write_sweep_tables
-from rnn_sweep.results.record import write_result
+from rnn_sweep.report.sweep_report import write_sweep_report
+from rnn_sweep.record.result_files import write_result
 
 signals, sweep_dir, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 jobs, record = json.loads(sys.argv[4]), json.loads(sys.argv[5])
@@ -241,7 +241,7 @@ for round_, job in enumerate(jobs):
         time.sleep(0.001)
     # A job of this launcher ends and writes its result; the launcher then aggregates, as on_multirun_end does.
     write_result(sweep_dir / str(job), {**record, "run_dir": str(sweep_dir / str(job)), "seed": job})
-    write_sweep_tables(sweep_dir)
+    write_sweep_report(sweep_dir)
     (signals / f"done-{round_}-{name}").touch()
 """
 
@@ -264,7 +264,7 @@ def test_two_launchers_aggregating_into_one_sweep_folder_at_once_leave_a_complet
     signals.mkdir()
     for job in range(200):  # jobs that ended earlier: every aggregation reads them all
         write_result(sweep_dir / str(job), _record(run_dir=str(sweep_dir / str(job)), seed=job))
-    write_sweep_tables(sweep_dir)
+    write_sweep_report(sweep_dir)
     rounds = 8
     launchers = {name: subprocess.Popen(
         [sys.executable, "-c", _LAUNCHER, str(signals), str(sweep_dir), name, json.dumps(list(jobs)),
@@ -410,7 +410,7 @@ def _sweep_of_records(sweep_dir: Path, accuracies: list[float]) -> None:
     for job, accuracy in enumerate(accuracies):
         write_result(sweep_dir / str(job), _record(run_dir=str(sweep_dir / str(job)), units=4 * (job + 1),
                                                    test_accuracy=accuracy))
-    write_sweep_tables(sweep_dir)
+    write_sweep_report(sweep_dir)
 
 
 def test_compare_reads_the_run_folders_when_results_csv_is_older_than_them(tmp_path):

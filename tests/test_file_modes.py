@@ -20,7 +20,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from rnn_sweep import atomic
-from rnn_sweep.results import plots
+from rnn_sweep.report import plots
 out = Path(sys.argv[1])
 atomic.write_text(out / "table.csv", "a,b\\n1,2\\n")
 atomic.write_bytes(out / "arrays.npy", b"\\x93NUMPY")

@@ -12,9 +12,9 @@ from helpers.cli import run_cli
 from helpers.config import typed_config
 from omegaconf import OmegaConf
 
-from rnn_sweep.results.columns import HYDRA_DIR, LABELS_FILE, MULTIRUN_FILE, PREDICTIONS_FILE, RESULTS_CSV
-from rnn_sweep.results.record import new_record, write_result
-from rnn_sweep.results.tables import write_sweep_tables
+from rnn_sweep.record.columns import HYDRA_DIR, LABELS_FILE, MULTIRUN_FILE, PREDICTIONS_FILE, RESULTS_CSV
+from rnn_sweep.record.result_files import new_record, write_result
+from rnn_sweep.report.sweep_report import write_sweep_report
 
 IMAGES = 200
 LABELS = np.random.default_rng(0).integers(0, 10, IMAGES)
@@ -48,7 +48,7 @@ def _job(sweep: Path, num: int, cell: str, accuracy: float | None, status: str =
 def _sweep(folder: Path, jobs: list[tuple[str, float | None, str | None]]) -> Path:
     for num, (cell, accuracy, status) in enumerate(jobs):
         _job(folder, num, cell, accuracy, status)
-    write_sweep_tables(folder)
+    write_sweep_report(folder)
     return folder
 
 
@@ -75,7 +75,7 @@ def test_the_gate_fails_on_every_setting_b_lost(tmp_path):
     assert "cell=gru" not in out.split("fails on")[1]
 
     shutil.rmtree(b / "1")  # now B lacks lstm altogether
-    write_sweep_tables(b)
+    write_sweep_report(b)
     code, out = _gate(a, b)
     assert code == 1 and "cell=lstm: missing in B (A has 1 run(s) ok (ok), B has no run of it)" in out, out
 

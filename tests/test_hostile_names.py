@@ -6,8 +6,8 @@ from __future__ import annotations
 from browser import click_every_link
 from helpers.cli import run_cli
 
-from rnn_sweep.results.columns import COLUMNS
-from rnn_sweep.results.record import write_result
+from rnn_sweep.record.columns import COLUMNS
+from rnn_sweep.record.result_files import write_result
 
 HOSTILE_NAMES = ['javascript:alert(9)<!--', '"><img src=x onerror=alert(8)>', "<script>alert(7)<\\script>",
                  "%2e%2e", "' onmouseover='alert(5)", "plain"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rnn_sweep.sweep.hparams import HPARAMS_EVENTS
+from rnn_sweep.report.tensorboard_hparams import HPARAMS_EVENTS
 
 STATUSES = ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"]
 

@@ -19,12 +19,12 @@ from rnn_sweep.cli import run
 from rnn_sweep.commands import SUBCOMMANDS
 from rnn_sweep.config.cells import cell_entries, resolve
 from rnn_sweep.config.paths import conf_dir
-from rnn_sweep.config.preflight import _JobComposer
 from rnn_sweep.config.schema import OPTIMIZER_SCHEMAS, Config, DataConfig, TrainConfig, register
 from rnn_sweep.config.validate import validate
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.results.columns import COLUMNS
-from rnn_sweep.results.record import write_result
+from rnn_sweep.launch.preflight import _JobComposer
+from rnn_sweep.record.columns import COLUMNS
+from rnn_sweep.record.result_files import write_result
 
 
 def _refused(args: list[str], cwd: Path) -> str:

@@ -25,5 +25,5 @@ def test_every_subpackage_and_the_conf_tree_are_packaged():
 
 def test_the_page_templates_are_packaged():
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    templates = sorted((ROOT / "rnn_sweep" / "results" / "templates").glob("*.j2"))
-    assert templates and setuptools["package-data"]["rnn_sweep.results"] == ["templates/*.j2"]
+    templates = sorted((ROOT / "rnn_sweep" / "report" / "templates").glob("*.j2"))
+    assert templates and setuptools["package-data"]["rnn_sweep.report"] == ["templates/*.j2"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from rnn_sweep.results.plots import write_run_plot, write_sweep_plots
-from rnn_sweep.results.record import collect_results
+from rnn_sweep.record.result_files import collect_results
+from rnn_sweep.report.plots import write_run_plot, write_sweep_plots
 
 pytestmark = pytest.mark.slow
 

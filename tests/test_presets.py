@@ -19,8 +19,8 @@ from rnn_sweep.config.paths import conf_dir
 from rnn_sweep.config.validate import validate
 from rnn_sweep.data.sequences import pixel_permutation, sequence_shape, to_sequences
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.results.columns import COLUMNS
-from rnn_sweep.results.record import write_result
+from rnn_sweep.record.columns import COLUMNS
+from rnn_sweep.record.result_files import write_result
 
 keras = LazyModule("keras")
 build_model, = lazy_functions("rnn_sweep.train.model", "build_model")
@@ -292,7 +292,7 @@ def test_new_switches_refuse_non_booleans_in_saved_configs(key):
 
 
 def test_preset_is_not_part_of_the_run_identity():
-    from rnn_sweep.results.identity import config_hash
+    from rnn_sweep.record.identity import config_hash
 
     assert config_hash(typed_config("preset.name=x")) == config_hash(typed_config())
 

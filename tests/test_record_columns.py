@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from rnn_sweep.results.columns import (
+from rnn_sweep.record.columns import (
     COLUMNS,
     CONFIG_COLUMNS,
     DECLARED,
@@ -16,7 +16,7 @@ from rnn_sweep.results.columns import (
     ColumnValueError,
     read_table,
 )
-from rnn_sweep.results.tables import results_frame
+from rnn_sweep.report.tables import results_frame
 
 
 def _record(run_dir: str, **values) -> dict:

@@ -2,7 +2,7 @@
 removed, reordered, seed counts changed, commands killed mid-way) leaves exactly one finished row per identity,
 trains nothing twice and never writes over a record.
 
-A command here does what Hydra's basic launcher and rnn_sweep.app do for each job, in their order: choose the job
+A command here does what Hydra's basic launcher and rnn_sweep.launch.job do for each job, in their order: choose the job
 folder through the `rnn_sweep.job_dir` resolver, save the job's config in `.hydra/`, skip the job when its folder
 holds a finished result, else train. Training is a stand-in that writes a real record (new_record, write_result),
 so the test runs in seconds; tests/test_sweep.py runs the same growth through the real CLI and real training.
@@ -24,10 +24,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from omegaconf import OmegaConf, open_dict
 
 from rnn_sweep.config.validate import validate
-from rnn_sweep.results.columns import HYDRA_DIR, RESULT_FILE
-from rnn_sweep.results.identity import config_hash
-from rnn_sweep.results.record import new_record, scan_results, write_result
-from rnn_sweep.results.tables import results_frame
+from rnn_sweep.record.columns import HYDRA_DIR, RESULT_FILE
+from rnn_sweep.record.identity import config_hash
+from rnn_sweep.record.result_files import new_record, scan_results, write_result
+from rnn_sweep.report.tables import results_frame
 from rnn_sweep.sweep.resume import finished_result, job_dir
 
 CELLS = ("gru", "lstm", "simple_rnn")

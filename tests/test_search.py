@@ -16,7 +16,7 @@ from helpers.cli import cli_env, run_cli
 from helpers.runs import SEARCH_DATA as TINY
 from omegaconf import OmegaConf
 
-from rnn_sweep.sweep.kill_points import KILL_AT, POINTS
+from rnn_sweep.search.kill_points import KILL_AT, POINTS
 
 optuna = pytest.importorskip("optuna")
 

@@ -6,14 +6,14 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.sweep.objectives import check_objectives
-from rnn_sweep.sweep.samplers import make_sampler
-from rnn_sweep.sweep.space import parse_space
+from rnn_sweep.search.objectives import check_objectives
+from rnn_sweep.search.samplers import make_sampler
+from rnn_sweep.search.space import parse_space
 
 optuna = pytest.importorskip("optuna")
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution  # noqa: E402
 
-from rnn_sweep.sweep.study import distributions  # noqa: E402
+from rnn_sweep.search.study import distributions  # noqa: E402
 
 
 @pytest.mark.parametrize(("form", "expected"), [

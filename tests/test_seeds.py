@@ -12,8 +12,8 @@ from helpers.cli import run_cli
 from helpers.runs import LEARNS
 from matplotlib.container import ErrorbarContainer
 
-from rnn_sweep.results.columns import SUMMARY_COLUMNS
-from rnn_sweep.results.plots import _accuracy_vs_units
+from rnn_sweep.record.columns import SUMMARY_COLUMNS
+from rnn_sweep.report.plots import _accuracy_vs_units
 
 pytestmark = pytest.mark.slow
 

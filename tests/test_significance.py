@@ -13,11 +13,11 @@ from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar as statsmodels_mcnemar
 from statsmodels.stats.proportion import proportion_confint
 
+from rnn_sweep.compare.gate import gate_failures
+from rnn_sweep.compare.pairing import load_results
+from rnn_sweep.compare.verdicts import SIDE_COLUMNS, compare
 from rnn_sweep.errors import UserError
-from rnn_sweep.results.columns import COMPARE_STAT_COLUMNS
-from rnn_sweep.results.gate import gate_failures
-from rnn_sweep.results.pairing import load_results
-from rnn_sweep.results.significance import SIDE_COLUMNS, compare
+from rnn_sweep.record.columns import COMPARE_STAT_COLUMNS
 
 SETTING = {"cell": "gru", "batch_size": 64, "optimizer": "adam", "learning_rate": 0.001, "epochs": 3, "data": "mnist"}
 LABELS = np.arange(200) % 10

@@ -11,8 +11,8 @@ from helpers.config import typed_config
 from helpers.lazy import LazyModule, lazy_functions
 from helpers.runs import TINY
 
-from rnn_sweep.config.preflight import preflight
 from rnn_sweep.errors import ConfigError
+from rnn_sweep.launch.preflight import preflight
 from rnn_sweep.train.speed import AUTO_STEPS_PER_EXECUTION, MIN_UNROLLED_TRAINING_STEPS, plan_speed
 
 keras, tf, layers = LazyModule("keras"), LazyModule("tensorflow"), LazyModule("rnn_sweep.train.layers")

@@ -15,11 +15,11 @@ from statsmodels.stats.contingency_tables import mcnemar as statsmodels_mcnemar
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
+from rnn_sweep.compare.pairing import load_results
+from rnn_sweep.compare.verdicts import compare
 from rnn_sweep.config.seeds import expand_seeds
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.results.pairing import load_results
-from rnn_sweep.results.significance import compare
-from rnn_sweep.results.statistics import (
+from rnn_sweep.stats.intervals import (
     BOOTSTRAP_RESAMPLES,
     BOOTSTRAP_SEED,
     Ratio,

@@ -11,9 +11,9 @@ import pytest
 from helpers.cli import run_cli, run_probe
 from helpers.config import compose_config
 
-from rnn_sweep.config.preflight import expand_jobs
-from rnn_sweep.results.columns import CONTRACT_COLUMNS
-from rnn_sweep.results.plots import ACCURACY_PLOT, CURVES_PLOT
+from rnn_sweep.launch.preflight import expand_jobs
+from rnn_sweep.record.columns import CONTRACT_COLUMNS
+from rnn_sweep.report.plots import ACCURACY_PLOT, CURVES_PLOT
 
 TINY = ("data.limit_train=600", "data.limit_test=200", "train.epochs=1", "train.save_model=false")
 GRID = ("-m", "model=simple_rnn,lstm,gru", "model.units=4,8", *TINY)

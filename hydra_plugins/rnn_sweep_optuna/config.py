@@ -11,24 +11,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-SWEEPER_TARGET = "hydra_plugins.rnn_sweep_optuna.optuna_sweeper.OptunaSweeper"
-PRUNERS = ("median", "none")
-DIRECTIONS = ("maximize", "minimize")
-DEFAULT_OBJECTIVE = "best_val_accuracy"
-# The sampler config groups: `hydra/sweeper/sampler=<name>` picks the Optuna sampler class; any of its arguments
-# go beside `_target_`. `seed` is the one every group sets, so a search can be repeated.
-SAMPLER_GROUPS = {
-    "tpe": "optuna.samplers.TPESampler",
-    "random": "optuna.samplers.RandomSampler",
-    "cmaes": "optuna.samplers.CmaEsSampler",
-    "grid": "optuna.samplers.GridSampler",
-    "nsgaii": "optuna.samplers.NSGAIISampler",
-    "nsgaiii": "optuna.samplers.NSGAIIISampler",
-    "qmc": "optuna.samplers.QMCSampler",
-    "gp": "optuna.samplers.GPSampler",
-    "bruteforce": "optuna.samplers.BruteForceSampler",
-}
-DEFAULT_SEED = 42
+from rnn_sweep.search.settings import DEFAULT_SEED, SAMPLER_GROUPS, SWEEPER_TARGET
 
 
 @dataclass

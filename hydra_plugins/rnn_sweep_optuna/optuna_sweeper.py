@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf
-
-MULTIRUN_FILE = "multirun.yaml"
+from omegaconf import DictConfig
 
 
 class OptunaSweeper(Sweeper):
-    """Hydra builds it from `hydra.sweeper` (config.OptunaSweeperConf); Optuna is imported only in `sweep`."""
+    """Hydra builds it from `hydra.sweeper` (config.OptunaSweeperConf); the search itself is rnn_sweep.search."""
 
     def __init__(self, **settings: Any) -> None:
         """`settings` are `hydra.sweeper`'s keys; `sweep` reads them from the config, resolved, instead."""
@@ -30,76 +27,7 @@ class OptunaSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> list[Any]:
-        from rnn_sweep.console import stdout
-        from rnn_sweep.sweep import study as studies
-        from rnn_sweep.sweep.custom_space import custom_space_function
-        from rnn_sweep.sweep.kill_points import kill_point
-        from rnn_sweep.sweep.samplers import grid_size
-        from rnn_sweep.sweep.space import search_space
-        from rnn_sweep.sweep.study_files import report_study
+        from rnn_sweep.search.trials import run_search  # Optuna is imported there, when a search starts
 
         assert self.config is not None and self.launcher is not None
-        sweeper = self.config.hydra.sweeper
-        sweep_dir = Path(self.config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / MULTIRUN_FILE)
-        space = search_space(sweeper, arguments)
-        dists = studies.distributions(space)
-        custom_space = custom_space_function(sweeper)
-        study = studies.open_study(sweeper, sweep_dir, space)
-        studies.settle_orphans(study, sweep_dir)
-        if len(study.directions) > 1 and sweeper.pruner.name != "none":
-            stdout.print("Pruning is off: Optuna cannot prune a search of several objectives, so every trial "
-                         "runs all its epochs.")
-        n_trials = min(sweeper.n_trials, grid_size(study.sampler) or sweeper.n_trials)  # a grid ends when done
-        left = studies.trials_left(study, n_trials)
-        returns = []
-        while left > 0:
-            asked = [self._ask(study, space, dists, custom_space) for _ in range(min(sweeper.n_jobs, left))]
-            try:
-                for batch in _contiguous(asked):
-                    first = batch[0][0].user_attrs[studies.JOB]
-                    kill_point("asked", first)
-                    jobs = self.launcher.launch([overrides for _, overrides in batch], initial_job_idx=first)
-                    for (trial, _), job in zip(batch, jobs, strict=True):
-                        kill_point("recorded", trial.user_attrs[studies.JOB])
-                        studies.tell(study, trial, job)
-                        kill_point("told", trial.user_attrs[studies.JOB])
-                    returns.append(jobs)
-            except BaseException:  # Ctrl-C: the trials still running are failed, and asked again on resume
-                _fail_running(study, [trial for trial, _ in asked])
-                raise
-            left = studies.trials_left(study, n_trials)
-        report_study(study, sweep_dir)
-        return returns
-
-    def _ask(self, study: Any, space: Any, dists: Any, custom_space: Any) -> tuple[Any, list[str]]:
-        """A trial and its job's overrides, with what `custom_search_space` suggests for it added."""
-        from rnn_sweep.sweep import study as studies
-        from rnn_sweep.sweep.custom_space import extend_trial
-
-        trial, overrides = studies.ask(study, space, dists)
-        if custom_space is not None:
-            overrides = extend_trial(custom_space, self.config, trial, overrides)
-            trial.set_user_attr(studies.OVERRIDES, overrides)
-        return trial, overrides
-
-
-def _contiguous(asked: list[tuple[Any, list[str]]]) -> list[list[tuple[Any, list[str]]]]:
-    """The asked trials in runs of consecutive job numbers: a launcher numbers a batch's jobs from its first."""
-    from rnn_sweep.sweep.study import JOB
-
-    runs: list[list[tuple[Any, list[str]]]] = []
-    for item in sorted(asked, key=lambda item: item[0].user_attrs[JOB]):
-        if runs and runs[-1][-1][0].user_attrs[JOB] + 1 == item[0].user_attrs[JOB]:
-            runs[-1].append(item)
-        else:
-            runs.append([item])
-    return runs
-
-
-def _fail_running(study: Any, trials: list[Any]) -> None:
-    from optuna.trial import TrialState
-
-    for trial in trials:
-        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+        return run_search(self.config, self.launcher, arguments)

@@ -1,4 +1,4 @@
-"""`hydra/launcher=slurm` names this class; the work is in rnn_sweep.sweep.slurm.
+"""`hydra/launcher=slurm` names this class; the work is in rnn_sweep.cluster.slurm.
 
 Hydra imports every module under hydra_plugins at start-up and accepts a launcher only if its class is defined
 there. Without hydra-submitit-launcher (the optional extra rnn-sweep[submitit]) there is nothing to define.
@@ -7,7 +7,7 @@ there. Without hydra-submitit-launcher (the optional extra rnn-sweep[submitit]) 
 from importlib.util import find_spec
 
 if find_spec("hydra_plugins.hydra_submitit_launcher") and find_spec("submitit"):
-    from rnn_sweep.sweep import slurm
+    from rnn_sweep.cluster import slurm
 
     class SlurmLauncher(slurm.SlurmLauncher):
         """rnn-sweep's SLURM launcher, under the name Hydra accepts."""

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from rnn_sweep.errors import UserError
-from rnn_sweep.results.columns import HYDRA_DIR, RESULT_FILE, RESULTS_CSV
+from rnn_sweep.record.columns import HYDRA_DIR, RESULT_FILE, RESULTS_CSV
 
 
 class CommandParser(argparse.ArgumentParser):

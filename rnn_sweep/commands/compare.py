@@ -15,14 +15,14 @@ from rich.text import Text
 
 from rnn_sweep import atomic
 from rnn_sweep.commands.arguments import CommandParser, non_negative, probability, refuse_overwriting_inputs
+from rnn_sweep.compare.gate import UNTESTED, gate_failures, is_untested
+from rnn_sweep.compare.pairing import load_results
+from rnn_sweep.compare.verdicts import ALPHA, Comparison, compare
 from rnn_sweep.console import stdout
 from rnn_sweep.errors import UserError
-from rnn_sweep.results.columns import ACCURACY, SETTING_COLUMNS
-from rnn_sweep.results.gate import UNTESTED, gate_failures, is_untested
-from rnn_sweep.results.html import write_comparison_page
-from rnn_sweep.results.pairing import load_results
-from rnn_sweep.results.significance import ALPHA, Comparison, compare
-from rnn_sweep.results.statistics import mean_interval
+from rnn_sweep.record.columns import ACCURACY, SETTING_COLUMNS
+from rnn_sweep.report.html import write_comparison_page
+from rnn_sweep.stats.intervals import mean_interval
 
 DESCRIPTION = f"""\
 Put two sweeps side by side. A and B are results.csv files, sweep folders (their results.csv, else every

@@ -11,10 +11,11 @@ from pathlib import Path
 from rnn_sweep.commands.arguments import CommandParser
 from rnn_sweep.console import print_error, print_run_summary, stdout
 from rnn_sweep.errors import UserError
-from rnn_sweep.results.columns import HISTORY_FILE, HYDRA_DIR, REPORT_HTML, RESULT_FILE
-from rnn_sweep.results.plots import write_run_plot
-from rnn_sweep.results.record import read_result
-from rnn_sweep.results.tables import print_sweep_tables, write_sweep_tables
+from rnn_sweep.record.columns import HISTORY_FILE, HYDRA_DIR, REPORT_HTML, RESULT_FILE
+from rnn_sweep.record.result_files import read_result
+from rnn_sweep.report.plots import write_run_plot
+from rnn_sweep.report.sweep_report import write_sweep_report
+from rnn_sweep.report.tables import print_sweep_tables
 
 
 def main(argv: list[str]) -> int:
@@ -52,7 +53,7 @@ def main(argv: list[str]) -> int:
         raise UserError(f"No {RESULT_FILE} found in {folder} or below it: it is not a run or sweep folder of "
                         "rnn-sweep, or none of its jobs has finished yet.")
     # A sweep still running, or killed, gets a partial table: the jobs without a result are listed below it.
-    tables = write_sweep_tables(folder.resolve())
+    tables = write_sweep_report(folder.resolve())
     if args.html:
         stdout.print(f"wrote {tables.folder / REPORT_HTML} ({len(tables.results)} jobs, {len(tables.missing())} "
                      "without a result)")

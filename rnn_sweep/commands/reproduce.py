@@ -12,11 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rnn_sweep.commands.arguments import CommandParser, non_negative
-from rnn_sweep.config.preflight import preflight
-from rnn_sweep.console import print_error, stdout
-from rnn_sweep.errors import UserError
-from rnn_sweep.results.record import read_result
-from rnn_sweep.results.reproduction import (
+from rnn_sweep.compare.reproduction import (
     DEFAULT_TOLERANCE,
     SAVED_CONFIG,
     SHOWN,
@@ -24,6 +20,10 @@ from rnn_sweep.results.reproduction import (
     new_run_dir_name,
     original_record,
 )
+from rnn_sweep.console import print_error, stdout
+from rnn_sweep.errors import UserError
+from rnn_sweep.launch.preflight import preflight
+from rnn_sweep.record.result_files import read_result
 from rnn_sweep.sweep.folders import claim_new_folder, override_value
 
 DESCRIPTION = f"""\

@@ -9,8 +9,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from rnn_sweep.console import stdout
-from rnn_sweep.results.tables import SweepTables, print_sweep_tables, write_sweep_tables
-from rnn_sweep.sweep.hparams import write_hparams
+from rnn_sweep.report.sweep_report import write_sweep_report
+from rnn_sweep.report.tables import SweepTables, print_sweep_tables
 
 # For the CLI: the sweep folders of the multiruns this process started (Hydra skips on_multirun_end when Ctrl-C
 # stops one, so the CLI writes their tables itself), and the tables of those that ended (for the exit status).
@@ -38,7 +38,6 @@ class AggregateSweep(Callback):
 def aggregate(sweep_dir: Path) -> SweepTables:
     """Write the sweep's tables (and its TensorBoard HParams view, when its jobs logged there) from what its job
     folders hold now, and print them."""
-    tables = write_sweep_tables(sweep_dir)
-    write_hparams(sweep_dir, tables.results)
+    tables = write_sweep_report(sweep_dir)
     print_sweep_tables(tables, stdout)
     return tables

@@ -10,22 +10,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from rnn_sweep.results.columns import MULTIRUN_FILE, RESULT_FILE
-
-
-def sweep_size(hydra_cfg: DictConfig) -> int | None:
-    """How many jobs the sweep launches: Optuna's n_trials, or the size of the grid in multirun.yaml."""
-    from rnn_sweep.config.preflight import expand_jobs  # Hydra's override parser: only needed here
-
-    if "n_trials" in hydra_cfg.sweeper:
-        return int(hydra_cfg.sweeper.n_trials)
-    try:
-        cfg = OmegaConf.load(Path(hydra_cfg.sweep.dir) / MULTIRUN_FILE)
-        return len(expand_jobs(list(cfg.hydra.overrides.task), True, cfg.hydra))
-    except Exception:  # progress is informative only; it must never stop a job
-        return None
+from rnn_sweep.record.columns import MULTIRUN_FILE, RESULT_FILE
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from rnn_sweep.config.validate import validate
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.results.columns import HYDRA_DIR, RESULT_FILE
-from rnn_sweep.results.identity import config_hash, identity_of, is_finished, saved_config_identity
-from rnn_sweep.results.record import ResultFileError, read_result
+from rnn_sweep.record.columns import HYDRA_DIR, RESULT_FILE
+from rnn_sweep.record.identity import config_hash, identity_of, is_finished, saved_config_identity
+from rnn_sweep.record.result_files import ResultFileError, read_result
 
 RESOLVER = "rnn_sweep.job_dir"
 DAMAGED = "damaged"  # the identity of a folder whose result.json cannot be read: never anyone's to write into

@@ -19,8 +19,8 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from rnn_sweep import stopping
-from rnn_sweep.results.columns import COLUMNS, HISTORY_FILE, HYDRA_DIR, RESULT_FILE
-from rnn_sweep.results.record import new_record, write_result
+from rnn_sweep.record.columns import COLUMNS, HISTORY_FILE, HYDRA_DIR, RESULT_FILE
+from rnn_sweep.record.result_files import new_record, write_result
 from rnn_sweep.sweep.claims import holder, is_held, is_ours
 
 # How long the job processes get to write their records before they are written for them.

@@ -17,7 +17,7 @@ from rich.progress import Progress, TaskID
 
 from rnn_sweep import atomic
 from rnn_sweep.console import LiveProgress, epoch_display
-from rnn_sweep.results.columns import HISTORY_COLUMNS, STEPS_COLUMNS
+from rnn_sweep.record.columns import HISTORY_COLUMNS, STEPS_COLUMNS
 
 
 class EpochTimer(keras.callbacks.Callback):

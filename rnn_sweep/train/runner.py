@@ -24,7 +24,7 @@ from rnn_sweep import atomic, stopping
 from rnn_sweep.console import LiveProgress
 from rnn_sweep.data.loading import load_data, locate_data, make_splits
 from rnn_sweep.data.sequences import sequence_shape, to_sequences
-from rnn_sweep.results.columns import (
+from rnn_sweep.record.columns import (
     HISTORY_FILE,
     LABELS_FILE,
     MODEL_FILE,
@@ -32,7 +32,7 @@ from rnn_sweep.results.columns import (
     STEPS_FILE,
     TENSORBOARD_DIR,
 )
-from rnn_sweep.results.record import new_record, write_result
+from rnn_sweep.record.result_files import new_record, write_result
 from rnn_sweep.train.callbacks import (
     DivergenceStop,
     EpochProgress,

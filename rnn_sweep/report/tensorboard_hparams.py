@@ -26,8 +26,8 @@ from tensorboard.plugins.scalar.summary_v2 import scalar_pb
 from tensorboard.summary.writer.record_writer import RecordWriter
 
 from rnn_sweep import atomic
-from rnn_sweep.results.columns import COLUMNS, SETTING_COLUMNS, TENSORBOARD_DIR
-from rnn_sweep.results.fold import ended_well
+from rnn_sweep.record.columns import COLUMNS, SETTING_COLUMNS, TENSORBOARD_DIR
+from rnn_sweep.record.fold import ended_well
 
 # TensorBoard reads every file whose name holds "tfevents".
 HPARAMS_EVENTS = "events.out.tfevents.rnn-sweep-hparams"

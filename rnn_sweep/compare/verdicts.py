@@ -18,16 +18,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rnn_sweep.compare.pairing import RUN_FOLDER, pair
 from rnn_sweep.errors import UserError
-from rnn_sweep.results.columns import (
+from rnn_sweep.record.columns import (
     ACCURACY,
     COMPARE_STAT_COLUMNS,
     LABELS_FILE,
     PREDICTIONS_FILE,
     RATIO_METRICS,
 )
-from rnn_sweep.results.pairing import RUN_FOLDER, pair
-from rnn_sweep.results.statistics import Difference, holm, mcnemar, median_ratio, time_verdict, verdict, welch
+from rnn_sweep.stats.intervals import Difference, holm, mcnemar, median_ratio, time_verdict, verdict, welch
 
 ALPHA = 0.05
 NO_VERDICT = "no verdict"

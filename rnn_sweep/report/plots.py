@@ -12,10 +12,10 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from rnn_sweep.results.columns import HISTORY_FILE
-from rnn_sweep.results.fold import counted, steady_epoch_seconds
-from rnn_sweep.results.record import read_result
-from rnn_sweep.results.statistics import mean_interval
+from rnn_sweep.record.columns import HISTORY_FILE
+from rnn_sweep.record.fold import counted, steady_epoch_seconds
+from rnn_sweep.record.result_files import read_result
+from rnn_sweep.stats.intervals import mean_interval
 
 ACCURACY_PLOT = "accuracy_vs_units.png"
 TIMING_PLOT = "epoch_seconds_vs_batch_size.png"

@@ -13,8 +13,8 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig
 
-from hydra_plugins.rnn_sweep_optuna.config import DEFAULT_OBJECTIVE, DIRECTIONS
 from rnn_sweep.errors import ConfigError
+from rnn_sweep.search.settings import DEFAULT_OBJECTIVE, DIRECTIONS
 
 # The record columns that measure a run, as numbers: what a trial can be scored by.
 OBJECTIVE_COLUMNS = (

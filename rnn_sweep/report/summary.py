@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from rnn_sweep.results.columns import COLUMNS, SETTING_COLUMNS, SUMMARY_COLUMNS, typed
-from rnn_sweep.results.fold import fold
+from rnn_sweep.record.columns import COLUMNS, SETTING_COLUMNS, SUMMARY_COLUMNS, typed
+from rnn_sweep.record.fold import fold
 
 
 def setting_keys(frame: pd.DataFrame) -> list[str]:

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from rnn_sweep.config.paths import conf_dir
 from rnn_sweep.config.validate import validate
 from rnn_sweep.errors import UserError
-from rnn_sweep.results.record import read_result
+from rnn_sweep.record.result_files import read_result
 
 SAVED_CONFIG = Path(".hydra") / "config.yaml"
 # Where a run is not bit-reproducible (GPU kernels, train.deterministic=false), this much change is accepted.

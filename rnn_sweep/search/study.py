@@ -18,14 +18,14 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from hydra_plugins.rnn_sweep_optuna.config import DEFAULT_OBJECTIVE
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.results.columns import STATUSES
-from rnn_sweep.results.record import ResultFileError, read_result
-from rnn_sweep.sweep.kill_points import kill_point
-from rnn_sweep.sweep.objectives import directions, objective_names, objective_values
-from rnn_sweep.sweep.samplers import make_sampler
-from rnn_sweep.sweep.space import Param, SearchSpace
+from rnn_sweep.record.columns import STATUSES
+from rnn_sweep.record.result_files import ResultFileError, read_result
+from rnn_sweep.search.kill_points import kill_point
+from rnn_sweep.search.objectives import directions, objective_names, objective_values
+from rnn_sweep.search.samplers import make_sampler
+from rnn_sweep.search.settings import DEFAULT_OBJECTIVE
+from rnn_sweep.search.space import Param, SearchSpace
 
 STUDY_FILE = "optuna.db"
 JOB = "job"  # user attribute: the trial's job folder number

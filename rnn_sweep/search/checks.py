@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.rnn_sweep_optuna.config import PRUNERS
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.sweep.custom_space import custom_space_function
-from rnn_sweep.sweep.objectives import check_objectives
-from rnn_sweep.sweep.samplers import check_sampler
+from rnn_sweep.search.custom_space import custom_space_function
+from rnn_sweep.search.objectives import check_objectives
+from rnn_sweep.search.samplers import check_sampler
+from rnn_sweep.search.settings import PRUNERS
 
 
 def check_settings(sweeper: DictConfig) -> None:

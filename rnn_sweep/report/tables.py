@@ -8,8 +8,6 @@ other processes or on other machines, and what lets `rnn-sweep report` rebuild t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +17,8 @@ from rich.console import Console
 from rich.table import Table
 
 from rnn_sweep import atomic
-from rnn_sweep.errors import UserError
-from rnn_sweep.results.columns import (
+from rnn_sweep.config.overrides import overrides_as_json, overrides_text
+from rnn_sweep.record.columns import (
     ACCURACY_CSV,
     COLUMNS,
     CONFIG_COLUMNS,
@@ -33,23 +31,13 @@ from rnn_sweep.results.columns import (
     SUMMARY_CSV,
     TIMING_CSV,
     extra_settings,
-    overrides_as_json,
-    overrides_text,
     typed,
 )
-from rnn_sweep.results.fold import not_ok
-from rnn_sweep.results.html import write_sweep_page
-from rnn_sweep.results.plots import write_sweep_plots
-from rnn_sweep.results.presets import preset_summary, preset_table
-from rnn_sweep.results.record import ResultFileError, scan_results
-from rnn_sweep.results.summary import summary_frame
+from rnn_sweep.record.fold import not_ok
+from rnn_sweep.record.result_files import ResultFileError, scan_results
+from rnn_sweep.report.presets import preset_summary, preset_table
+from rnn_sweep.report.summary import summary_frame
 
-try:
-    import fcntl
-except ImportError:  # Windows: no flock, so aggregations there are not serialised
-    fcntl = None
-
-LOCK_FILE = ".aggregate.lock"
 # Varied config columns go to the rows when they are one of these, to the columns otherwise.
 ROW_COLUMNS = ("cell", "units")
 TIMING_VALUES = ("epoch_seconds", "train_samples_per_second")
@@ -132,59 +120,37 @@ class SweepTables:
         ]
 
 
-def write_sweep_tables(sweep_dir: Path) -> SweepTables:
-    """Write results.csv, accuracy.csv, timing.csv, summary.csv, presets.csv (of preset runs), the plots and
-    report.html into `sweep_dir` (atomically) from its jobs' results.
+def sweep_tables(sweep_dir: Path) -> SweepTables:
+    """Every table of the sweep, computed once from its jobs' result.json files; the CSV files, the terminal, the
+    page, the plots and TensorBoard all render this one object (report/sweep_report.py).
 
     A damaged result.json or a job that never finished is left out of the tables and listed in the answer.
     """
-    sweep_dir = Path(sweep_dir)
-    with _one_aggregation_at_a_time(sweep_dir):
-        scan = scan_results(sweep_dir)
-        frame = results_frame([{**record, "run_dir": relative_run_dir(record["run_dir"], sweep_dir)}
-                               for record in scan.records])
-        if frame.empty:
-            return SweepTables(sweep_dir, frame, frame, frame, frame, frame, scan.unfinished, scan.unreadable)
-        tables = SweepTables(sweep_dir, frame, pivot(frame, ["test_accuracy"]), pivot(frame, list(TIMING_VALUES)),
-                             preset_summary(frame, varied_columns(frame)), summary_frame(frame), scan.unfinished,
-                             scan.unreadable)
-        atomic.write_text(sweep_dir / RESULTS_CSV, frame.to_csv(index=False))
-        atomic.write_text(sweep_dir / SUMMARY_CSV, tables.summary.to_csv(index=False))
-        atomic.write_text(sweep_dir / ACCURACY_CSV, tables.accuracy.to_csv())
-        atomic.write_text(sweep_dir / TIMING_CSV, tables.timing.to_csv())
-        if not tables.presets.empty:
-            atomic.write_text(sweep_dir / PRESETS_CSV, tables.presets.to_csv(index=False))
-        write_sweep_plots(sweep_dir, frame)
-        write_sweep_page(tables, varied_columns(frame))  # last: the page shows the tables and plots above
-    return tables
+    scan = scan_results(sweep_dir)
+    frame = results_frame([{**record, "run_dir": relative_run_dir(record["run_dir"], sweep_dir)}
+                           for record in scan.records])
+    if frame.empty:
+        return SweepTables(sweep_dir, frame, frame, frame, frame, frame, scan.unfinished, scan.unreadable)
+    return SweepTables(sweep_dir, frame, pivot(frame, ["test_accuracy"]), pivot(frame, list(TIMING_VALUES)),
+                       preset_summary(frame, varied_columns(frame)), summary_frame(frame), scan.unfinished,
+                       scan.unreadable)
+
+
+def write_csv_tables(tables: SweepTables) -> None:
+    """results.csv, summary.csv, accuracy.csv, timing.csv and presets.csv (of preset runs), each atomically."""
+    folder = tables.folder
+    atomic.write_text(folder / RESULTS_CSV, tables.results.to_csv(index=False))
+    atomic.write_text(folder / SUMMARY_CSV, tables.summary.to_csv(index=False))
+    atomic.write_text(folder / ACCURACY_CSV, tables.accuracy.to_csv())
+    atomic.write_text(folder / TIMING_CSV, tables.timing.to_csv())
+    if not tables.presets.empty:
+        atomic.write_text(folder / PRESETS_CSV, tables.presets.to_csv(index=False))
 
 
 def relative_run_dir(run_dir: str, sweep_dir: Path) -> str:
     """A job folder as the tables store it: relative to the sweep folder, so a copied or moved sweep still works."""
     path = Path(run_dir)
     return path.relative_to(sweep_dir).as_posix() if path.is_relative_to(sweep_dir) else run_dir
-
-
-@contextmanager
-def _one_aggregation_at_a_time(sweep_dir: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the sweep folder's lock file while its results are read and the tables written.
-
-    Each file is written atomically anyway; the lock keeps two launchers that finish together (or a `report`
-    beside a launcher) from writing a table read before the other's newest job over the other's newer table.
-    """
-    lock = sweep_dir / LOCK_FILE
-    try:
-        lock.touch()
-    except OSError as error:
-        raise UserError(
-            f"Cannot write the tables into {sweep_dir} ({error.strerror}). They are rebuilt inside the sweep "
-            "folder, so it must be writable: copy the folder somewhere writable and run `rnn-sweep report` there."
-        ) from None
-    with open(lock, "a") as handle:  # closing it releases the lock
-        if fcntl is not None:
-            with suppress(OSError):  # a file system without locks (some NFS or Lustre mounts): go on unserialised
-                fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
 
 
 def failed_jobs(frame: pd.DataFrame) -> pd.DataFrame:

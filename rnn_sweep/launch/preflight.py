@@ -26,7 +26,7 @@ from hydra.errors import (
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from hydra_plugins.rnn_sweep_optuna.config import SWEEPER_TARGET
+from rnn_sweep.cluster.scheduler import check_scheduler
 from rnn_sweep.config.contained import check_names_stay_inside
 from rnn_sweep.config.paths import conf_dir
 from rnn_sweep.config.schema import register
@@ -34,9 +34,10 @@ from rnn_sweep.config.validate import GROUP_CHOICES, explain_omegaconf_error, un
 from rnn_sweep.console import stdout
 from rnn_sweep.data.loading import DATA_SETS, download_data, locate_data
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.results.record import foreign_record
-from rnn_sweep.sweep.cluster import check_scheduler
-from rnn_sweep.sweep.space import search_space
+from rnn_sweep.record.columns import MULTIRUN_FILE
+from rnn_sweep.record.result_files import foreign_record
+from rnn_sweep.search.settings import SWEEPER_TARGET
+from rnn_sweep.search.space import search_space
 
 # Hydra flags that only print something: nothing will train, so nothing needs checking.
 _INFO_FLAGS = ("help", "hydra_help", "cfg", "info", "shell_completion", "resolve")
@@ -174,6 +175,17 @@ def expand_jobs(overrides: list[str], multirun: bool, hydra_cfg: DictConfig) -> 
     lines = [f"{key}={value}" for key, value in params.items()] + overrides
     batches = BasicSweeper.split_arguments(_parse(lines), None)
     return [list(job) for batch in batches for job in batch]
+
+
+def sweep_size(hydra_cfg: DictConfig) -> int | None:
+    """How many jobs the sweep launches: Optuna's n_trials, or the size of the grid in multirun.yaml."""
+    if "n_trials" in hydra_cfg.sweeper:
+        return int(hydra_cfg.sweeper.n_trials)
+    try:
+        cfg = OmegaConf.load(Path(hydra_cfg.sweep.dir) / MULTIRUN_FILE)
+        return len(expand_jobs(list(cfg.hydra.overrides.task), True, cfg.hydra))
+    except Exception:  # progress is informative only; it must never stop a job
+        return None
 
 
 class _JobComposer:

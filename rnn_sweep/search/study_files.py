@@ -18,11 +18,11 @@ from omegaconf import OmegaConf
 from optuna.visualization import matplotlib as optuna_plots
 from rich.table import Table
 
-from hydra_plugins.rnn_sweep_optuna.config import DEFAULT_OBJECTIVE
 from rnn_sweep import atomic
 from rnn_sweep.console import stdout
-from rnn_sweep.results.columns import PARETO_CSV
-from rnn_sweep.sweep.study import JOB, OVERRIDES, finished_trials
+from rnn_sweep.record.columns import PARETO_CSV
+from rnn_sweep.search.settings import DEFAULT_OBJECTIVE
+from rnn_sweep.search.study import JOB, OVERRIDES, finished_trials
 
 OPTUNA_CSV = "optuna.csv"
 RESULTS_YAML = "optimization_results.yaml"  # hydra-optuna-sweeper's file, which scripts read

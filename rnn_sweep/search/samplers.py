@@ -11,8 +11,8 @@ from typing import Any
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.rnn_sweep_optuna.config import SAMPLER_GROUPS
 from rnn_sweep.errors import ConfigError
+from rnn_sweep.search.settings import SAMPLER_GROUPS
 
 # Samplers that import a package Optuna does not depend on, only when they first sample: checked up front.
 NEEDS = {

@@ -18,7 +18,7 @@ from hydra.errors import OverrideParseException
 from omegaconf import DictConfig
 
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.sweep.search_settings import check_settings
+from rnn_sweep.search.checks import check_settings
 
 SYNTAX = ("choice(a,b,...) or a,b,...; interval(low,high) of floats; int(interval(low,high)) of ints; "
           "tag(log, interval(...) or int(interval(...))) with low > 0; range(low,high,step) of ints or floats; "

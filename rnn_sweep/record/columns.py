@@ -6,11 +6,11 @@ Every table, `compare`, `report` and resume read these names from here, so a new
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rnn_sweep.config.overrides import parse_overrides
 from rnn_sweep.errors import UserError
 
 if TYPE_CHECKING:  # pandas is imported where a table is read: the CLI imports this module before its signal handlers
@@ -276,19 +276,6 @@ def _as_bool(value: object) -> object:
     return {"true": True, "false": False}.get(str(value).strip().lower())
 
 
-def parse_overrides(overrides: object) -> dict[str, str]:
-    """Overrides back as {key: value}, as typed (`+`/`~` prefixes dropped); empty for a missing value.
-
-    result.json keeps them as a list; results.csv as that list in JSON; older records as one space-joined string.
-    """
-    if isinstance(overrides, str):
-        overrides = _listed(overrides)
-    if not isinstance(overrides, Iterable):
-        return {}
-    pairs = (str(item).partition("=") for item in overrides)
-    return {key.lstrip("+~"): value for key, sep, value in pairs if sep}
-
-
 def extra_settings(overrides: object, *, speed_levers: bool) -> dict[str, str]:
     """The overrides that set something without a column of its own (e.g. model.dropout), as {key: value}: never
     where or how a job runs (but the SPEED_LEVERS where `speed_levers`), nor Hydra's or a sweep's own keys."""
@@ -297,20 +284,6 @@ def extra_settings(overrides: object, *, speed_levers: bool) -> dict[str, str]:
     left_out = [*NOT_SETTINGS, *(key for key in NON_IDENTITY_KEYS if not (speed_levers and key in SPEED_LEVERS))]
     return {key: value for key, value in parse_overrides(overrides).items()
             if key not in OVERRIDE_COLUMNS and not any(key == out or key.startswith(f"{out}.") for out in left_out)}
-
-
-def overrides_text(overrides: object) -> str:
-    """Overrides as one would type them, for tables and messages."""
-    if isinstance(overrides, str):
-        overrides = _listed(overrides)
-    return " ".join(map(str, overrides)) if isinstance(overrides, Iterable) else ""
-
-
-def overrides_as_json(overrides: object) -> str:
-    """Overrides as a JSON list, the form results.csv keeps them in (a value may hold spaces)."""
-    if isinstance(overrides, str):
-        overrides = _listed(overrides)
-    return json.dumps(list(map(str, overrides)) if isinstance(overrides, Iterable) else [])
 
 
 def parse_numbers(value: object) -> list[float]:
@@ -323,12 +296,3 @@ def parse_numbers(value: object) -> list[float]:
     if not isinstance(value, (list, tuple)):
         return []
     return [float(item) for item in value if isinstance(item, (int, float))]
-
-
-def _listed(text: str) -> list[str]:
-    if text.startswith("["):
-        try:
-            return [str(item) for item in json.loads(text)]
-        except (json.JSONDecodeError, TypeError):
-            pass
-    return text.split()

@@ -1,7 +1,7 @@
 """Match the runs of two result tables on the settings that identify a run, seeds folded into groups.
 
 Each side becomes one row per setting: the mean accuracy of its runs that ended ok, their median steady epoch,
-and what the tests of rnn_sweep.results.significance need (each run's accuracy, folder and test set, every
+and what the tests of rnn_sweep.compare.verdicts need (each run's accuracy, folder and test set, every
 steady epoch). Only pandas and files on disk: no TensorFlow, so `rnn-sweep compare` starts quickly.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from rnn_sweep.errors import UserError
-from rnn_sweep.results.columns import (
+from rnn_sweep.record.columns import (
     ACCURACY,
     IMPLIED_BY_OLDER_RECORDS,
     MULTIRUN_FILE,
@@ -25,8 +25,8 @@ from rnn_sweep.results.columns import (
     read_table,
     typed,
 )
-from rnn_sweep.results.fold import fold
-from rnn_sweep.results.record import scan_results, unfinished_record
+from rnn_sweep.record.fold import fold
+from rnn_sweep.record.result_files import scan_results, unfinished_record
 
 NOT_GIVEN = "(not given)"
 NAN = float("nan")
@@ -208,7 +208,7 @@ def _refuse_mixed_settings(group: pd.DataFrame, keys: list[str], label: str) -> 
 
 
 def _fold(group: pd.DataFrame, label: str) -> dict[str, object]:
-    """The group folded (rnn_sweep.results.fold), with the side's suffix: mean accuracy and loss of the runs that
+    """The group folded (rnn_sweep.record.fold), with the side's suffix: mean accuracy and loss of the runs that
     count, median steady epoch and speed, statuses and folders, and each counted run as a dict for the tests."""
     folded = fold(group)
     ok = folded.runs

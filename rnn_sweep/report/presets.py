@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 from rich.table import Table
 
-from rnn_sweep.results.fold import counted
+from rnn_sweep.record.fold import counted
 
 _FOLDED = ("seed", "experiment")  # seeds are folded into mean ± spread; `experiment` repeats `preset`
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from rnn_sweep.results.columns import ACCURACY
-from rnn_sweep.results.record import UNFINISHED
-from rnn_sweep.results.significance import NO_VERDICT, Comparison
+from rnn_sweep.compare.verdicts import NO_VERDICT, Comparison
+from rnn_sweep.record.columns import ACCURACY
+from rnn_sweep.record.result_files import UNFINISHED
 
 KINDS = ("missing in B", "unfinished in B", "not ok in B", "worse", "untested")
 UNTESTED = "untested"

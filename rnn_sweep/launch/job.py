@@ -13,8 +13,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.rnn_sweep_optuna.config import SWEEPER_TARGET
 from rnn_sweep import stopping
+from rnn_sweep.cluster import scheduler as cluster
 from rnn_sweep.config.paths import conf_dir, group_options
 from rnn_sweep.config.schema import register
 from rnn_sweep.config.validate import validate
@@ -28,12 +28,13 @@ from rnn_sweep.console import (
     stdout,
 )
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.results.columns import COLUMNS, STEPS_FILE
-from rnn_sweep.results.record import foreign_record, scheduler_fields, write_result
-from rnn_sweep.sweep import cluster
+from rnn_sweep.launch.preflight import sweep_size
+from rnn_sweep.record.columns import COLUMNS, STEPS_FILE
+from rnn_sweep.record.result_files import foreign_record, scheduler_fields, write_result
+from rnn_sweep.search.settings import SWEEPER_TARGET
 from rnn_sweep.sweep.claims import claim
 from rnn_sweep.sweep.launchers import launcher_traits, threads_per_job
-from rnn_sweep.sweep.progress import SweepClock, sweep_clock, sweep_size
+from rnn_sweep.sweep.progress import SweepClock, sweep_clock
 from rnn_sweep.sweep.resume import finished_result, register_resolver, settled_result
 from rnn_sweep.train.device import available_cores
 from rnn_sweep.train.startup_logs import import_tensorflow
@@ -120,8 +121,8 @@ def _search_trial(hydra_cfg: DictConfig) -> Any:
     """The Optuna trial a search job reports its epochs to; None outside a search (Optuna is not imported then)."""
     if hydra_cfg.sweeper.get("_target_") != SWEEPER_TARGET:
         return None
-    from rnn_sweep.sweep.objectives import prunes
-    from rnn_sweep.sweep.study import job_trial
+    from rnn_sweep.search.objectives import prunes
+    from rnn_sweep.search.study import job_trial
 
     if not prunes(hydra_cfg.sweeper):  # several objectives, or pruner none: nothing to report epochs to
         return None

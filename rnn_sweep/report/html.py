@@ -24,20 +24,13 @@ from markupsafe import Markup
 from omegaconf import OmegaConf
 
 from rnn_sweep import atomic
-from rnn_sweep.results.columns import (
-    HISTORY_FILE,
-    MULTIRUN_FILE,
-    PARETO_CSV,
-    REPORT_HTML,
-    SUMMARY_CSV,
-    overrides_text,
-    read_table,
-)
-from rnn_sweep.results.fold import not_ok
+from rnn_sweep.config.overrides import overrides_text
+from rnn_sweep.record.columns import HISTORY_FILE, MULTIRUN_FILE, PARETO_CSV, REPORT_HTML, SUMMARY_CSV, read_table
+from rnn_sweep.record.fold import not_ok
 
 if TYPE_CHECKING:
-    from rnn_sweep.results.significance import Comparison
-    from rnn_sweep.results.tables import SweepTables
+    from rnn_sweep.compare.verdicts import Comparison
+    from rnn_sweep.report.tables import SweepTables
 
 _TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")), autoescape=True,
                          undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rnn_sweep import atomic
 from rnn_sweep.errors import UserError
-from rnn_sweep.results.columns import (
+from rnn_sweep.record.columns import (
     COLUMNS,
     CONTRACT_COLUMNS,
     HYDRA_DIR,
@@ -22,7 +22,7 @@ from rnn_sweep.results.columns import (
     RESULT_FILE,
     STATUSES,
 )
-from rnn_sweep.results.identity import config_hash, identity_of
+from rnn_sweep.record.identity import config_hash, identity_of
 
 
 def new_record(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> dict[str, Any]:

@@ -21,11 +21,11 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLaunche
 from omegaconf import OmegaConf, open_dict
 from submitit.slurm.slurm import SlurmInfoWatcher, SlurmJob
 
+from rnn_sweep.cluster.scheduler import end_reason, slurm_lines
 from rnn_sweep.config.validate import validate
 from rnn_sweep.console import stdout
-from rnn_sweep.results.identity import config_hash, is_finished
-from rnn_sweep.results.record import new_record, read_result, write_result
-from rnn_sweep.sweep.cluster import end_reason, slurm_lines
+from rnn_sweep.record.identity import config_hash, is_finished
+from rnn_sweep.record.result_files import new_record, read_result, write_result
 
 _POLL_S = 30  # at most this long between two squeue calls; far below SLURM's default MinJobAge (300 s)
 _INIT_KEYS = ("submitit_folder", "max_num_timeout")  # executor settings; the rest are sbatch parameters

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from rnn_sweep.results.columns import ACCURACY, ENDED_WELL, parse_numbers
-from rnn_sweep.results.statistics import MeanInterval, mean_interval
+from rnn_sweep.record.columns import ACCURACY, ENDED_WELL, parse_numbers
+from rnn_sweep.stats.intervals import MeanInterval, mean_interval
 
 
 def ended_well(status: object) -> bool:

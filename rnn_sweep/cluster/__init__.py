@@ -1,0 +1,1 @@
+"""Cluster: SLURM through submitit: the scheduler checks and the launcher's work."""

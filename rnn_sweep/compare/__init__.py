@@ -1,0 +1,1 @@
+"""Compare: pairing two sweeps' runs, the verdicts on them, the gate, the reproduction check. pandas only."""

@@ -1,0 +1,1 @@
+"""Search: the Optuna study behind `hydra/sweeper=optuna`, its search space and its files."""

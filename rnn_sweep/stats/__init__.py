@@ -1,0 +1,1 @@
+"""Statistics: confidence intervals and tests from scipy.stats, used by the summary and by compare."""
