@@ -10,6 +10,7 @@ import difflib
 import importlib
 import os
 import sys
+import time
 from pathlib import Path
 
 from rnn_sweep import stopping
@@ -21,6 +22,9 @@ _CONFIG_PATH_FLAGS = ("--config-path", "-cp")
 # The settings of conf/config.yaml's `hydra:` section that a config without one must still get.
 _HYDRA_SETTINGS = ("run.dir", "sweep.dir", "sweep.subdir", "job.name", "job.chdir")
 
+
+# When this command started: a sweep's start-up seconds (sweep_timing.json) count from here.
+COMMAND_STARTED = time.time()
 
 # The new run folder this command claimed for a single run (None for a sweep, or before it is claimed).
 _claimed_run_dir: Path | None = None

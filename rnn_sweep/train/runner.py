@@ -144,10 +144,11 @@ def _run_training_steps(
         return
 
     record.update(_evaluate(model, cfg, data))
+    wrap_up_start = time.perf_counter()
     _save_predictions(model, cfg, data, run_dir)
     if cfg.train.save_model:
         _save_model(portable_copy(model, cfg.model, sequence_shape(cfg.data.sequence)), run_dir / MODEL_FILE)
-    record.update(status="ok", error=None)
+    record.update(status="ok", error=None, wrap_up_seconds=time.perf_counter() - wrap_up_start)
 
 
 def _set_up(cfg: DictConfig, threads: int | None) -> dict[str, Any]:
@@ -283,7 +284,8 @@ def _test_set_hash(images: Any, labels: Any) -> str:
 
 
 def _epoch_figures(timer: Any, epochs: int, train_samples: int) -> dict[str, Any]:
-    """The first epoch apart (it includes tracing), the median of the rest as the steady-state figure.
+    """The first epoch apart (it includes tracing), the median of the rest as the steady-state figure; what the
+    first costs beyond a steady one is `trace_seconds` (None with one epoch: nothing to tell it from).
 
     Only the `epochs` in history.csv count: a Ctrl-C between the timer and the history writer must not add one.
     Every epoch's wall and CPU seconds are kept too, so compare can bootstrap over them and a reader can see noise.
@@ -296,6 +298,7 @@ def _epoch_figures(timer: Any, epochs: int, train_samples: int) -> dict[str, Any
     return {
         "epochs_completed": len(seconds),
         "first_epoch_seconds": seconds[0],
+        "trace_seconds": seconds[0] - statistics.median(seconds[1:]) if len(seconds) > 1 else None,
         "epoch_seconds": statistics.median(steady),
         "train_samples_per_second": train_samples / statistics.median(steady_training),
         "epoch_seconds_all": list(seconds),
