@@ -45,6 +45,7 @@ from rnn_sweep.train.callbacks import (
 )
 from rnn_sweep.train.device import available_cores, configure_device, configure_threads
 from rnn_sweep.train.model import build_model, compile_model, one_hot_labels, portable_copy
+from rnn_sweep.train.reuse import compiled_model, graph_key
 from rnn_sweep.train.schedules import build_schedule
 from rnn_sweep.train.speed import plan_speed
 
@@ -202,13 +203,19 @@ def _build_and_compile(
     speed = plan_speed(cfg.model, cfg.train, time_steps=input_shape[0], training_steps=plan.total_steps,
                        steps_per_epoch=plan.steps_per_epoch, on_gpu=device.startswith("GPU"),
                        cores=threads or available_cores())
-    model = build_model(cfg.model, input_shape, unroll=speed.unroll, precision=speed.precision,
-                        project_inputs=speed.project_inputs, batch_shards=speed.batch_shards)
-    learning_rate = build_schedule(cfg.train.lr_schedule, cfg.optimizer.learning_rate, plan.total_steps,
-                                   plan.steps_per_epoch, cfg.train.warmup_epochs)
-    compile_model(model, cfg.optimizer, learning_rate, label_smoothing=cfg.train.label_smoothing,
-                  from_logits=cfg.model.output_activation == "linear", precision=speed.precision,
-                  steps_per_execution=speed.steps_per_execution, jit_compile=speed.jit_compile)
+
+    def build() -> Any:
+        return build_model(cfg.model, input_shape, unroll=speed.unroll, precision=speed.precision,
+                           project_inputs=speed.project_inputs, batch_shards=speed.batch_shards)
+
+    def compile_(model: Any) -> None:
+        learning_rate = build_schedule(cfg.train.lr_schedule, cfg.optimizer.learning_rate, plan.total_steps,
+                                       plan.steps_per_epoch, cfg.train.warmup_epochs)
+        compile_model(model, cfg.optimizer, learning_rate, label_smoothing=cfg.train.label_smoothing,
+                      from_logits=cfg.model.output_activation == "linear", precision=speed.precision,
+                      steps_per_execution=speed.steps_per_execution, jit_compile=speed.jit_compile)
+
+    model = compiled_model(graph_key(cfg, speed, plan, device, threads), build, compile_)
     fields = {"params": model.count_params(), "steps_per_execution": speed.steps_per_execution,
               "unroll": speed.unroll, "project_inputs": speed.project_inputs, "batch_shards": speed.batch_shards,
               "precision": speed.precision}
