@@ -49,6 +49,9 @@ def test_grid_sweep_writes_results_and_both_pivots(grid_sweep):
     )
     assert results["test_accuracy"].between(0, 1).all() and (results["epoch_seconds"] > 0).all()
     assert not list(sweep_dir.glob(".*tmp*")), "temporary files left behind"
+    assert results["trace_seconds"].isna().all()  # one epoch each: no steady epoch to tell tracing from
+    timing = json.loads((sweep_dir / "sweep_timing.json").read_text())
+    assert timing["start_seconds"] > 0 and timing["end_seconds"] > 0
 
     accuracy = pd.read_csv(sweep_dir / "accuracy.csv", index_col=[0, 1])  # only rows varied: one header line
     assert accuracy.index.names == ["cell", "units"] and list(accuracy.columns) == ["test_accuracy"]

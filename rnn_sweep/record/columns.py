@@ -34,6 +34,7 @@ PRESETS_CSV = "presets.csv"
 SUMMARY_CSV = "summary.csv"  # one row per setting, seeds folded (n, mean, sd, CI)
 MULTIRUN_FILE = "multirun.yaml"  # Hydra's record of the sweep: its command line, its grid
 PARETO_CSV = "optuna_pareto.csv"  # a search of several objectives: its Pareto front, with each trial's command line
+SWEEP_TIMING_FILE = "sweep_timing.json"  # the sweep's own seconds: command start to its first job, and its end
 REPORT_HTML = "report.html"  # one self-contained page: command, machine, tables, plots, links to the jobs
 
 STATUSES = ("ok", "failed", "diverged", "interrupted", "pruned")
@@ -136,6 +137,10 @@ RECORD = (
     _c("validation", "text", "provenance"),
     _c("evaluations", "int", "provenance"),
     _c("preset_measures", "text", "provenance"),
+    # Where a job's time went besides training (setup_seconds and eval_seconds above): the first epoch's extra
+    # over a steady one (tracing), and the predictions and model file written after the evaluation.
+    _c("trace_seconds", "float", "timing", "trace s", "{:.2f}s"),
+    _c("wrap_up_seconds", "float", "timing", "wrap-up s", "{:.2f}s"),
 )
 # summary.csv: per setting (the setting columns above first), seeds folded over the runs that count.
 SUMMARY = (

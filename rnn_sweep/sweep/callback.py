@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from rnn_sweep import COMMAND_STARTED, atomic
 from rnn_sweep.console import stdout
+from rnn_sweep.record.columns import SWEEP_TIMING_FILE
 from rnn_sweep.report.sweep_report import write_sweep_report
 from rnn_sweep.report.tables import SweepTables, print_sweep_tables
 
@@ -24,15 +27,23 @@ aggregation_errors: dict[Path, str] = {}
 class AggregateSweep(Callback):
     """Runs in the process that launched the sweep, once every job has ended, wherever the jobs ran."""
 
+    def __init__(self) -> None:
+        self._start_seconds: float | None = None
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         started_sweeps.append(Path(config.hydra.sweep.dir).resolve())
+        self._start_seconds = time.time() - COMMAND_STARTED
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir).resolve()
+        end_start = time.perf_counter()
         try:
             finished_sweeps.append(aggregate(sweep_dir))
         except Exception as error:  # noqa: BLE001 - whatever it is, the exit status must say so
             aggregation_errors[sweep_dir] = f"{type(error).__name__}: {error}"
+        # So a user sees where a slow sweep's own time goes: before its first job, and its tables at the end.
+        atomic.write_json(sweep_dir / SWEEP_TIMING_FILE, {"start_seconds": self._start_seconds,
+                                                          "end_seconds": time.perf_counter() - end_start})
 
 
 def aggregate(sweep_dir: Path) -> SweepTables:

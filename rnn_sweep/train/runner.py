@@ -46,6 +46,7 @@ from rnn_sweep.train.callbacks import (
 )
 from rnn_sweep.train.device import available_cores, configure_device, configure_threads
 from rnn_sweep.train.model import build_model, compile_model, one_hot_labels, portable_copy
+from rnn_sweep.train.reuse import compiled_model, graph_key
 from rnn_sweep.train.schedules import build_schedule
 from rnn_sweep.train.speed import plan_speed
 
@@ -145,10 +146,11 @@ def _run_training_steps(
         return
 
     record.update(_evaluate(model, cfg, data))
+    wrap_up_start = time.perf_counter()
     _save_predictions(model, cfg, data, run_dir)
     if cfg.train.save_model:
         _save_model(_compiled_copy(model, cfg), run_dir / MODEL_FILE)
-    record.update(status="ok", error=None)
+    record.update(status="ok", error=None, wrap_up_seconds=time.perf_counter() - wrap_up_start)
 
 
 def _set_up(cfg: DictConfig, threads: int | None) -> dict[str, Any]:
@@ -202,13 +204,19 @@ def _build_and_compile(
     speed = plan_speed(cfg.model, cfg.train, time_steps=input_shape[0], training_steps=plan.total_steps,
                        steps_per_epoch=plan.steps_per_epoch, on_gpu=device.startswith("GPU"),
                        cores=threads or available_cores())
-    model = build_model(cfg.model, input_shape, unroll=speed.unroll, precision=speed.precision,
-                        project_inputs=speed.project_inputs, batch_shards=speed.batch_shards)
-    learning_rate = build_schedule(cfg.train.lr_schedule, cfg.optimizer.learning_rate, plan.total_steps,
-                                   plan.steps_per_epoch, cfg.train.warmup_epochs)
-    compile_model(model, cfg.optimizer, learning_rate, label_smoothing=cfg.train.label_smoothing,
-                  from_logits=cfg.model.output_activation == "linear", precision=speed.precision,
-                  steps_per_execution=speed.steps_per_execution, jit_compile=speed.jit_compile)
+
+    def build() -> Any:
+        return build_model(cfg.model, input_shape, unroll=speed.unroll, precision=speed.precision,
+                           project_inputs=speed.project_inputs, batch_shards=speed.batch_shards)
+
+    def compile_(model: Any) -> None:
+        learning_rate = build_schedule(cfg.train.lr_schedule, cfg.optimizer.learning_rate, plan.total_steps,
+                                       plan.steps_per_epoch, cfg.train.warmup_epochs)
+        compile_model(model, cfg.optimizer, learning_rate, label_smoothing=cfg.train.label_smoothing,
+                      from_logits=cfg.model.output_activation == "linear", precision=speed.precision,
+                      steps_per_execution=speed.steps_per_execution, jit_compile=speed.jit_compile)
+
+    model = compiled_model(graph_key(cfg, speed, plan, device, threads), build, compile_)
     fields = {"params": model.count_params(), "steps_per_execution": speed.steps_per_execution,
               "unroll": speed.unroll, "project_inputs": speed.project_inputs, "batch_shards": speed.batch_shards,
               "precision": speed.precision}
@@ -284,7 +292,8 @@ def _test_set_hash(images: Any, labels: Any) -> str:
 
 
 def _epoch_figures(timer: Any, epochs: int, train_samples: int) -> dict[str, Any]:
-    """The first epoch apart (it includes tracing), the median of the rest as the steady-state figure.
+    """The first epoch apart (it includes tracing), the median of the rest as the steady-state figure; what the
+    first costs beyond a steady one is `trace_seconds` (None with one epoch: nothing to tell it from).
 
     Only the `epochs` in history.csv count: a Ctrl-C between the timer and the history writer must not add one.
     Every epoch's wall and CPU seconds are kept too, so compare can bootstrap over them and a reader can see noise.
@@ -297,6 +306,7 @@ def _epoch_figures(timer: Any, epochs: int, train_samples: int) -> dict[str, Any
     return {
         "epochs_completed": len(seconds),
         "first_epoch_seconds": seconds[0],
+        "trace_seconds": seconds[0] - statistics.median(seconds[1:]) if len(seconds) > 1 else None,
         "epoch_seconds": statistics.median(steady),
         "train_samples_per_second": train_samples / statistics.median(steady_training),
         "epoch_seconds_all": list(seconds),

@@ -1,0 +1,173 @@
+"""A grid run by `rnn-sweep -m` against the same grid trained by a plain Keras loop in one Python process.
+
+    python benchmarks/sweep_speed.py                              # small, medium and seeds grids, 3 rounds
+    python benchmarks/sweep_speed.py --rounds 1 --scale 0.05      # a quick smoke run
+    python benchmarks/sweep_speed.py --grids seeds --rounds 5
+
+Each round runs both sides of a grid one after the other (the order alternates between rounds), each in its own
+process, so TensorFlow's import counts as a user would see it. rnn-sweep uses the basic launcher and
+`train.save_model=false`; the loop builds `Sequential([Input, cell, Dense])` per job, fits and evaluates on the
+same images (rnn-sweep's own splits) for the same epochs. Printed per grid: wall seconds of each side, the sum of
+the jobs' training seconds, the ratio loop / rnn-sweep (median and range over the rounds), and where rnn-sweep's
+wall time went, read from its result.json files and sweep_timing.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A sweep's jobs: (cell, units, seed) triples, and how much data and how many epochs each trains."""
+
+    name: str
+    cells: tuple[str, ...]
+    units: tuple[int, ...]
+    seeds: tuple[int, ...]
+    limit_train: int
+    epochs: int
+
+    def jobs(self) -> list[tuple[str, int, int]]:
+        return [(cell, units, seed) for cell in self.cells for units in self.units for seed in self.seeds]
+
+    def overrides(self, scale: float) -> list[str]:
+        return [f"model={','.join(self.cells)}", f"model.units={','.join(map(str, self.units))}",
+                f"seed={','.join(map(str, self.seeds))}", f"train.epochs={self.epochs}",
+                f"data.limit_train={scaled(self.limit_train, scale)}", f"data.limit_test={scaled(LIMIT_TEST, scale)}"]
+
+
+LIMIT_TEST = 2000
+GRIDS = {
+    "small": Grid("small", ("simple_rnn", "lstm", "gru"), (16, 64), (0,), 6000, 2),
+    "medium": Grid("medium", ("gru", "lstm"), (32, 128), (0,), 30000, 3),
+    "seeds": Grid("seeds", ("gru",), (32,), (0, 1, 2, 3, 4), 6000, 2),
+}
+KERAS_CELLS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+
+
+def scaled(count: int, scale: float) -> int:
+    return max(100, round(count * scale))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--grids", default="small,medium,seeds", help=f"comma-separated, of {', '.join(GRIDS)}")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--scale", type=float, default=1.0, help="multiplies every grid's training and test images")
+    parser.add_argument("--plain-loop", help=argparse.SUPPRESS)  # internal: run the plain loop for a JSON job list
+    args = parser.parse_args()
+    if args.plain_loop:
+        plain_loop(json.loads(args.plain_loop))
+        return
+    print(f"{datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.2f} at start", flush=True)
+    for name in args.grids.split(","):
+        compare(GRIDS[name], args.rounds, args.scale)
+
+
+def compare(grid: Grid, rounds: int, scale: float) -> None:
+    """Interleaved rounds of both sides of one grid; prints each round, then the summary."""
+    sweeps, loops = [], []
+    with tempfile.TemporaryDirectory() as workdir:
+        for index in range(rounds):
+            sides = ["rnn-sweep", "loop"] if index % 2 == 0 else ["loop", "rnn-sweep"]
+            for side in sides:
+                outcome = (run_sweep(grid, scale, Path(workdir) / f"round{index}") if side == "rnn-sweep"
+                           else run_loop(grid, scale))
+                (sweeps if side == "rnn-sweep" else loops).append(outcome)
+                print(f"  {grid.name} round {index + 1} {side:<9} {outcome['wall']:7.1f} s wall, "
+                      f"{outcome['train']:7.1f} s training (load {os.getloadavg()[0]:.2f})", flush=True)
+    ratios = [loop["wall"] / sweep["wall"] for loop, sweep in zip(loops, sweeps, strict=True)]
+    print(f"{grid.name}: {len(grid.jobs())} jobs, {scaled(grid.limit_train, scale)} images, {grid.epochs} epochs")
+    print(f"  wall     rnn-sweep {median(sweeps, 'wall'):7.1f} s   loop {median(loops, 'wall'):7.1f} s")
+    print(f"  training rnn-sweep {median(sweeps, 'train'):7.1f} s   loop {median(loops, 'train'):7.1f} s   "
+          f"sweep wall / its training {median(sweeps, 'wall') / median(sweeps, 'train'):.2f}x")
+    print(f"  ratio loop / rnn-sweep {statistics.median(ratios):.2f}x (range {min(ratios):.2f}x-{max(ratios):.2f}x "
+          f"over {rounds} rounds)")
+    parts = ", ".join(f"{part} {statistics.median(s['parts'][part] for s in sweeps):.1f} s"
+                      for part in sweeps[0]["parts"])
+    print(f"  rnn-sweep's time (median): {parts}", flush=True)
+
+
+def median(outcomes: list[dict], key: str) -> float:
+    return statistics.median(outcome[key] for outcome in outcomes)
+
+
+def run_sweep(grid: Grid, scale: float, sweep_dir: Path) -> dict:
+    """One `rnn-sweep -m` of the grid; its wall time and where the time went."""
+    command = [sys.executable, "-m", "rnn_sweep", "-m", *grid.overrides(scale), "train.save_model=false",
+               f"hydra.sweep.dir={sweep_dir}"]
+    started_at = time.time()
+    start = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    wall = time.perf_counter() - start
+    records = [json.loads(path.read_text()) for path in sorted(sweep_dir.glob("*/result.json"))]
+    timing = json.loads((sweep_dir / "sweep_timing.json").read_text())
+    first_step = min(datetime.fromisoformat(record["first_step_at"]).timestamp() for record in records)
+    train = sum(record["train_seconds"] for record in records)
+
+    def total(key: str) -> float:
+        return sum(record.get(key) or 0.0 for record in records)
+
+    parts = {
+        "start-up to the first step": first_step - started_at,
+        "per-job set-up": total("setup_seconds") - records[0]["setup_seconds"],  # the first is in start-up
+        "tracing (in training)": total("trace_seconds"),
+        "evaluation": total("eval_seconds"),
+        "predictions and writing": total("wrap_up_seconds"),
+        "end of the sweep": timing["end_seconds"],
+    }
+    return {"wall": wall, "train": train, "parts": parts}
+
+
+def run_loop(grid: Grid, scale: float) -> dict:
+    """The plain Keras loop over the grid, in one fresh Python process; its wall time and summed fit seconds."""
+    jobs = {"jobs": grid.jobs(), "limit_train": scaled(grid.limit_train, scale),
+            "limit_test": scaled(LIMIT_TEST, scale), "epochs": grid.epochs}
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, __file__, "--plain-loop", json.dumps(jobs)], check=True,
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    return {"wall": wall, "train": float(done.stdout.strip().splitlines()[-1])}
+
+
+def plain_loop(spec: dict) -> None:
+    """What a user would write by hand: one model per job, fit, evaluate; prints the summed fit seconds last."""
+    import keras
+
+    from rnn_sweep.data.loading import load_data, locate_data, make_splits
+    from rnn_sweep.data.sequences import to_sequences
+
+    train, test = load_data(locate_data(None, "mnist"))
+    train_seconds = 0.0
+    for cell, units, seed in spec["jobs"]:
+        splits = make_splits(train, test, limit_train=spec["limit_train"], limit_test=spec["limit_test"],
+                             validation_split=0.1, seed=seed)
+        keras.utils.set_random_seed(seed)
+        x_train, x_val, x_test = (to_sequences(x, "rows") for x in (splits.x_train, splits.x_val, splits.x_test))
+        y_train, y_val, y_test = (keras.utils.to_categorical(y, 10) for y in (splits.y_train, splits.y_val,
+                                                                               splits.y_test))
+        model = keras.Sequential([keras.Input(x_train.shape[1:]), getattr(keras.layers, KERAS_CELLS[cell])(units),
+                                  keras.layers.Dense(10, activation="softmax")])
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=["accuracy"])
+        start = time.perf_counter()
+        model.fit(x_train, y_train, batch_size=128, epochs=spec["epochs"], validation_data=(x_val, y_val),
+                  validation_batch_size=1024, verbose=0)
+        train_seconds += time.perf_counter() - start
+        model.evaluate(x_test, y_test, batch_size=1024, verbose=0)
+    print(f"{train_seconds:.3f}")
+
+
+if __name__ == "__main__":
+    main()
