@@ -39,6 +39,7 @@ def test_report_writes_the_tables_the_page_and_tensorboards_hparams_from_one_com
     assert result.returncode == 0, result.stderr
     for name in (RESULTS_CSV, SUMMARY_CSV, REPORT_HTML):
         assert (sweep / name).is_file(), f"report wrote no {name}"
-    assert (sweep / HPARAMS_EVENTS).is_file(), "report wrote no HParams experiment for the sweep"
-    for job in jobs:
-        assert (job / TENSORBOARD_DIR / HPARAMS_EVENTS).is_file(), f"report wrote no HParams session for {job.name}"
+    view = sweep / TENSORBOARD_DIR  # the sweep's HParams view: the experiment, and one run per job
+    assert (view / HPARAMS_EVENTS).is_file(), "report wrote no HParams experiment for the sweep"
+    sessions = sorted(path.parent.name for path in view.glob(f"*/{HPARAMS_EVENTS}"))
+    assert len(sessions) == len(jobs), f"report wrote HParams sessions for {sessions}, not one per job"
