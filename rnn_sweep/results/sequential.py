@@ -195,12 +195,7 @@ def race(samples: Sequence[Sequence[float]], design: Design) -> Race:
         active = {i for i in active if states[i] in (LEADER, UNDECIDED)}
         for i in active - {leader}:
             states[i] = UNDECIDED
-        if active == {leader}:
-            result.stop = DECIDED
-        elif n >= design.max_seeds:
-            result.stop = MAX_SEEDS
-        elif design.max_runs is not None and runs_used(result) + len(active) > design.max_runs:
-            result.stop = MAX_RUNS
+        result.stop = _stop(result, undecided=len(active) - 1, next_runs=len(active), n=n, design=design)
         if result.stop:
             return result
         n, number = n + 1, number + 1
@@ -239,12 +234,7 @@ def race_against(samples: Sequence[Sequence[float]], baseline: Sequence[Sequence
             taken[i] = n if i in active else taken[i]
             result.rows.append(Row(number, i, values[i][: taken[i]], states[i]))
         active = {i for i in active if states[i] == UNDECIDED}
-        if not active:
-            result.stop = DECIDED
-        elif n >= design.max_seeds:
-            result.stop = MAX_SEEDS
-        elif design.max_runs is not None and runs_used(result) + len(active) > design.max_runs:
-            result.stop = MAX_RUNS
+        result.stop = _stop(result, undecided=len(active), next_runs=len(active), n=n, design=design)
         if result.stop:
             return result
         n, number = n + 1, number + 1
@@ -253,6 +243,17 @@ def race_against(samples: Sequence[Sequence[float]], baseline: Sequence[Sequence
 def runs_used(result: Race) -> int:
     """Runs the race trained so far: each setting's seeds in its last round, failed runs included."""
     return sum(row.seeds for row in result.final().values())
+
+
+def _stop(result: Race, undecided: int, next_runs: int, n: int, design: Design) -> str:
+    """Why the race ends after this round (nothing undecided, max_seeds, or max_runs before the next round), or ''."""
+    if not undecided:
+        return DECIDED
+    if n >= design.max_seeds:
+        return MAX_SEEDS
+    if design.max_runs is not None and runs_used(result) + next_runs > design.max_runs:
+        return MAX_RUNS
+    return ""
 
 
 def _against_p(smallest: float, baseline_n: int, design: Design, sided: int) -> float:
