@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from hydra_plugins.rnn_sweep_optuna.config import SWEEPER_TARGET
+from hydra_plugins.rnn_sweep_race.config import RACE_SWEEPER_TARGET
 from rnn_sweep.config.paths import conf_dir
 from rnn_sweep.config.schema import register
 from rnn_sweep.config.validate import GROUP_CHOICES, explain_omegaconf_error, unknown_option, validate
@@ -163,6 +164,11 @@ def expand_jobs(overrides: list[str], multirun: bool, hydra_cfg: DictConfig) -> 
     if sweeper == SWEEPER_TARGET:  # a search: every choice and both ends of every range must make a valid job
         task = [override for override in overrides if not override.lstrip("+~").startswith("hydra")]
         return search_space(hydra_cfg.sweeper, task).corner_jobs()
+    if sweeper == RACE_SWEEPER_TARGET:  # a race: its keys, its baseline, then every setting of its grid (any seed)
+        from rnn_sweep.sweep.race import check_race
+
+        task = [override for override in overrides if not override.lstrip("+~").startswith("hydra")]
+        return check_race(hydra_cfg.sweeper, task).settings
     if not sweeper.endswith("BasicSweeper"):
         return [_fixed(overrides)]  # other sweepers choose values as they go
     params = hydra_cfg.sweeper.get("params") or {}

@@ -23,6 +23,7 @@ RESULTS_CSV = "results.csv"
 ACCURACY_CSV = "accuracy.csv"
 TIMING_CSV = "timing.csv"
 PRESETS_CSV = "presets.csv"
+RACE_CSV = "race.csv"  # a race sweeper's rounds: each setting's interval and state (rnn_sweep.sweep.race)
 SUMMARY_CSV = "summary.csv"  # one row per setting, seeds folded (n, mean, sd, CI)
 MULTIRUN_FILE = "multirun.yaml"  # Hydra's record of the sweep: its command line, its grid
 REPORT_HTML = "report.html"  # one self-contained page: command, machine, tables, plots, links to the jobs

@@ -16,14 +16,16 @@ from rnn_sweep.results.columns import MULTIRUN_FILE, RESULT_FILE
 
 
 def sweep_size(hydra_cfg: DictConfig) -> int | None:
-    """How many jobs the sweep launches: Optuna's n_trials, or the size of the grid in multirun.yaml."""
+    """How many jobs the sweep launches: Optuna's n_trials, the size of the grid in multirun.yaml, or for a race the
+    most it may launch (max_seeds per setting)."""
     from rnn_sweep.config.preflight import expand_jobs  # Hydra's override parser: only needed here
 
     if "n_trials" in hydra_cfg.sweeper:
         return int(hydra_cfg.sweeper.n_trials)
     try:
         cfg = OmegaConf.load(Path(hydra_cfg.sweep.dir) / MULTIRUN_FILE)
-        return len(expand_jobs(list(cfg.hydra.overrides.task), True, cfg.hydra))
+        jobs = len(expand_jobs(list(cfg.hydra.overrides.task), True, cfg.hydra))
+        return jobs * int(hydra_cfg.sweeper.max_seeds) if "max_seeds" in hydra_cfg.sweeper else jobs
     except Exception:  # progress is informative only; it must never stop a job
         return None
 
