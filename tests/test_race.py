@@ -14,7 +14,7 @@ import pytest
 
 from rnn_sweep import cli
 from rnn_sweep.results.columns import COLUMNS
-from rnn_sweep.results.sequential import Design, race
+from rnn_sweep.results.sequential import Design, race, race_against
 from rnn_sweep.sweep.race import KILL_AFTER_ROUND, closing_answer, race_frame, race_grid
 from tests.conftest import cli_env, run_cli
 
@@ -114,3 +114,38 @@ def test_a_race_drops_a_clearly_worse_setting_after_round_1_and_resumes_without_
     answer = " ".join(finished.stdout.split())
     assert "dropped (worse): learning_rate=1e-06" in answer and f"of the {MAX_SEEDS * 2} a fixed grid" in answer
     assert "Race" in (sweep / "report.html").read_text()
+
+
+def _sweep_folder(folder: Path, accuracies: dict[str, list[float]], against: Path | None = None) -> None:
+    """A sweep folder as rnn-sweep leaves it: one result.json per job, multirun.yaml naming the sweeper's keys."""
+    job = 0
+    for rate, values in accuracies.items():
+        for seed, value in enumerate(values):
+            run = folder / str(job)
+            run.mkdir(parents=True)
+            record = {**dict.fromkeys(COLUMNS), "run_dir": str(run), "status": "ok", "test_accuracy": value,
+                      "cell": "lstm", "units": 16, "learning_rate": float(rate), "seed": seed, "data": "mnist",
+                      "overrides": [f"optimizer.learning_rate={rate}", f"seed={seed}"]}
+            (run / "result.json").write_text(json.dumps(record))
+            job += 1
+    sweeper = {"_target_": "hydra_plugins.rnn_sweep_race.race_sweeper.RaceSweeper", "against": str(against)} \
+        if against else {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"}
+    (folder / "multirun.yaml").write_text(json.dumps({"hydra": {"sweeper": sweeper, "overrides": {"task": []}}}))
+
+
+@pytest.mark.parametrize(("new", "code", "said"), [
+    ([0.50, 0.51, 0.49, 0.50], 1, "1 setting(s) worse: learning_rate=0.001"),
+    ([0.80, 0.81, 0.79, 0.80], 0, "no setting is worse"),
+])
+def test_compare_fail_if_worse_takes_a_race_against_a_baseline_at_its_word(tmp_path: Path, capsys, new: list[float],
+                                                                           code: int, said: str) -> None:
+    """The race's verdict decides, whatever a fresh test of the same runs and X would say."""
+    baseline = {"0.001": [0.80, 0.81, 0.79, 0.80], "0.01": [0.90, 0.91, 0.89, 0.90]}
+    _sweep_folder(tmp_path / "a", baseline)
+    _sweep_folder(tmp_path / "b", {"0.001": new, "0.01": baseline["0.01"]}, against=tmp_path / "a")
+    grid = race_grid(["optimizer.learning_rate=0.001,0.01"])
+    design = Design(min_seeds=3, max_seeds=4)
+    raced = race_against([new, baseline["0.01"]], list(baseline.values()), design)
+    (tmp_path / "b" / "race.csv").write_text(race_frame(raced, grid).to_csv(index=False))
+    assert cli.run(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--fail-if-worse", "0.5"]) == code
+    assert said in " ".join(capsys.readouterr().out.split())

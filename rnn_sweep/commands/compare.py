@@ -9,6 +9,7 @@ import shlex
 from pathlib import Path
 
 import pandas as pd
+from omegaconf import OmegaConf
 from rich import box
 from rich.table import Table
 from rich.text import Text
@@ -17,9 +18,10 @@ from rnn_sweep import atomic
 from rnn_sweep.commands.arguments import CommandParser, non_negative, probability
 from rnn_sweep.console import stdout
 from rnn_sweep.errors import UserError
-from rnn_sweep.results.columns import ACCURACY, SETTING_COLUMNS
+from rnn_sweep.results.columns import ACCURACY, MULTIRUN_FILE, RACE_CSV, RACE_FILE_COLUMNS, SETTING_COLUMNS
 from rnn_sweep.results.html import write_comparison_page
 from rnn_sweep.results.pairing import load_results
+from rnn_sweep.results.sequential import WORSE
 from rnn_sweep.results.significance import ALPHA, Comparison, compare
 from rnn_sweep.results.statistics import mean_interval
 
@@ -38,6 +40,8 @@ seeds, and a time verdict (faster, slower, inconclusive; Bonferroni over the row
 
 EPILOG = """\
 exit status: 0 compared; 1 --fail-if-worse found a pair that is worse; 2 bad arguments or files.
+When B is a race against a baseline (hydra/sweeper=race hydra.sweeper.against=A), --fail-if-worse takes the race's
+own verdicts: exit 1 if a setting ended `worse`.
 example: rnn-sweep compare outputs/sweeps/2026-01-01_10-00-00 outputs/sweeps/2026-01-02_10-00-00 --fail-if-worse 0.01"""
 
 
@@ -54,7 +58,8 @@ def main(argv: list[str]) -> int:
                         help=f"significance level of the verdicts, for all rows together (default {ALPHA})")
     parser.add_argument("--fail-if-worse", metavar="X", type=non_negative,
                         help="exit 1 if a pair's verdict is worse and its mean test accuracy dropped by more than X "
-                             "(e.g. 0.01), or if more of B's runs failed than A's where A has a result")
+                             "(e.g. 0.01), or if more of B's runs failed than A's where A has a result; for a race "
+                             "against a baseline, if the race ended a setting `worse`")
     args = parser.parse_args(argv)
     on = [column.strip() for column in args.on.split(",") if column.strip()] if args.on else None
 
@@ -77,7 +82,40 @@ def main(argv: list[str]) -> int:
     if args.html:
         write_comparison_page(comparison, args.a, args.b, args.html, shlex.join(["rnn-sweep", "compare", *argv]))
         stdout.print(f"wrote {args.html}")
+    if args.fail_if_worse is not None and (raced := race_against_baseline(args.b)) is not None:
+        return _race_gate(raced, args.b)
     return _gate(comparison, args.fail_if_worse)
+
+
+def race_against_baseline(folder: Path) -> pd.DataFrame | None:
+    """The last round of race.csv when `folder` is a race run against a baseline (hydra.sweeper.against), else None.
+
+    Such a race has tested each setting against the baseline after every round with its error rate held over all of
+    them; a fresh test of the same runs here would look once more and lose that guarantee, so the gate takes its
+    verdicts instead."""
+    try:
+        against = OmegaConf.load(folder / MULTIRUN_FILE).hydra.sweeper.get("against")
+        race = pd.read_csv(folder / RACE_CSV)
+    except Exception:  # noqa: BLE001 - not a race folder (a results.csv, a run, a plain sweep): the usual gate
+        return None
+    if against is None or race.empty:
+        return None
+    return race[race["round"] == race["round"].max()]
+
+
+def _race_gate(race: pd.DataFrame, folder: Path) -> int:
+    worse = race[race["state"] == WORSE]
+    settings = [column for column in race.columns if column not in RACE_FILE_COLUMNS]
+    named = [" ".join(f"{key}={row[key]}" for key in settings) or "its setting" for _, row in worse.iterrows()]
+    how = (f"the race {folder} against its baseline decides (its own verdicts, error rate held over every round; "
+           "X is not used)")
+    if worse.empty:
+        stdout.print(f"--fail-if-worse: {how}: no setting is worse.")
+        return 0
+    stdout.print(Text(f"--fail-if-worse: {how}: {len(worse)} setting(s) worse: ", style="bold red")
+                 + Text("; ".join(f"{name} ({row.mean:.4f}, n={row.n})"
+                                  for name, row in zip(named, worse.itertuples(), strict=True))))
+    return 1
 
 
 def _gate(comparison: Comparison, threshold: float | None) -> int:

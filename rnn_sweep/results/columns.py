@@ -71,6 +71,8 @@ ACCURACY = "test_accuracy"
 # Timing columns compared as a B/A ratio.
 RATIO_METRICS = ("epoch_seconds", "train_samples_per_second")
 
+# race.csv: beside the columns of the settings that differ, each round's seeds so far (n runs ok), mean, 95% interval.
+RACE_FILE_COLUMNS = ("round", "n", "mean", "ci_low", "ci_high", "state")
 # summary.csv: per setting, seeds folded (n runs that ended ok), the mean accuracy with its 95% t-interval.
 SUMMARY_COLUMNS = (
     "n", "n_not_ok", "test_accuracy_mean", "test_accuracy_sd", "test_accuracy_ci_low", "test_accuracy_ci_high",

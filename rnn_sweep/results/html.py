@@ -28,6 +28,7 @@ from rnn_sweep.results.columns import (
     HISTORY_FILE,
     MULTIRUN_FILE,
     RACE_CSV,
+    RACE_FILE_COLUMNS,
     REPORT_HTML,
     SUMMARY_CSV,
     overrides_text,
@@ -178,7 +179,7 @@ def _race(folder: Path) -> Markup | None:
         race = pd.read_csv(folder / RACE_CSV)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError):
         return None
-    settings = [column for column in race.columns if column not in ("round", "n", "mean", "ci_low", "ci_high", "state")]
+    settings = [column for column in race.columns if column not in RACE_FILE_COLUMNS]
     labels = [" ".join(f"{key}={row[key]}" for key in settings) or "all" for _, row in race.iterrows()]
     race = race.assign(setting=labels,
                        cell=[f"{row.mean:.4f} [{row.ci_low:.4f}, {row.ci_high:.4f}] n={row.n} {row.state}"

@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 from rnn_sweep import atomic
 from rnn_sweep.console import stdout
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.results.columns import ACCURACY, OVERRIDE_COLUMNS, RACE_CSV, parse_overrides
+from rnn_sweep.results.columns import ACCURACY, OVERRIDE_COLUMNS, RACE_CSV, RACE_FILE_COLUMNS, parse_overrides
 from rnn_sweep.results.record import collect_results
 from rnn_sweep.results.sequential import (
     BETTER,
@@ -44,7 +44,6 @@ from rnn_sweep.results.sequential import (
 # A test hook: with this set to N, the sweeper SIGKILLs its own process once the race has reached round N, so a test
 # can check that a race killed mid-way resumes without training what had finished.
 KILL_AFTER_ROUND = "RNN_SWEEP_RACE_KILL_AFTER_ROUND"
-RACE_COLUMNS = ("round", "n", "mean", "ci_low", "ci_high", "state")
 Launch = Callable[..., Sequence[Any]]
 
 
@@ -218,7 +217,7 @@ def race_frame(result: Race, grid: Grid) -> pd.DataFrame:
         rows.append({"round": row.round, **{key: values[row.setting] for key, values in columns.items()},
                      "n": interval.n, "mean": interval.mean, "ci_low": interval.low, "ci_high": interval.high,
                      "state": row.state})
-    return pd.DataFrame(rows, columns=["round", *columns, *RACE_COLUMNS[1:]])
+    return pd.DataFrame(rows, columns=["round", *columns, *RACE_FILE_COLUMNS[1:]])
 
 
 def closing_answer(result: Race, grid: Grid, design: Design, against: bool = False) -> str:
