@@ -149,3 +149,19 @@ def test_compare_fail_if_worse_takes_a_race_against_a_baseline_at_its_word(tmp_p
     (tmp_path / "b" / "race.csv").write_text(race_frame(raced, grid).to_csv(index=False))
     assert cli.run(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--fail-if-worse", "0.5"]) == code
     assert said in " ".join(capsys.readouterr().out.split())
+
+
+def test_report_shows_a_race_round_by_round(tmp_path: Path) -> None:
+    """`rnn-sweep report` on a race folder: report.html gets the Race section with each round's interval and state,
+    and the sweep gets the race's interval plot."""
+    values = {"0.001": [0.50, 0.51, 0.49], "0.01": [0.90, 0.91, 0.89]}
+    _sweep_folder(tmp_path, values)
+    result = race(list(values.values()), Design(min_seeds=3, max_seeds=4))
+    (tmp_path / "race.csv").write_text(race_frame(result, race_grid(["optimizer.learning_rate=0.001,0.01"]))
+                                       .to_csv(index=False))
+    assert cli.run(["report", str(tmp_path), "--html"]) == 0
+    page = (tmp_path / "report.html").read_text()
+    race_section = page.split("<h2>Race</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "learning_rate=0.001" in race_section and "0.5000 [" in race_section and "worse" in race_section
+    assert "round 1" in race_section and "leader" in race_section
+    assert (tmp_path / "race_intervals.png").stat().st_size > 0
