@@ -55,6 +55,7 @@ def test_race_csv_reads_back_with_plain_pandas(tmp_path: Path) -> None:
     ("hydra.sweeper.alpha=1.5", "alpha=1.5"),
     ("hydra.sweeper.margin=-0.01", "margin=-0.01"),
     ("hydra.sweeper.max_runs=0", "max_runs=0"),
+    ("hydra.sweeper.max_runs=5", "max_runs=5 is fewer than round 1 takes: min_seeds=3 x 2 settings = 6"),
     ("hydra.sweeper.against=/nonexistent/sweep", "against=/nonexistent/sweep"),
     ("seed=0,1", "a race chooses the seeds"),
 ])

@@ -27,7 +27,6 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from hydra_plugins.rnn_sweep_optuna.config import SWEEPER_TARGET
-from hydra_plugins.rnn_sweep_race.config import RACE_SWEEPER_TARGET
 from rnn_sweep.config.paths import conf_dir
 from rnn_sweep.config.schema import register
 from rnn_sweep.config.validate import GROUP_CHOICES, explain_omegaconf_error, unknown_option, validate
@@ -164,7 +163,7 @@ def expand_jobs(overrides: list[str], multirun: bool, hydra_cfg: DictConfig) -> 
     if sweeper == SWEEPER_TARGET:  # a search: every choice and both ends of every range must make a valid job
         task = [override for override in overrides if not override.lstrip("+~").startswith("hydra")]
         return search_space(hydra_cfg.sweeper, task).corner_jobs()
-    if sweeper == RACE_SWEEPER_TARGET:  # a race: its keys, its baseline, then every setting of its grid (any seed)
+    if sweeper.endswith(".RaceSweeper"):  # a race: its keys, its baseline, then every setting of its grid (any seed)
         from rnn_sweep.sweep.race import check_race
 
         task = [override for override in overrides if not override.lstrip("+~").startswith("hydra")]

@@ -125,6 +125,10 @@ def check_race(sweeper: DictConfig, arguments: list[str]) -> Grid:
     if max_runs is not None and (not isinstance(max_runs, int) or max_runs < 1):
         raise ConfigError(f"{where}.max_runs={max_runs} is not a budget of runs: give an int >= 1, or null for none.")
     grid = race_grid(arguments)
+    if max_runs is not None and max_runs < min_seeds * len(grid.settings):
+        raise ConfigError(f"{where}.max_runs={max_runs} is fewer than round 1 takes: min_seeds={min_seeds} x "
+                          f"{len(grid.settings)} settings = {min_seeds * len(grid.settings)}. Give at least that, "
+                          "or null for no budget.")
     if sweeper.get("against") is not None:
         baseline_samples(Path(sweeper.against), grid)
     return grid
