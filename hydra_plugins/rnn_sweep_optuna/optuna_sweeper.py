@@ -2,43 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from hydra.core.plugins import Plugins
-from hydra.plugins.sweeper import Sweeper
-from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf
-
-MULTIRUN_FILE = "multirun.yaml"
+from rnn_sweep.sweep.launching import LaunchingSweeper
 
 
-class OptunaSweeper(Sweeper):
+class OptunaSweeper(LaunchingSweeper):
     """Hydra builds it from `hydra.sweeper` (config.OptunaSweeperConf); Optuna is imported only in `sweep`."""
-
-    def __init__(self, **settings: Any) -> None:
-        """`settings` are `hydra.sweeper`'s keys; `sweep` reads them from the config, resolved, instead."""
-        super().__init__()
-        self.config: DictConfig | None = None
-        self.launcher = None
-
-    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        self.hydra_context = hydra_context
-        self.config = config
-        self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config
-        )
 
     def sweep(self, arguments: list[str]) -> list[Any]:
         from rnn_sweep.sweep import study as studies
         from rnn_sweep.sweep.space import search_space
         from rnn_sweep.sweep.study_files import report_study
 
-        assert self.config is not None and self.launcher is not None
+        sweep_dir = self.sweep_folder()
         sweeper = self.config.hydra.sweeper
-        sweep_dir = Path(self.config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / MULTIRUN_FILE)
         space = search_space(sweeper, arguments)
         dists = studies.distributions(space)
         study = studies.open_study(sweeper, sweep_dir)
