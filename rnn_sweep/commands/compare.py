@@ -9,6 +9,7 @@ import shlex
 from pathlib import Path
 
 import pandas as pd
+from omegaconf import OmegaConf
 from rich import box
 from rich.table import Table
 from rich.text import Text
@@ -20,9 +21,10 @@ from rnn_sweep.compare.pairing import load_results
 from rnn_sweep.compare.verdicts import ALPHA, Comparison, compare
 from rnn_sweep.console import stdout
 from rnn_sweep.errors import UserError
-from rnn_sweep.record.columns import ACCURACY, SETTING_COLUMNS
+from rnn_sweep.record.columns import ACCURACY, MULTIRUN_FILE, RACE_CSV, RACE_FILE_COLUMNS, SETTING_COLUMNS
 from rnn_sweep.report.html import write_comparison_page
 from rnn_sweep.stats.intervals import mean_interval
+from rnn_sweep.stats.sequential import WORSE
 
 DESCRIPTION = f"""\
 Put two sweeps side by side. A and B are results.csv files, sweep folders (their results.csv, else every
@@ -40,6 +42,8 @@ seeds, and a time verdict (faster, slower, inconclusive; Bonferroni over the row
 EPILOG = """\
 exit status: 0 compared; 1 --fail-if-worse found a setting of A worse, missing, unfinished, not ok or
 untested in B; 2 bad arguments or files.
+When B is a race against a baseline (hydra/sweeper=race hydra.sweeper.against=A), --fail-if-worse takes the race's
+own verdicts: exit 1 if a setting ended `worse`.
 example: rnn-sweep compare outputs/sweeps/2026-01-01_10-00-00 outputs/sweeps/2026-01-02_10-00-00 --fail-if-worse 0.01"""
 
 
@@ -57,7 +61,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--fail-if-worse", metavar="X", type=non_negative,
                         help="exit 1 if a pair's verdict is worse and its mean test accuracy dropped by more than X "
                              "(e.g. 0.01); also for every setting of A that B lacks, that is unfinished in B or ended "
-                             "not ok there, and for every pair no test could be made for (untested)")
+                             "not ok there, and for every pair no test could be made for (untested); for a race "
+                             "against a baseline, if the race ended a setting `worse`")
     parser.add_argument("--allow-untested", action="store_true",
                         help="with --fail-if-worse: warn about untested pairs instead of failing on them")
     args = parser.parse_args(argv)
@@ -85,7 +90,40 @@ def main(argv: list[str]) -> int:
     if args.html:
         write_comparison_page(comparison, args.a, args.b, args.html, shlex.join(["rnn-sweep", "compare", *argv]))
         stdout.print(f"wrote {args.html}")
+    if args.fail_if_worse is not None and (raced := race_against_baseline(args.b)) is not None:
+        return _race_gate(raced, args.b)
     return _gate(comparison, args.fail_if_worse, args.allow_untested)
+
+
+def race_against_baseline(folder: Path) -> pd.DataFrame | None:
+    """The last round of race.csv when `folder` is a race run against a baseline (hydra.sweeper.against), else None.
+
+    Such a race has tested each setting against the baseline after every round with its error rate held over all of
+    them; a fresh test of the same runs here would look once more and lose that guarantee, so the gate takes its
+    verdicts instead."""
+    try:
+        against = OmegaConf.load(folder / MULTIRUN_FILE).hydra.sweeper.get("against")
+        race = pd.read_csv(folder / RACE_CSV)
+    except Exception:  # noqa: BLE001 - not a race folder (a results.csv, a run, a plain sweep): the usual gate
+        return None
+    if against is None or race.empty:
+        return None
+    return race[race["round"] == race["round"].max()]
+
+
+def _race_gate(race: pd.DataFrame, folder: Path) -> int:
+    worse = race[race["state"] == WORSE]
+    settings = [column for column in race.columns if column not in RACE_FILE_COLUMNS]
+    named = [" ".join(f"{key}={row[key]}" for key in settings) or "its setting" for _, row in worse.iterrows()]
+    how = (f"the race {folder} against its baseline decides (its own verdicts, error rate held over every round; "
+           "X is not used)")
+    if worse.empty:
+        stdout.print(f"--fail-if-worse: {how}: no setting is worse.")
+        return 0
+    stdout.print(Text(f"--fail-if-worse: {how}: {len(worse)} setting(s) worse: ", style="bold red")
+                 + Text("; ".join(f"{name} ({row.mean:.4f}, n={row.n})"
+                                  for name, row in zip(named, worse.itertuples(), strict=True))))
+    return 1
 
 
 def _gate(comparison: Comparison, threshold: float | None, allow_untested: bool) -> int:

@@ -169,6 +169,11 @@ def expand_jobs(overrides: list[str], multirun: bool, hydra_cfg: DictConfig) -> 
     if sweeper == SWEEPER_TARGET:  # a search: every choice and both ends of every range must make a valid job
         task = [override for override in overrides if not override.lstrip("+~").startswith("hydra")]
         return search_space(hydra_cfg.sweeper, task).corner_jobs()
+    if sweeper.endswith(".RaceSweeper"):  # a race: its keys, its baseline, then every setting of its grid (any seed)
+        from rnn_sweep.sweep.race import check_race
+
+        task = [override for override in overrides if not override.lstrip("+~").startswith("hydra")]
+        return check_race(hydra_cfg.sweeper, task).settings
     if not sweeper.endswith("BasicSweeper"):
         return [_fixed(overrides)]  # other sweepers choose values as they go
     params = hydra_cfg.sweeper.get("params") or {}
@@ -178,12 +183,14 @@ def expand_jobs(overrides: list[str], multirun: bool, hydra_cfg: DictConfig) -> 
 
 
 def sweep_size(hydra_cfg: DictConfig) -> int | None:
-    """How many jobs the sweep launches: Optuna's n_trials, or the size of the grid in multirun.yaml."""
+    """How many jobs the sweep launches: Optuna's n_trials, the size of the grid in multirun.yaml, or for a race the
+    most it may launch (max_seeds per setting)."""
     if "n_trials" in hydra_cfg.sweeper:
         return int(hydra_cfg.sweeper.n_trials)
     try:
         cfg = OmegaConf.load(Path(hydra_cfg.sweep.dir) / MULTIRUN_FILE)
-        return len(expand_jobs(list(cfg.hydra.overrides.task), True, cfg.hydra))
+        jobs = len(expand_jobs(list(cfg.hydra.overrides.task), True, cfg.hydra))
+        return jobs * int(hydra_cfg.sweeper.max_seeds) if "max_seeds" in hydra_cfg.sweeper else jobs
     except Exception:  # progress is informative only; it must never stop a job
         return None
 

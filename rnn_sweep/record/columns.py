@@ -31,6 +31,7 @@ RESULTS_CSV = "results.csv"
 ACCURACY_CSV = "accuracy.csv"
 TIMING_CSV = "timing.csv"
 PRESETS_CSV = "presets.csv"
+RACE_CSV = "race.csv"  # a race sweeper's rounds: each setting's interval and state (rnn_sweep.sweep.race)
 SUMMARY_CSV = "summary.csv"  # one row per setting, seeds folded (n, mean, sd, CI)
 MULTIRUN_FILE = "multirun.yaml"  # Hydra's record of the sweep: its command line, its grid
 PARETO_CSV = "optuna_pareto.csv"  # a search of several objectives: its Pareto front, with each trial's command line
@@ -142,6 +143,8 @@ RECORD = (
     _c("trace_seconds", "float", "timing", "trace s", "{:.2f}s"),
     _c("wrap_up_seconds", "float", "timing", "wrap-up s", "{:.2f}s"),
 )
+# race.csv: beside the columns of the settings that differ, each round's seeds so far (n runs ok), mean, 95% interval.
+RACE_FILE_COLUMNS = ("round", "n", "mean", "ci_low", "ci_high", "state")
 # summary.csv: per setting (the setting columns above first), seeds folded over the runs that count.
 SUMMARY = (
     _c("n", "int", "metric", "n"),

@@ -25,7 +25,16 @@ from omegaconf import OmegaConf
 
 from rnn_sweep import atomic
 from rnn_sweep.config.overrides import overrides_text
-from rnn_sweep.record.columns import HISTORY_FILE, MULTIRUN_FILE, PARETO_CSV, REPORT_HTML, SUMMARY_CSV, read_table
+from rnn_sweep.record.columns import (
+    HISTORY_FILE,
+    MULTIRUN_FILE,
+    PARETO_CSV,
+    RACE_CSV,
+    RACE_FILE_COLUMNS,
+    REPORT_HTML,
+    SUMMARY_CSV,
+    read_table,
+)
 from rnn_sweep.record.fold import not_ok
 
 if TYPE_CHECKING:
@@ -80,6 +89,8 @@ MACHINE_COLUMNS = (
 TIMING_FORMATS = {"epoch_seconds": _fixed(2, " s"), "train_samples_per_second": _thousands}
 _GOOD, _BAD = "color: #1a7f37; font-weight: bold", "color: #a40000; font-weight: bold"
 VERDICT_STYLES = {"better": _GOOD, "faster": _GOOD, "worse": _BAD, "slower": _BAD, "inconclusive": "color: #666"}
+RACE_STATE_STYLES = {"leader": _GOOD, "better": _GOOD, "worse": _BAD, "tied": "color: #1a5fb4",
+                     "equivalent": "color: #1a5fb4", "undecided": "color: #666"}
 
 
 def write_sweep_page(tables: SweepTables, dimensions: list[str]) -> Path:
@@ -101,6 +112,7 @@ def write_sweep_page(tables: SweepTables, dimensions: list[str]) -> Path:
         missing=[(path.name, _link(folder, path), why) for path, why in tables.missing()],
         plots=_plots(folder), folder=folder,
         pareto=_pareto_front(folder),
+        race_table=_race(folder),
     )
     atomic.write_text(folder / REPORT_HTML, page)
     return folder / REPORT_HTML
@@ -163,6 +175,30 @@ def _accuracy(folder: Path, accuracy: pd.DataFrame) -> tuple[Markup, str]:
         return _html(_styled(summary, formats, index=False)), note
     note = "One value per run (no summary.csv in this sweep folder, so seeds are not folded)."
     return _html(_styled(accuracy, dict.fromkeys(accuracy.columns, _fixed(4)))), note
+
+
+def _race(folder: Path) -> Markup | None:
+    """A race's rounds (race.csv): per setting and round the mean test accuracy, its 95% interval and the state
+    then; a setting's cells stop at the round it was decided. None for a sweep that was no race."""
+    try:
+        race = pd.read_csv(folder / RACE_CSV)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return None
+    settings = [column for column in race.columns if column not in RACE_FILE_COLUMNS]
+    labels = [" ".join(f"{key}={row[key]}" for key in settings) or "all" for _, row in race.iterrows()]
+    race = race.assign(setting=labels,
+                       cell=[f"{row.mean:.4f} [{row.ci_low:.4f}, {row.ci_high:.4f}] n={row.n} {row.state}"
+                             if pd.notna(row.ci_low) else f"{row.mean:.4f} n={row.n} {row.state}"
+                             for row in race.itertuples()])
+    last = race.groupby("setting")["n"].transform("max")
+    shown = race[(race["n"] < last) | ~race.duplicated(["setting", "n"])]  # a decided setting's repeats left out
+    table = shown.pivot(index="setting", columns="round", values="cell").fillna("")
+    table.columns = [f"round {number}" for number in table.columns]
+
+    def style(cell: str) -> str:
+        return RACE_STATE_STYLES.get(cell.rsplit(" ", 1)[-1], "") if cell else ""
+
+    return _html(table.style.map(style))
 
 
 def _timing_formats(timing: pd.DataFrame) -> dict[Any, Format]:

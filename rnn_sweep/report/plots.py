@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from rnn_sweep.record.columns import HISTORY_FILE
+from rnn_sweep.record.columns import HISTORY_FILE, RACE_CSV, RACE_FILE_COLUMNS
 from rnn_sweep.record.fold import counted, steady_epoch_seconds
 from rnn_sweep.record.result_files import read_result
 from rnn_sweep.stats.intervals import mean_interval
@@ -21,6 +21,7 @@ ACCURACY_PLOT = "accuracy_vs_units.png"
 TIMING_PLOT = "epoch_seconds_vs_batch_size.png"
 CURVES_PLOT = "val_accuracy_per_epoch.png"
 RUN_PLOT = "learning_curve.png"
+RACE_PLOT = "race_intervals.png"
 # Settings beyond the plotted axes that, when they vary, get their own line rather than being averaged over.
 LINE_SETTINGS = ("optimizer", "learning_rate", "epochs")
 
@@ -34,7 +35,7 @@ def write_sweep_plots(sweep_dir: Path, results: pd.DataFrame) -> list[Path]:
     ok = counted(results)
     written = []
     for name, draw in ((ACCURACY_PLOT, _accuracy_vs_units), (TIMING_PLOT, _seconds_vs_batch_size),
-                       (CURVES_PLOT, _validation_curves)):
+                       (CURVES_PLOT, _validation_curves), (RACE_PLOT, _race_intervals)):
         figure = draw(ok, sweep_dir) if not ok.empty else None
         if figure is not None:
             written.append(_save(figure, sweep_dir / name))
@@ -139,6 +140,31 @@ def _validation_curves(ok: pd.DataFrame, sweep_dir: Path) -> Figure | None:
         return None
     panels[0].set_ylabel("validation accuracy")
     figure.suptitle(f"Validation accuracy per epoch, every run ({sweep_dir.name})")
+    return figure
+
+
+def _race_intervals(ok: pd.DataFrame, sweep_dir: Path) -> Figure | None:
+    """A race's settings round by round (race.csv): mean test accuracy and 95% interval, until each was decided;
+    the legend gives each setting's final state. None for a sweep that was no race."""
+    path = sweep_dir / RACE_CSV
+    if not path.is_file():
+        return None
+    race = pd.read_csv(path)
+    settings = [column for column in race.columns if column not in RACE_FILE_COLUMNS]
+    race["setting"] = [" ".join(f"{key}={row[key]}" for key in settings) or "all" for _, row in race.iterrows()]
+    figure = Figure(figsize=(7, 4), layout="constrained")
+    axes = figure.subplots()
+    names = list(dict.fromkeys(race["setting"]))
+    for index, name in enumerate(names):
+        rows = race[race["setting"] == name].drop_duplicates("n")  # after its decision a setting's row repeats
+        offset = (index - (len(names) - 1) / 2) * 0.08
+        axes.errorbar(rows["round"] + offset, rows["mean"], yerr=[rows["mean"] - rows["ci_low"],
+                      rows["ci_high"] - rows["mean"]], marker="o", capsize=3,
+                      label=f"{name} ({race[race['setting'] == name]['state'].iloc[-1]})")
+    axes.set(xlabel="round", ylabel="test accuracy (mean, 95% CI)", title="race: each setting until decided")
+    axes.xaxis.get_major_locator().set_params(integer=True)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
     return figure
 
 

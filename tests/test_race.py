@@ -1,0 +1,168 @@
+"""The race sweeper (hydra/sweeper=race): its grid and job numbers, its checks before training, and a real race that
+drops a clearly worse setting after round 1 and resumes after being killed without training anything again."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnn_sweep import cli
+from rnn_sweep.record.columns import COLUMNS
+from rnn_sweep.stats.sequential import Design, race, race_against
+from rnn_sweep.sweep.race import KILL_AFTER_ROUND, closing_answer, race_frame, race_grid
+from tests.conftest import cli_env, run_cli
+
+MIN_SEEDS, MAX_SEEDS = 3, 4
+# A clearly worse setting (a learning rate that learns nothing in one epoch) beside one that learns.
+RACE = ("-m", "hydra/sweeper=race", f"hydra.sweeper.min_seeds={MIN_SEEDS}", f"hydra.sweeper.max_seeds={MAX_SEEDS}",
+        "model=gru", "model.units=16", "optimizer.learning_rate=1e-6,0.01", "data.limit_train=300",
+        "data.limit_test=200", "train.epochs=1", "train.batch_size=16", "train.save_model=false", "train.device=cpu",
+        "train.deterministic=true")
+
+
+def test_the_grid_is_the_basic_sweepers_and_job_numbers_are_seed_index_times_settings_plus_setting() -> None:
+    grid = race_grid(["model=gru,lstm", "model.units=8,16", "seed=5", "train.epochs=1"])
+    assert len(grid.settings) == 4 and grid.base_seed == 5
+    assert all("train.epochs=1" in setting and not any(o.startswith("seed=") for o in setting)
+               for setting in grid.settings)
+    number, overrides = grid.job(setting=2, seed_index=3)
+    assert number == 3 * 4 + 2 and overrides == [*grid.settings[2], "seed=8"]
+    assert set(grid.columns()) == {"cell", "units"}  # only what differs, named as in results.csv
+
+
+def test_race_csv_reads_back_with_plain_pandas(tmp_path: Path) -> None:
+    grid = race_grid(["optimizer.learning_rate=0.001,0.01"])
+    result = race([[0.50, 0.51, 0.49], [0.90, 0.91, 0.89]], Design(min_seeds=3, max_seeds=4))
+    (tmp_path / "race.csv").write_text(race_frame(result, grid).to_csv(index=False))
+    frame = pd.read_csv(tmp_path / "race.csv")
+    assert list(frame.columns) == ["round", "learning_rate", "n", "mean", "ci_low", "ci_high", "state"]
+    assert frame.set_index("learning_rate")["state"].to_dict() == {0.001: "worse", 0.01: "leader"}
+    assert np.allclose(frame["mean"], [0.50, 0.90]) and (frame["ci_low"] < frame["mean"]).all()
+    answer = closing_answer(result, grid, Design(min_seeds=3, max_seeds=4))
+    assert "leader: learning_rate=0.01" in answer and "dropped (worse): learning_rate=0.001" in answer
+    assert "runs: 6 of the 8" in answer
+
+
+@pytest.mark.parametrize(("override", "named"), [
+    ("hydra.sweeper.min_seeds=1", "min_seeds=1"),
+    ("hydra.sweeper.max_seeds=2", "max_seeds=2 is below min_seeds=3"),
+    ("hydra.sweeper.alpha=1.5", "alpha=1.5"),
+    ("hydra.sweeper.margin=-0.01", "margin=-0.01"),
+    ("hydra.sweeper.max_runs=0", "max_runs=0"),
+    ("hydra.sweeper.max_runs=5", "max_runs=5 is fewer than round 1 takes: min_seeds=3 x 2 settings = 6"),
+    ("hydra.sweeper.against=/nonexistent/sweep", "against=/nonexistent/sweep"),
+    ("seed=0,1", "a race chooses the seeds"),
+])
+def test_a_bad_race_key_exits_2_before_training(tmp_path: Path, capsys, monkeypatch, override: str,
+                                                named: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    code = cli.run(["-m", "hydra/sweeper=race", "model.units=8,16", override, f"hydra.sweep.dir={tmp_path / 'race'}"])
+    error = capsys.readouterr().err
+    assert code == 2 and named in " ".join(error.split()), error
+    assert not list(tmp_path.rglob("result.json"))
+
+
+def test_a_baseline_without_every_setting_is_refused(tmp_path: Path, capsys, monkeypatch) -> None:
+    baseline = tmp_path / "baseline" / "0"
+    baseline.mkdir(parents=True)
+    record = {**dict.fromkeys(COLUMNS), "status": "ok", "test_accuracy": 0.5, "run_dir": str(baseline),
+              "overrides": ["model.units=8", "seed=0"]}
+    (baseline / "result.json").write_text(json.dumps(record))
+    monkeypatch.chdir(tmp_path)
+    code = cli.run(["-m", "hydra/sweeper=race", "model.units=8,16", f"hydra.sweeper.against={tmp_path / 'baseline'}",
+                    f"hydra.sweep.dir={tmp_path / 'race'}"])
+    error = " ".join(capsys.readouterr().err.split())
+    assert code == 2 and "fewer than 2 ok runs of 2 setting(s)" in error, error
+
+
+def _trained(sweep: Path) -> dict[str, tuple[float, str]]:
+    """Each job's result.json: when it was written and what it holds."""
+    return {path.parent.name: (path.stat().st_mtime, path.read_text()) for path in sweep.glob("*/result.json")}
+
+
+@pytest.mark.slow
+def test_a_race_drops_a_clearly_worse_setting_after_round_1_and_resumes_without_training_again(
+        tmp_path: Path, mnist_path: str) -> None:
+    sweep = tmp_path / "race"
+    killed = subprocess.run([sys.executable, "-m", "rnn_sweep", *RACE, f"hydra.sweep.dir={sweep}"], cwd=tmp_path,
+                            env={**cli_env(mnist_path), KILL_AFTER_ROUND: "1"}, capture_output=True, text=True,
+                            timeout=600, check=False)
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    after_round_1 = _trained(sweep)
+    assert sorted(after_round_1, key=int) == [str(n) for n in range(2 * MIN_SEEDS)]  # round 1: both settings x 3
+
+    finished = run_cli(*RACE, f"hydra.sweep.dir={sweep}", cwd=tmp_path, data=mnist_path)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    now = _trained(sweep)
+    assert {job: now[job] for job in after_round_1} == after_round_1  # nothing finished was trained again
+    assert finished.stdout.count("skipped:") == len(after_round_1)
+
+    records = [json.loads(text) for _, text in now.values()]
+    rates = [next(o for o in record["overrides"] if o.startswith("optimizer.learning_rate")) for record in records]
+    assert rates.count("optimizer.learning_rate=1e-06") == MIN_SEEDS  # dropped after round 1
+    assert len(records) < MAX_SEEDS * 2
+
+    frame = pd.read_csv(sweep / "race.csv")
+    assert list(frame.columns) == ["round", "learning_rate", "n", "mean", "ci_low", "ci_high", "state"]
+    first = frame[frame["round"] == 1].set_index("learning_rate")["state"]
+    assert first[1e-6] == "worse" and first[0.01] == "leader"
+    answer = " ".join(finished.stdout.split())
+    assert "dropped (worse): learning_rate=1e-06" in answer and f"of the {MAX_SEEDS * 2} a fixed grid" in answer
+    assert "Race" in (sweep / "report.html").read_text()
+
+
+def _sweep_folder(folder: Path, accuracies: dict[str, list[float]], against: Path | None = None) -> None:
+    """A sweep folder as rnn-sweep leaves it: one result.json per job, multirun.yaml naming the sweeper's keys."""
+    job = 0
+    for rate, values in accuracies.items():
+        for seed, value in enumerate(values):
+            run = folder / str(job)
+            run.mkdir(parents=True)
+            record = {**dict.fromkeys(COLUMNS), "run_dir": str(run), "status": "ok", "test_accuracy": value,
+                      "cell": "lstm", "units": 16, "learning_rate": float(rate), "seed": seed, "data": "mnist",
+                      "overrides": [f"optimizer.learning_rate={rate}", f"seed={seed}"]}
+            (run / "result.json").write_text(json.dumps(record))
+            job += 1
+    sweeper = {"_target_": "hydra_plugins.rnn_sweep_race.race_sweeper.RaceSweeper", "against": str(against)} \
+        if against else {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"}
+    (folder / "multirun.yaml").write_text(json.dumps({"hydra": {"sweeper": sweeper, "overrides": {"task": []}}}))
+
+
+@pytest.mark.parametrize(("new", "code", "said"), [
+    ([0.50, 0.51, 0.49, 0.50], 1, "1 setting(s) worse: learning_rate=0.001"),
+    ([0.80, 0.81, 0.79, 0.80], 0, "no setting is worse"),
+])
+def test_compare_fail_if_worse_takes_a_race_against_a_baseline_at_its_word(tmp_path: Path, capsys, new: list[float],
+                                                                           code: int, said: str) -> None:
+    """The race's verdict decides, whatever a fresh test of the same runs and X would say."""
+    baseline = {"0.001": [0.80, 0.81, 0.79, 0.80], "0.01": [0.90, 0.91, 0.89, 0.90]}
+    _sweep_folder(tmp_path / "a", baseline)
+    _sweep_folder(tmp_path / "b", {"0.001": new, "0.01": baseline["0.01"]}, against=tmp_path / "a")
+    grid = race_grid(["optimizer.learning_rate=0.001,0.01"])
+    design = Design(min_seeds=3, max_seeds=4)
+    raced = race_against([new, baseline["0.01"]], list(baseline.values()), design)
+    (tmp_path / "b" / "race.csv").write_text(race_frame(raced, grid).to_csv(index=False))
+    assert cli.run(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--fail-if-worse", "0.5"]) == code
+    assert said in " ".join(capsys.readouterr().out.split())
+
+
+def test_report_shows_a_race_round_by_round(tmp_path: Path) -> None:
+    """`rnn-sweep report` on a race folder: report.html gets the Race section with each round's interval and state,
+    and the sweep gets the race's interval plot."""
+    values = {"0.001": [0.50, 0.51, 0.49], "0.01": [0.90, 0.91, 0.89]}
+    _sweep_folder(tmp_path, values)
+    result = race(list(values.values()), Design(min_seeds=3, max_seeds=4))
+    (tmp_path / "race.csv").write_text(race_frame(result, race_grid(["optimizer.learning_rate=0.001,0.01"]))
+                                       .to_csv(index=False))
+    assert cli.run(["report", str(tmp_path), "--html"]) == 0
+    page = (tmp_path / "report.html").read_text()
+    race_section = page.split("<h2>Race</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "learning_rate=0.001" in race_section and "0.5000 [" in race_section and "worse" in race_section
+    assert "round 1" in race_section and "leader" in race_section
+    assert (tmp_path / "race_intervals.png").stat().st_size > 0
