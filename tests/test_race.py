@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.cli import cli_env, run_cli
 
 from rnn_sweep import cli
 from rnn_sweep.record.columns import COLUMNS
 from rnn_sweep.stats.sequential import Design, race, race_against
 from rnn_sweep.sweep.race import KILL_AFTER_ROUND, closing_answer, race_frame, race_grid
-from tests.conftest import cli_env, run_cli
 
 MIN_SEEDS, MAX_SEEDS = 3, 4
 # A clearly worse setting (a learning rate that learns nothing in one epoch) beside one that learns.

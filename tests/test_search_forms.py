@@ -66,7 +66,7 @@ def test_an_unknown_sampler_argument_or_objective_is_a_config_error():
 @pytest.mark.slow
 def test_integer_units_searched_for_accuracy_and_epoch_time_give_a_pareto_front(tmp_path, mnist_path):
     import yaml
-    from conftest import run_cli
+    from helpers.cli import run_cli
 
     sweep_dir = tmp_path / "search"
     result = run_cli("-m", "+hparams_search=val_accuracy", "model.units=int(interval(8,32))", "model=simple_rnn",
@@ -89,7 +89,7 @@ def test_integer_units_searched_for_accuracy_and_epoch_time_give_a_pareto_front(
 
 @pytest.mark.slow
 def test_a_lightning_hydra_template_shaped_search_runs(tmp_path, mnist_path):
-    from conftest import run_cli
+    from helpers.cli import run_cli
 
     sweep_dir = tmp_path / "search"
     result = run_cli("-m", "+hparams_search=lightning_template", "hydra.sweeper.n_trials=2", "data.limit_train=300",
