@@ -16,6 +16,7 @@ import pytest
 from conftest import cli_env, communicate, run_cli, start_cli, wait_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from places import immutable, remount, tmpfs
 
 from rnn_sweep.config.preflight import preflight
 from rnn_sweep.data.loading import IDX_STEMS
@@ -74,12 +75,13 @@ def test_output_folder_that_cannot_be_created_fails_before_training(tmp_path, mn
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into read-only folders")
 def test_read_only_output_folder_fails_before_training(tmp_path, mnist_path):
     locked = tmp_path / "locked"
-    locked.mkdir(mode=0o500)
-    result = run_cli(f"hydra.run.dir={locked}/run", cwd=tmp_path, data=mnist_path)
-    assert result.returncode == 2 and str(locked) in result.stderr
+    locked.mkdir()
+    with immutable(locked):
+        result = run_cli(f"hydra.run.dir={locked}/run", cwd=tmp_path, data=mnist_path)
+    _one_paragraph_error(result)
+    assert str(locked) in result.stderr and not any(locked.iterdir())
 
 
 def test_corrupt_gzip_fails_naming_the_file_before_training(tmp_path, mnist_path):
@@ -336,16 +338,13 @@ def test_results_csvs_without_rows_or_columns_are_clear_errors(tmp_path):
     assert f"{results} is a file, not a folder" in error
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into read-only folders")
 def test_report_on_a_read_only_sweep_folder_says_so(tmp_path):
     sweep_dir = tmp_path / "sweep"
     write_result(sweep_dir / "0", _record(run_dir=str(sweep_dir / "0")))
-    sweep_dir.chmod(0o500)
-    try:
+    with immutable(sweep_dir):
         error = _one_paragraph_error(run_cli("report", str(sweep_dir), cwd=tmp_path))
-    finally:
-        sweep_dir.chmod(0o700)
     assert f"Cannot write the tables into {sweep_dir}" in error and "copy the folder" in error
+    assert sorted(path.name for path in sweep_dir.iterdir()) == ["0"]
 
 
 def test_no_data_and_no_network_is_one_clear_error_before_tensorflow(tmp_path):
@@ -453,3 +452,47 @@ def test_a_copied_sweep_keeps_working_where_the_original_is_gone(two_sweeps, tmp
         assert compared.returncode == 0 and "Only in" not in compared.stdout, compared.stderr[-3000:]
     finally:
         hidden.rename(original)
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_report_on_an_immutable_or_read_only_sweep_with_tables_changes_nothing_and_says_so(tmp_path):
+    """A sweep reported before (its lock file and tables exist), then made immutable, or put on a read-only mount."""
+    sweep_dir = tmp_path / "sweep"
+    _sweep_of_records(sweep_dir, [0.5, 0.6])
+    before = _snapshot(sweep_dir)
+    for flag in ((), ("--html",)):
+        with immutable(sweep_dir):
+            error = _one_paragraph_error(run_cli("report", str(sweep_dir), *flag, cwd=tmp_path))
+        assert f"Cannot write the tables into {sweep_dir}" in error and "copy the folder" in error
+        assert _snapshot(sweep_dir) == before
+    with tmpfs(tmp_path / "mount") as mount:
+        _sweep_of_records(mount / "sweep", [0.5, 0.6])
+        before = _snapshot(mount / "sweep")
+        remount(mount, read_only=True)
+        error = _one_paragraph_error(run_cli("report", str(mount / "sweep"), cwd=tmp_path))
+        assert f"Cannot write the tables into {mount / 'sweep'} (Read-only file system)" in error
+        assert _snapshot(mount / "sweep") == before
+
+
+def test_compare_onto_a_folder_or_a_read_only_place_writes_nothing_and_names_it(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    _sweep_of_records(sweep_dir, [0.5, 0.6])
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    compare = ("compare", str(sweep_dir), str(sweep_dir))
+    out_csv = tmp_path / "comparison.csv"
+    for flag in ("--html", "--csv"):
+        error = _one_paragraph_error(run_cli(*compare, "--csv", str(out_csv), flag, str(folder), cwd=tmp_path))
+        assert f"Cannot write {flag} {folder}: it is a folder" in error
+        assert not out_csv.exists() and not any(folder.iterdir())
+    with immutable(folder):
+        error = _one_paragraph_error(run_cli(*compare, "--html", str(folder / "page.html"), cwd=tmp_path))
+    assert f"Cannot write --html {folder / 'page.html'}: {folder} is not a writable folder" in error
+    with tmpfs(tmp_path / "mount", read_only=True) as mount:
+        error = _one_paragraph_error(run_cli(*compare, "--html", str(mount / "new" / "page.html"), cwd=tmp_path))
+        assert f"Cannot write --html {mount / 'new' / 'page.html'}: {mount} is not a writable folder" in error
+        assert "Read-only file system" in error
+    assert not any(folder.iterdir())

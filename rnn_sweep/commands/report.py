@@ -14,7 +14,7 @@ from rnn_sweep.errors import UserError
 from rnn_sweep.results.columns import HISTORY_FILE, HYDRA_DIR, REPORT_HTML, RESULT_FILE
 from rnn_sweep.results.plots import write_run_plot
 from rnn_sweep.results.record import read_result
-from rnn_sweep.results.tables import print_sweep_tables, write_sweep_tables
+from rnn_sweep.results.tables import print_sweep_tables, unwritable_sweep, write_sweep_tables
 
 
 def main(argv: list[str]) -> int:
@@ -52,7 +52,10 @@ def main(argv: list[str]) -> int:
         raise UserError(f"No {RESULT_FILE} found in {folder} or below it: it is not a run or sweep folder of "
                         "rnn-sweep, or none of its jobs has finished yet.")
     # A sweep still running, or killed, gets a partial table: the jobs without a result are listed below it.
-    tables = write_sweep_tables(folder.resolve())
+    try:
+        tables = write_sweep_tables(folder.resolve())
+    except OSError as error:  # each file is replaced whole or not at all: a refused one leaves the old one
+        raise unwritable_sweep(folder, error) from None
     if args.html:
         stdout.print(f"wrote {tables.folder / REPORT_HTML} ({len(tables.results)} jobs, {len(tables.missing())} "
                      "without a result)")
