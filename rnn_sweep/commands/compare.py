@@ -17,7 +17,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from rnn_sweep import atomic
+from rnn_sweep import atomic, stopping
 from rnn_sweep.commands.arguments import CommandParser, non_negative, probability
 from rnn_sweep.console import stdout
 from rnn_sweep.errors import UserError
@@ -65,6 +65,7 @@ def main(argv: list[str]) -> int:
         if out is not None:
             _check_writable(flag, out)
 
+    stopping.note_written("`compare` stopped before it wrote any file.")
     comparison = compare(load_results(args.a), load_results(args.b), on=on, alpha=args.alpha)
     stdout.print(_table(comparison, args.a, args.b))
     for heading, note in comparison.notes:
@@ -78,6 +79,8 @@ def main(argv: list[str]) -> int:
         with _refused("--csv", args.csv):
             atomic.write_text(args.csv, comparison.csv_frame().to_csv(index=False))
         stdout.print(f"wrote {args.csv}")
+        stopping.note_written(f"`compare` had written --csv {args.csv} (whole)"
+                              + (f", not yet --html {args.html}." if args.html else "."))
     if args.html:
         with _refused("--html", args.html):
             write_comparison_page(comparison, args.a, args.b, args.html, shlex.join(["rnn-sweep", "compare", *argv]))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rnn_sweep import stopping
 from rnn_sweep.commands.arguments import CommandParser
 from rnn_sweep.console import print_error, print_run_summary, stdout
 from rnn_sweep.errors import UserError
@@ -41,6 +42,7 @@ def main(argv: list[str]) -> int:
         raise UserError(f"{folder} is a run folder; {REPORT_HTML} is the page of a sweep folder. Give the sweep folder "
                         "(outputs/sweeps/STAMP), or leave out --html to print this run's record.")
     if record is not None:
+        stopping.note_written(f"`report` stopped before it wrote anything into {folder}.")
         print_run_summary(record)
         if (folder / HISTORY_FILE).is_file():
             stdout.print(f"learning curve: {write_run_plot(folder)}")
@@ -52,8 +54,13 @@ def main(argv: list[str]) -> int:
         raise UserError(f"No {RESULT_FILE} found in {folder} or below it: it is not a run or sweep folder of "
                         "rnn-sweep, or none of its jobs has finished yet.")
     # A sweep still running, or killed, gets a partial table: the jobs without a result are listed below it.
+    stopping.note_written(f"`report` stopped before it wrote anything into {folder}.")
     try:
-        tables = write_sweep_tables(folder.resolve())
+        # A stop now waits until every table, plot and the page are rewritten: never new tables beside an old page.
+        with stopping.deferred():
+            tables = write_sweep_tables(folder.resolve())
+            stopping.note_written(f"`report` had rewritten the tables, plots and {REPORT_HTML} of {folder} whole "
+                                  "before it stopped.")
     except OSError as error:  # each file is replaced whole or not at all: a refused one leaves the old one
         raise unwritable_sweep(folder, error) from None
     if args.html:
