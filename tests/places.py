@@ -49,6 +49,7 @@ def tmpfs(folder: Path, size: str = "1m", read_only: bool = False) -> Iterator[P
         subprocess.run(["umount", "-l", str(folder)], check=True)
 
 
-def remount(folder: Path, read_only: bool) -> None:
-    """Turn the tmpfs on `folder` read-only (or back to read-write) with what it holds."""
-    subprocess.run(["mount", "-o", f"remount,{'ro' if read_only else 'rw'}", str(folder)], check=True)
+def remount(folder: Path, read_only: bool, size: str | None = None) -> None:
+    """Turn the tmpfs on `folder` read-only (or back to read-write), or resize it, keeping what it holds."""
+    options = f"remount,{'ro' if read_only else 'rw'}" + (f",size={size}" if size else "")
+    subprocess.run(["mount", "-o", options, str(folder)], check=True)

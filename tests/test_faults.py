@@ -496,3 +496,61 @@ def test_compare_onto_a_folder_or_a_read_only_place_writes_nothing_and_names_it(
         assert f"Cannot write --html {mount / 'new' / 'page.html'}: {mount} is not a writable folder" in error
         assert "Read-only file system" in error
     assert not any(folder.iterdir())
+
+
+def _temporaries(folder: Path) -> list[Path]:
+    return [path for path in folder.rglob("*") if path.name.startswith(".tmp-") or path.name.endswith(".tmp")]
+
+
+@pytest.mark.slow
+def test_a_full_disk_fails_the_job_that_meets_it_and_resume_finishes_once_there_is_room(tmp_path, mnist_path):
+    """A 1 MB file system: job 0's model (8 units) fits, job 1's (512 units, about 1.1 MB of weights) does not."""
+    with tmpfs(tmp_path / "disk", size="1m") as disk:
+        sweep_dir = disk / "sweep"
+        sweep = ("-m", *TINY[:-2], "train.save_model=true", "train.device=cpu", "model.units=8,512",
+                 "train.epochs=1", f"hydra.sweep.dir={sweep_dir}")
+        full = run_cli(*sweep, cwd=tmp_path, data=mnist_path)
+        assert full.returncode == 1 and "Traceback" not in full.stderr, full.stderr[-3000:]
+        jobs = _jobs(sweep_dir)
+        assert jobs.loc["0", "status"] == "ok" and jobs.loc["1", "status"] == "failed"
+        assert "No space left on device" in jobs.loc["1", "error"]
+        assert "1 of 2 jobs of the sweep" in full.stderr and "No space left on device" in full.stderr
+        assert (sweep_dir / "0" / "model.keras").is_file() and not (sweep_dir / "1" / "model.keras").exists()
+        assert _temporaries(sweep_dir) == []
+
+        (sweep_dir / "1" / ".tmp-99999-model.keras").write_bytes(b"half a model")  # as a SIGKILL mid-save leaves
+        remount(disk, read_only=False, size="64m")  # room made
+        resumed = run_cli(*sweep, cwd=tmp_path, data=mnist_path)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert resumed.stdout.count("skipped:") == 1 and (_jobs(sweep_dir)["status"] == "ok").all()
+        assert (sweep_dir / "1" / "model.keras").is_file() and _temporaries(sweep_dir) == []
+
+
+@pytest.mark.slow
+def test_an_address_space_limit_too_small_for_tensorflow_is_a_failed_record(tmp_path, mnist_path):
+    """ulimit -v 1.2 GB: Python, Hydra and the config load; TensorFlow's import cannot map its library (at a little
+    more it meets MemoryError instead; far less and Python cannot start, far more and TensorFlow's threads abort)."""
+    import resource
+
+    run_dir = tmp_path / "run"
+    limit = 1_200_000 * 1024  # `ulimit -v 1200000`
+    result = subprocess.run(
+        [sys.executable, "-m", "rnn_sweep", *TINY, "train.epochs=1", f"hydra.run.dir={run_dir}"], cwd=tmp_path,
+        env=cli_env(mnist_path), capture_output=True, text=True, timeout=300, check=False,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    record = json.loads((run_dir / "result.json").read_text())
+    assert record["status"] == "failed" and "TensorFlow could not be loaded" in record["error"]
+    assert "a memory limit" in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_sweep_over_preset_names_reports_its_presets_table(tmp_path):
+    """`-m preset.name=a,b` labels two sets of runs: the presets table has a column named with a dot."""
+    sweep_dir = tmp_path / "sweep"
+    for job, name in enumerate(["a", "b"]):
+        write_result(sweep_dir / str(job), _record(run_dir=str(sweep_dir / str(job)), preset=name,
+                                                   overrides=[f"preset.name={name}"], train_seconds=1.0,
+                                                   epochs_completed=1, device="cpu"))
+    report = run_cli("report", str(sweep_dir), cwd=tmp_path)
+    assert report.returncode == 0 and "Traceback" not in report.stderr, report.stderr[-3000:]
+    assert set(pd.read_csv(sweep_dir / "presets.csv")["preset"]) == {"a", "b"}
