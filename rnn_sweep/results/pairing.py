@@ -102,6 +102,16 @@ def _require_numbers(frame: pd.DataFrame, where: Path) -> None:
                 f"{column} holds numbers or nothing. Rebuild the table with `rnn-sweep report` on its sweep folder, "
                 "or fix that cell."
             )
+        if column.endswith("accuracy"):  # a fraction of images: inf, -0.5 or 1.7 is damage, never a result
+            outside = numbers.notna() & ~numbers.between(0, 1)
+            if outside.any():
+                row = frame[outside].iloc[0]
+                raise UserError(
+                    f"{where} has {column}={numbers[outside].iloc[0]:g} (row of run_dir {row.get('run_dir')}), "
+                    "outside 0 to 1: "
+                    f"{column} is a fraction of images. Rebuild the table with `rnn-sweep report` on its sweep "
+                    "folder, or fix that cell."
+                )
 
 
 def _folder_records(folder: Path) -> list[dict]:
