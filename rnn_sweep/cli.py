@@ -1,7 +1,7 @@
 """`rnn-sweep` and `python -m rnn_sweep`: subcommands by name, everything else goes to Hydra.
 
 Only light modules are imported at the top, so the signal handlers are in place within milliseconds of start:
-Ctrl-C or SIGTERM at any moment ends in the same one-line message and exit status (130 or 143).
+Ctrl-C or any other stop signal at any moment ends in the same one-line message and exit status (128 + signal).
 """
 
 from __future__ import annotations
@@ -67,9 +67,12 @@ def _launch_training(argv: list[str]) -> int:
     argv = through_resolver(argv)  # a job folder named by hand is never one that holds another config's result
     if output is not None and output.key not in given:
         folder = claim_new_folder(output.folder)
-        _claimed_run_dir = None if output.key.startswith("hydra.sweep") else folder.resolve()
         argv = [arg for arg in argv if not arg.startswith(f"{output.key}=")]
         argv.append(f"{output.key}={override_value(folder)}")
+    elif output is not None:
+        folder = output.folder  # the user's own (e.g. `reproduce --out`): a stop still says what it holds
+    if output is not None:
+        _claimed_run_dir = None if output.key.startswith("hydra.sweep") else folder.resolve()
     command_id()  # the id this command's job processes inherit, so a stopped command can tell its own jobs
 
     from rnn_sweep.launch.job import train_app
@@ -112,7 +115,9 @@ def _after_interrupt() -> int:
     save_running_jobs([folder for sweep in started for folder in job_folders(sweep)])
     run_dir = _claimed_run_dir
     how = f"interrupted ({stopping.signal_name()})"
-    if started:
+    if stopping.written is not None:  # a subcommand said what it had written
+        _print_error(f"{how}: {stopping.written}")
+    elif started:
         lines = [_sweep_tables_line(sweep, rewrite=sweep not in finished) for sweep in started]
         _print_error(f"{how}: " + " ".join(lines))
     elif run_dir is not None and save_started_run(run_dir):

@@ -1,35 +1,44 @@
-"""SIGINT and SIGTERM as exceptions, so that every way a command is stopped runs the same clean-up.
+"""Stop signals as exceptions, so that every way a command is stopped runs the same clean-up.
 
-Ctrl-C raises KeyboardInterrupt; SIGTERM (what schedulers and `timeout` send first) raises `Terminated`, a
-KeyboardInterrupt too, so a run marks itself `interrupted` and the command writes its tables either way.
+Ctrl-C raises KeyboardInterrupt; SIGTERM (what schedulers and `timeout` send first), SIGHUP (a closed terminal or
+ssh session), SIGQUIT (Ctrl-\\) and SIGUSR1/SIGUSR2 (a scheduler's warning, e.g. SLURM's --signal) raise `Terminated`,
+a KeyboardInterrupt too, so a run marks itself `interrupted` and the command writes its tables either way. A job
+that submitit runs under SLURM never installs these: there SLURM and submitit own SIGTERM and SIGUSR2.
 Imports nothing heavy: the CLI installs the handlers before Hydra or TensorFlow start loading.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+                     if hasattr(signal, name))  # Windows has only the first two
 
+_SCHEDULER_SIGNALS = {getattr(signal, name, None) for name in ("SIGUSR1", "SIGUSR2")}
 received: int | None = None  # the first stop signal this process got
 _deferring = 0
 _pending: int | None = None
+# What the running subcommand has written so far, in words, for the line a stop ends with (None: not a subcommand).
+written: str | None = None
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM arrived: handled like Ctrl-C, reported with its own name and exit status."""
+    """A stop signal other than SIGINT arrived: handled like Ctrl-C, reported with its own name and exit status."""
 
 
 def install() -> None:
-    """Turn SIGINT and SIGTERM into exceptions in this process (the CLI, and every job process a launcher starts)."""
+    """Turn the stop signals into exceptions in this process (the CLI, and every job process a launcher starts)."""
+    submitit_job = "SUBMITIT_EXECUTOR" in os.environ  # submitit's job handlers own USR1/USR2 (checkpoint, requeue)
     for signum in STOP_SIGNALS:
-        signal.signal(signum, _on_signal)
+        if not (submitit_job and signum in _SCHEDULER_SIGNALS):
+            signal.signal(signum, _on_signal)
 
 
 def exit_code() -> int:
-    """128 + the signal number, as a shell reports a command a signal stopped: 130 for SIGINT, 143 for SIGTERM."""
+    """128 + the signal number, as a shell reports a command a signal stopped: 130 for SIGINT, 129 for SIGHUP..."""
     return 128 + (received or signal.SIGINT)
 
 
@@ -39,7 +48,13 @@ def signal_name() -> str:
 
 def describe() -> str:
     """How the process was stopped, for the `error` of an interrupted record."""
-    return "Ctrl-C / SIGINT" if (received or signal.SIGINT) == signal.SIGINT else "SIGTERM"
+    return "Ctrl-C / SIGINT" if (received or signal.SIGINT) == signal.SIGINT else signal_name()
+
+
+def note_written(what: str) -> None:
+    """Say what the subcommand has written so far: the line a stop ends with repeats it."""
+    global written
+    written = what
 
 
 @contextmanager

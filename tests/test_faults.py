@@ -18,6 +18,7 @@ from helpers.fuzz import examples
 from helpers.runs import FAULTS_TINY as TINY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from places import immutable, remount, tmpfs
 
 from rnn_sweep.data.loading import IDX_STEMS
 from rnn_sweep.errors import UserError
@@ -75,12 +76,13 @@ def test_output_folder_that_cannot_be_created_fails_before_training(tmp_path, mn
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into read-only folders")
 def test_read_only_output_folder_fails_before_training(tmp_path, mnist_path):
     locked = tmp_path / "locked"
-    locked.mkdir(mode=0o500)
-    result = run_cli(f"hydra.run.dir={locked}/run", cwd=tmp_path, data=mnist_path)
-    assert result.returncode == 2 and str(locked) in result.stderr
+    locked.mkdir()
+    with immutable(locked):
+        result = run_cli(f"hydra.run.dir={locked}/run", cwd=tmp_path, data=mnist_path)
+    _one_paragraph_error(result)
+    assert str(locked) in result.stderr and not any(locked.iterdir())
 
 
 @pytest.mark.slow  # the job loads TensorFlow before it reads the data
@@ -344,16 +346,13 @@ def test_results_csvs_without_rows_or_columns_are_clear_errors(tmp_path):
     assert f"{results} is a file, not a folder" in error
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into read-only folders")
 def test_report_on_a_read_only_sweep_folder_says_so(tmp_path):
     sweep_dir = tmp_path / "sweep"
     write_result(sweep_dir / "0", _record(run_dir=str(sweep_dir / "0")))
-    sweep_dir.chmod(0o500)
-    try:
+    with immutable(sweep_dir):
         error = _one_paragraph_error(run_cli("report", str(sweep_dir), cwd=tmp_path))
-    finally:
-        sweep_dir.chmod(0o700)
     assert f"Cannot write the tables into {sweep_dir}" in error and "copy the folder" in error
+    assert sorted(path.name for path in sweep_dir.iterdir()) == ["0"]
 
 
 def test_no_data_and_no_network_is_one_clear_error_before_tensorflow(tmp_path):
@@ -461,3 +460,105 @@ def test_a_copied_sweep_keeps_working_where_the_original_is_gone(two_sweeps, tmp
         assert compared.returncode == 0 and "Only in" not in compared.stdout, compared.stderr[-3000:]
     finally:
         hidden.rename(original)
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_report_on_an_immutable_or_read_only_sweep_with_tables_changes_nothing_and_says_so(tmp_path):
+    """A sweep reported before (its lock file and tables exist), then made immutable, or put on a read-only mount."""
+    sweep_dir = tmp_path / "sweep"
+    _sweep_of_records(sweep_dir, [0.5, 0.6])
+    before = _snapshot(sweep_dir)
+    for flag in ((), ("--html",)):
+        with immutable(sweep_dir):
+            error = _one_paragraph_error(run_cli("report", str(sweep_dir), *flag, cwd=tmp_path))
+        assert f"Cannot write the tables into {sweep_dir}" in error and "copy the folder" in error
+        assert _snapshot(sweep_dir) == before
+    with tmpfs(tmp_path / "mount") as mount:
+        _sweep_of_records(mount / "sweep", [0.5, 0.6])
+        before = _snapshot(mount / "sweep")
+        remount(mount, read_only=True)
+        error = _one_paragraph_error(run_cli("report", str(mount / "sweep"), cwd=tmp_path))
+        assert f"Cannot write the tables into {mount / 'sweep'} (Read-only file system)" in error
+        assert _snapshot(mount / "sweep") == before
+
+
+def test_compare_onto_a_folder_or_a_read_only_place_writes_nothing_and_names_it(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    _sweep_of_records(sweep_dir, [0.5, 0.6])
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    compare = ("compare", str(sweep_dir), str(sweep_dir))
+    out_csv = tmp_path / "comparison.csv"
+    for flag in ("--html", "--csv"):
+        error = _one_paragraph_error(run_cli(*compare, "--csv", str(out_csv), flag, str(folder), cwd=tmp_path))
+        assert f"Cannot write {flag} {folder}: it is a folder" in error
+        assert not out_csv.exists() and not any(folder.iterdir())
+    with immutable(folder):
+        error = _one_paragraph_error(run_cli(*compare, "--html", str(folder / "page.html"), cwd=tmp_path))
+    assert f"Cannot write --html {folder / 'page.html'}: {folder} is not a writable folder" in error
+    with tmpfs(tmp_path / "mount", read_only=True) as mount:
+        error = _one_paragraph_error(run_cli(*compare, "--html", str(mount / "new" / "page.html"), cwd=tmp_path))
+        assert f"Cannot write --html {mount / 'new' / 'page.html'}: {mount} is not a writable folder" in error
+        assert "Read-only file system" in error
+    assert not any(folder.iterdir())
+
+
+def _temporaries(folder: Path) -> list[Path]:
+    return [path for path in folder.rglob("*") if path.name.startswith(".tmp-") or path.name.endswith(".tmp")]
+
+
+@pytest.mark.slow
+def test_a_full_disk_fails_the_job_that_meets_it_and_resume_finishes_once_there_is_room(tmp_path, mnist_path):
+    """A 1 MB file system: job 0's model (8 units) fits, job 1's (512 units, about 1.1 MB of weights) does not."""
+    with tmpfs(tmp_path / "disk", size="1m") as disk:
+        sweep_dir = disk / "sweep"
+        sweep = ("-m", *TINY[:-2], "train.save_model=true", "train.device=cpu", "model.units=8,512",
+                 "train.epochs=1", f"hydra.sweep.dir={sweep_dir}")
+        full = run_cli(*sweep, cwd=tmp_path, data=mnist_path)
+        assert full.returncode == 1 and "Traceback" not in full.stderr, full.stderr[-3000:]
+        jobs = _jobs(sweep_dir)
+        assert jobs.loc["0", "status"] == "ok" and jobs.loc["1", "status"] == "failed"
+        assert "No space left on device" in jobs.loc["1", "error"]
+        assert "1 of 2 jobs of the sweep" in full.stderr and "No space left on device" in full.stderr
+        assert (sweep_dir / "0" / "model.keras").is_file() and not (sweep_dir / "1" / "model.keras").exists()
+        assert _temporaries(sweep_dir) == []
+
+        (sweep_dir / "1" / ".tmp-99999-model.keras").write_bytes(b"half a model")  # as a SIGKILL mid-save leaves
+        remount(disk, read_only=False, size="64m")  # room made
+        resumed = run_cli(*sweep, cwd=tmp_path, data=mnist_path)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert resumed.stdout.count("skipped:") == 1 and (_jobs(sweep_dir)["status"] == "ok").all()
+        assert (sweep_dir / "1" / "model.keras").is_file() and _temporaries(sweep_dir) == []
+
+
+@pytest.mark.slow
+def test_an_address_space_limit_too_small_for_tensorflow_is_a_failed_record(tmp_path, mnist_path):
+    """ulimit -v 1.2 GB: Python, Hydra and the config load; TensorFlow's import cannot map its library (at a little
+    more it meets MemoryError instead; far less and Python cannot start, far more and TensorFlow's threads abort)."""
+    import resource
+
+    run_dir = tmp_path / "run"
+    limit = 1_200_000 * 1024  # `ulimit -v 1200000`
+    result = subprocess.run(
+        [sys.executable, "-m", "rnn_sweep", *TINY, "train.epochs=1", f"hydra.run.dir={run_dir}"], cwd=tmp_path,
+        env=cli_env(mnist_path), capture_output=True, text=True, timeout=300, check=False,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    record = json.loads((run_dir / "result.json").read_text())
+    assert record["status"] == "failed" and "TensorFlow could not be loaded" in record["error"]
+    assert "a memory limit" in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_sweep_over_preset_names_reports_its_presets_table(tmp_path):
+    """`-m preset.name=a,b` labels two sets of runs: the presets table has a column named with a dot."""
+    sweep_dir = tmp_path / "sweep"
+    for job, name in enumerate(["a", "b"]):
+        write_result(sweep_dir / str(job), _record(run_dir=str(sweep_dir / str(job)), preset=name,
+                                                   overrides=[f"preset.name={name}"], train_seconds=1.0,
+                                                   epochs_completed=1, device="cpu"))
+    report = run_cli("report", str(sweep_dir), cwd=tmp_path)
+    assert report.returncode == 0 and "Traceback" not in report.stderr, report.stderr[-3000:]
+    assert set(pd.read_csv(sweep_dir / "presets.csv")["preset"]) == {"a", "b"}

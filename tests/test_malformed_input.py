@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from helpers.cli import run_cli, run_probe
 from helpers.fuzz import examples
@@ -69,12 +70,27 @@ _TINY = ["model.units=4", "train.epochs=1", "data.limit_train=300", "data.limit_
         (["hydra.run.dir=/proc/version/run"], ["/proc/version", "hydra.run.dir"]),
         (["--config-path", "/no/such/run/.hydra", "--config-name", "config"], ["No config file /no/such/run"]),
         *[(["-m", escape, *_TINY], [key, "outside"]) for key, escape in _ESCAPES],
+        (["--shell-completion", *_TINY], ["--shell-completion / -sc", "rnn-sweep --help"]),
+        (["-sc", "query=bash", *_TINY], ["--shell-completion / -sc"]),
+        (["--resolve", *_TINY], ["--resolve only changes what --cfg or --help print"]),
+        (["-m", "--cfg", "job", *_TINY], ["-m/--multirun and --cfg cannot be given together"]),
+        (["--config-dir", "/no/such/dir", *_TINY], ["--config-dir /no/such/dir does not exist"]),
+        (["-m", "model.units=interval(8,16)", *_TINY], ["model.units=interval(8,16): a grid sweep", "hparams_search"]),
+        (["model.units=interval(8,16)", *_TINY], ["model.units=interval(8,16)", "--multirun"]),
     ],
 )
 def test_malformed_input_exits_2_with_one_paragraph_before_tensorflow(tmp_path, args, expected):
     error = _refused(args, tmp_path)
     for fragment in expected:
         assert fragment in error, error
+
+
+def test_a_config_dir_holding_broken_yaml_is_named(tmp_path):
+    broken = tmp_path / "mine" / "model" / "broken.yaml"
+    broken.parent.mkdir(parents=True)
+    broken.write_text("cell: lstm\nunits: [8\n")
+    error = _refused(["--config-dir", str(tmp_path / "mine"), "model=broken", *_TINY], tmp_path)
+    assert f"Cannot read a config file: while parsing a flow sequence in \"{broken}\"" in error, error
 
 
 def _finished_run(folder: Path, config_text: str) -> Path:
@@ -172,6 +188,12 @@ _MALFORMED = st.one_of(
     st.sampled_from(["model.units=[1,", "key==", "model.units='abc", "train.epochs=(", "model.units=${oops",
                      "hydra.run.dir=/proc/version/x", "hydra.sweep.dir=/proc/version/x"]),
 )
+# Hydra's own flags used wrongly, and grid syntax a grid sweep cannot expand (each a list of tokens, put first).
+_HYDRA_FLAGS = st.sampled_from([["--shell-completion"], ["-sc", "query=bash"], ["-sc", "install=bash"], ["--resolve"],
+                                ["-m", "--cfg", "job"], ["-m", "--info", "config"], ["--cfg", "job", "--info"],
+                                ["--config-dir", "/no/such/dir"], ["--config-dir", "/proc/version"],
+                                ["-m", "model.units=interval(8,16)"], ["optimizer.learning_rate=interval(0.1,1)"],
+                                ["model.units=range(8,16)"], ["model.units=4,8"]])
 _TYPO = st.tuples(st.sampled_from(SUBCOMMANDS), st.integers(0, 20)).map(
     lambda pair: pair[0][: pair[1] % len(pair[0])] + pair[0][pair[1] % len(pair[0]) + 1:] + "x"[: pair[1] % 2])
 _VALID = st.sampled_from(["model.units=8", "model=gru", "train.epochs=1", "optimizer=sgd", "seed=3",
@@ -191,9 +213,15 @@ def malformed_command_lines(draw) -> list[str]:
     return tokens
 
 
+@st.composite
+def hydra_flag_misuses(draw) -> list[str]:
+    """A misused Hydra flag or grid syntax, then a few valid overrides (with no `-m` of their own)."""
+    return [*draw(_HYDRA_FLAGS), *draw(st.lists(_VALID.filter(lambda token: "," not in token), max_size=3))]
+
+
 @settings(max_examples=examples(40), deadline=timedelta(seconds=30),
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(argv=malformed_command_lines())
+@given(argv=st.one_of(malformed_command_lines(), hydra_flag_misuses()))
 def test_any_malformed_command_line_exits_2_with_one_paragraph(argv, tmp_path_factory, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path_factory.getbasetemp())
     monkeypatch.setenv("RNN_SWEEP_DATA", str(tmp_path_factory.mktemp("empty")))  # and nothing trains, whatever
@@ -202,3 +230,32 @@ def test_any_malformed_command_line_exits_2_with_one_paragraph(argv, tmp_path_fa
     assert code == 2, (argv, stderr)
     assert stderr.startswith("error:") and len(stderr.strip().splitlines()) == 1, (argv, stderr)
     assert "Traceback" not in stderr
+    assert not (tmp_path_factory.getbasetemp() / "outputs").exists(), (argv, "left an output folder behind")
+
+
+_DAMAGED_ACCURACY = st.sampled_from(["inf", "-inf", "-0.5", "1.7", "1e9", "high", "0.5%", "[0.5]", "true"])
+
+
+@settings(max_examples=12, deadline=timedelta(seconds=30),
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(value=_DAMAGED_ACCURACY, row=st.integers(0, 1), side=st.sampled_from(["a", "b"]))
+def test_a_damaged_accuracy_in_a_compared_csv_is_a_named_error(value, row, side, tmp_path_factory, capsys):
+    folder = tmp_path_factory.mktemp("damaged")
+    good = folder / "good.csv"
+    records = [{**dict.fromkeys(COLUMNS), "run_dir": str(job), "status": "ok", "cell": "gru", "units": 8 * (job + 1),
+                "batch_size": 64, "optimizer": "adam", "learning_rate": 0.001, "epochs": 1, "seed": 1,
+                "test_accuracy": 0.5} for job in range(2)]
+    pd.DataFrame(records).to_csv(good, index=False)
+    table = pd.read_csv(good).astype({"test_accuracy": object})
+    table.loc[row, "test_accuracy"] = value
+    damaged = folder / "damaged.csv"
+    table.to_csv(damaged, index=False)
+    code = run(["compare", *((str(damaged), str(good)) if side == "a" else (str(good), str(damaged)))])
+    stderr = capsys.readouterr().err
+    assert code == 2, (value, stderr)
+    try:
+        shown = f"{float(value):g}"  # a number outside 0 to 1
+    except ValueError:
+        shown = repr(value)  # text
+    assert stderr.startswith(f"error: {damaged} has test_accuracy={shown} (row of run_dir {row})"), stderr
+    assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr

@@ -12,8 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers.cli import communicate, start_cli, wait_for
+from helpers.cli import communicate, run_cli, start_cli, wait_for
 from helpers.runs import SIGNAL_TINY as TINY
+from test_faults import _record
+
+from rnn_sweep.record.result_files import write_result
+from rnn_sweep.report.sweep_report import write_sweep_report
 
 
 def _epochs(history: Path) -> int:
@@ -48,18 +52,23 @@ def _assert_interrupted_with_their_epochs(sweep_dir: Path, jobs: list[str], how:
 
 
 @pytest.mark.slow
-def test_sigterm_on_a_basic_sweep_marks_the_running_job_and_writes_the_tables(tmp_path, mnist_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2],
+                         ids=lambda signum: signal.Signals(signum).name)
+def test_a_stop_signal_on_a_basic_sweep_marks_the_running_job_and_writes_the_tables(tmp_path, mnist_path, signum):
+    """SIGTERM (`timeout`, schedulers), SIGHUP (a closed terminal or ssh session), SIGQUIT (Ctrl-\\), SIGUSR1/2 (a
+    scheduler's warning): each ends the sweep as Ctrl-C does, with its own name and 128 + its number."""
     sweep_dir = tmp_path / "sweep"
-    # Job 0 trains one epoch; job 1 (500 epochs) is the one SIGTERM stops.
+    # Job 0 trains one epoch; job 1 (500 epochs) is the one the signal stops.
     process = start_cli("-m", *TINY, "train.epochs=1,500", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path,
                         data=mnist_path)
     wait_for(lambda: _epochs(sweep_dir / "1" / "history.csv") >= 2, process, "two epochs of job 1")
-    process.send_signal(signal.SIGTERM)  # to the launcher only, as `timeout` and schedulers send it first
+    process.send_signal(signum)  # to the launcher only, as `timeout`, schedulers and a closing terminal send it
     _, stderr = communicate(process, timeout=180)
-    assert process.returncode == 143, stderr[-3000:]
-    _one_error_line(stderr, f"interrupted (SIGTERM): the sweep {sweep_dir} stopped early")
+    assert process.returncode == 128 + signum, stderr[-3000:]
+    name = signal.Signals(signum).name
+    _one_error_line(stderr, f"interrupted ({name}): the sweep {sweep_dir} stopped early")
     assert _jobs(sweep_dir).loc["0", "status"] == "ok"
-    _assert_interrupted_with_their_epochs(sweep_dir, ["1"], "SIGTERM")
+    _assert_interrupted_with_their_epochs(sweep_dir, ["1"], name)
     assert (sweep_dir / "accuracy.csv").is_file() and (sweep_dir / "timing.csv").is_file()
 
 
@@ -107,3 +116,41 @@ def test_a_signal_at_any_moment_of_start_up_ends_in_one_line_and_its_exit_status
         (run_dir,) = runs
         record = json.loads((run_dir / "result.json").read_text())
         assert record["status"] == "interrupted" and record["epochs_completed"] == _epochs(run_dir / "history.csv")
+
+
+def test_ctrl_c_during_report_leaves_every_file_of_one_report_and_says_so(tmp_path):
+    """Stopped once results.csv is rewritten: the plots and the page are finished before it exits, never stale."""
+    sweep_dir = tmp_path / "sweep"
+    for job in range(60):  # enough rows that the plots and the page take a while after results.csv
+        write_result(sweep_dir / str(job), _record(run_dir=str(sweep_dir / str(job)), units=4 + job, seed=job))
+    write_sweep_report(sweep_dir)
+    write_result(sweep_dir / "new", _record(run_dir=str(sweep_dir / "new"), units=9999))
+    process = start_cli("report", str(sweep_dir), "--html", cwd=tmp_path)
+    wait_for(lambda: "9999" in (sweep_dir / "results.csv").read_text(), process, "the new results.csv")
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = communicate(process, timeout=120)
+    assert process.returncode == 130, stderr[-3000:]
+    _one_error_line(stderr, f"interrupted (SIGINT): `report` had rewritten the tables, plots and report.html of "
+                            f"{sweep_dir} whole before it stopped.")
+    assert "9999" in (sweep_dir / "report.html").read_text()
+    assert not [path for path in sweep_dir.iterdir() if path.name.endswith(".tmp")]
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_reproduce_says_what_its_new_folder_holds(tmp_path, mnist_path):
+    original = tmp_path / "original"
+    done = run_cli(*TINY, "train.epochs=1", f"hydra.run.dir={original}", cwd=tmp_path, data=mnist_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    new_dir = tmp_path / "again"
+    process = start_cli("reproduce", str(original), "train.epochs=500", "--out", str(new_dir), cwd=tmp_path,
+                        data=mnist_path)
+    wait_for(lambda: _epochs(new_dir / "history.csv") >= 2, process, "two epochs of the new run")
+    process.send_signal(signal.SIGTERM)  # to `reproduce` alone: it must stop its training itself
+    _, stderr = communicate(process, timeout=180)
+    assert process.returncode == 143, stderr[-3000:]
+    record = json.loads((new_dir / "result.json").read_text())
+    assert record["status"] == "interrupted" and record["epochs_completed"] >= 2
+    line = [line for line in stderr.splitlines() if "`reproduce` stopped" in line]
+    assert line == [f"error: interrupted (SIGTERM): `reproduce` stopped: {new_dir} holds the new run's record "
+                    f"(status interrupted, {record['epochs_completed']} epoch(s) finished); nothing was compared."]
+    assert "nothing was written" not in stderr and "Traceback" not in stderr

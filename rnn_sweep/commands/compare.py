@@ -4,8 +4,12 @@ sure we are of it, as a table and a CI gate."""
 from __future__ import annotations
 
 import argparse
+import errno
 import math
+import os
 import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +18,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from rnn_sweep import atomic
+from rnn_sweep import atomic, stopping
 from rnn_sweep.commands.arguments import CommandParser, non_negative, probability, refuse_overwriting_inputs
 from rnn_sweep.compare.gate import UNTESTED, gate_failures, is_untested
 from rnn_sweep.compare.pairing import load_results
@@ -70,7 +74,11 @@ def main(argv: list[str]) -> int:
         if output is not None:
             refuse_overwriting_inputs(flag, output, [args.a, args.b])
     on = [column.strip() for column in args.on.split(",") if column.strip()] if args.on else None
+    for flag, out in (("--csv", args.csv), ("--html", args.html)):
+        if out is not None:
+            _check_writable(flag, out)
 
+    stopping.note_written("`compare` stopped before it wrote any file.")
     comparison = compare(load_results(args.a), load_results(args.b, unfinished=True), on=on, alpha=args.alpha)
     stdout.print(_table(comparison, args.a, args.b))
     for heading, note in comparison.notes:
@@ -81,14 +89,14 @@ def main(argv: list[str]) -> int:
             listed = "; ".join(_describe(rows, comparison.keys))
             stdout.print(Text(f"Only in {side.upper()} ({path}, {len(rows)}): ", style="bold") + Text(listed))
     if args.csv:
-        try:
+        with _refused("--csv", args.csv):
             atomic.write_text(args.csv, comparison.csv_frame().to_csv(index=False))
-        except OSError as error:
-            raise UserError(f"Cannot write --csv {args.csv} ({error.strerror}): choose a file in a folder you can "
-                            "write to.") from None
         stdout.print(f"wrote {args.csv}")
+        stopping.note_written(f"`compare` had written --csv {args.csv} (whole)"
+                              + (f", not yet --html {args.html}." if args.html else "."))
     if args.html:
-        write_comparison_page(comparison, args.a, args.b, args.html, shlex.join(["rnn-sweep", "compare", *argv]))
+        with _refused("--html", args.html):
+            write_comparison_page(comparison, args.a, args.b, args.html, shlex.join(["rnn-sweep", "compare", *argv]))
         stdout.print(f"wrote {args.html}")
     if args.fail_if_worse is not None and (raced := race_against_baseline(args.b)) is not None:
         return _race_gate(raced, args.b)
@@ -124,6 +132,34 @@ def _race_gate(race: pd.DataFrame, folder: Path) -> int:
                  + Text("; ".join(f"{name} ({row.mean:.4f}, n={row.n})"
                                   for name, row in zip(named, worse.itertuples(), strict=True))))
     return 1
+
+
+def _check_writable(flag: str, out: Path) -> None:
+    """Before anything is compared or written: OUT must be a file (new or old) in a folder that takes new files."""
+    if out.is_dir():
+        raise UserError(f"Cannot write {flag} {out}: it is a folder. Give a file name, e.g. {out / 'comparison'}"
+                        f"{'.html' if flag == '--html' else '.csv'}.")
+    existing = out.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        why = "a file" if not existing.is_dir() else os.strerror(errno.EROFS if _read_only(existing) else errno.EACCES)
+        raise UserError(f"Cannot write {flag} {out}: {existing} is not a writable folder ({why}). Choose a file "
+                        "in a folder you can write to.")
+
+
+def _read_only(folder: Path) -> bool:
+    return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+
+
+@contextmanager
+def _refused(flag: str, out: Path) -> Iterator[None]:
+    """A write refused after the checks (a full disk, a place that changed): one paragraph; the file is untouched."""
+    try:
+        yield
+    except OSError as error:
+        raise UserError(f"Cannot write {flag} {out} ({error.strerror}): choose a file in a folder you can write "
+                        "to.") from None
 
 
 def _gate(comparison: Comparison, threshold: float | None, allow_untested: bool) -> int:

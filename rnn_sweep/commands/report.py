@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rnn_sweep import stopping
 from rnn_sweep.commands.arguments import CommandParser
 from rnn_sweep.console import print_error, print_run_summary, stdout
 from rnn_sweep.errors import UserError
 from rnn_sweep.record.columns import HISTORY_FILE, HYDRA_DIR, REPORT_HTML, RESULT_FILE
 from rnn_sweep.record.result_files import read_result
 from rnn_sweep.report.plots import write_run_plot
-from rnn_sweep.report.sweep_report import write_sweep_report
+from rnn_sweep.report.sweep_report import unwritable_sweep, write_sweep_report
 from rnn_sweep.report.tables import print_sweep_tables
 
 
@@ -42,6 +43,7 @@ def main(argv: list[str]) -> int:
         raise UserError(f"{folder} is a run folder; {REPORT_HTML} is the page of a sweep folder. Give the sweep folder "
                         "(outputs/sweeps/STAMP), or leave out --html to print this run's record.")
     if record is not None:
+        stopping.note_written(f"`report` stopped before it wrote anything into {folder}.")
         print_run_summary(record)
         if (folder / HISTORY_FILE).is_file():
             stdout.print(f"learning curve: {write_run_plot(folder)}")
@@ -53,7 +55,15 @@ def main(argv: list[str]) -> int:
         raise UserError(f"No {RESULT_FILE} found in {folder} or below it: it is not a run or sweep folder of "
                         "rnn-sweep, or none of its jobs has finished yet.")
     # A sweep still running, or killed, gets a partial table: the jobs without a result are listed below it.
-    tables = write_sweep_report(folder.resolve())
+    stopping.note_written(f"`report` stopped before it wrote anything into {folder}.")
+    try:
+        # A stop now waits until every table, plot and the page are rewritten: never new tables beside an old page.
+        with stopping.deferred():
+            tables = write_sweep_report(folder.resolve())
+            stopping.note_written(f"`report` had rewritten the tables, plots and {REPORT_HTML} of {folder} whole "
+                                  "before it stopped.")
+    except OSError as error:  # each file is replaced whole or not at all: a refused one leaves the old one
+        raise unwritable_sweep(folder, error) from None
     if args.html:
         stdout.print(f"wrote {tables.folder / REPORT_HTML} ({len(tables.results)} jobs, {len(tables.missing())} "
                      "without a result)")

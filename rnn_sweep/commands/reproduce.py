@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
+from contextlib import suppress
 from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
 
+from rnn_sweep import stopping
 from rnn_sweep.commands.arguments import CommandParser, non_negative
 from rnn_sweep.compare.reproduction import (
     DEFAULT_TOLERANCE,
@@ -62,7 +65,13 @@ def main(argv: list[str]) -> int:
 
     stdout.print(f"reproducing {run_dir} into {new_dir}")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
-    subprocess.run([sys.executable, "-m", "rnn_sweep", *train_argv], env=env, check=False)
+    stopping.note_written(f"`reproduce` stopped before training; {new_dir} is claimed and empty.")
+    training = subprocess.Popen([sys.executable, "-m", "rnn_sweep", *train_argv], env=env)
+    try:
+        training.wait()
+    except KeyboardInterrupt:
+        _stop(training, new_dir)
+        raise
     again = read_result(new_dir)
     if again is None:
         print_error(f"the new run in {new_dir} left no result.json; its output above says why.")
@@ -77,6 +86,25 @@ def main(argv: list[str]) -> int:
         return 1
     stdout.print(Text(f"reproduced: test accuracy and test loss {rule}", style="bold green"))
     return 0
+
+
+def _stop(training: subprocess.Popen, new_dir: Path) -> None:
+    """Pass the stop on to the training (a signal sent to this process alone), let it save its record, say what
+    the new folder holds; an empty one is removed."""
+    with suppress(OSError):
+        training.send_signal(stopping.received or signal.SIGINT)  # ignored if it got the same signal already
+    training.wait()
+    record = read_result(new_dir)
+    if record is not None:
+        held = (f"{new_dir} holds the new run's record (status {record['status']}, "
+                f"{record.get('epochs_completed') or 0} epoch(s) finished); nothing was compared.")
+    elif new_dir.is_dir() and any(new_dir.iterdir()):
+        held = f"{new_dir} holds the new run's files so far but no result.json; nothing was compared."
+    else:
+        with suppress(OSError):
+            new_dir.rmdir()
+        held = f"the new run had not started; its empty folder {new_dir} was removed."
+    stopping.note_written(f"`reproduce` stopped: {held}")
 
 
 def _claim(new_dir: Path, run_dir: Path, exact: bool) -> Path:

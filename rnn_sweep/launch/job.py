@@ -92,12 +92,15 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
             stdout.print(f"skipped: {run_dir} already holds {status} result for this config")
             return done
         record = _train_job(typed, run_dir, overrides, hydra_cfg, jobs, clock)
-    if (run_dir / STEPS_FILE).is_file():
-        print_steps_table(run_dir / STEPS_FILE)
-    if single_run:
-        print_run_summary(record)
-    else:
-        stdout.print(job_line(record, clock.position if clock else ""), highlight=False, markup=False)
+    try:
+        if (run_dir / STEPS_FILE).is_file():
+            print_steps_table(run_dir / STEPS_FILE)
+        if single_run:
+            print_run_summary(record)
+        else:
+            stdout.print(job_line(record, clock.position if clock else ""), highlight=False, markup=False)
+    except MemoryError:  # a memory limit the run already met: its record is written, the summary can go
+        record = {**record, "error": record["error"] or "MemoryError while printing its summary"}
     if single_run and record["status"] != "ok":
         print_error(f"the run ended with status {record['status']}: {record['error']}")
         sys.exit(1)
@@ -108,8 +111,16 @@ def _train_job(cfg: DictConfig, run_dir: Path, overrides: list[str], hydra_cfg: 
                clock: SweepClock | None) -> dict[str, Any]:
     """Train one job whose config is known good: load TensorFlow now, give the job its share of the CPU threads
     for the launcher that runs it, and hand it to rnn_sweep.train.runner."""
-    import_tensorflow()  # only now that the config is known good, and without its start-up lines
-    from rnn_sweep.train.runner import train_run
+    try:
+        import_tensorflow()  # only now that the config is known good, and without its start-up lines
+        from rnn_sweep.train.runner import train_run
+    except (MemoryError, ImportError) as error:  # an address-space limit (ulimit -v) too small for TensorFlow
+        record = {**dict.fromkeys(COLUMNS), "run_dir": str(run_dir), "status": "failed", "overrides": overrides,
+                  "error": f"TensorFlow could not be loaded ({type(error).__name__}: {error}); a memory limit "
+                           "(ulimit -v, the scheduler's --mem) too small for it does this",
+                  "data": cfg.data.name, **scheduler_fields(os.environ)}
+        write_result(run_dir, record)
+        return record
 
     threads = cfg.train.threads or threads_per_job(hydra_cfg.launcher, jobs, available_cores())
     trial = None if hydra_cfg.mode == RunMode.RUN else _search_trial(hydra_cfg)

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
+import yaml
 from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra._internal.utils import get_args_parser
@@ -20,6 +21,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType
 from hydra.errors import (
     ConfigCompositionException,
+    HydraException,
     MissingConfigException,
     OverrideParseException,
 )
@@ -59,6 +61,7 @@ def preflight(argv: list[str]) -> OutputFolder | None:
     A data set that is nowhere on disk is downloaded here, before any job starts: without network, that is the error.
     """
     args = parse_hydra_args(argv)
+    check_hydra_flags(args)
     if any(getattr(args, flag, None) for flag in _INFO_FLAGS):
         return None
     register()
@@ -106,6 +109,25 @@ def parse_hydra_args(argv: list[str]) -> argparse.Namespace:
 
     parser.error = error  # type: ignore[method-assign]
     return parser.parse_args(argv)
+
+
+def check_hydra_flags(args: argparse.Namespace) -> None:
+    """Hydra's flags that Hydra itself would refuse with a traceback, or that rnn-sweep does not offer."""
+    if args.shell_completion:
+        raise ConfigError("rnn-sweep does not offer Hydra's shell completion (--shell-completion / -sc): its "
+                          "subcommands and checks run before Hydra. `rnn-sweep --help` lists the groups and keys.")
+    modes = [flag for flag, given in (("-m/--multirun", args.multirun), ("--cfg", args.cfg), ("--info", args.info))
+             if given]
+    if len(modes) > 1:
+        raise ConfigError(f"{' and '.join(modes)} cannot be given together: -m runs a sweep, --cfg prints the "
+                          "config (give it without -m), --info prints Hydra's information.")
+    if args.resolve and not (args.cfg or args.help or args.hydra_help):
+        raise ConfigError("--resolve only changes what --cfg or --help print: give it with one of them, e.g. "
+                          "`rnn-sweep --cfg job --resolve`.")
+    if args.config_dir and not Path(args.config_dir).is_dir():
+        what = "is a file, not a folder" if Path(args.config_dir).exists() else "does not exist"
+        raise ConfigError(f"--config-dir {args.config_dir} {what}. It names a folder of extra config groups "
+                          "(e.g. DIR/model/mine.yaml, chosen with model=mine).")
 
 
 def check_override_syntax(overrides: list[str]) -> None:
@@ -178,7 +200,13 @@ def expand_jobs(overrides: list[str], multirun: bool, hydra_cfg: DictConfig) -> 
         return [_fixed(overrides)]  # other sweepers choose values as they go
     params = hydra_cfg.sweeper.get("params") or {}
     lines = [f"{key}={value}" for key, value in params.items()] + overrides
-    batches = BasicSweeper.split_arguments(_parse(lines), None)
+    try:
+        batches = BasicSweeper.split_arguments(_parse(lines), None)
+    except HydraException as error:  # interval(...): only a search can draw from a continuous range
+        drawn = " ".join(line for line in lines if "interval(" in line)
+        raise ConfigError(f"{drawn or ' '.join(str(error).split())}: a grid sweep (-m) takes lists (a,b,c), "
+                          "range(start,stop,step) and choice(...); interval(low,high) is a range for a search: add "
+                          "+hparams_search=val_accuracy (docs/search.md).") from None
     return [list(job) for batch in batches for job in batch]
 
 
@@ -249,6 +277,9 @@ def _compose(config_name: str, overrides: list[str], return_hydra_config: bool =
         raise ConfigError(" ".join(str(error).split())) from None
     except (ValueError, TypeError) as error:  # Hydra's own checks of an override's shape
         raise ConfigError(f"Cannot apply the overrides {' '.join(overrides)}: {error}. {_OVERRIDE_FORMS}") from None
+    except yaml.YAMLError as error:  # a broken YAML file of a group option (e.g. one in --config-dir)
+        raise ConfigError(f"Cannot read a config file: {' '.join(str(error).split())}. Fix or remove that "
+                          "file.") from None
 
 
 def _unreadable(error: OverrideParseException) -> ConfigError:

@@ -208,11 +208,11 @@ SPEED_LEVERS = ("train.steps_per_execution", "model.batch_shards")
 class ColumnValueError(UserError):
     """A table cell that does not hold its column's declared kind: a damaged or foreign file, never coerced."""
 
-    def __init__(self, where: object, column: Column, value: object, run_dir: object) -> None:
-        kinds = {"int": "a whole number", "float": "a number", "bool": "True or False"}
+    def __init__(self, where: object, column: Column, value: object, run_dir: object, holds: str | None = None) -> None:
+        holds = holds or {"int": "a whole number", "float": "a number", "bool": "True or False"}[column.kind]
         super().__init__(
-            f"{where} has {column.name}={value!r} (row of run_dir {run_dir}), which is not {kinds[column.kind]}; "
-            f"{column.name} holds {kinds[column.kind]} or nothing. The file was changed by something other than "
+            f"{where} has {column.name}={value!r} (row of run_dir {run_dir}), which is not {holds}; "
+            f"{column.name} holds {holds} or nothing. The file was changed by something other than "
             "rnn-sweep: rebuild the table with `rnn-sweep report` on its sweep folder, or fix that cell."
         )
         self.column = column.name
@@ -247,6 +247,10 @@ def typed(frame: pd.DataFrame, where: object = "the table") -> pd.DataFrame:
         if bad.any():
             first = bad.idxmax()
             raise ColumnValueError(where, column, values[first], run_dirs[first])
+        outside = cast.notna() & ~cast.between(0, 1) if name.endswith("accuracy") else bad
+        if outside.any():  # a fraction of images: inf, -0.5 or 1.7 is damage, never a result
+            first = outside.idxmax()
+            raise ColumnValueError(where, column, values[first], run_dirs[first], "a fraction from 0 to 1")
         frame[name] = cast.astype({"int": "Int64", "float": "float64", "bool": "boolean"}[column.kind])
     return frame
 

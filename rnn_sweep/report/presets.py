@@ -45,8 +45,7 @@ def preset_table(summary: pd.DataFrame, title: str) -> Table:
     for header in (*keys, "measures", "reported / target", "test accuracy", "seeds", "epochs", "train s (mean)",
                    "device"):
         table.add_column(header, overflow="fold")
-    for row in summary.itertuples(index=False):
-        values = row._asdict()
+    for _, values in summary.iterrows():  # not itertuples: a column named like preset.name is no tuple field
         if pd.notna(values["reported_test_accuracy"]):
             reference = f"{values['reported_test_accuracy']} reported"
         elif pd.notna(values["target_test_accuracy"]):

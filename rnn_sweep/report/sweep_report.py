@@ -40,6 +40,14 @@ def write_sweep_report(sweep_dir: Path) -> SweepTables:
     return tables
 
 
+def unwritable_sweep(sweep_dir: Path, error: OSError) -> UserError:
+    """The error of a sweep folder that refuses the tables (read-only, immutable, full): what to do instead."""
+    return UserError(
+        f"Cannot write the tables into {sweep_dir} ({error.strerror}). They are rebuilt inside the sweep "
+        "folder, so it must be writable: copy the folder somewhere writable and run `rnn-sweep report` there."
+    )
+
+
 @contextmanager
 def _one_aggregation_at_a_time(sweep_dir: Path) -> Iterator[None]:
     """Hold an exclusive lock on the sweep folder's lock file while its results are read and the tables written.
@@ -51,10 +59,7 @@ def _one_aggregation_at_a_time(sweep_dir: Path) -> Iterator[None]:
     try:
         lock.touch()
     except OSError as error:
-        raise UserError(
-            f"Cannot write the tables into {sweep_dir} ({error.strerror}). They are rebuilt inside the sweep "
-            "folder, so it must be writable: copy the folder somewhere writable and run `rnn-sweep report` there."
-        ) from None
+        raise unwritable_sweep(sweep_dir, error) from None
     with open(lock, "a") as handle:  # closing it releases the lock
         if fcntl is not None:
             with suppress(OSError):  # a file system without locks (some NFS or Lustre mounts): go on unserialised

@@ -21,7 +21,7 @@ from rich.console import Console
 from scipy import stats
 
 from rnn_sweep import atomic, stopping
-from rnn_sweep.console import LiveProgress
+from rnn_sweep.console import LiveProgress, print_error
 from rnn_sweep.data.loading import load_data, locate_data, make_splits
 from rnn_sweep.data.sequences import sequence_shape, to_sequences
 from rnn_sweep.record.columns import (
@@ -50,6 +50,8 @@ from rnn_sweep.train.reuse import compiled_model, graph_key
 from rnn_sweep.train.schedules import build_schedule
 from rnn_sweep.train.speed import plan_speed
 
+STALE_PREFIX = ".tmp-"  # the model's temporary file: .tmp-PID-model.keras
+
 
 def train_run(
     cfg: DictConfig, run_dir: Path, overrides: list[str], console: Console, threads: int | None = None,
@@ -66,6 +68,7 @@ def train_run(
     """
     record = new_record(cfg, run_dir, overrides)
     record.update(started_at=_now(), load_average_1m=_load_average())
+    _remove_stale_temporaries(run_dir)
     try:
         _run_training_steps(cfg, run_dir, console, record, threads, time.perf_counter(), trial, live)
     except KeyboardInterrupt:  # SIGTERM too (rnn_sweep.stopping)
@@ -77,8 +80,28 @@ def train_run(
     finally:
         record["finished_at"] = _now()
         with stopping.deferred():  # a signal now would cut the record short: it is raised once it is written
-            write_result(run_dir, record)
+            _write_record(run_dir, record)
     return record
+
+
+def _write_record(run_dir: Path, record: dict[str, Any]) -> None:
+    """The record, or on a full disk the same record marked failed with the reason (the failed write freed its
+    temporary file); if even that finds no room, the job is named without one and the sweep goes on."""
+    try:
+        write_result(run_dir, record)
+    except OSError as error:
+        record.update(status="failed", error=f"its record could not be written ({error.strerror}) after: "
+                                             f"{record['error'] or 'the run ended ' + record['status']}")
+        try:
+            write_result(run_dir, record)
+        except OSError:
+            print_error(f"{run_dir}: no result.json could be written ({error.strerror}); the job counts as not run.")
+
+
+def _remove_stale_temporaries(run_dir: Path) -> None:
+    """Temporary files a killed or full-disk run left (a half-saved model, a half-written file): never results."""
+    for stale in [*run_dir.glob(f"{STALE_PREFIX}*"), *run_dir.glob(".*.tmp")]:
+        stale.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -335,9 +358,13 @@ def _compiled_copy(model: Any, cfg: DictConfig) -> Any:
 
 def _save_model(model: Any, path: Path) -> None:
     """Keras needs the .keras suffix, so the temporary file keeps it; the rename makes the write atomic."""
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    model.save(tmp)
-    os.replace(tmp, path)
+    tmp = path.with_name(f"{STALE_PREFIX}{os.getpid()}-{path.name}")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, a stop: no half-saved model stays behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _now(precise: bool = False, seconds_ago: float = 0.0) -> str:

@@ -1,0 +1,55 @@
+"""Places that refuse writes even to root (CI runs as root): an immutable folder, a read-only or a tiny file system.
+
+Each is undone in a `finally`, so pytest can remove its temporary folders whatever the test did.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+ROOT = os.geteuid() == 0
+
+
+@contextmanager
+def immutable(folder: Path) -> Iterator[Path]:
+    """`folder` made so that nothing can be created, renamed or removed in it: `chattr +i` as root (binds root too),
+    mode 0o500 for anyone else."""
+    if ROOT:
+        subprocess.run(["chattr", "+i", str(folder)], check=True)
+    else:
+        folder.chmod(0o500)
+    try:
+        yield folder
+    finally:
+        if ROOT:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        else:
+            folder.chmod(0o700)
+
+
+@contextmanager
+def tmpfs(folder: Path, size: str = "1m", read_only: bool = False) -> Iterator[Path]:
+    """A fresh tmpfs of `size` mounted on `folder` (made empty), read-only if asked; unmounted afterwards. Root only."""
+    if not ROOT:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI runs as root so that tests can mount a tmpfs")
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    folder.mkdir(parents=True, exist_ok=True)
+    options = f"size={size}" + (",ro" if read_only else "")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "rnn-sweep-test", str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def remount(folder: Path, read_only: bool, size: str | None = None) -> None:
+    """Turn the tmpfs on `folder` read-only (or back to read-write), or resize it, keeping what it holds."""
+    options = f"remount,{'ro' if read_only else 'rw'}" + (f",size={size}" if size else "")
+    subprocess.run(["mount", "-o", options, str(folder)], check=True)
