@@ -10,7 +10,9 @@ from rnn_sweep.errors import UserError
 
 class CommandParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise UserError(f"{message[:1].upper()}{message[1:]}. `{self.prog} --help` shows every argument.")
+        usage = " ".join(self.format_usage().split()).removeprefix("usage: ")
+        raise UserError(f"{message[:1].upper()}{message[1:]}. Usage: {usage} ([...] is optional). "
+                        f"`{self.prog} --help` shows every argument.")
 
 
 def non_negative(text: str) -> float:
