@@ -34,7 +34,7 @@ TODAY = ["match", "test_accuracy_a", "test_accuracy_b", "test_accuracy_delta", "
          "epoch_seconds_a", "epoch_seconds_b", "epoch_seconds_ratio", "train_samples_per_second_a",
          "train_samples_per_second_b", "train_samples_per_second_ratio", "status_a", "status_b", "run_dir_a",
          "run_dir_b"]
-STATISTICS = ["n_a", "n_b", "delta_accuracy", "delta_ci_low", "delta_ci_high", "p_value", "test", "verdict",
+STATISTICS = ["n_a", "n_b", "delta_accuracy", "delta_ci_low", "delta_ci_high", "p_value", "p_holm", "test", "verdict",
               "time_ratio", "time_ratio_ci_low", "time_ratio_ci_high", "time_verdict"]
 
 

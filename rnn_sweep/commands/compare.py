@@ -1,5 +1,5 @@
 """`rnn-sweep compare A B`: two sweeps (or runs, or results.csv files) side by side, each difference with how
-sure we are of it, as a table and a CI gate."""
+sure we are of it, as a table and a CI gate. Piped or redirected (a CI log), the table is printed at its full width."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from rich.text import Text
 
 from rnn_sweep import atomic
 from rnn_sweep.commands.arguments import CommandParser, non_negative, probability
-from rnn_sweep.console import stdout
+from rnn_sweep.console import print_whole, stdout
 from rnn_sweep.errors import UserError
 from rnn_sweep.results.columns import ACCURACY, SETTING_COLUMNS
 from rnn_sweep.results.html import write_comparison_page
@@ -59,7 +59,7 @@ def main(argv: list[str]) -> int:
     on = [column.strip() for column in args.on.split(",") if column.strip()] if args.on else None
 
     comparison = compare(load_results(args.a), load_results(args.b), on=on, alpha=args.alpha)
-    stdout.print(_table(comparison, args.a, args.b))
+    print_whole(_table(comparison, args.a, args.b))
     for heading, note in comparison.notes:
         stdout.print(Text(f"{heading}: ", style="bold yellow") + Text(note))
     for side, path in (("a", args.a), ("b", args.b)):

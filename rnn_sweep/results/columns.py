@@ -77,7 +77,7 @@ SUMMARY_COLUMNS = (
 )
 # compare --csv: what the statistics add to each paired row.
 COMPARE_STAT_COLUMNS = (
-    "n_a", "n_b", "delta_accuracy", "delta_ci_low", "delta_ci_high", "p_value", "test", "verdict",
+    "n_a", "n_b", "delta_accuracy", "delta_ci_low", "delta_ci_high", "p_value", "p_holm", "test", "verdict",
     "time_ratio", "time_ratio_ci_low", "time_ratio_ci_high", "time_verdict",
 )
 VERDICTS = ("better", "worse", "inconclusive")
