@@ -6,11 +6,22 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from rnn_sweep.config.seeds import expand_seeds
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.results.statistics import holm, mcnemar, mean_interval, median_ratio, time_verdict, verdict, welch
+from rnn_sweep.results.statistics import (
+    accuracy_interval,
+    holm,
+    mcnemar,
+    mean_interval,
+    median_ratio,
+    time_verdict,
+    verdict,
+    welch,
+)
 
 # R's `sleep` data (Cushny & Peebles): extra hours of sleep under two drugs, ten patients each.
 SLEEP_1 = [0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0]
@@ -118,3 +129,33 @@ def test_seeds_expand_to_a_seed_range_sweep():
                         (["-m", "seeds=3", "seed=1,2"], "seed=1,2"), (["-m", "seeds=3", "seeds=4"], "once")):
         with pytest.raises(ConfigError, match=named):
             expand_seeds(argv)
+
+
+def test_accuracy_interval_is_the_back_transformed_logit_t_interval():
+    seeds = [0.10, 0.60, 0.65]  # a plain t-interval of these is [-0.31, 1.21]
+    logits = [math.log(p / (1 - p)) for p in seeds]
+    centre, sd = sum(logits) / 3, float(np.std(logits, ddof=1))
+    half = stats.t.ppf(0.975, 2) * sd / math.sqrt(3)
+    expected = [1 / (1 + math.exp(-(centre + side * half))) for side in (-1, 1)]
+    interval = accuracy_interval(seeds)
+    assert (interval.low, interval.high) == pytest.approx(expected, rel=1e-12)
+    assert (interval.n, interval.mean, interval.sd) == pytest.approx((3, 0.45, float(np.std(seeds, ddof=1))))
+    assert 0 < interval.low < mean_interval(seeds).high and interval.high < 1
+
+
+def test_accuracy_interval_is_close_to_the_t_interval_for_a_small_spread_mid_range():
+    seeds = [0.51, 0.52, 0.53]
+    plain, bounded = mean_interval(seeds), accuracy_interval(seeds)
+    assert (bounded.low, bounded.high) == pytest.approx((plain.low, plain.high), abs=2e-4)
+
+
+def test_accuracy_interval_of_one_or_equal_seeds_is_the_plain_one():
+    assert math.isnan(accuracy_interval([0.9]).low)
+    assert (accuracy_interval([1.0, 1.0]).low, accuracy_interval([1.0, 1.0]).high) == (1.0, 1.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(min_value=0, max_value=1), min_size=2, max_size=10))
+def test_accuracy_intervals_never_leave_0_1(seeds):
+    interval = accuracy_interval(seeds)
+    assert 0 <= interval.low <= interval.high <= 1

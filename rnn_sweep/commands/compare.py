@@ -21,7 +21,7 @@ from rnn_sweep.results.columns import ACCURACY, SETTING_COLUMNS
 from rnn_sweep.results.html import write_comparison_page
 from rnn_sweep.results.pairing import load_results
 from rnn_sweep.results.significance import ALPHA, Comparison, compare
-from rnn_sweep.results.statistics import mean_interval
+from rnn_sweep.results.statistics import accuracy_interval
 
 DESCRIPTION = f"""\
 Put two sweeps side by side. A and B are results.csv files, sweep folders (their results.csv, else every
@@ -102,8 +102,8 @@ def _table(comparison: Comparison, a: Path, b: Path) -> Table:
     same = " ".join(f"{key}={matched[key].iloc[0]}" for key in comparison.keys if key not in shown)
     tests = int(matched["p_value"].notna().sum())
     caption = (f"A: {a}\nB: {b}" + (f"\nevery row: {same}" if same else "")
-               + f"\nverdict: Holm-corrected p <= {comparison.alpha:g} over {tests} test(s); acc: mean ± 95% CI "
-               "half-width where n >= 2; time: B/A median epoch (after the first) [95% bootstrap CI]")
+               + f"\nverdict: Holm-corrected p <= {comparison.alpha:g} over {tests} test(s); acc: mean [95% CI] "
+               "where n >= 2; time: B/A median epoch (after the first) [95% bootstrap CI]")
     table = Table(title="rnn-sweep compare", caption=caption, box=box.SIMPLE_HEAD)
     for key in shown:
         table.add_column(key)
@@ -124,8 +124,8 @@ def _accuracy(row: pd.Series, side: str) -> str:
         status = row[f"status_{side}"]
         return str(status) if isinstance(status, str) else "-"
     runs = row[f"runs_{side}"]
-    interval = mean_interval([run[ACCURACY] for run in runs])
-    return f"{value:.4f}" if interval.n < 2 else f"{value:.4f} ± {interval.half_width:.4f}"
+    interval = accuracy_interval([run[ACCURACY] for run in runs])
+    return f"{value:.4f}" if interval.n < 2 else f"{value:.4f} [{interval.low:.4f}, {interval.high:.4f}]"
 
 
 def _delta(row: pd.Series) -> Text:

@@ -23,7 +23,15 @@ from markupsafe import Markup
 from omegaconf import OmegaConf
 
 from rnn_sweep import atomic
-from rnn_sweep.results.columns import ENDED_WELL, HISTORY_FILE, MULTIRUN_FILE, REPORT_HTML, SUMMARY_CSV, overrides_text
+from rnn_sweep.results.columns import (
+    ENDED_WELL,
+    HISTORY_FILE,
+    MULTIRUN_FILE,
+    REPORT_HTML,
+    SUMMARY_COLUMNS,
+    SUMMARY_CSV,
+    overrides_text,
+)
 
 if TYPE_CHECKING:
     from rnn_sweep.results.significance import Comparison
@@ -153,7 +161,9 @@ def _accuracy(folder: Path, accuracy: pd.DataFrame) -> tuple[Markup, str]:
     """summary.csv (seeds folded: mean, sd and CI) where the sweep has one, else the accuracy pivot."""
     if (folder / SUMMARY_CSV).is_file():
         summary = pd.read_csv(folder / SUMMARY_CSV)
-        formats = {column: _fixed(4) for column in summary.columns if pd.api.types.is_float_dtype(summary[column])}
+        # Settings (a learning rate) with every digit they were given, so two of them never print alike.
+        formats = {column: _fixed(4) if column in SUMMARY_COLUMNS else _text
+                   for column in summary.columns if pd.api.types.is_float_dtype(summary[column])}
         note = f"One row per setting, seeds folded ({SUMMARY_CSV}): the mean over seeds with its 95% CI."
         return _html(_styled(summary, formats, index=False)), note
     note = "One value per run (no summary.csv in this sweep folder, so seeds are not folded)."

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from rnn_sweep.results.columns import HISTORY_FILE
 from rnn_sweep.results.record import read_result
-from rnn_sweep.results.statistics import mean_interval
+from rnn_sweep.results.statistics import accuracy_interval
 from rnn_sweep.results.summary import steady_epoch_seconds
 
 ACCURACY_PLOT = "accuracy_vs_units.png"
@@ -64,7 +64,7 @@ def write_run_plot(run_dir: Path) -> Path:
 
 def _accuracy_vs_units(ok: pd.DataFrame, sweep_dir: Path) -> Figure:
     """One panel per batch size, one line per cell (and per optimizer etc. where those vary); seeds averaged,
-    with the 95% t-interval of the mean as error bars where a point has two or more seeds."""
+    with the 95% interval of the mean (summary.csv's, inside [0, 1]) as error bars where a point has 2+ seeds."""
     batch_sizes = sorted(ok["batch_size"].unique())
     split = ["cell", *(s for s in LINE_SETTINGS if s in ok.columns and ok[s].nunique() > 1)]
     figure = Figure(figsize=(4.5 * len(batch_sizes) + 1.5, 4.2), layout="constrained")
@@ -72,11 +72,12 @@ def _accuracy_vs_units(ok: pd.DataFrame, sweep_dir: Path) -> Figure:
     for axes, batch_size in zip(panels, batch_sizes, strict=True):
         rows = ok[ok["batch_size"] == batch_size]
         for line, group in rows.groupby(split, sort=True):
-            points = {units: mean_interval(runs["test_accuracy"].dropna().tolist())
+            points = {units: accuracy_interval(runs["test_accuracy"].dropna().tolist())
                       for units, runs in group.groupby("units", sort=True)}
+            below = [0 if pd.isna(p.low) else p.mean - p.low for p in points.values()]
+            above = [0 if pd.isna(p.high) else p.high - p.mean for p in points.values()]
             axes.errorbar(list(points), [p.mean for p in points.values()], capsize=3, marker="o",
-                          yerr=[0 if pd.isna(p.half_width) else p.half_width for p in points.values()],
-                          label=_line_label(split, line))
+                          yerr=[below, above], label=_line_label(split, line))
         _log2_axis(axes, ok["units"])
         axes.set(title=f"batch size {batch_size}", xlabel="cell size (units)")
         axes.grid(alpha=0.3)

@@ -1,7 +1,7 @@
 """summary.csv: one row per setting of a sweep with its seeds folded, each number with how sure we are of it.
 
 Accuracy: the mean over the runs that ended ok (not a search's pruned trials), its standard deviation and 95%
-t-interval (empty for n = 1).
+interval inside [0, 1] (a t-interval on the logit scale; empty for n = 1).
 Timing: the median and interquartile range of every steady epoch (the first, which includes tracing, left out)
 of every seed pooled, and the median training samples per second.
 """
@@ -21,7 +21,7 @@ from rnn_sweep.results.columns import (
     SUMMARY_COLUMNS,
     parse_numbers,
 )
-from rnn_sweep.results.statistics import mean_interval
+from rnn_sweep.results.statistics import accuracy_interval
 
 
 def setting_keys(frame: pd.DataFrame) -> list[str]:
@@ -59,7 +59,7 @@ def summary_frame(results: pd.DataFrame) -> pd.DataFrame:
 
 def _fold(runs: pd.DataFrame) -> dict[str, Any]:
     ok = runs[runs["status"] == "ok"]
-    accuracy = mean_interval(pd.to_numeric(ok[ACCURACY], errors="coerce").dropna().tolist())
+    accuracy = accuracy_interval(pd.to_numeric(ok[ACCURACY], errors="coerce").dropna().tolist())
     epochs = steady_epoch_seconds(ok)
     speed = pd.to_numeric(ok["train_samples_per_second"], errors="coerce").dropna()
     return {

@@ -208,10 +208,10 @@ def _print_results(tables: SweepTables, console: Console) -> None:
     axes = pivot_axes(frame, fold_seeds=True)
     summary = tables.summary.rename(columns={"test_accuracy_mean": "test_accuracy", "epoch_seconds_median":
                                              "epoch_seconds", "train_samples_per_second_median": "samples_per_second"})
-    summary["half_width"] = (summary["test_accuracy_ci_high"] - summary["test_accuracy_ci_low"]) / 2
-    seeds = "mean ± 95% CI half-width (n runs) where n >= 2; " if (summary["n"] > 1).any() else ""
+    seeds = "mean [95% CI] (n runs) where n >= 2; " if (summary["n"] > 1).any() else ""
     console.print(_table(f"test accuracy ({seeds}{sweep_dir / SUMMARY_CSV}, per run: {sweep_dir / ACCURACY_CSV})",
-                         pivot(summary, ["test_accuracy", "half_width", "n"], axes), axes[0], _mean_cell))
+                         pivot(summary, ["test_accuracy", "test_accuracy_ci_low", "test_accuracy_ci_high", "n"], axes),
+                         axes[0], _mean_cell))
     timing = pivot(summary, ["epoch_seconds", "samples_per_second"], axes)
     console.print(_table(f"median epoch seconds | train samples/s ({sweep_dir / SUMMARY_CSV}, per run: "
                          f"{sweep_dir / TIMING_CSV})", timing, axes[0],
@@ -267,11 +267,11 @@ def _table(title: str, data: pd.DataFrame, rows: list[str], cell: Any) -> Table:
 
 
 def _mean_cell(cells: list[Any]) -> str:
-    """`mean ± half-width (n)` where n >= 2; the one run's accuracy where n = 1."""
-    mean, half_width, n = cells
-    if pd.isna(n) or n < 2 or pd.isna(half_width):
+    """`mean [low, high] (n)` where n >= 2 (the interval is not symmetric); the one run's accuracy where n = 1."""
+    mean, low, high, n = cells
+    if pd.isna(n) or n < 2 or pd.isna(low):
         return _number(mean, "{:.4f}")
-    return f"{mean:.4f} ± {half_width:.4f} ({int(n)})"
+    return f"{mean:.4f} [{low:.4f}, {high:.4f}] ({int(n)})"
 
 
 def _number(value: Any, pattern: str) -> str:
