@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pandas is not imported here: the CLI reads this module before its signal handlers are set
+    import pandas as pd
 
 # Files in a run folder.
 RESULT_FILE = "result.json"
@@ -124,6 +128,11 @@ def overrides_as_json(overrides: object) -> str:
     if isinstance(overrides, str):
         overrides = _listed(overrides)
     return json.dumps(list(map(str, overrides)) if isinstance(overrides, Iterable) else [])
+
+
+def lists_as_json(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every list or tuple cell as JSON, so a CSV holds `["a", "b"]` that any reader parses, never a Python repr."""
+    return frame.map(lambda value: json.dumps(list(value)) if isinstance(value, (list, tuple)) else value)
 
 
 def parse_numbers(value: object) -> list[float]:

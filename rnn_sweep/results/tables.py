@@ -34,6 +34,7 @@ from rnn_sweep.results.columns import (
     RESULTS_CSV,
     SUMMARY_CSV,
     TIMING_CSV,
+    lists_as_json,
     overrides_as_json,
     overrides_text,
     parse_overrides,
@@ -104,13 +105,30 @@ def pivot_axes(frame: pd.DataFrame, fold_seeds: bool = False) -> tuple[list[str]
 
 def pivot(frame: pd.DataFrame, values: list[str], axes: tuple[list[str], list[str]] | None = None) -> pd.DataFrame:
     """`values` laid out by `axes` (default `pivot_axes`); a job that failed has an empty cell (its row is in
-    results.csv)."""
+    results.csv). Only settings that ran get a row or column: a search's trials are not a cross product."""
     rows, columns = axes or pivot_axes(frame)
     usable = frame.dropna(subset=rows + columns)
     if not columns:
         return usable.groupby(rows, dropna=False)[values].first()
     table = usable.pivot_table(index=rows, columns=columns, values=values, aggfunc="first", dropna=False)
+    ran_rows = pd.MultiIndex.from_frame(usable[rows]) if len(rows) > 1 else pd.Index(usable[rows[0]])
+    table = table[table.index.isin(ran_rows)]
+    ran = {tuple(key) for key in usable[columns].itertuples(index=False)}
+    table = table.loc[:, [column[1:] in ran for column in table.columns]]
     return table.reindex(columns=values, level=0)  # pivot_table sorts the values by name
+
+
+def flat_csv(table: pd.DataFrame) -> str:
+    """A pivot as a CSV that plain `pd.read_csv` reads: the row keys as columns, one header line naming each
+    column by its setting (`batch_size=128`, `epoch_seconds batch_size=128` where several values share it)."""
+    flat = table.copy()
+    if isinstance(flat.columns, pd.MultiIndex):
+        names = flat.columns.names[1:]
+        several = flat.columns.get_level_values(0).nunique() > 1
+        flat.columns = [" ".join([*([column[0]] if several else []),
+                                  *(f"{name}={value}" for name, value in zip(names, column[1:], strict=True))])
+                        for column in flat.columns]
+    return flat.reset_index().to_csv(index=False)
 
 
 @dataclass(frozen=True)
@@ -151,10 +169,10 @@ def write_sweep_tables(sweep_dir: Path) -> SweepTables:
                              scan.unreadable)
         atomic.write_text(sweep_dir / RESULTS_CSV, frame.to_csv(index=False))
         atomic.write_text(sweep_dir / SUMMARY_CSV, tables.summary.to_csv(index=False))
-        atomic.write_text(sweep_dir / ACCURACY_CSV, tables.accuracy.to_csv())
-        atomic.write_text(sweep_dir / TIMING_CSV, tables.timing.to_csv())
+        atomic.write_text(sweep_dir / ACCURACY_CSV, flat_csv(tables.accuracy))
+        atomic.write_text(sweep_dir / TIMING_CSV, flat_csv(tables.timing))
         if not tables.presets.empty:
-            atomic.write_text(sweep_dir / PRESETS_CSV, tables.presets.to_csv(index=False))
+            atomic.write_text(sweep_dir / PRESETS_CSV, lists_as_json(tables.presets).to_csv(index=False))
         write_sweep_plots(sweep_dir, frame)
         write_sweep_page(tables, varied_columns(frame))  # last: the page shows the tables and plots above
     return tables

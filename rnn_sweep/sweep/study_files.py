@@ -15,6 +15,7 @@ from optuna.visualization import matplotlib as optuna_plots
 
 from rnn_sweep import atomic
 from rnn_sweep.console import stdout
+from rnn_sweep.results.columns import lists_as_json
 from rnn_sweep.sweep.study import JOB, OBJECTIVE, OVERRIDES, finished_trials
 
 OPTUNA_CSV = "optuna.csv"
@@ -29,7 +30,7 @@ _CSV_ATTRS = ("number", "state", "value", "params", "user_attrs", "datetime_star
 def report_study(study: optuna.Study, sweep_dir: Path) -> None:
     """Write optuna.csv and the plots, then print the best trial and the command line that trains it alone."""
     frame = study.trials_dataframe(attrs=_CSV_ATTRS)
-    atomic.write_text(sweep_dir / OPTUNA_CSV, frame.to_csv(index=False))
+    atomic.write_text(sweep_dir / OPTUNA_CSV, lists_as_json(frame).to_csv(index=False))
     written = [name for name, plot in STUDY_PLOTS.items() if _write_plot(study, plot, sweep_dir / name)]
     finished = finished_trials(study)
     counts = {state: sum(trial.state.name == state for trial in finished) for state in ("COMPLETE", "PRUNED", "FAIL")}
