@@ -1,4 +1,5 @@
-"""Accuracy intervals inside [0, 1] wherever they are shown: summary.csv, compare's table, the accuracy plot."""
+"""Accuracy intervals inside [0, 1] wherever they are shown (summary.csv, compare, the accuracy plot, the page),
+and the accuracy plot's legend right for every panel."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import run_cli
+from matplotlib.colors import to_hex, to_rgba_array
 from matplotlib.container import ErrorbarContainer
 from scipy import special, stats
 
@@ -83,3 +85,25 @@ def test_the_page_tells_learning_rates_apart_in_the_5th_decimal(tmp_path):
     assert "0.00101" in cells and "0.00102" in cells
     low, high = _logit_interval(SEEDS)
     assert cells.count(f"{low:.4f}") == 2 and cells.count(f"{high:.4f}") == 2
+
+
+def test_the_accuracy_plot_gives_each_cell_one_colour_in_every_panel_and_the_legend(tmp_path):
+    """A search's batch sizes hold different cells: a cell alone in one panel must not take another's colour."""
+    runs = pd.concat([_results().assign(cell="simple_rnn", batch_size=64), _results().assign(cell="simple_rnn"),
+                      _results().assign(cell="lstm")], ignore_index=True)
+    figure = _accuracy_vs_units(runs, tmp_path)
+    colour = {}
+    for axes in figure.axes:
+        for bars in (c for c in axes.containers if isinstance(c, ErrorbarContainer)):
+            colour.setdefault(bars.get_label(), set()).add(_hex(bars.lines[0].get_color()))
+    assert set(colour) == {"lstm", "simple_rnn"} and all(len(seen) == 1 for seen in colour.values())
+    assert colour["lstm"] != colour["simple_rnn"]
+    (legend,) = [axes.get_legend() for axes in figure.axes if axes.get_legend() is not None]
+    shown = {text.get_text(): handle for text, handle in zip(legend.get_texts(), legend.legend_handles, strict=True)}
+    assert set(shown) == {"lstm", "simple_rnn"}
+    assert {label: {_hex(handle.get_color())} for label, handle in shown.items()} == colour
+
+
+def _hex(colour: object) -> str:
+    """One colour as #rrggbb, whether matplotlib gives a name, a tuple or a one-row array."""
+    return to_hex(np.atleast_2d(to_rgba_array(colour))[0])

@@ -69,6 +69,9 @@ def _accuracy_vs_units(ok: pd.DataFrame, sweep_dir: Path) -> Figure:
     split = ["cell", *(s for s in LINE_SETTINGS if s in ok.columns and ok[s].nunique() > 1)]
     figure = Figure(figsize=(4.5 * len(batch_sizes) + 1.5, 4.2), layout="constrained")
     panels = figure.subplots(1, len(batch_sizes), sharey=True, squeeze=False)[0]
+    # One colour per line in every panel, so the one legend is right for all of them (a panel that lacks a
+    # line would otherwise give the next line that line's colour).
+    colours = {line: f"C{index % 10}" for index, (line, _) in enumerate(ok.groupby(split, sort=True))}
     for axes, batch_size in zip(panels, batch_sizes, strict=True):
         rows = ok[ok["batch_size"] == batch_size]
         for line, group in rows.groupby(split, sort=True):
@@ -77,12 +80,14 @@ def _accuracy_vs_units(ok: pd.DataFrame, sweep_dir: Path) -> Figure:
             below = [0 if pd.isna(p.low) else p.mean - p.low for p in points.values()]
             above = [0 if pd.isna(p.high) else p.high - p.mean for p in points.values()]
             axes.errorbar(list(points), [p.mean for p in points.values()], capsize=3, marker="o",
-                          yerr=[below, above], label=_line_label(split, line))
+                          yerr=[below, above], label=_line_label(split, line), color=colours[line])
         _log2_axis(axes, ok["units"])
         axes.set(title=f"batch size {batch_size}", xlabel="cell size (units)")
         axes.grid(alpha=0.3)
     panels[0].set_ylabel("test accuracy")
-    panels[-1].legend(title=" / ".join(split), loc="center left", bbox_to_anchor=(1.02, 0.5))
+    shown = {label: handle for axes in panels for handle, label in zip(*axes.get_legend_handles_labels(), strict=True)}
+    panels[-1].legend(shown.values(), shown.keys(), title=" / ".join(split), loc="center left",
+                      bbox_to_anchor=(1.02, 0.5))
     figure.suptitle(f"Test accuracy vs cell size ({sweep_dir.name})")
     return figure
 
