@@ -1,5 +1,5 @@
 """Accuracy intervals inside [0, 1] wherever they are shown (summary.csv, compare, the accuracy plot, the page),
-and the accuracy plot's legend right for every panel."""
+the accuracy plot's legend right for every panel, and our plot style whatever Optuna set."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import run_cli
+from matplotlib import style
 from matplotlib.colors import to_hex, to_rgba_array
 from matplotlib.container import ErrorbarContainer
+from matplotlib.image import imread
 from scipy import special, stats
 
-from rnn_sweep.results.plots import _accuracy_vs_units
+from rnn_sweep.results.plots import _accuracy_vs_units, write_sweep_plots
 from rnn_sweep.results.summary import summary_frame
 
 SEEDS = [0.11, 0.62, 0.68]  # a poor setting that learned on two seeds of three: the plain t-interval is [-0.28, 1.21]
@@ -107,3 +109,13 @@ def test_the_accuracy_plot_gives_each_cell_one_colour_in_every_panel_and_the_leg
 def _hex(colour: object) -> str:
     """One colour as #rrggbb, whether matplotlib gives a name, a tuple or a one-row array."""
     return to_hex(np.atleast_2d(to_rgba_array(colour))[0])
+
+
+def test_our_plots_keep_their_style_after_optuna_switched_pyplot_to_ggplot(tmp_path):
+    """Optuna's matplotlib plots call plt.style.use("ggplot"); a search's own plots are drawn after them."""
+    with style.context("ggplot"):
+        (written, *_) = write_sweep_plots(tmp_path, _results())
+    pixels = (imread(written)[:, :, :3] * 255).round().astype(int)
+    ggplot_panel = (pixels == [229, 229, 229]).all(axis=2).mean()  # ggplot's grey axes background, #E5E5E5
+    white = (pixels == [255, 255, 255]).all(axis=2).mean()
+    assert ggplot_panel < 0.01 and white > 0.5

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pandas as pd
+from matplotlib import style
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -23,6 +24,8 @@ CURVES_PLOT = "val_accuracy_per_epoch.png"
 RUN_PLOT = "learning_curve.png"
 # Settings beyond the plotted axes that, when they vary, get their own line rather than being averaged over.
 LINE_SETTINGS = ("optimizer", "learning_rate", "epochs")
+# Matplotlib's own look, whatever a library set globally before (Optuna's plots switch pyplot to ggplot).
+OUR_STYLE = "default"
 
 
 def write_sweep_plots(sweep_dir: Path, results: pd.DataFrame) -> list[Path]:
@@ -33,17 +36,22 @@ def write_sweep_plots(sweep_dir: Path, results: pd.DataFrame) -> list[Path]:
     sweep_dir = Path(sweep_dir)
     ok = results[results["status"] == "ok"] if "status" in results.columns else results
     written = []
-    for name, draw in ((ACCURACY_PLOT, _accuracy_vs_units), (TIMING_PLOT, _seconds_vs_batch_size),
-                       (CURVES_PLOT, _validation_curves)):
-        figure = draw(ok, sweep_dir) if not ok.empty else None
-        if figure is not None:
-            written.append(_save(figure, sweep_dir / name))
+    with style.context(OUR_STYLE):
+        for name, draw in ((ACCURACY_PLOT, _accuracy_vs_units), (TIMING_PLOT, _seconds_vs_batch_size),
+                           (CURVES_PLOT, _validation_curves)):
+            figure = draw(ok, sweep_dir) if not ok.empty else None
+            if figure is not None:
+                written.append(_save(figure, sweep_dir / name))
     return written
 
 
 def write_run_plot(run_dir: Path) -> Path:
     """The run's loss and accuracy per epoch, training and validation, in two panels."""
-    run_dir = Path(run_dir)
+    with style.context(OUR_STYLE):
+        return _draw_run_plot(Path(run_dir))
+
+
+def _draw_run_plot(run_dir: Path) -> Path:
     history = pd.read_csv(run_dir / HISTORY_FILE)
     record = read_result(run_dir) or {}
     figure = Figure(figsize=(10, 4), layout="constrained")
