@@ -82,6 +82,8 @@ def test_the_page_tells_learning_rates_apart_in_the_5th_decimal(tmp_path):
     result = run_cli("report", str(sweep), "--html", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     page = (sweep / "report.html").read_text(encoding="utf-8")
+    if not list(sweep.glob("*/learning_curve.png")):  # the page promises no picture the job folders lack
+        assert "history.csv, the learning curve" not in page
     (summary,) = [table for table in page.split("</table>") if "test_accuracy_ci_low" in table]
     cells = re.findall(r"<td[^>]*>\s*([^<]*?)\s*</td>", summary)
     assert "0.00101" in cells and "0.00102" in cells
