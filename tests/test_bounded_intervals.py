@@ -17,7 +17,7 @@ from matplotlib.container import ErrorbarContainer
 from matplotlib.image import imread
 from scipy import special, stats
 
-from rnn_sweep.results.plots import _accuracy_vs_units, write_sweep_plots
+from rnn_sweep.results.plots import _accuracy_vs_units, _validation_curves, write_sweep_plots
 from rnn_sweep.results.summary import summary_frame
 
 SEEDS = [0.11, 0.62, 0.68]  # a poor setting that learned on two seeds of three: the plain t-interval is [-0.28, 1.21]
@@ -121,3 +121,16 @@ def test_our_plots_keep_their_style_after_optuna_switched_pyplot_to_ggplot(tmp_p
     ggplot_panel = (pixels == [229, 229, 229]).all(axis=2).mean()  # ggplot's grey axes background, #E5E5E5
     white = (pixels == [255, 255, 255]).all(axis=2).mean()
     assert ggplot_panel < 0.01 and white > 0.5
+
+
+def test_validation_curves_tell_seeds_apart(tmp_path):
+    runs = pd.concat([_results().assign(units=units, run_dir=lambda f, u=units: f"{u}-" + f["run_dir"])
+                      for units in (4, 8)], ignore_index=True)
+    for run_dir in runs["run_dir"]:
+        (tmp_path / run_dir).mkdir()
+        pd.DataFrame({"epoch": [1, 2], "val_accuracy": [0.3, 0.5]}).to_csv(tmp_path / run_dir / "history.csv",
+                                                                             index=False)
+    figure = _validation_curves(runs, tmp_path)
+    labels = [line.get_label() for axes in figure.axes for line in axes.lines]
+    assert len(labels) == 6 and len(set(labels)) == 6
+    assert "4 units seed 0" in labels and "8 units seed 2" in labels

@@ -132,7 +132,7 @@ def _seconds_vs_batch_size(ok: pd.DataFrame, sweep_dir: Path) -> Figure | None:
 def _validation_curves(ok: pd.DataFrame, sweep_dir: Path) -> Figure | None:
     """Every run's validation accuracy per epoch: one panel per cell type, so each run keeps its own colour."""
     cells = sorted(ok["cell"].unique())
-    varying = [s for s in ("units", "batch_size", *LINE_SETTINGS) if s in ok.columns and ok[s].nunique() > 1]
+    varying = [s for s in ("units", "batch_size", *LINE_SETTINGS, "seed") if s in ok.columns and ok[s].nunique() > 1]
     figure = Figure(figsize=(4.5 * len(cells) + 1, 5.5), layout="constrained")
     panels = figure.subplots(1, len(cells), sharey=True, squeeze=False)[0]
     drawn = 0
@@ -172,7 +172,8 @@ def _run_label(run: pd.Series | dict) -> str:
 
 def _line_label(settings: list[str], values: object) -> str:
     values = values if isinstance(values, tuple) else (values,)
-    formats = {"units": "{} units", "batch_size": "bs {}", "learning_rate": "lr {:g}", "epochs": "{} epochs"}
+    formats = {"units": "{} units", "batch_size": "bs {}", "learning_rate": "lr {:g}", "epochs": "{} epochs",
+               "seed": "seed {}"}
     return " ".join(formats.get(key, "{}").format(value) for key, value in zip(settings, values, strict=True))
 
 
