@@ -38,6 +38,11 @@ def main(argv: list[str] | None = None) -> None:
 def run(argv: list[str]) -> int:
     """The command's exit status; a UserError is printed as one paragraph (exit 2)."""
     try:
+        if "--version" in argv:  # Hydra's own --version would name only Hydra
+            from rnn_sweep.versions import version_text
+
+            print(version_text())
+            return 0
         if argv and argv[0] in SUBCOMMANDS:
             return importlib.import_module(f"rnn_sweep.commands.{argv[0]}").main(argv[1:])
         return _launch_training(argv)

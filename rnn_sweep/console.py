@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console, RenderableType
+from rich.measure import Measurement
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -21,9 +22,22 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+_UNBOUNDED = 100_000  # columns: a width no table reaches
 # Soft wrap keeps each message on one logical line, so terminals, logs and `grep` see it whole.
 stdout = Console(soft_wrap=True)
 stderr = Console(stderr=True, soft_wrap=True)
+
+
+def print_whole(table: Table, console: Console = stdout) -> None:
+    """A table as wide as its content where the output is a pipe or a file (a CI log): a terminal's table fits the
+    window, but a log has no window, and rich's default 80 columns there would cut cells to `…`."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    wide = console.options.update(width=_UNBOUNDED, max_width=_UNBOUNDED)
+    captions = str(table.caption or "").splitlines() + str(table.title or "").splitlines()
+    width = max([Measurement.get(console, wide, table).maximum, *map(len, captions)])
+    Console(file=console.file, soft_wrap=True, width=width, no_color=console.no_color).print(table)
 
 
 def print_error(message: str) -> None:

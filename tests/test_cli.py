@@ -53,6 +53,42 @@ def test_help_works_from_any_folder(tmp_path):
     assert f"experiment (named presets): {', '.join(presets)}" in result.stdout
 
 
+
+def test_version_names_rnn_sweep_and_its_libraries_without_importing_tensorflow(tmp_path):
+    from importlib.metadata import version
+
+    result = run_probe("--version", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:5] == [f"rnn-sweep {version('rnn-sweep')}", f"TensorFlow {version('tensorflow')}",
+                         f"Keras {version('keras')}", f"Hydra {version('hydra-core')}", f"Optuna {version('optuna')}"]
+    assert "TENSORFLOW-NOT-IMPORTED" in result.stdout
+
+
+def test_help_tells_seeds_search_resume_and_every_command(tmp_path):
+    from rnn_sweep.commands import SUBCOMMANDS
+
+    result = run_cli("--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for text in ("seeds=N", "+hparams_search=val_accuracy", "hydra.sweep.dir=DIR", "--version",
+                 "rnn-sweep reproduce RUN_DIR [OVERRIDES]"):
+        assert text in result.stdout
+    for command in SUBCOMMANDS:
+        assert f"rnn-sweep {command} " in result.stdout
+
+
+@pytest.mark.parametrize(("command", "required", "optional"), [
+    ("reproduce", "RUN_DIR", "[OVERRIDES ...]"), ("compare", "A, B", "[--csv OUT]"), ("report", "DIR", "[--html]"),
+])
+def test_a_command_without_its_arguments_names_the_required_ones_and_shows_the_optional(
+        tmp_path, command, required, optional):
+    result = run_probe(command, cwd=tmp_path)
+    assert result.returncode == 2
+    error = result.stderr.strip()
+    assert error.startswith(f"error: The following arguments are required: {required}. Usage: rnn-sweep {command}")
+    assert optional in error and "([...] is optional)" in error and len(error.splitlines()) == 1
+
+
 @pytest.mark.slow
 def test_one_real_run_writes_a_complete_run_folder(tmp_path, mnist_path):
     result = run_cli(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 import numpy as np
@@ -340,7 +341,7 @@ def test_report_lists_each_preset_with_mean_and_spread_over_its_seeds(tmp_path):
     presets = pd.read_csv(sweep / "presets.csv").set_index("preset")
     assert list(presets.index) == ["best_lstm", "tutorial_basicrnn150"]  # failed and preset-less jobs left out
     lstm, tutorial = presets.loc["best_lstm"], presets.loc["tutorial_basicrnn150"]
-    assert lstm["runs"] == 3 and lstm["seeds"] == "0 1 2" and lstm["target_test_accuracy"] == 0.99
+    assert lstm["runs"] == 3 and json.loads(lstm["seeds"]) == [0, 1, 2] and lstm["target_test_accuracy"] == 0.99
     assert lstm["test_accuracy_mean"] == pytest.approx(0.9909) and lstm["train_seconds_mean"] == pytest.approx(301)
     assert lstm["test_accuracy_std"] == pytest.approx(np.std([0.9904, 0.9910, 0.9913], ddof=1))
     assert tutorial["runs"] == 1 and tutorial["reported_test_accuracy"] == 0.9809

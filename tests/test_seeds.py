@@ -47,18 +47,20 @@ def test_every_run_keeps_its_predictions_and_timing_noise(seed_sweeps, small_run
     assert hashes[(0, False)] == hashes[(0, True)] and len({hashes[(seed, False)] for seed in (0, 1, 2)}) == 3
 
 
-def test_summary_csv_folds_the_seeds_with_a_t_interval(seed_sweeps, two_sweeps, tmp_path):
+def test_summary_csv_folds_the_seeds_with_a_logit_t_interval(seed_sweeps, two_sweeps, tmp_path):
     results = pd.read_csv(seed_sweeps[0] / "results.csv")
     summary = pd.read_csv(seed_sweeps[0] / "summary.csv")
     assert list(summary.columns[-len(SUMMARY_COLUMNS):]) == list(SUMMARY_COLUMNS) and len(summary) == 1
     row = summary.iloc[0]
     accuracies = results["test_accuracy"]
-    half_width = T_975_2 * accuracies.std(ddof=1) / math.sqrt(3)
+    logits = np.log(accuracies / (1 - accuracies))  # the interval is the t-interval of the logits, mapped back
+    half_width = T_975_2 * logits.std(ddof=1) / math.sqrt(3)
+    low, high = (1 / (1 + np.exp(-(logits.mean() + side * half_width))) for side in (-1, 1))
     assert (row["n"], row["n_not_ok"]) == (3, 0)
     assert row["test_accuracy_mean"] == pytest.approx(accuracies.mean())
     assert row["test_accuracy_sd"] == pytest.approx(accuracies.std(ddof=1))
-    assert row["test_accuracy_ci_low"] == pytest.approx(accuracies.mean() - half_width, rel=1e-3)
-    assert row["test_accuracy_ci_high"] == pytest.approx(accuracies.mean() + half_width, rel=1e-3)
+    assert row["test_accuracy_ci_low"] == pytest.approx(low, rel=1e-3)
+    assert row["test_accuracy_ci_high"] == pytest.approx(high, rel=1e-3)
     steady = [json.loads(text)[1] for text in results["epoch_seconds_all"]]  # 2 epochs each: the second
     assert row["epoch_seconds_median"] == pytest.approx(np.median(steady))
     assert row["epoch_seconds_iqr"] == pytest.approx(np.percentile(steady, 75) - np.percentile(steady, 25))
@@ -69,8 +71,8 @@ def test_summary_csv_folds_the_seeds_with_a_t_interval(seed_sweeps, two_sweeps, 
 
     report = run_cli("report", str(seed_sweeps[0]), cwd=tmp_path)
     assert report.returncode == 0, report.stderr
-    ci = (row["test_accuracy_ci_high"] - row["test_accuracy_ci_low"]) / 2
-    assert f"{row['test_accuracy_mean']:.4f} ± {ci:.4f} (3)" in report.stdout
+    interval = f"[{row['test_accuracy_ci_low']:.4f}, {row['test_accuracy_ci_high']:.4f}]"
+    assert f"{row['test_accuracy_mean']:.4f} {interval} (3)" in report.stdout
 
 
 def test_the_accuracy_plot_has_error_bars_of_the_interval(seed_sweeps):

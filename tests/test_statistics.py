@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar as statsmodels_mcnemar
 from statsmodels.stats.multitest import multipletests
@@ -23,6 +25,7 @@ from rnn_sweep.stats.intervals import (
     BOOTSTRAP_RESAMPLES,
     BOOTSTRAP_SEED,
     Ratio,
+    accuracy_interval,
     holm,
     mcnemar,
     mean_interval,
@@ -327,3 +330,33 @@ def test_seeds_errors_name_what_was_given():
     with pytest.raises(ConfigError) as error:
         expand_seeds(["-m", "seeds=3", "+seeds=4"])
     assert str(error.value) == "seeds is given 2 times (seeds=3, +seeds=4); give it once, e.g. seeds=3."
+
+
+def test_accuracy_interval_is_the_back_transformed_logit_t_interval():
+    seeds = [0.10, 0.60, 0.65]  # a plain t-interval of these is [-0.31, 1.21]
+    logits = [math.log(p / (1 - p)) for p in seeds]
+    centre, sd = sum(logits) / 3, float(np.std(logits, ddof=1))
+    half = stats.t.ppf(0.975, 2) * sd / math.sqrt(3)
+    expected = [1 / (1 + math.exp(-(centre + side * half))) for side in (-1, 1)]
+    interval = accuracy_interval(seeds)
+    assert (interval.low, interval.high) == pytest.approx(expected, rel=1e-12)
+    assert (interval.n, interval.mean, interval.sd) == pytest.approx((3, 0.45, float(np.std(seeds, ddof=1))))
+    assert 0 < interval.low < mean_interval(seeds).high and interval.high < 1
+
+
+def test_accuracy_interval_is_close_to_the_t_interval_for_a_small_spread_mid_range():
+    seeds = [0.51, 0.52, 0.53]
+    plain, bounded = mean_interval(seeds), accuracy_interval(seeds)
+    assert (bounded.low, bounded.high) == pytest.approx((plain.low, plain.high), abs=2e-4)
+
+
+def test_accuracy_interval_of_one_or_equal_seeds_is_the_plain_one():
+    assert math.isnan(accuracy_interval([0.9]).low)
+    assert (accuracy_interval([1.0, 1.0]).low, accuracy_interval([1.0, 1.0]).high) == (1.0, 1.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(min_value=0, max_value=1), min_size=2, max_size=10))
+def test_accuracy_intervals_never_leave_0_1(seeds):
+    interval = accuracy_interval(seeds)
+    assert 0 <= interval.low <= interval.high <= 1

@@ -12,7 +12,9 @@ from rnn_sweep.record.columns import HYDRA_DIR, RESULT_FILE, RESULTS_CSV
 
 class CommandParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise UserError(f"{message[:1].upper()}{message[1:]}. `{self.prog} --help` shows every argument.")
+        usage = " ".join(self.format_usage().split()).removeprefix("usage: ")
+        raise UserError(f"{message[:1].upper()}{message[1:]}. Usage: {usage} ([...] is optional). "
+                        f"`{self.prog} --help` shows every argument.")
 
 
 def non_negative(text: str) -> float:

@@ -1,5 +1,5 @@
 """`rnn-sweep compare A B`: two sweeps (or runs, or results.csv files) side by side, each difference with how
-sure we are of it, as a table and a CI gate."""
+sure we are of it, as a table and a CI gate. Piped or redirected (a CI log), the table is printed at its full width."""
 
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ from rnn_sweep.commands.arguments import CommandParser, non_negative, probabilit
 from rnn_sweep.compare.gate import UNTESTED, gate_failures, is_untested
 from rnn_sweep.compare.pairing import load_results
 from rnn_sweep.compare.verdicts import ALPHA, Comparison, compare
-from rnn_sweep.console import stdout
+from rnn_sweep.console import print_whole, stdout
 from rnn_sweep.errors import UserError
 from rnn_sweep.record.columns import ACCURACY, MULTIRUN_FILE, RACE_CSV, RACE_FILE_COLUMNS, SETTING_COLUMNS
 from rnn_sweep.report.html import write_comparison_page
-from rnn_sweep.stats.intervals import mean_interval
+from rnn_sweep.stats.intervals import accuracy_interval
 from rnn_sweep.stats.sequential import WORSE
 
 DESCRIPTION = f"""\
@@ -80,7 +80,7 @@ def main(argv: list[str]) -> int:
 
     stopping.note_written("`compare` stopped before it wrote any file.")
     comparison = compare(load_results(args.a), load_results(args.b, unfinished=True), on=on, alpha=args.alpha)
-    stdout.print(_table(comparison, args.a, args.b))
+    print_whole(_table(comparison, args.a, args.b))
     for heading, note in comparison.notes:
         stdout.print(Text(f"{heading}: ", style="bold yellow") + Text(note))
     for side, path in (("a", args.a), ("b", args.b)):
@@ -188,8 +188,8 @@ def _table(comparison: Comparison, a: Path, b: Path) -> Table:
     same = " ".join(f"{key}={matched[key].iloc[0]}" for key in comparison.keys if key not in shown)
     tests = int(matched["p_value"].notna().sum())
     caption = (f"A: {a}\nB: {b}" + (f"\nevery row: {same}" if same else "")
-               + f"\nverdict: Holm-corrected p <= {comparison.alpha:g} over {tests} test(s); acc: mean ± 95% CI "
-               "half-width where n >= 2; time: B/A median epoch (after the first) [95% bootstrap CI]")
+               + f"\nverdict: Holm-corrected p <= {comparison.alpha:g} over {tests} test(s); acc: mean [95% CI] "
+               "where n >= 2; time: B/A median epoch (after the first) [95% bootstrap CI]")
     table = Table(title="rnn-sweep compare", caption=caption, box=box.SIMPLE_HEAD)
     for key in shown:
         table.add_column(key)
@@ -211,8 +211,8 @@ def _accuracy(row: pd.Series, side: str) -> str:
         status = row[f"status_{side}"]
         return str(status) if isinstance(status, str) else "-"
     runs = row[f"runs_{side}"]
-    interval = mean_interval([run[ACCURACY] for run in runs])
-    return f"{value:.4f}" if interval.n < 2 else f"{value:.4f} ± {interval.half_width:.4f}"
+    interval = accuracy_interval([run[ACCURACY] for run in runs])
+    return f"{value:.4f}" if interval.n < 2 else f"{value:.4f} [{interval.low:.4f}, {interval.high:.4f}]"
 
 
 def _delta(row: pd.Series) -> Text:

@@ -28,7 +28,8 @@ def main(argv: list[str]) -> int:
         epilog="exit status: 0 written; 1 written, but a result.json in the sweep is damaged (named); "
         "2 bad arguments, or the folder cannot be read or written.",
     )
-    parser.add_argument("folder", type=Path, help="a sweep folder (outputs/sweeps/STAMP) or a run folder")
+    parser.add_argument("folder", metavar="DIR", type=Path,
+                        help="a sweep folder (outputs/sweeps/STAMP) or a run folder")
     parser.add_argument("--html", action="store_true",
                         help=f"rebuild the sweep's {REPORT_HTML} (a self-contained page) and print where it is, "
                              "instead of the tables")

@@ -47,7 +47,8 @@ def main(argv: list[str]) -> int:
     parser = CommandParser(prog="rnn-sweep reproduce", description=DESCRIPTION, epilog=EPILOG,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a run folder (with .hydra/config.yaml)")
-    parser.add_argument("overrides", metavar="OVERRIDES", nargs="*", help="key=value changes, e.g. train.device=cpu")
+    parser.add_argument("overrides", metavar="OVERRIDES", nargs="*", default=[],
+                        help="key=value changes, e.g. train.device=cpu")
     parser.add_argument("--out", type=Path, help="the new run folder (must not exist; default outputs/runs/<stamp>)")
     parser.add_argument("--tolerance", type=non_negative, metavar="T",
                         help=f"accepted change, as a fraction (default 0 where exactness is promised, "

@@ -16,6 +16,7 @@ from rnn_sweep.record.columns import (
     ACCURACY,
     IMPLIED_BY_OLDER_RECORDS,
     MULTIRUN_FILE,
+    NUMERIC_COLUMNS,
     RATIO_METRICS,
     RESULT_FILE,
     RESULTS_CSV,
@@ -157,7 +158,8 @@ def pair(a: pd.DataFrame, b: pd.DataFrame, on: list[str] | None = None) -> tuple
     for label, frame in (("A", a), ("B", b)):
         _require(label, frame, keys, explicit=bool(on))
     sides = [_side(frame, keys, label) for label, frame in (("a", a), ("b", b))]
-    table = sides[0].merge(sides[1], on=keys, how="outer", indicator="match", sort=True)
+    table = sides[0].merge(sides[1], on=keys, how="outer", indicator="match")
+    table = table.sort_values(keys, key=_natural_order, kind="stable").reset_index(drop=True)
     table["match"] = table["match"].map({"both": "both", "left_only": "only_a", "right_only": "only_b"})
     table[f"{ACCURACY}_delta"] = table[f"{ACCURACY}_b"] - table[f"{ACCURACY}_a"]
     for metric in RATIO_METRICS:
@@ -169,6 +171,16 @@ def pair(a: pd.DataFrame, b: pd.DataFrame, on: list[str] | None = None) -> tuple
             f"columns to match on with --on, e.g. --on {','.join(SETTING_COLUMNS[:2])}."
         )
     return table, keys
+
+
+def _natural_order(column: pd.Series) -> pd.Series:
+    """Sort keys: numbers as numbers (units 8 before 16), where the column is numeric in results.csv or every
+    value given reads as a number; text otherwise."""
+    numbers = pd.to_numeric(column, errors="coerce")
+    given = column != NOT_GIVEN
+    if column.name in NUMERIC_COLUMNS or numbers[given].notna().all():
+        return numbers
+    return column
 
 
 def _require(label: str, frame: pd.DataFrame, keys: list[str], explicit: bool) -> None:

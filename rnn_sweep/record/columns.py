@@ -180,7 +180,7 @@ RATIO_METRICS = ("epoch_seconds", "train_samples_per_second")
 
 # compare --csv: what the statistics add to each paired row.
 COMPARE_STAT_COLUMNS = (
-    "n_a", "n_b", "delta_accuracy", "delta_ci_low", "delta_ci_high", "p_value", "test", "verdict",
+    "n_a", "n_b", "delta_accuracy", "delta_ci_low", "delta_ci_high", "p_value", "p_holm", "test", "verdict",
     "time_ratio", "time_ratio_ci_low", "time_ratio_ci_high", "time_verdict",
 )
 VERDICTS = ("better", "worse", "inconclusive")
@@ -296,6 +296,11 @@ def extra_settings(overrides: object, *, speed_levers: bool) -> dict[str, str]:
     left_out = [*NOT_SETTINGS, *(key for key in NON_IDENTITY_KEYS if not (speed_levers and key in SPEED_LEVERS))]
     return {key: value for key, value in parse_overrides(overrides).items()
             if key not in OVERRIDE_COLUMNS and not any(key == out or key.startswith(f"{out}.") for out in left_out)}
+
+
+def lists_as_json(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every list or tuple cell as JSON, so a CSV holds `["a", "b"]` that any reader parses, never a Python repr."""
+    return frame.map(lambda value: json.dumps(list(value)) if isinstance(value, (list, tuple)) else value)
 
 
 def parse_numbers(value: object) -> list[float]:

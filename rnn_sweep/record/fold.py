@@ -15,7 +15,7 @@ import pandas as pd
 from scipy import stats
 
 from rnn_sweep.record.columns import ACCURACY, ENDED_WELL, parse_numbers
-from rnn_sweep.stats.intervals import MeanInterval, mean_interval
+from rnn_sweep.stats.intervals import MeanInterval, accuracy_interval
 
 
 def ended_well(status: object) -> bool:
@@ -95,5 +95,6 @@ class Fold:
 def fold(runs: pd.DataFrame) -> Fold:
     """The runs of one setting (its seeds) folded."""
     ok = counted(runs)
-    accuracy = mean_interval(pd.to_numeric(ok[ACCURACY], errors="coerce").tolist() if ACCURACY in ok else [])
+    # inside [0, 1]: a t-interval on the logit scale (docs/statistics.md)
+    accuracy = accuracy_interval(pd.to_numeric(ok[ACCURACY], errors="coerce").tolist() if ACCURACY in ok else [])
     return Fold(ok, accuracy, steady_epoch_seconds(ok), int(not_ok(runs).sum()))

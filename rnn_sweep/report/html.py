@@ -32,6 +32,7 @@ from rnn_sweep.record.columns import (
     RACE_CSV,
     RACE_FILE_COLUMNS,
     REPORT_HTML,
+    SUMMARY_COLUMNS,
     SUMMARY_CSV,
     read_table,
 )
@@ -170,7 +171,9 @@ def _accuracy(folder: Path, accuracy: pd.DataFrame) -> tuple[Markup, str]:
     """summary.csv (seeds folded: mean, sd and CI) where the sweep has one, else the accuracy pivot."""
     if (folder / SUMMARY_CSV).is_file():
         summary = read_table(folder / SUMMARY_CSV)
-        formats = {column: _fixed(4) for column in summary.columns if pd.api.types.is_float_dtype(summary[column])}
+        # Settings (a learning rate) with every digit they were given, so two of them never print alike.
+        formats = {column: _fixed(4) if column in SUMMARY_COLUMNS else _text
+                   for column in summary.columns if pd.api.types.is_float_dtype(summary[column])}
         note = f"One row per setting, seeds folded ({SUMMARY_CSV}): the mean over seeds with its 95% CI."
         return _html(_styled(summary, formats, index=False)), note
     note = "One value per run (no summary.csv in this sweep folder, so seeds are not folded)."
@@ -292,7 +295,8 @@ def _comparison_columns(matched: pd.DataFrame) -> dict[str, tuple[str, Format]]:
         "delta_accuracy": ("Δ acc", lambda value: f"{value:+.4f}"),
         "delta_ci_low": ("Δ CI low", lambda value: f"{value:+.4f}"),
         "delta_ci_high": ("Δ CI high", lambda value: f"{value:+.4f}"),
-        "p_value": ("p", lambda value: f"{value:.3g}"), "test": ("test", _text), "verdict": ("verdict", _text),
+        "p_value": ("p", lambda value: f"{value:.3g}"),
+        "p_holm": ("p (Holm)", lambda value: f"{value:.3g}"), "test": ("test", _text), "verdict": ("verdict", _text),
         "time_ratio": ("epoch s B/A", _fixed(2, "x")),
         "time_ratio_ci_low": ("ratio CI low", _fixed(2, "x")), "time_ratio_ci_high": ("ratio CI high", _fixed(2, "x")),
         "train_samples_per_second_ratio": ("samples/s B/A", _fixed(2, "x")), "time_verdict": ("time verdict", _text),

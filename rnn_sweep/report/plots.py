@@ -9,13 +9,14 @@ import os
 from pathlib import Path
 
 import pandas as pd
+from matplotlib import style
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from rnn_sweep.record.columns import HISTORY_FILE, RACE_CSV, RACE_FILE_COLUMNS
 from rnn_sweep.record.fold import counted, steady_epoch_seconds
 from rnn_sweep.record.result_files import read_result
-from rnn_sweep.stats.intervals import mean_interval
+from rnn_sweep.stats.intervals import accuracy_interval
 
 ACCURACY_PLOT = "accuracy_vs_units.png"
 TIMING_PLOT = "epoch_seconds_vs_batch_size.png"
@@ -24,6 +25,8 @@ RUN_PLOT = "learning_curve.png"
 RACE_PLOT = "race_intervals.png"
 # Settings beyond the plotted axes that, when they vary, get their own line rather than being averaged over.
 LINE_SETTINGS = ("optimizer", "learning_rate", "epochs")
+# Matplotlib's own look, whatever a library set globally before (Optuna's plots switch pyplot to ggplot).
+OUR_STYLE = "default"
 
 
 def write_sweep_plots(sweep_dir: Path, results: pd.DataFrame) -> list[Path]:
@@ -34,17 +37,22 @@ def write_sweep_plots(sweep_dir: Path, results: pd.DataFrame) -> list[Path]:
     sweep_dir = Path(sweep_dir)
     ok = counted(results)
     written = []
-    for name, draw in ((ACCURACY_PLOT, _accuracy_vs_units), (TIMING_PLOT, _seconds_vs_batch_size),
-                       (CURVES_PLOT, _validation_curves), (RACE_PLOT, _race_intervals)):
-        figure = draw(ok, sweep_dir) if not ok.empty else None
-        if figure is not None:
-            written.append(_save(figure, sweep_dir / name))
+    with style.context(OUR_STYLE):
+        for name, draw in ((ACCURACY_PLOT, _accuracy_vs_units), (TIMING_PLOT, _seconds_vs_batch_size),
+                           (CURVES_PLOT, _validation_curves), (RACE_PLOT, _race_intervals)):
+            figure = draw(ok, sweep_dir) if not ok.empty else None
+            if figure is not None:
+                written.append(_save(figure, sweep_dir / name))
     return written
 
 
 def write_run_plot(run_dir: Path) -> Path:
     """The run's loss and accuracy per epoch, training and validation, in two panels."""
-    run_dir = Path(run_dir)
+    with style.context(OUR_STYLE):
+        return _draw_run_plot(Path(run_dir))
+
+
+def _draw_run_plot(run_dir: Path) -> Path:
     history = pd.read_csv(run_dir / HISTORY_FILE)
     record = read_result(run_dir) or {}
     figure = Figure(figsize=(10, 4), layout="constrained")
@@ -65,24 +73,30 @@ def write_run_plot(run_dir: Path) -> Path:
 
 def _accuracy_vs_units(ok: pd.DataFrame, sweep_dir: Path) -> Figure:
     """One panel per batch size, one line per cell (and per optimizer etc. where those vary); seeds averaged,
-    with the 95% t-interval of the mean as error bars where a point has two or more seeds."""
+    with the 95% interval of the mean (summary.csv's, inside [0, 1]) as error bars where a point has 2+ seeds."""
     batch_sizes = sorted(ok["batch_size"].unique())
     split = ["cell", *(s for s in LINE_SETTINGS if s in ok.columns and ok[s].nunique() > 1)]
     figure = Figure(figsize=(4.5 * len(batch_sizes) + 1.5, 4.2), layout="constrained")
     panels = figure.subplots(1, len(batch_sizes), sharey=True, squeeze=False)[0]
+    # One colour per line in every panel, so the one legend is right for all of them (a panel that lacks a
+    # line would otherwise give the next line that line's colour).
+    colours = {line: f"C{index % 10}" for index, (line, _) in enumerate(ok.groupby(split, sort=True))}
     for axes, batch_size in zip(panels, batch_sizes, strict=True):
         rows = ok[ok["batch_size"] == batch_size]
         for line, group in rows.groupby(split, sort=True):
-            points = {units: mean_interval(runs["test_accuracy"].dropna().tolist())
+            points = {units: accuracy_interval(runs["test_accuracy"].dropna().tolist())
                       for units, runs in group.groupby("units", sort=True)}
+            below = [0 if pd.isna(p.low) else p.mean - p.low for p in points.values()]
+            above = [0 if pd.isna(p.high) else p.high - p.mean for p in points.values()]
             axes.errorbar(list(points), [p.mean for p in points.values()], capsize=3, marker="o",
-                          yerr=[0 if pd.isna(p.half_width) else p.half_width for p in points.values()],
-                          label=_line_label(split, line))
+                          yerr=[below, above], label=_line_label(split, line), color=colours[line])
         _log2_axis(axes, ok["units"])
         axes.set(title=f"batch size {batch_size}", xlabel="cell size (units)")
         axes.grid(alpha=0.3)
     panels[0].set_ylabel("test accuracy")
-    panels[-1].legend(title=" / ".join(split), loc="center left", bbox_to_anchor=(1.02, 0.5))
+    shown = {label: handle for axes in panels for handle, label in zip(*axes.get_legend_handles_labels(), strict=True)}
+    panels[-1].legend(shown.values(), shown.keys(), title=" / ".join(split), loc="center left",
+                      bbox_to_anchor=(1.02, 0.5))
     figure.suptitle(f"Test accuracy vs cell size ({sweep_dir.name})")
     return figure
 
@@ -119,7 +133,7 @@ def _seconds_vs_batch_size(ok: pd.DataFrame, sweep_dir: Path) -> Figure | None:
 def _validation_curves(ok: pd.DataFrame, sweep_dir: Path) -> Figure | None:
     """Every run's validation accuracy per epoch: one panel per cell type, so each run keeps its own colour."""
     cells = sorted(ok["cell"].unique())
-    varying = [s for s in ("units", "batch_size", *LINE_SETTINGS) if s in ok.columns and ok[s].nunique() > 1]
+    varying = [s for s in ("units", "batch_size", *LINE_SETTINGS, "seed") if s in ok.columns and ok[s].nunique() > 1]
     figure = Figure(figsize=(4.5 * len(cells) + 1, 5.5), layout="constrained")
     panels = figure.subplots(1, len(cells), sharey=True, squeeze=False)[0]
     drawn = 0
@@ -184,7 +198,8 @@ def _run_label(run: pd.Series | dict) -> str:
 
 def _line_label(settings: list[str], values: object) -> str:
     values = values if isinstance(values, tuple) else (values,)
-    formats = {"units": "{} units", "batch_size": "bs {}", "learning_rate": "lr {:g}", "epochs": "{} epochs"}
+    formats = {"units": "{} units", "batch_size": "bs {}", "learning_rate": "lr {:g}", "epochs": "{} epochs",
+               "seed": "seed {}"}
     return " ".join(formats.get(key, "{}").format(value) for key, value in zip(settings, values, strict=True))
 
 

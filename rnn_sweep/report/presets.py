@@ -26,10 +26,10 @@ def preset_summary(frame: pd.DataFrame, varied: list[str]) -> pd.DataFrame:
         reported_test_accuracy=("reported_test_accuracy", "first"),
         target_test_accuracy=("target_test_accuracy", "first"),
         runs=("test_accuracy", "size"),
-        seeds=("seed", lambda seeds: " ".join(str(seed) for seed in seeds)),
+        seeds=("seed", list),  # lists (JSON in presets.csv), so the column's type is the same for one seed or many
         test_accuracy_mean=("test_accuracy", "mean"),
         test_accuracy_std=("test_accuracy", "std"),
-        test_accuracies=("test_accuracy", lambda values: " ".join(f"{value:.4f}" for value in values)),
+        test_accuracies=("test_accuracy", list),
         epochs_completed=("epochs_completed", "max"),
         train_seconds_mean=("train_seconds", "mean"),
         epoch_seconds_median=("epoch_seconds", "median"),
@@ -54,8 +54,10 @@ def preset_table(summary: pd.DataFrame, title: str) -> Table:
             reference = "-"
         accuracy = f"{values['test_accuracy_mean']:.4f}"
         if values["runs"] > 1:
-            accuracy += f" ± {values['test_accuracy_std']:.4f} ({values['test_accuracies']})"
+            each = " ".join(f"{value:.4f}" for value in values["test_accuracies"])
+            accuracy += f" ± {values['test_accuracy_std']:.4f} ({each})"
         measures = values["measures"] if pd.notna(values["measures"]) else "-"
-        table.add_row(*(str(values[key]) for key in keys), measures, reference, accuracy, values["seeds"],
+        seeds = " ".join(map(str, values["seeds"]))
+        table.add_row(*(str(values[key]) for key in keys), measures, reference, accuracy, seeds,
                       str(values["epochs_completed"]), f"{values['train_seconds_mean']:.0f}", values["device"])
     return table

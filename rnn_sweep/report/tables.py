@@ -31,6 +31,7 @@ from rnn_sweep.record.columns import (
     SUMMARY_CSV,
     TIMING_CSV,
     extra_settings,
+    lists_as_json,
     typed,
 )
 from rnn_sweep.record.fold import not_ok
@@ -91,13 +92,30 @@ def pivot_axes(frame: pd.DataFrame, fold_seeds: bool = False) -> tuple[list[str]
 
 def pivot(frame: pd.DataFrame, values: list[str], axes: tuple[list[str], list[str]] | None = None) -> pd.DataFrame:
     """`values` laid out by `axes` (default `pivot_axes`); a job that failed has an empty cell (its row is in
-    results.csv)."""
+    results.csv). Only settings that ran get a row or column: a search's trials are not a cross product."""
     rows, columns = axes or pivot_axes(frame)
     usable = frame.dropna(subset=rows + columns)
     if not columns:
         return usable.groupby(rows, dropna=False)[values].first()
     table = usable.pivot_table(index=rows, columns=columns, values=values, aggfunc="first", dropna=False)
+    ran_rows = pd.MultiIndex.from_frame(usable[rows]) if len(rows) > 1 else pd.Index(usable[rows[0]])
+    table = table[table.index.isin(ran_rows)]
+    ran = {tuple(key) for key in usable[columns].itertuples(index=False)}
+    table = table.loc[:, [column[1:] in ran for column in table.columns]]
     return table.reindex(columns=values, level=0)  # pivot_table sorts the values by name
+
+
+def flat_csv(table: pd.DataFrame) -> str:
+    """A pivot as a CSV that plain `pd.read_csv` reads: the row keys as columns, one header line naming each
+    column by its setting (`batch_size=128`, `epoch_seconds batch_size=128` where several values share it)."""
+    flat = table.copy()
+    if isinstance(flat.columns, pd.MultiIndex):
+        names = flat.columns.names[1:]
+        several = flat.columns.get_level_values(0).nunique() > 1
+        flat.columns = [" ".join([*([column[0]] if several else []),
+                                  *(f"{name}={value}" for name, value in zip(names, column[1:], strict=True))])
+                        for column in flat.columns]
+    return flat.reset_index().to_csv(index=False)
 
 
 @dataclass(frozen=True)
@@ -141,10 +159,10 @@ def write_csv_tables(tables: SweepTables) -> None:
     folder = tables.folder
     atomic.write_text(folder / RESULTS_CSV, tables.results.to_csv(index=False))
     atomic.write_text(folder / SUMMARY_CSV, tables.summary.to_csv(index=False))
-    atomic.write_text(folder / ACCURACY_CSV, tables.accuracy.to_csv())
-    atomic.write_text(folder / TIMING_CSV, tables.timing.to_csv())
+    atomic.write_text(folder / ACCURACY_CSV, flat_csv(tables.accuracy))
+    atomic.write_text(folder / TIMING_CSV, flat_csv(tables.timing))
     if not tables.presets.empty:
-        atomic.write_text(folder / PRESETS_CSV, tables.presets.to_csv(index=False))
+        atomic.write_text(folder / PRESETS_CSV, lists_as_json(tables.presets).to_csv(index=False))
 
 
 def relative_run_dir(run_dir: str, sweep_dir: Path) -> str:
@@ -173,10 +191,10 @@ def _print_results(tables: SweepTables, console: Console) -> None:
     axes = pivot_axes(frame, fold_seeds=True)
     summary = tables.summary.rename(columns={"test_accuracy_mean": "test_accuracy", "epoch_seconds_median":
                                              "epoch_seconds", "train_samples_per_second_median": "samples_per_second"})
-    summary["half_width"] = (summary["test_accuracy_ci_high"] - summary["test_accuracy_ci_low"]) / 2
-    seeds = "mean ± 95% CI half-width (n runs) where n >= 2; " if (summary["n"] > 1).any() else ""
+    seeds = "mean [95% CI] (n runs) where n >= 2; " if (summary["n"] > 1).any() else ""
     console.print(_table(f"test accuracy ({seeds}{sweep_dir / SUMMARY_CSV}, per run: {sweep_dir / ACCURACY_CSV})",
-                         pivot(summary, ["test_accuracy", "half_width", "n"], axes), axes[0], _mean_cell))
+                         pivot(summary, ["test_accuracy", "test_accuracy_ci_low", "test_accuracy_ci_high", "n"], axes),
+                         axes[0], _mean_cell))
     timing = pivot(summary, ["epoch_seconds", "samples_per_second"], axes)
     console.print(_table(f"median epoch seconds | train samples/s ({sweep_dir / SUMMARY_CSV}, per run: "
                          f"{sweep_dir / TIMING_CSV})", timing, axes[0],
@@ -232,11 +250,11 @@ def _table(title: str, data: pd.DataFrame, rows: list[str], cell: Any) -> Table:
 
 
 def _mean_cell(cells: list[Any]) -> str:
-    """`mean ± half-width (n)` where n >= 2; the one run's accuracy where n = 1."""
-    mean, half_width, n = cells
-    if pd.isna(n) or n < 2 or pd.isna(half_width):
+    """`mean [low, high] (n)` where n >= 2 (the interval is not symmetric); the one run's accuracy where n = 1."""
+    mean, low, high, n = cells
+    if pd.isna(n) or n < 2 or pd.isna(low):
         return _number(mean, "{:.4f}")
-    return f"{mean:.4f} ± {half_width:.4f} ({int(n)})"
+    return f"{mean:.4f} [{low:.4f}, {high:.4f}] ({int(n)})"
 
 
 def _number(value: Any, pattern: str) -> str:

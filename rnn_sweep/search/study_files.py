@@ -20,7 +20,7 @@ from rich.table import Table
 
 from rnn_sweep import atomic
 from rnn_sweep.console import stdout
-from rnn_sweep.record.columns import PARETO_CSV
+from rnn_sweep.record.columns import PARETO_CSV, lists_as_json
 from rnn_sweep.search.settings import DEFAULT_OBJECTIVE
 from rnn_sweep.search.study import JOB, OVERRIDES, finished_trials
 
@@ -39,7 +39,7 @@ def report_study(study: optuna.Study, sweep_dir: Path) -> None:
     """Write optuna.csv, the plots and optimization_results.yaml, then print the best trial and the command line
     that trains it alone (for several objectives: every trial on the Pareto front)."""
     frame = study.trials_dataframe(attrs=_CSV_ATTRS)
-    atomic.write_text(sweep_dir / OPTUNA_CSV, frame.to_csv(index=False))
+    atomic.write_text(sweep_dir / OPTUNA_CSV, lists_as_json(frame).to_csv(index=False))
     names = study.metric_names or [DEFAULT_OBJECTIVE]
     several = len(study.directions) > 1
     plots = {PARETO_PLOT: _pareto_plot(names)} if several else STUDY_PLOTS

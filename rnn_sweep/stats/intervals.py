@@ -1,6 +1,7 @@
 """The statistics behind summary.csv and compare, every one of them from scipy.stats.
 
-- a mean over seeds with its t-interval;
+- a mean over seeds with its t-interval (timing), and for an accuracy an interval that stays inside [0, 1]
+  (a t-interval on the logit scale, back-transformed);
 - Welch's t-test on two sets of seeds (no equal-variance assumption);
 - the exact McNemar test on two runs scored on the same test images (a binomial test on the discordant images);
 - Holm's step-down correction, so many rows of a comparison do not make one false `better` likely;
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 9999
@@ -51,6 +52,25 @@ def mean_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> Me
         return MeanInterval(n, mean, 0.0, mean, mean)
     low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=stats.sem(values))
     return MeanInterval(n, mean, sd, float(low), float(high))
+
+
+# Accuracies of exactly 0 or 1 have no logit: they are moved this far inside (half an image of a 5,000-image test set).
+ACCURACY_EDGE = 1e-4
+
+
+def accuracy_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> MeanInterval:
+    """The mean accuracy over seeds with an interval inside [0, 1]: a t-interval of the mean of the seeds'
+    logits, back-transformed. The mean and sd are the plain ones of the accuracies; the interval is not symmetric
+    about the mean, and it narrows towards 0 or 1, where a plain t-interval crosses the bound (docs/statistics.md)."""
+    plain = mean_interval(values, confidence)
+    if plain.n < 2 or plain.sd == 0:
+        return plain
+    given = [value for value in values if not math.isnan(value)]
+    logits = special.logit(np.clip(given, ACCURACY_EDGE, 1 - ACCURACY_EDGE))
+    if float(np.std(logits, ddof=1)) == 0:  # every seed within ACCURACY_EDGE of the same bound: their range
+        return MeanInterval(plain.n, plain.mean, plain.sd, min(given), max(given))
+    low, high = stats.t.interval(confidence, plain.n - 1, loc=float(np.mean(logits)), scale=stats.sem(logits))
+    return MeanInterval(plain.n, plain.mean, plain.sd, float(special.expit(low)), float(special.expit(high)))
 
 
 @dataclass(frozen=True)
