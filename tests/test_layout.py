@@ -19,7 +19,7 @@ PACKAGE = Path(rnn_sweep.__file__).parent
 # units in the layers below its own. Units that share a layer import neither each other. docs/architecture.md says
 # what each holds.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("__init__", "errors", "atomic", "console", "stopping"),  # no rnn_sweep imports at all
+    ("__init__", "errors", "atomic", "console", "stopping", "versions"),  # no rnn_sweep imports at all
     ("config",),  # schema, cells, validation, seeds, paths
     ("stats",),  # intervals and tests, used by the record's fold, the report and compare
     ("record",),  # the run record: its columns, result files, identity, the seed fold

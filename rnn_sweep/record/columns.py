@@ -300,7 +300,13 @@ def extra_settings(overrides: object, *, speed_levers: bool) -> dict[str, str]:
 
 def lists_as_json(frame: pd.DataFrame) -> pd.DataFrame:
     """Every list or tuple cell as JSON, so a CSV holds `["a", "b"]` that any reader parses, never a Python repr."""
-    return frame.map(lambda value: json.dumps(list(value)) if isinstance(value, (list, tuple)) else value)
+    return frame.map(lambda value: json.dumps(list(value), default=_plain)
+                     if isinstance(value, (list, tuple)) else value)
+
+
+def _plain(value: object) -> object:
+    """A numpy or pandas scalar (a seed read back as Int64) as the Python number JSON takes."""
+    return value.item() if hasattr(value, "item") else str(value)
 
 
 def parse_numbers(value: object) -> list[float]:
