@@ -12,6 +12,7 @@ from rnn_sweep.commands.arguments import CommandParser
 from rnn_sweep.console import print_error, print_run_summary, stdout
 from rnn_sweep.errors import UserError
 from rnn_sweep.results.columns import HISTORY_FILE, HYDRA_DIR, REPORT_HTML, RESULT_FILE
+from rnn_sweep.results.frontier import DEFAULT_MARGIN
 from rnn_sweep.results.plots import write_run_plot
 from rnn_sweep.results.record import read_result
 from rnn_sweep.results.tables import print_sweep_tables, write_sweep_tables
@@ -30,7 +31,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--html", action="store_true",
                         help=f"rebuild the sweep's {REPORT_HTML} (a self-contained page) and print where it is, "
                              "instead of the tables")
+    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+                        help="the test-accuracy difference that does not matter, for the recommendation: the fastest "
+                             f"setting shown as accurate as the best within it (default {DEFAULT_MARGIN})")
     args = parser.parse_args(argv)
+    if not 0 < args.margin < 1:
+        raise UserError(f"--margin {args.margin:g} is not a test-accuracy difference: give a number above 0 and "
+                        f"below 1 (default {DEFAULT_MARGIN}, a fifth of a percentage point).")
     folder = args.folder
     if not folder.is_dir():
         what = "is a file, not a folder" if folder.exists() else "does not exist"
@@ -52,7 +59,7 @@ def main(argv: list[str]) -> int:
         raise UserError(f"No {RESULT_FILE} found in {folder} or below it: it is not a run or sweep folder of "
                         "rnn-sweep, or none of its jobs has finished yet.")
     # A sweep still running, or killed, gets a partial table: the jobs without a result are listed below it.
-    tables = write_sweep_tables(folder.resolve())
+    tables = write_sweep_tables(folder.resolve(), args.margin)
     if args.html:
         stdout.print(f"wrote {tables.folder / REPORT_HTML} ({len(tables.results)} jobs, {len(tables.missing())} "
                      "without a result)")

@@ -32,6 +32,7 @@ ACCURACY_CSV = "accuracy.csv"
 TIMING_CSV = "timing.csv"
 PRESETS_CSV = "presets.csv"
 SUMMARY_CSV = "summary.csv"  # one row per setting, seeds folded (n, mean, sd, CI)
+EFFECTS_CSV = "effects.csv"  # what matters: per swept factor its level means, p-value and share of the variance
 MULTIRUN_FILE = "multirun.yaml"  # Hydra's record of the sweep: its command line, its grid
 REPORT_HTML = "report.html"  # one self-contained page: command, machine, tables, plots, links to the jobs
 

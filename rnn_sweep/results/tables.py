@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from rnn_sweep.results.columns import (
     ACCURACY_CSV,
     COLUMNS,
     CONFIG_COLUMNS,
+    EFFECTS_CSV,
     ENDED_WELL,
     IMPLIED_BY_OLDER_RECORDS,
     LIST_COLUMNS,
@@ -37,12 +38,14 @@ from rnn_sweep.results.columns import (
     overrides_text,
     typed,
 )
+from rnn_sweep.results.effects import Effects, sweep_effects
 from rnn_sweep.results.fold import not_ok
+from rnn_sweep.results.frontier import DEFAULT_MARGIN, Recommendation, recommend
 from rnn_sweep.results.html import write_sweep_page
 from rnn_sweep.results.plots import write_sweep_plots
 from rnn_sweep.results.presets import preset_summary, preset_table
 from rnn_sweep.results.record import ResultFileError, scan_results
-from rnn_sweep.results.summary import summary_frame
+from rnn_sweep.results.summary import setting_keys, summary_frame
 
 try:
     import fcntl
@@ -124,6 +127,8 @@ class SweepTables:
     summary: pd.DataFrame  # one row per setting, seeds folded
     unfinished: list[Path]  # a job folder without result.json: still running, or killed
     unreadable: list[ResultFileError]
+    effects: Effects = field(default_factory=lambda: sweep_effects(pd.DataFrame()))  # what matters (effects.csv)
+    recommendation: Recommendation = field(default_factory=lambda: Recommendation(DEFAULT_MARGIN, reason=""))
 
     def missing(self) -> list[tuple[Path, str]]:
         """(job folder, why) for every job that has no row in results.csv."""
@@ -132,9 +137,10 @@ class SweepTables:
         ]
 
 
-def write_sweep_tables(sweep_dir: Path) -> SweepTables:
-    """Write results.csv, accuracy.csv, timing.csv, summary.csv, presets.csv (of preset runs), the plots and
-    report.html into `sweep_dir` (atomically) from its jobs' results.
+def write_sweep_tables(sweep_dir: Path, margin: float = DEFAULT_MARGIN) -> SweepTables:
+    """Write results.csv, accuracy.csv, timing.csv, summary.csv, effects.csv (a sweep with seeds), presets.csv (of
+    preset runs), the plots and report.html into `sweep_dir` (atomically) from its jobs' results; `margin`: the
+    accuracy difference that does not matter, for the recommendation.
 
     A damaged result.json or a job that never finished is left out of the tables and listed in the answer.
     """
@@ -145,16 +151,22 @@ def write_sweep_tables(sweep_dir: Path) -> SweepTables:
                                for record in scan.records])
         if frame.empty:
             return SweepTables(sweep_dir, frame, frame, frame, frame, frame, scan.unfinished, scan.unreadable)
+        summary = summary_frame(frame)
         tables = SweepTables(sweep_dir, frame, pivot(frame, ["test_accuracy"]), pivot(frame, list(TIMING_VALUES)),
-                             preset_summary(frame, varied_columns(frame)), summary_frame(frame), scan.unfinished,
-                             scan.unreadable)
+                             preset_summary(frame, varied_columns(frame)), summary, scan.unfinished,
+                             scan.unreadable, sweep_effects(frame),
+                             recommend(frame, summary, setting_keys(frame), margin))
         atomic.write_text(sweep_dir / RESULTS_CSV, frame.to_csv(index=False))
         atomic.write_text(sweep_dir / SUMMARY_CSV, tables.summary.to_csv(index=False))
         atomic.write_text(sweep_dir / ACCURACY_CSV, tables.accuracy.to_csv())
         atomic.write_text(sweep_dir / TIMING_CSV, tables.timing.to_csv())
+        if tables.effects.table.empty:
+            (sweep_dir / EFFECTS_CSV).unlink(missing_ok=True)  # an older one would no longer match the runs
+        else:
+            atomic.write_text(sweep_dir / EFFECTS_CSV, tables.effects.table.to_csv(index=False))
         if not tables.presets.empty:
             atomic.write_text(sweep_dir / PRESETS_CSV, tables.presets.to_csv(index=False))
-        write_sweep_plots(sweep_dir, frame)
+        write_sweep_plots(sweep_dir, frame, summary)
         write_sweep_page(tables, varied_columns(frame))  # last: the page shows the tables and plots above
     return tables
 
@@ -220,6 +232,7 @@ def _print_results(tables: SweepTables, console: Console) -> None:
     ok, pruned = (int((frame["status"] == status).sum()) for status in ENDED_WELL)
     console.print(f"{ok} of {len(frame)} jobs ok{f', {pruned} pruned' if pruned else ''}; every row: "
                   f"{sweep_dir / RESULTS_CSV}; the page: {sweep_dir / REPORT_HTML}")
+    _print_answers(tables, console)
     failed = failed_jobs(frame)
     if not failed.empty:
         table = Table(title="jobs that did not end ok", title_justify="left")
@@ -228,6 +241,21 @@ def _print_results(tables: SweepTables, console: Console) -> None:
         for _, row in failed.iterrows():
             table.add_row(str(row["run_dir"]), str(row["status"]), overrides_text(row["overrides"]), str(row["error"]))
         console.print(table)
+
+
+def _print_answers(tables: SweepTables, console: Console) -> None:
+    """What matters (the accuracy's factor rows of effects.csv) and the recommendation for a time budget."""
+    effects = tables.effects.table
+    if effects.empty:
+        console.print(tables.effects.note)
+    else:
+        rows = effects[(effects["metric"] == "test_accuracy") & effects["level"].isna()]
+        shares = "; ".join(f"{row.factor} {row.share:.0%}" + ("" if pd.isna(row.p_value) else f" (p={row.p_value:.3g})")
+                           for row in rows.itertuples())
+        console.print(f"What matters for test accuracy (share of the variance): {shares}. {tables.effects.note} "
+                      f"Levels and epoch time: {tables.folder / EFFECTS_CSV}")
+    for line in tables.recommendation.sentences():
+        console.print(line, markup=False)
 
 
 def _print_missing(tables: SweepTables, console: Console) -> None:
