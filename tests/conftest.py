@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from browser import chromium
 from helpers import fuzz
 from helpers.cli import run_cli
 from helpers.runs import LEARNS, TINY
@@ -100,6 +101,18 @@ def fashion_path() -> str:
 @pytest.fixture(scope="session")
 def fashion(fashion_path: str):
     return load_data(locate_data(fashion_path, "fashion_mnist"))
+
+
+@pytest.fixture(scope="session")
+def browser() -> str:
+    """Headless Chromium for the page tests: skipped where it is missing, but never under CI."""
+    found = chromium()
+    if found is None:
+        reason = "headless Chromium not found: `apt-get install chromium` (Debian) to run the browser tests"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI must run them")
+        pytest.skip(reason)
+    return found
 
 
 @pytest.fixture(scope="session")

@@ -268,3 +268,28 @@ def test_one_seed_per_setting_writes_no_effects_csv(tmp_path):
     result = run_cli("report", str(sweep), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert not (sweep / EFFECTS_CSV).exists() and "every setting ran once" in " ".join(result.stdout.split())
+
+
+def test_the_page_shows_what_matters_the_frontier_and_the_recommendation(tmp_path, browser):
+    """report.html rebuilt by `report --html` from records on disk, as headless Chromium renders it."""
+    from browser import open_page
+
+    sweep = _sweep_on_disk(tmp_path / "sweep", seeds=4)
+    result = run_cli("report", str(sweep), "--html", "--margin", "0.01", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    visit = open_page(browser, sweep / "report.html")
+    assert visit.errors == []
+    text = visit.facts["text"]
+    assert "Recommended: cell=gru units=8, the fastest setting shown as accurate as the best (cell=gru units=32) " \
+           "within ±0.01" in text
+    time_budget = text[text.index("The best for a time budget"):text.index("What matters")]
+    # The frontier, fastest first: gru-8 (2 s) and gru-32 (6 s); the lstm settings are beaten on both.
+    assert time_budget.index("cell=gru units=8") < time_budget.index("cell=gru units=32")
+    assert "cell=lstm" not in time_budget.split("fastest first.")[1]
+    what_matters = text[text.index("What matters"):text.index("Every run")]
+    effects = pd.read_csv(sweep / EFFECTS_CSV)
+    units = _factor(effects, "test_accuracy", "units")
+    assert f"{units['p_value']:.3g}" in what_matters and f"{units['share']:.3f}" in what_matters
+    assert "seeds" in what_matters and "lstm" in what_matters and "epoch seconds" in what_matters
+    images = [image for image in visit.facts["images"] if image["complete"] and image["width"] > 300]
+    assert len(images) == len(list(sweep.glob("*.png"))) and (sweep / "accuracy_vs_epoch_seconds.png").is_file()

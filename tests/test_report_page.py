@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from browser import chromium, open_page
+from browser import open_page
 from helpers.cli import run_cli
 from PIL import Image
 
@@ -51,7 +50,7 @@ def test_every_sweep_folder_gets_a_self_contained_page(two_sweeps):
     for sweep in two_sweeps:
         parts = _parts(sweep / "report.html")
         _assert_self_contained(parts)
-        assert len(parts.attribute("img", "src")) == len(list(sweep.glob("*.png"))) == 3
+        assert len(parts.attribute("img", "src")) == len(list(sweep.glob("*.png"))) == 4
         assert sorted(parts.attribute("a", "href")) == ["0/", "1/"]  # one link per job, relative to the page
         text = (sweep / "report.html").read_text()
         assert "rnn-sweep -m" in text and "model=simple_rnn,gru" in text and f"seed={sweep.name[-1]}" in text
@@ -112,17 +111,6 @@ def _not_blank(png: bytes) -> tuple[float, float]:
     return float(pixels.std()), float((pixels < 250).mean())
 
 
-@pytest.fixture(scope="module")
-def browser() -> str:
-    found = chromium()
-    if found is None:
-        reason = "headless Chromium not found: `apt-get install chromium` (Debian) to run the browser tests"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; CI must run them")
-        pytest.skip(reason)
-    return found
-
-
 def test_report_page_in_headless_chromium(two_sweeps, browser, tmp_path):
     sweep = two_sweeps[1]
     visit = open_page(browser, sweep / "report.html")
@@ -131,7 +119,7 @@ def test_report_page_in_headless_chromium(two_sweeps, browser, tmp_path):
     facts = visit.facts
     assert facts["title"] == f"rnn-sweep sweep {sweep.name}"
     images = facts["images"]
-    assert len(images) == 3 and all(image["complete"] and image["width"] > 300 for image in images)
+    assert len(images) == 4 and all(image["complete"] and image["width"] > 300 for image in images)
     assert facts["tableRows"] >= 2 + 2 + 2  # accuracy, timing and the runs: a row per cell each
     assert "Test accuracy" in facts["text"] and "Every run" in facts["text"] and "simple_rnn" in facts["text"]
     spread, inked = _not_blank(visit.screenshot)
