@@ -293,3 +293,24 @@ def test_the_page_shows_what_matters_the_frontier_and_the_recommendation(tmp_pat
     assert "seeds" in what_matters and "lstm" in what_matters and "epoch seconds" in what_matters
     images = [image for image in visit.facts["images"] if image["complete"] and image["width"] > 300]
     assert len(images) == len(list(sweep.glob("*.png"))) and (sweep / "accuracy_vs_epoch_seconds.png").is_file()
+
+
+@pytest.mark.slow
+def test_a_trained_grid_with_seeds_ends_with_effects_csv(tmp_path, mnist_path):
+    """A real 2 x 2 grid on 2 seeds: effects.csv at the sweep's end, readable with plain pandas, and the answers
+    in the terminal."""
+    folder = tmp_path / "grid"
+    result = run_cli("-m", "model=simple_rnn,gru", "model.units=4,8", "seeds=2", "data.limit_train=300",
+                     "data.limit_test=200", "train.epochs=1", "train.save_model=false", "train.device=cpu",
+                     f"hydra.sweep.dir={folder}", cwd=tmp_path, data=mnist_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    effects = pd.read_csv(folder / EFFECTS_CSV)
+    assert list(effects.columns) == list(EFFECTS_COLUMNS)
+    factors = effects[effects["level"].isna()]
+    assert set(factors["factor"]) == {"cell", "units", "cell:units", SEEDS_ROW}  # 2 seeds everywhere: interactions
+    assert factors["share"].between(0, 1).all() and factors["p_value"].dropna().between(0, 1).all()
+    levels = effects[(effects["metric"] == "test_accuracy") & effects["level"].notna()]
+    assert (levels["n"] == 4).all() and levels["mean"].between(0, 1).all()
+    stdout = " ".join(result.stdout.split())
+    assert "What matters for test accuracy" in stdout
+    assert "Recommended:" in stdout or "No faster setting is shown as accurate as the best" in stdout
