@@ -155,9 +155,10 @@ def _summary(rows: list[tuple[str, float, float]]) -> pd.DataFrame:
 
 def test_the_frontier_is_the_settings_no_other_beats_on_both():
     summary = _summary([("a", 0.95, 10.0), ("b", 0.94, 5.0), ("c", 0.93, 6.0), ("d", 0.95, 12.0),
-                        ("e", 0.90, 1.0), ("f", 0.94, 5.0)])
-    # c: b is more accurate and faster; d: a as accurate and faster; b and f tie: neither beats the other.
-    assert frontier(summary).tolist() == [True, True, False, False, True, True]
+                        ("e", 0.90, 1.0), ("f", 0.94, 5.0), ("g", 0.93, 5.0)])
+    # c: b is more accurate and faster; d: a as accurate and faster; g: b as fast and more accurate; b and f tie:
+    # neither beats the other.
+    assert frontier(summary).tolist() == [True, True, False, False, True, True, False]
 
 
 def test_tost_matches_statsmodels_ttost_ind():
@@ -177,7 +178,8 @@ def test_seeds_to_decide_give_about_their_power_in_simulation():
     a, b = rng.normal(difference, sd, (4000, n)), rng.normal(0, sd, (4000, n))
     above = stats.ttest_ind(a + margin, b, axis=1, equal_var=False, alternative="greater").pvalue
     below = stats.ttest_ind(a - margin, b, axis=1, equal_var=False, alternative="less").pvalue
-    assert 0.72 <= (np.maximum(above, below) < 0.05).mean() <= 0.95  # aimed at 0.8; t-tails cost a little at small n
+    # Aimed at 0.8; the t-tails cost a little at small n (n = 10 here: 0.75). A two-sided z would give 13 and 0.87.
+    assert n == 10 and 0.72 <= (np.maximum(above, below) < 0.05).mean() <= 0.82
     assert seeds_to_decide(sd, 0.005, margin) is None  # observed outside the margin: equivalence is not likely
 
 
@@ -195,6 +197,7 @@ def _recommend(settings: dict[str, tuple[list[float], float]]):
 def test_recommends_the_fastest_setting_shown_equivalent_to_the_best():
     answer = _recommend({"gru": ([0.9500, 0.9502, 0.9501, 0.9499], 10.0),
                          "lstm": ([0.9498, 0.9500, 0.9499, 0.9501], 4.0),
+                         "lstm-wide": ([0.9499, 0.9501, 0.9500, 0.9502], 6.0),  # equivalent too, but slower
                          "simple_rnn": ([0.90, 0.91, 0.92, 0.905], 1.0)})
     assert answer.best == "cell=gru" and answer.chosen == "cell=lstm" and answer.chosen_p < 0.05
     assert "Recommended: cell=lstm, the fastest setting shown as accurate as the best (cell=gru)" in \
