@@ -20,6 +20,7 @@ from rnn_sweep.config.schema import register
 from rnn_sweep.config.validate import validate
 from rnn_sweep.console import (
     LiveProgress,
+    job_line,
     live_progress_allowed,
     print_error,
     print_run_summary,
@@ -92,7 +93,10 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
         record = _train_job(typed, run_dir, overrides, hydra_cfg, jobs, clock)
     if (run_dir / STEPS_FILE).is_file():
         print_steps_table(run_dir / STEPS_FILE)
-    print_run_summary(record)
+    if single_run:
+        print_run_summary(record)
+    else:
+        stdout.print(job_line(record, clock.position if clock else ""), highlight=False, markup=False)
     if single_run and record["status"] != "ok":
         print_error(f"the run ended with status {record['status']}: {record['error']}")
         sys.exit(1)
@@ -116,7 +120,11 @@ def _search_trial(hydra_cfg: DictConfig) -> Any:
     """The Optuna trial a search job reports its epochs to; None outside a search (Optuna is not imported then)."""
     if hydra_cfg.sweeper.get("_target_") != SWEEPER_TARGET:
         return None
+    from rnn_sweep.sweep.objectives import prunes
     from rnn_sweep.sweep.study import job_trial
+
+    if not prunes(hydra_cfg.sweeper):  # several objectives, or pruner none: nothing to report epochs to
+        return None
 
     return job_trial(hydra_cfg)
 

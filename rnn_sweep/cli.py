@@ -59,13 +59,12 @@ def _launch_training(argv: list[str]) -> int:
     argv = expand_seeds(argv)
     given = set(parse_overrides(argv))
     argv = _our_output_folders(_absolute_config_path(argv))
-    from rnn_sweep.sweep.resume import through_resolver
-
-    argv = through_resolver(argv)  # a job folder named by hand is never one that holds another config's result
     from rnn_sweep.sweep.claims import command_id
     from rnn_sweep.sweep.folders import claim_new_folder, override_value
+    from rnn_sweep.sweep.resume import through_resolver
 
-    output = preflight(argv)
+    output = preflight(argv)  # checks the folder names as typed, before they pass through the resolver
+    argv = through_resolver(argv)  # a job folder named by hand is never one that holds another config's result
     if output is not None and output.key not in given:
         folder = claim_new_folder(output.folder)
         _claimed_run_dir = None if output.key.startswith("hydra.sweep") else folder.resolve()

@@ -64,6 +64,23 @@ def print_run_summary(record: dict[str, Any], console: Console = stdout) -> None
     console.print(table)
 
 
+def job_line(record: dict[str, Any], position: str = "") -> str:
+    """A sweep's finished job on one line (the full summary box is for a single run): setting, seed, test accuracy,
+    median epoch time, folder; and the status with its error where it did not end ok."""
+    learning_rate = record.get("learning_rate")
+    rate = f"{learning_rate:.6g}" if isinstance(learning_rate, float) else str(learning_rate)
+    setting = (f"{record.get('cell')}-{record.get('units')} bs{record.get('batch_size')} {record.get('optimizer')}"
+               f" lr{rate}")
+    parts = [f"done {position}".rstrip(), setting, f"seed {record.get('seed')}"]
+    if record.get("status") == "ok":
+        parts.append(f"test accuracy {_format(record.get('test_accuracy'))}")
+        if record.get("epoch_seconds") is not None:
+            parts.append(f"epoch {record['epoch_seconds']:.2f} s")
+    else:
+        parts.append(f"{record.get('status')}: {record.get('error')}")
+    return " · ".join([*parts, str(record.get("run_dir"))])
+
+
 @dataclass(frozen=True)
 class LiveProgress:
     """A run's live display inside each epoch, for an interactive terminal only (never a log file or a worker).

@@ -67,19 +67,24 @@ class DevTools:
         self.events: list[dict[str, Any]] = []
 
     def call(self, method: str, session: str | None = None, timeout: float = 60, **params: Any) -> dict[str, Any]:
+        sent = self._send(method, session, **params)
+        answer = self._read_until(lambda m: m.get("id") == sent, timeout)
+        if "error" in answer:
+            raise RuntimeError(f"{method}: {answer['error']}")
+        return answer.get("result", {})
+
+    def _send(self, method: str, session: str | None, **params: Any) -> int:
         self._next_id += 1
         message = {"id": self._next_id, "method": method, "params": params}
         if session:
             message["sessionId"] = session
         os.write(self._to_browser, json.dumps(message).encode() + b"\0")
-        answer = self._read_until(lambda m: m.get("id") == self._next_id, timeout)
-        if "error" in answer:
-            raise RuntimeError(f"{method}: {answer['error']}")
-        return answer.get("result", {})
+        return self._next_id
 
-    def wait_for(self, event: str, timeout: float = 60) -> dict[str, Any]:
-        seen = next((m for m in self.events if m.get("method") == event), None)
-        return seen or self._read_until(lambda m: m.get("method") == event, timeout)
+    def wait_for(self, *events: str, timeout: float = 60) -> dict[str, Any]:
+        """The first of `events` since the last `events.clear()`."""
+        seen = next((m for m in self.events if m.get("method") in events), None)
+        return seen or self._read_until(lambda m: m.get("method") in events, timeout)
 
     def _read_until(self, wanted: Any, timeout: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -89,6 +94,8 @@ class DevTools:
                 message = json.loads(raw)
                 if "method" in message:
                     self.events.append(message)
+                if message.get("method") == "Page.javascriptDialogOpening":  # else the page would hang on it
+                    self._send("Page.handleJavaScriptDialog", message.get("sessionId"), accept=True)
                 if wanted(message):
                     return message
             left = deadline - time.monotonic()
@@ -141,6 +148,45 @@ def open_page(executable: str, page: Path) -> PageVisit:
             browser.close()
     return PageVisit(json.loads(facts["result"]["value"]), _requests(browser.events), _errors(browser.events),
                      base64.b64decode(shot["data"]))
+
+
+@dataclass
+class Click:
+    href: str  # the link as written in the page
+    dialog: str | None  # the message of an alert/confirm/prompt the click opened: a script ran
+    landed: str | None  # the URL the page navigated to
+
+
+def click_every_link(executable: str, page: Path) -> list[Click]:
+    """Load `page` afresh for each of its links, click the link as a person would, and record what followed: the
+    first navigation or script dialog (a click always leads to one of them, so nothing is waited for by the clock)."""
+    links = "document.querySelectorAll('a[href]')"
+    clicks = []
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        browser = DevTools(executable, Path(profile))
+        try:
+            target = browser.call("Target.createTarget", url="about:blank")["targetId"]
+            session = browser.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+            for domain in ("Page", "Runtime"):
+                browser.call(f"{domain}.enable", session)
+            index = 0
+            while True:
+                browser.events.clear()
+                browser.call("Page.navigate", session, url=page.resolve().as_uri())
+                browser.wait_for("Page.loadEventFired")
+                href = browser.call("Runtime.evaluate", session, returnByValue=True,
+                                    expression=f"{links}[{index}]?.getAttribute('href') ?? null")["result"]
+                if href.get("value") is None:
+                    return clicks
+                browser.events.clear()
+                browser.call("Runtime.evaluate", session, expression=f"{links}[{index}].click()")
+                event = browser.wait_for("Page.frameNavigated", "Page.javascriptDialogOpening")
+                dialog = event["params"]["message"] if event["method"] == "Page.javascriptDialogOpening" else None
+                landed = event["params"]["frame"]["url"] if dialog is None else None
+                clicks.append(Click(href["value"], dialog, landed))
+                index += 1
+        finally:
+            browser.close()
 
 
 def _requests(events: list[dict[str, Any]]) -> list[str]:

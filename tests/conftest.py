@@ -104,18 +104,6 @@ def fashion(fashion_path: str):
 
 
 @pytest.fixture(scope="session")
-def browser() -> str:
-    """Headless Chromium for the page tests: skipped where it is missing, but never under CI."""
-    found = chromium()
-    if found is None:
-        reason = "headless Chromium not found: `apt-get install chromium` (Debian) to run the browser tests"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; CI must run them")
-        pytest.skip(reason)
-    return found
-
-
-@pytest.fixture(scope="session")
 def two_sweeps(tmp_path_factory, mnist_path) -> tuple[Path, Path]:
     """Two real tiny sweeps of the same grid, seeds 1 and 2 (the second with TensorBoard on), made once."""
     root = tmp_path_factory.mktemp("sweeps")
@@ -150,3 +138,15 @@ def small_run(tmp_path_factory, mnist_path) -> Path:
                      cwd=root, data=mnist_path)
     assert result.returncode == 0, result.stderr[-3000:]
     return root / "run"
+
+
+@pytest.fixture(scope="session")
+def browser() -> str:
+    """Headless Chromium; CI must have it, elsewhere the browser tests are skipped without it."""
+    found = chromium()
+    if found is None:
+        reason = "headless Chromium not found: `apt-get install chromium` (Debian) to run the browser tests"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI must run them")
+        pytest.skip(reason)
+    return found

@@ -37,6 +37,18 @@ def _refused(args: list[str], cwd: Path) -> str:
     return result.stderr
 
 
+# Names that would put a job's folder or files outside its sweep or run folder (absolute, or climbing out).
+_ESCAPES = [("hydra.sweep.subdir", "hydra.sweep.subdir=../../x"),
+            ("hydra.sweep.subdir", "hydra.sweep.subdir=${hydra.job.num}/../../y"),
+            ("hydra.sweep.subdir", "hydra.sweep.subdir=/tmp/elsewhere"),
+            ("hydra.output_subdir", "hydra.output_subdir=../config-here"),
+            ("hydra.job.name", "hydra.job.name=../../evil"),
+            ("hydra.job.name", "hydra.job.name=a/b"),
+            ("hydra.job_logging.handlers.file.filename", "hydra.job_logging.handlers.file.filename=/tmp/a.log")]
+# Were a refusal missed, the job would be tiny (the test still fails: it must not train at all).
+_TINY = ["model.units=4", "train.epochs=1", "data.limit_train=300", "data.limit_test=200"]
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
@@ -56,6 +68,7 @@ def _refused(args: list[str], cwd: Path) -> str:
         (["-m", "model.units=8,16", "train.epochs"], ["'train.epochs'", "has no `=`"]),
         (["hydra.run.dir=/proc/version/run"], ["/proc/version", "hydra.run.dir"]),
         (["--config-path", "/no/such/run/.hydra", "--config-name", "config"], ["No config file /no/such/run"]),
+        *[(["-m", escape, *_TINY], [key, "outside"]) for key, escape in _ESCAPES],
     ],
 )
 def test_malformed_input_exits_2_with_one_paragraph_before_tensorflow(tmp_path, args, expected):

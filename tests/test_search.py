@@ -8,14 +8,15 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers.cli import run_cli, start_cli
+from helpers.cli import cli_env, run_cli
 from helpers.runs import SEARCH_DATA as TINY
 from omegaconf import OmegaConf
+
+from rnn_sweep.sweep.kill_points import KILL_AT, POINTS
 
 optuna = pytest.importorskip("optuna")
 
@@ -45,29 +46,43 @@ def _results_written(sweep_dir: Path) -> list[Path]:
 
 
 @pytest.mark.slow
-def test_a_killed_search_resumes_to_n_trials_in_all(tmp_path, mnist_path):
+@pytest.mark.parametrize("point", POINTS)
+def test_a_killed_search_resumes_to_n_trials_in_all(tmp_path, mnist_path, point):
+    """Killed (SIGKILL) at each named point of job 1's trial, the search resumes: no ok run is lost or trained
+    again, a run that never ended is asked again with the same parameters, and n_trials end complete."""
     sweep_dir = tmp_path / "search"
-    args = (*SEARCH, "train.epochs=1", "data.limit_train=256", "hydra.sweeper.n_trials=6",
+    args = (*SEARCH, "train.epochs=1", "data.limit_train=256", "hydra.sweeper.n_trials=3",
             "hydra.sweeper.pruner.name=none", f"hydra.sweep.dir={sweep_dir}")
-    process = start_cli(*args, cwd=tmp_path, data=mnist_path)
-    deadline = time.monotonic() + 300
-    while len(_results_written(sweep_dir)) < 3 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)  # as a crash or `kill -9` would: no chance to tidy up
-    process.communicate()
+    killed = subprocess.run([sys.executable, "-m", "rnn_sweep", *args], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=600, check=False, env={**cli_env(mnist_path), KILL_AT: f"{point}:1"})
+    assert killed.returncode == -signal.SIGKILL, f"not killed at {point}: exit {killed.returncode}, " \
+        f"{killed.stderr[-3000:]}"
+    (victim,) = [trial for trial in _study(sweep_dir).trials if trial.user_attrs.get("job") == 1]
+    assert victim.state.name == ("COMPLETE" if point == "told" else "RUNNING")
     before = {path: path.read_bytes() for path in _results_written(sweep_dir)}
-    assert len(before) == 3 and len(_study(sweep_dir).trials) in (3, 4)
+    assert sorted(path.parent.name for path in before) == (["0"] if point == "asked" else ["0", "1"])
 
     again = run_cli(*args, cwd=tmp_path, data=mnist_path)
     assert again.returncode == 0, again.stderr[-3000:]
-    states = _states(_study(sweep_dir))
-    assert states.count("COMPLETE") == 6 and "RUNNING" not in states and len(states) <= 7, states
-    assert {path: path.read_bytes() for path in before} == before  # the finished trials were not run again
+    study = _study(sweep_dir)
+    states = _states(study)
+    assert states.count("COMPLETE") == 3 and "RUNNING" not in states, states
+    assert len(states) == (4 if point == "asked" else 3), states  # only a run that never ended is asked again
+    assert {path: path.read_bytes() for path in before} == before  # the finished runs were not trained again
+    (again_asked,) = [trial for trial in study.trials if trial.user_attrs.get("job") == 1 and trial.state.name ==
+                      "COMPLETE"]
+    assert again_asked.params == victim.params
+    for path in _results_written(sweep_dir):  # every ok run is a complete trial with its value
+        record = json.loads(path.read_text())
+        assert record["status"] == "ok"
+        (trial,) = [trial for trial in study.trials if trial.user_attrs.get("job") == int(path.parent.name) and
+                    trial.state.name == "COMPLETE"]
+        assert trial.value == pytest.approx(record["best_val_accuracy"])
     results = pd.read_csv(sweep_dir / "results.csv")
-    assert len(results) == 6 and (results["status"] == "ok").all()
-    assert sorted(path.parent.name for path in _results_written(sweep_dir)) == [str(n) for n in range(6)]
+    assert len(results) == 3 and (results["status"] == "ok").all()
+    assert sorted(path.parent.name for path in _results_written(sweep_dir)) == ["0", "1", "2"]
 
-    best = _study(sweep_dir).best_trial
+    best = study.best_trial
     best_dir = sweep_dir / str(best.user_attrs["job"])
     assert json.loads((best_dir / "result.json").read_text())["best_val_accuracy"] == pytest.approx(best.value)
     command = next(line for line in again.stdout.splitlines() if line.startswith("Train it alone: "))

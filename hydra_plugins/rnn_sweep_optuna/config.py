@@ -1,24 +1,34 @@
 """The sweeper's config, registered as `hydra/sweeper=optuna`; the keys users set under `hydra.sweeper`.
 
-No `from __future__ import annotations` here: Hydra's plugin scan runs this module before it is in sys.modules,
-where dataclasses cannot resolve string annotations.
+The keys and the sampler groups (`hydra/sweeper/sampler=<name>`) are those of hydra-optuna-sweeper, so its configs
+run here; `objectives` and `pruner` are rnn-sweep's own. No `from __future__ import annotations` here: Hydra's
+plugin scan runs this module before it is in sys.modules, where dataclasses cannot resolve string annotations.
 """
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
 
 SWEEPER_TARGET = "hydra_plugins.rnn_sweep_optuna.optuna_sweeper.OptunaSweeper"
-SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "none")
 DIRECTIONS = ("maximize", "minimize")
-
-
-@dataclass
-class SamplerConf:
-    name: str = "tpe"  # tpe or random
-    # A resumed search seeds its sampler with seed + the trials already in the study, so it does not repeat them.
-    seed: int | None = 42
+DEFAULT_OBJECTIVE = "best_val_accuracy"
+# The sampler config groups: `hydra/sweeper/sampler=<name>` picks the Optuna sampler class; any of its arguments
+# go beside `_target_`. `seed` is the one every group sets, so a search can be repeated.
+SAMPLER_GROUPS = {
+    "tpe": "optuna.samplers.TPESampler",
+    "random": "optuna.samplers.RandomSampler",
+    "cmaes": "optuna.samplers.CmaEsSampler",
+    "grid": "optuna.samplers.GridSampler",
+    "nsgaii": "optuna.samplers.NSGAIISampler",
+    "nsgaiii": "optuna.samplers.NSGAIIISampler",
+    "qmc": "optuna.samplers.QMCSampler",
+    "gp": "optuna.samplers.GPSampler",
+    "bruteforce": "optuna.samplers.BruteForceSampler",
+}
+DEFAULT_SEED = 42
 
 
 @dataclass
@@ -31,17 +41,26 @@ class PrunerConf:
 @dataclass
 class OptunaSweeperConf:
     _target_: str = SWEEPER_TARGET
-    direction: str = "maximize"  # of the objective, the run's best validation accuracy
-    study_name: str = "rnn_sweep"
-    # An Optuna storage URL; null: sqlite:///<sweep folder>/optuna.db, so the same sweep folder resumes the study.
-    storage: str | None = None
+    defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}])
+    # {_target_: optuna.samplers.<Name>, seed: 42, ...any argument of that class}; a resumed search seeds it with
+    # seed + the trials already in the study, so it does not repeat them.
+    sampler: Any = MISSING
+    direction: Any = "maximize"  # maximize or minimize, or a list of them, one per objective
+    # The record columns the trials are scored by (null: best_val_accuracy), one per direction.
+    objectives: Any = None
+    study_name: str | None = "rnn_sweep"  # null: rnn_sweep too, so a resumed search finds its study
+    # An Optuna storage URL; null: a study file in the sweep folder, so the same sweep folder resumes the study.
+    storage: Any = None
     n_trials: int = 20  # in all, counting the trials a resumed study already finished
     n_jobs: int = 1  # trials asked for at once and handed to the launcher together (parallel with joblib etc.)
-    sampler: SamplerConf = field(default_factory=SamplerConf)
     pruner: PrunerConf = field(default_factory=PrunerConf)
-    # key: search space in Hydra's sweep syntax: choice(a,b), a,b, interval(lo,hi), tag(log,interval(lo,hi)),
-    # range(lo,hi,step) of ints; a plain value fixes the key for every trial.
-    params: dict[str, str] | None = None
+    # key: search space in Hydra's sweep syntax (docs/search.md has the table of forms); a plain value fixes the key.
+    params: dict[str, Any] | None = None
+    # `module.function`, called as function(cfg, trial) for every trial to suggest more params (a conditional space).
+    custom_search_space: str | None = None
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="optuna", node=OptunaSweeperConf, provider="rnn_sweep")
+for _name, _target in SAMPLER_GROUPS.items():
+    ConfigStore.instance().store(group="hydra/sweeper/sampler", name=_name,
+                                 node={"_target_": _target, "seed": DEFAULT_SEED}, provider="rnn_sweep")

@@ -30,7 +30,11 @@ class OptunaSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> list[Any]:
+        from rnn_sweep.console import stdout
         from rnn_sweep.sweep import study as studies
+        from rnn_sweep.sweep.custom_space import custom_space_function
+        from rnn_sweep.sweep.kill_points import kill_point
+        from rnn_sweep.sweep.samplers import grid_size
         from rnn_sweep.sweep.space import search_space
         from rnn_sweep.sweep.study_files import report_study
 
@@ -41,24 +45,44 @@ class OptunaSweeper(Sweeper):
         OmegaConf.save(self.config, sweep_dir / MULTIRUN_FILE)
         space = search_space(sweeper, arguments)
         dists = studies.distributions(space)
-        study = studies.open_study(sweeper, sweep_dir)
-        left = studies.trials_left(study, sweeper.n_trials)
+        custom_space = custom_space_function(sweeper)
+        study = studies.open_study(sweeper, sweep_dir, space)
+        studies.settle_orphans(study, sweep_dir)
+        if len(study.directions) > 1 and sweeper.pruner.name != "none":
+            stdout.print("Pruning is off: Optuna cannot prune a search of several objectives, so every trial "
+                         "runs all its epochs.")
+        n_trials = min(sweeper.n_trials, grid_size(study.sampler) or sweeper.n_trials)  # a grid ends when done
+        left = studies.trials_left(study, n_trials)
         returns = []
         while left > 0:
-            asked = [studies.ask(study, space, dists) for _ in range(min(sweeper.n_jobs, left))]
+            asked = [self._ask(study, space, dists, custom_space) for _ in range(min(sweeper.n_jobs, left))]
             try:
                 for batch in _contiguous(asked):
-                    jobs = self.launcher.launch([overrides for _, overrides in batch],
-                                                initial_job_idx=batch[0][0].user_attrs[studies.JOB])
+                    first = batch[0][0].user_attrs[studies.JOB]
+                    kill_point("asked", first)
+                    jobs = self.launcher.launch([overrides for _, overrides in batch], initial_job_idx=first)
                     for (trial, _), job in zip(batch, jobs, strict=True):
+                        kill_point("recorded", trial.user_attrs[studies.JOB])
                         studies.tell(study, trial, job)
+                        kill_point("told", trial.user_attrs[studies.JOB])
                     returns.append(jobs)
             except BaseException:  # Ctrl-C: the trials still running are failed, and asked again on resume
                 _fail_running(study, [trial for trial, _ in asked])
                 raise
-            left = studies.trials_left(study, sweeper.n_trials)
+            left = studies.trials_left(study, n_trials)
         report_study(study, sweep_dir)
         return returns
+
+    def _ask(self, study: Any, space: Any, dists: Any, custom_space: Any) -> tuple[Any, list[str]]:
+        """A trial and its job's overrides, with what `custom_search_space` suggests for it added."""
+        from rnn_sweep.sweep import study as studies
+        from rnn_sweep.sweep.custom_space import extend_trial
+
+        trial, overrides = studies.ask(study, space, dists)
+        if custom_space is not None:
+            overrides = extend_trial(custom_space, self.config, trial, overrides)
+            trial.set_user_attr(studies.OVERRIDES, overrides)
+        return trial, overrides
 
 
 def _contiguous(asked: list[tuple[Any, list[str]]]) -> list[list[tuple[Any, list[str]]]]:

@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from hydra_plugins.rnn_sweep_optuna.config import SWEEPER_TARGET
+from rnn_sweep.config.contained import check_names_stay_inside
 from rnn_sweep.config.paths import conf_dir
 from rnn_sweep.config.schema import register
 from rnn_sweep.config.validate import GROUP_CHOICES, explain_omegaconf_error, unknown_option, validate
@@ -72,6 +73,7 @@ def preflight(argv: list[str]) -> OutputFolder | None:
         _check_no_old_optuna_sweeper()
     with initialize_config_dir(str(config_dir), version_base="1.3", job_name="rnn_sweep"):
         hydra_cfg = _compose(config_name, _fixed(overrides), return_hydra_config=True).hydra
+        check_names_stay_inside(hydra_cfg)
         if args.multirun:
             check_scheduler(hydra_cfg.launcher)
         compose_job = _JobComposer(config_name, groups=set(hydra_cfg.runtime.choices))

@@ -34,6 +34,7 @@ PRESETS_CSV = "presets.csv"
 SUMMARY_CSV = "summary.csv"  # one row per setting, seeds folded (n, mean, sd, CI)
 EFFECTS_CSV = "effects.csv"  # what matters: per swept factor its level means, p-value and share of the variance
 MULTIRUN_FILE = "multirun.yaml"  # Hydra's record of the sweep: its command line, its grid
+PARETO_CSV = "optuna_pareto.csv"  # a search of several objectives: its Pareto front, with each trial's command line
 REPORT_HTML = "report.html"  # one self-contained page: command, machine, tables, plots, links to the jobs
 
 STATUSES = ("ok", "failed", "diverged", "interrupted", "pruned")

@@ -14,8 +14,9 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -26,6 +27,7 @@ from rnn_sweep import atomic
 from rnn_sweep.results.columns import (
     HISTORY_FILE,
     MULTIRUN_FILE,
+    PARETO_CSV,
     REPORT_HTML,
     SUMMARY_CSV,
     overrides_text,
@@ -105,7 +107,9 @@ def write_sweep_page(tables: SweepTables, dimensions: list[str]) -> Path:
         runs=_run_table(folder, results, [*settings, *RUN_METRICS]),
         failed=_run_table(folder, failed, [*settings, Column("overrides", "overrides", overrides_text, "text"),
                                            Column("error", "error", _text, "error")]),
-        missing=[(_link(folder, path), why) for path, why in tables.missing()], plots=_plots(folder), folder=folder,
+        missing=[(path.name, _link(folder, path), why) for path, why in tables.missing()],
+        plots=_plots(folder), folder=folder,
+        pareto=_pareto_front(folder),
         effects_note=tables.effects.note, effects=_effects(tables.effects.table),
         recommendation=tables.recommendation.sentences(), frontier_table=_frontier(tables),
     )
@@ -246,9 +250,14 @@ def _run_folder(folder: Path, run_dir: Path) -> Path:
         return folder / run_dir.name
 
 
-def _link(folder: Path, run_dir: Path) -> str:
-    """A link relative to the page, so a copied or moved sweep folder keeps working."""
-    return Path(os.path.relpath(_run_folder(folder, run_dir), folder)).as_posix() + "/"
+def _link(folder: Path, run_dir: Path) -> str | None:
+    """A link relative to the page, so a copied or moved sweep folder keeps working; `./`-prefixed and URL-quoted,
+    so a folder named `javascript:alert(1)` is a folder to the browser, never a script. None for a name that would
+    lead out of the sweep folder."""
+    relative = PurePosixPath(Path(os.path.relpath(_run_folder(folder, run_dir), folder)).as_posix())
+    if ".." in relative.parts or relative.is_absolute():
+        return None
+    return "./" + quote(relative.as_posix(), safe="/") + "/"
 
 
 def _epoch_range(folder: Path, run_dir: Any) -> str | None:
@@ -273,6 +282,19 @@ def _machine(results: pd.DataFrame) -> list[tuple[str, str]]:
         if column in results.columns and results[column].notna().any():
             shown.append((label, pick(results[column].dropna().astype(str))))
     return shown
+
+
+def _pareto_front(folder: Path) -> dict[str, Any] | None:
+    """A search of several objectives: its Pareto front (optuna_pareto.csv), each trial linked to its job folder."""
+    if not (folder / PARETO_CSV).is_file():
+        return None
+    front = pd.read_csv(folder / PARETO_CSV)
+    values = [column for column in front.columns if column not in ("trial", "job", "command")]
+    rows = [{"link": _link(folder, folder / str(row["job"])), "job": row["job"], "trial": row["trial"],
+             "values": [f"{row[column]:.4g}" if isinstance(row[column], float) else _text(row[column])
+                        for column in values], "command": row["command"]}
+            for row in front.to_dict("records")]
+    return {"headings": values, "rows": rows}
 
 
 def _plots(folder: Path) -> list[dict[str, str]]:

@@ -39,7 +39,7 @@ def claim(run_dir: Path, on_wait: Callable[[dict[str, Any]], None]) -> Iterator[
     A file system without locks (some NFS or Lustre mounts) lets every process through, as before claims existed.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(run_dir / CLAIM_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    descriptor = os.open(run_dir / CLAIM_FILE, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         waited = _lock(descriptor, lambda: on_wait(holder(run_dir)))
         os.ftruncate(descriptor, 0)

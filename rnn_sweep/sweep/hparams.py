@@ -1,16 +1,19 @@
 """TensorBoard's HParams view of a sweep (grid or search), written from the jobs' records without TensorFlow.
 
-When the jobs logged to TensorBoard (train.tensorboard=true), each job's `tensorboard/` folder becomes a session
-with its settings (the seed left out, so the seeds of one setting form one group) and its final metrics, and the
-sweep folder gets the experiment (which settings and metrics to show), so `tensorboard --logdir <sweep folder>`
-shows the table and parallel-coordinates views. Files have fixed names and are rewritten whole on every
-aggregation, so a resumed sweep updates them instead of adding more.
+When the jobs logged to TensorBoard (train.tensorboard=true), the sweep folder gets `tensorboard/`: one folder per
+job named by the settings that vary and the seed (`cell=gru,units=8,seed=1`), holding that job's curves (hard
+links to the files in `<job>/tensorboard/`, so nothing is copied) and its HParams session (its settings and final
+metrics), beside the experiment (which settings to show: the varied ones marked `differs`, so TensorBoard's table
+shows them by default). `tensorboard --logdir <sweep folder>/tensorboard` then names every run by what it tried.
+The view is rebuilt whole on every aggregation, so a resumed sweep replaces it instead of adding to it.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -33,33 +36,94 @@ METRICS = {"test_accuracy": "test accuracy", "best_val_accuracy": "best validati
 
 
 def write_hparams(sweep_dir: Path, results: pd.DataFrame) -> int:
-    """Write the sessions of the jobs that logged to TensorBoard and the sweep's experiment; how many sessions."""
-    if results.empty:
-        return 0
-    logged = [(folder, record) for record in results.to_dict("records")
-              if (folder := _session_dir(sweep_dir, record)).is_dir()]
+    """Rebuild the sweep's `tensorboard/` view from the jobs that logged to TensorBoard; how many sessions."""
+    sweep_dir = Path(sweep_dir)
+    logged = [] if results.empty else [(folder, record) for record in results.to_dict("records")
+                                       if (folder := _job_logs(sweep_dir, record)).is_dir()]
     if not logged:
         return 0
     names = [*SETTING_COLUMNS, *(column for column in results.columns if column not in COLUMNS)]
-    for folder, record in logged:
-        _write_events(folder / HPARAMS_EVENTS, _session(record, names))
     settings = [_setting(name, [_value(record.get(name)) for _, record in logged]) for name in names]
-    experiment = hp.hparams_config_pb([s for s in settings if s is not None],
-                                      [hp.Metric(tag, display_name=label) for tag, label in METRICS.items()])
-    _write_events(sweep_dir / HPARAMS_EVENTS, [(0, experiment)])
+    settings = [setting for setting in settings if setting is not None]
+    varied = [setting.name for setting in settings if _differs(setting)]
+    building = sweep_dir / f".{TENSORBOARD_DIR}.building-{os.getpid()}"
+    shutil.rmtree(building, ignore_errors=True)
+    taken: set[str] = set()
+    for job_logs, record in logged:
+        session = building / _run_name(record, varied, taken)
+        _link_tree(job_logs, session)
+        _write_events(session / HPARAMS_EVENTS, _session(record, names, _group_name(record, varied)))
+    experiment = hp.hparams_config_pb(settings, [hp.Metric(tag, display_name=label) for tag, label in METRICS.items()])
+    _mark_differs(experiment, set(varied))
+    _write_events(building / HPARAMS_EVENTS, [(0, experiment)])
+    _replace(building, sweep_dir / TENSORBOARD_DIR)
     return len(logged)
 
 
-def _session_dir(sweep_dir: Path, record: dict[str, Any]) -> Path:
-    """The job's TensorBoard folder, found inside `sweep_dir` (so a moved sweep folder still works)."""
-    return Path(sweep_dir) / Path(str(record["run_dir"])).name / TENSORBOARD_DIR
+def _job_logs(sweep_dir: Path, record: dict[str, Any]) -> Path:
+    """The job's own TensorBoard folder, found inside `sweep_dir` (so a moved sweep folder still works)."""
+    return sweep_dir / Path(str(record["run_dir"])).name / TENSORBOARD_DIR
 
 
-def _session(record: dict[str, Any], names: list[str]) -> list[tuple[int, summary_pb2.Summary]]:
+def _differs(setting: hp.HParam) -> bool:
+    domain = setting.domain
+    if isinstance(domain, hp.Discrete):
+        return len(domain.values) > 1
+    return domain is not None  # a RealInterval is only made from values that differ; no domain: mixed values
+
+
+def _run_name(record: dict[str, Any], varied: list[str], taken: set[str]) -> str:
+    """`cell=gru,units=8,seed=1`: the settings that vary and the seed; the job number added only to a twin."""
+    parts = [f"{name}={_value(record.get(name))}" for name in [*varied, "seed"] if name in record]
+    name = ",".join(parts).replace("/", "_") or Path(str(record["run_dir"])).name
+    if name in taken:
+        name = f"{name},job={Path(str(record['run_dir'])).name}"
+    taken.add(name)
+    return name
+
+
+def _mark_differs(experiment: summary_pb2.Summary, varied: set[str]) -> None:
+    """TensorBoard's table shows by default only the hparams whose `differs` is set; hp.hparams_config_pb never sets
+    it."""
+    value = experiment.value[0]
+    data = metadata.parse_experiment_plugin_data(value.metadata.plugin_data.content)
+    for info in data.hparam_infos:
+        info.differs = info.name in varied
+    value.metadata.CopyFrom(metadata.create_summary_metadata(plugin_data_pb2.HParamsPluginData(experiment=data)))
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """The job's event files under `target`, as hard links (a copy where the file system has none)."""
+    for path in source.rglob("*"):
+        if path.is_file() and path.name != HPARAMS_EVENTS:
+            destination = target / path.relative_to(source)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(path, destination)
+            except OSError:
+                shutil.copy2(path, destination)
+    target.mkdir(parents=True, exist_ok=True)
+
+
+def _replace(built: Path, view: Path) -> None:
+    """Swap the new view in for the old one; a reader sees one or the other, for the moment of two renames."""
+    old = view.with_name(f".{view.name}.old-{os.getpid()}")
+    if view.exists():
+        view.rename(old)
+    built.rename(view)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _group_name(record: dict[str, Any], varied: list[str]) -> str:
+    """The seeds of one setting form one group, named by its varied settings (TensorBoard would show a hash)."""
+    return ",".join(f"{name}={_value(record.get(name))}" for name in varied) or "all jobs"
+
+
+def _session(record: dict[str, Any], names: list[str], group: str) -> list[tuple[int, summary_pb2.Summary]]:
     """The session start (its settings), the final metrics as scalars, and the session end (its status)."""
     settings = {name: value for name in names if (value := _value(record.get(name))) is not None}
     step = int(_value(record.get("epochs_completed")) or 0)
-    summaries = [(0, hp.hparams_pb(settings, start_time_secs=_time(record, "started_at")))]
+    summaries = [(0, hp.hparams_pb(settings, trial_id=group, start_time_secs=_time(record, "started_at")))]
     summaries += [(step, scalar_pb(tag, value)) for tag in METRICS if (value := _value(record.get(tag))) is not None]
     status = api_pb2.STATUS_SUCCESS if ended_well(record.get("status")) else api_pb2.STATUS_FAILURE
     end = plugin_data_pb2.HParamsPluginData(session_end_info=plugin_data_pb2.SessionEndInfo(

@@ -61,6 +61,16 @@ class EpochTimer(keras.callbacks.Callback):
             logs["epoch_seconds"] = end - self._start
 
 
+class EpochTensorBoard(keras.callbacks.TensorBoard):
+    """Keras' TensorBoard callback (epoch scalars), whose tags are `epoch_<log key>`: `epoch_seconds` is logged as
+    `seconds`, so its tag reads `epoch_seconds`, not `epoch_epoch_seconds`."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = {key.removeprefix("epoch_") if key == "epoch_seconds" else key: value
+                for key, value in (logs or {}).items()}
+        super().on_epoch_end(epoch, logs)
+
+
 class HistoryWriter(keras.callbacks.Callback):
     """Rewrites history.csv after every epoch, so an interrupted run keeps the epochs it finished."""
 

@@ -36,6 +36,7 @@ from rnn_sweep.results.record import new_record, write_result
 from rnn_sweep.train.callbacks import (
     DivergenceStop,
     EpochProgress,
+    EpochTensorBoard,
     EpochTimer,
     EvalSchedule,
     HistoryWriter,
@@ -146,7 +147,7 @@ def _run_training_steps(
     record.update(_evaluate(model, cfg, data))
     _save_predictions(model, cfg, data, run_dir)
     if cfg.train.save_model:
-        _save_model(portable_copy(model, cfg.model, sequence_shape(cfg.data.sequence)), run_dir / MODEL_FILE)
+        _save_model(_compiled_copy(model, cfg), run_dir / MODEL_FILE)
     record.update(status="ok", error=None)
 
 
@@ -222,7 +223,7 @@ def _callbacks(
     callbacks = [EpochProgress(console, plan.epochs, label, live)]
     if cfg.train.tensorboard:
         # Epoch-level scalars only: no profiler and no histograms, so the timing figures stay honest.
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD_DIR), profile_batch=0))
+        callbacks.append(EpochTensorBoard(log_dir=str(run_dir / TENSORBOARD_DIR), profile_batch=0))
     if cfg.train.steps is not None:
         callbacks.append(StepLimit(cfg.train.steps))
     if cfg.train.eval_every is not None:
@@ -310,6 +311,16 @@ def _load_average() -> float | None:
         return os.getloadavg()[0]
     except (AttributeError, OSError):  # Windows has none
         return None
+
+
+def _compiled_copy(model: Any, cfg: DictConfig) -> Any:
+    """Keras' own layers, compiled with the run's loss (on logits where the head is linear) and accuracy, so
+    `keras.saving.load_model(path).evaluate(x_test, y_test)` gives the run's test loss and accuracy. The optimizer
+    is the configured one at its base learning rate: a schedule would need rnn-sweep to load."""
+    plain = portable_copy(model, cfg.model, sequence_shape(cfg.data.sequence))
+    compile_model(plain, cfg.optimizer, label_smoothing=cfg.train.label_smoothing,
+                  from_logits=cfg.model.output_activation == "linear")
+    return plain
 
 
 def _save_model(model: Any, path: Path) -> None:
