@@ -50,7 +50,7 @@ def test_every_sweep_folder_gets_a_self_contained_page(two_sweeps):
     for sweep in two_sweeps:
         parts = _parts(sweep / "report.html")
         _assert_self_contained(parts)
-        assert len(parts.attribute("img", "src")) == len(list(sweep.glob("*.png"))) == 3
+        assert len(parts.attribute("img", "src")) == len(list(sweep.glob("*.png"))) == 4
         assert sorted(parts.attribute("a", "href")) == ["0/", "1/"]  # one link per job, relative to the page
         text = (sweep / "report.html").read_text()
         assert "rnn-sweep -m" in text and "model=simple_rnn,gru" in text and f"seed={sweep.name[-1]}" in text
@@ -119,7 +119,7 @@ def test_report_page_in_headless_chromium(two_sweeps, browser, tmp_path):
     facts = visit.facts
     assert facts["title"] == f"rnn-sweep sweep {sweep.name}"
     images = facts["images"]
-    assert len(images) == 3 and all(image["complete"] and image["width"] > 300 for image in images)
+    assert len(images) == 4 and all(image["complete"] and image["width"] > 300 for image in images)
     assert facts["tableRows"] >= 2 + 2 + 2  # accuracy, timing and the runs: a row per cell each
     assert "Test accuracy" in facts["text"] and "Every run" in facts["text"] and "simple_rnn" in facts["text"]
     spread, inked = _not_blank(visit.screenshot)

@@ -14,6 +14,7 @@ from rnn_sweep.console import print_error, print_run_summary, stdout
 from rnn_sweep.errors import UserError
 from rnn_sweep.record.columns import HISTORY_FILE, HYDRA_DIR, REPORT_HTML, RESULT_FILE
 from rnn_sweep.record.result_files import read_result
+from rnn_sweep.report.frontier import DEFAULT_MARGIN
 from rnn_sweep.report.plots import write_run_plot
 from rnn_sweep.report.sweep_report import unwritable_sweep, write_sweep_report
 from rnn_sweep.report.tables import print_sweep_tables
@@ -33,7 +34,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--html", action="store_true",
                         help=f"rebuild the sweep's {REPORT_HTML} (a self-contained page) and print where it is, "
                              "instead of the tables")
+    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+                        help="the test-accuracy difference that does not matter, for the recommendation: the fastest "
+                             f"setting shown as accurate as the best within it (default {DEFAULT_MARGIN})")
     args = parser.parse_args(argv)
+    if not 0 < args.margin < 1:
+        raise UserError(f"--margin {args.margin:g} is not a test-accuracy difference: give a number above 0 and "
+                        f"below 1 (default {DEFAULT_MARGIN}, a fifth of a percentage point).")
     folder = args.folder
     if not folder.is_dir():
         what = "is a file, not a folder" if folder.exists() else "does not exist"
@@ -60,7 +67,7 @@ def main(argv: list[str]) -> int:
     try:
         # A stop now waits until every table, plot and the page are rewritten: never new tables beside an old page.
         with stopping.deferred():
-            tables = write_sweep_report(folder.resolve())
+            tables = write_sweep_report(folder.resolve(), args.margin)
             stopping.note_written(f"`report` had rewritten the tables, plots and {REPORT_HTML} of {folder} whole "
                                   "before it stopped.")
     except OSError as error:  # each file is replaced whole or not at all: a refused one leaves the old one

@@ -33,6 +33,7 @@ TIMING_CSV = "timing.csv"
 PRESETS_CSV = "presets.csv"
 RACE_CSV = "race.csv"  # a race sweeper's rounds: each setting's interval and state (rnn_sweep.sweep.race)
 SUMMARY_CSV = "summary.csv"  # one row per setting, seeds folded (n, mean, sd, CI)
+EFFECTS_CSV = "effects.csv"  # what matters: per swept factor its level means, p-value and share of the variance
 MULTIRUN_FILE = "multirun.yaml"  # Hydra's record of the sweep: its command line, its grid
 PARETO_CSV = "optuna_pareto.csv"  # a search of several objectives: its Pareto front, with each trial's command line
 SWEEP_TIMING_FILE = "sweep_timing.json"  # the sweep's own seconds: command start to its first job, and its end

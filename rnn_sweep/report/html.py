@@ -37,6 +37,8 @@ from rnn_sweep.record.columns import (
     read_table,
 )
 from rnn_sweep.record.fold import not_ok
+from rnn_sweep.report.frontier import ACCURACY_MEAN, EPOCH_TIME, frontier, setting_label
+from rnn_sweep.report.summary import setting_keys
 
 if TYPE_CHECKING:
     from rnn_sweep.compare.verdicts import Comparison
@@ -114,9 +116,54 @@ def write_sweep_page(tables: SweepTables, dimensions: list[str]) -> Path:
         plots=_plots(folder), folder=folder,
         pareto=_pareto_front(folder),
         race_table=_race(folder),
+        effects_note=tables.effects.note, effects=_effects(tables.effects.table),
+        recommendation=tables.recommendation.sentences(), frontier_table=_frontier(tables),
     )
     atomic.write_text(folder / REPORT_HTML, page)
     return folder / REPORT_HTML
+
+
+EFFECT_METRICS = {"test_accuracy": "test accuracy", "epoch_seconds": "epoch seconds (fit on log; level means are "
+                                                                      "geometric)"}
+
+
+def _effects(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per metric of effects.csv: its factor rows (p-value, share of the variance) and its level rows (means)."""
+    shown = []
+    for metric, heading in EFFECT_METRICS.items():
+        rows = table[table["metric"] == metric]
+        if rows.empty:
+            continue
+        factors = rows[rows["level"].isna()][["factor", "n", "p_value", "share", "share_ci_low", "share_ci_high"]]
+        levels = rows[rows["level"].notna()][["factor", "level", "n", "mean", "ci_low", "ci_high"]]
+        digits = _fixed(3) if metric == "epoch_seconds" else _fixed(4)
+        shown.append({"heading": heading, "factors": _html(_styled(factors.rename(columns={
+            "p_value": "p", "share": "share (partial η²)", "share_ci_low": "share CI low",
+            "share_ci_high": "share CI high"}), {"p": lambda value: f"{value:.3g}", "share (partial η²)": _fixed(3),
+                                                 "share CI low": _fixed(3), "share CI high": _fixed(3)},
+            index=False)), "levels": _html(_styled(levels, dict.fromkeys(("mean", "ci_low", "ci_high"), digits),
+                                                   index=False))})
+    return shown
+
+
+def _frontier(tables: SweepTables) -> Markup | None:
+    """The settings on the frontier (no other both more accurate and faster), fastest first."""
+    summary = tables.summary
+    if summary.empty or ACCURACY_MEAN not in summary:
+        return None
+    usable = summary[summary[ACCURACY_MEAN].notna() & summary[EPOCH_TIME].notna()]
+    if len(usable) < 2:
+        return None
+    keys = setting_keys(tables.results)
+    shown = [key for key in keys if usable[key].nunique(dropna=True) > 1] or keys[:1]
+    best = usable[frontier(usable)].sort_values(EPOCH_TIME)
+    frame = pd.DataFrame({"setting": [setting_label(row, shown) for _, row in best.iterrows()], "n": best["n"],
+                          "test accuracy": best[ACCURACY_MEAN], "95% CI low": best["test_accuracy_ci_low"],
+                          "95% CI high": best["test_accuracy_ci_high"], "epoch s (median)": best[EPOCH_TIME],
+                          "epoch s IQR": best["epoch_seconds_iqr"]})
+    formats = {**dict.fromkeys(("test accuracy", "95% CI low", "95% CI high"), _fixed(4)),
+               "epoch s (median)": _fixed(2), "epoch s IQR": _fixed(2)}
+    return _html(_styled(frame, formats, index=False))
 
 
 def write_comparison_page(comparison: Comparison, a: Path, b: Path, out: Path, command: str) -> Path:

@@ -16,11 +16,14 @@ from matplotlib.figure import Figure
 from rnn_sweep.record.columns import HISTORY_FILE, RACE_CSV, RACE_FILE_COLUMNS
 from rnn_sweep.record.fold import counted, steady_epoch_seconds
 from rnn_sweep.record.result_files import read_result
+from rnn_sweep.report.frontier import ACCURACY_MEAN, EPOCH_TIME, frontier, runs_of, setting_label
+from rnn_sweep.report.summary import setting_keys
 from rnn_sweep.stats.intervals import accuracy_interval
 
 ACCURACY_PLOT = "accuracy_vs_units.png"
 TIMING_PLOT = "epoch_seconds_vs_batch_size.png"
 CURVES_PLOT = "val_accuracy_per_epoch.png"
+FRONTIER_PLOT = "accuracy_vs_epoch_seconds.png"
 RUN_PLOT = "learning_curve.png"
 RACE_PLOT = "race_intervals.png"
 # Settings beyond the plotted axes that, when they vary, get their own line rather than being averaged over.
@@ -29,8 +32,9 @@ LINE_SETTINGS = ("optimizer", "learning_rate", "epochs")
 OUR_STYLE = "default"
 
 
-def write_sweep_plots(sweep_dir: Path, results: pd.DataFrame) -> list[Path]:
-    """Accuracy vs cell size, epoch seconds vs batch size, validation curves; returns the files written.
+def write_sweep_plots(sweep_dir: Path, results: pd.DataFrame, summary: pd.DataFrame | None = None) -> list[Path]:
+    """Accuracy vs cell size, epoch seconds vs batch size, validation curves and, given the summary, accuracy vs
+    epoch time with its frontier; returns the files written.
 
     Only runs with status ok are drawn; a plot with nothing to show is not written.
     """
@@ -38,6 +42,10 @@ def write_sweep_plots(sweep_dir: Path, results: pd.DataFrame) -> list[Path]:
     ok = counted(results)
     written = []
     with style.context(OUR_STYLE):
+        if summary is not None and not ok.empty:
+            figure = _accuracy_vs_epoch_seconds(ok, summary, sweep_dir)
+            if figure is not None:
+                written.append(_save(figure, sweep_dir / FRONTIER_PLOT))
         for name, draw in ((ACCURACY_PLOT, _accuracy_vs_units), (TIMING_PLOT, _seconds_vs_batch_size),
                            (CURVES_PLOT, _validation_curves), (RACE_PLOT, _race_intervals)):
             figure = draw(ok, sweep_dir) if not ok.empty else None
@@ -98,6 +106,37 @@ def _accuracy_vs_units(ok: pd.DataFrame, sweep_dir: Path) -> Figure:
     panels[-1].legend(shown.values(), shown.keys(), title=" / ".join(split), loc="center left",
                       bbox_to_anchor=(1.02, 0.5))
     figure.suptitle(f"Test accuracy vs cell size ({sweep_dir.name})")
+    return figure
+
+
+def _accuracy_vs_epoch_seconds(ok: pd.DataFrame, summary: pd.DataFrame, sweep_dir: Path) -> Figure | None:
+    """One point per setting: its mean accuracy with the 95% t-interval over seeds, its median steady epoch with
+    the interquartile range of those epochs; the frontier (no other setting both more accurate and faster) ringed
+    and joined."""
+    summary = summary[summary[ACCURACY_MEAN].notna() & summary[EPOCH_TIME].notna()]
+    if len(summary) < 2:
+        return None
+    keys = setting_keys(ok)
+    shown = [key for key in keys if summary[key].nunique(dropna=True) > 1] or keys[:1]
+    on_frontier = frontier(summary)
+    figure = Figure(figsize=(9, 5.5), layout="constrained")
+    axes = figure.subplots()
+    for index, row in summary.iterrows():
+        low, high = pd.Series(steady_epoch_seconds(runs_of(ok, row, keys))).quantile([0.25, 0.75]).tolist()
+        seconds, accuracy = float(row[EPOCH_TIME]), float(row[ACCURACY_MEAN])
+        half = (row["test_accuracy_ci_high"] - row["test_accuracy_ci_low"]) / 2
+        axes.errorbar([seconds], [accuracy], xerr=[[seconds - low], [high - seconds]],
+                      yerr=[[0 if pd.isna(half) else half]] * 2, marker="o", capsize=3,
+                      color="#a40000" if on_frontier[index] else "#777777")
+        axes.annotate(setting_label(row, shown), (seconds, accuracy), textcoords="offset points", xytext=(6, 4),
+                      fontsize="x-small")
+    best = summary[on_frontier].sort_values(EPOCH_TIME)
+    axes.plot(best[EPOCH_TIME], best[ACCURACY_MEAN], color="#a40000", linestyle="--", marker="o", markersize=12,
+              markerfacecolor="none", label="frontier: no other setting both more accurate and faster")
+    axes.set(xlabel="seconds per epoch after the first (median, IQR)", ylabel="test accuracy (mean, 95% CI)")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
+    figure.suptitle(f"Test accuracy vs epoch time ({sweep_dir.name})")
     return figure
 
 

@@ -12,6 +12,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from rnn_sweep.errors import UserError
+from rnn_sweep.report.frontier import DEFAULT_MARGIN
 from rnn_sweep.report.html import write_sweep_page
 from rnn_sweep.report.plots import write_sweep_plots
 from rnn_sweep.report.tables import SweepTables, sweep_tables, varied_columns, write_csv_tables
@@ -25,16 +26,16 @@ except ImportError:  # Windows: no flock, so aggregations there are not serialis
 LOCK_FILE = ".aggregate.lock"
 
 
-def write_sweep_report(sweep_dir: Path) -> SweepTables:
+def write_sweep_report(sweep_dir: Path, margin: float = DEFAULT_MARGIN) -> SweepTables:
     """Write results.csv, accuracy.csv, timing.csv, summary.csv, presets.csv (of preset runs), the plots,
     report.html and the TensorBoard HParams view (when the jobs logged there) into `sweep_dir`, from its jobs'
     results; answer the tables, for the terminal."""
     sweep_dir = Path(sweep_dir)
     with _one_aggregation_at_a_time(sweep_dir):
-        tables = sweep_tables(sweep_dir)
+        tables = sweep_tables(sweep_dir, margin)
         if not tables.results.empty:
             write_csv_tables(tables)
-            write_sweep_plots(sweep_dir, tables.results)
+            write_sweep_plots(sweep_dir, tables.results, tables.summary)
             write_sweep_page(tables, varied_columns(tables.results))  # after the plots: the page shows them
         write_hparams(sweep_dir, tables.results)
     return tables

@@ -8,7 +8,7 @@ other processes or on other machines, and what lets `rnn-sweep report` rebuild t
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from rnn_sweep.record.columns import (
     ACCURACY_CSV,
     COLUMNS,
     CONFIG_COLUMNS,
+    EFFECTS_CSV,
     ENDED_WELL,
     IMPLIED_BY_OLDER_RECORDS,
     LIST_COLUMNS,
@@ -36,8 +37,10 @@ from rnn_sweep.record.columns import (
 )
 from rnn_sweep.record.fold import not_ok
 from rnn_sweep.record.result_files import ResultFileError, scan_results
+from rnn_sweep.report.effects import Effects, sweep_effects
+from rnn_sweep.report.frontier import DEFAULT_MARGIN, Recommendation, recommend
 from rnn_sweep.report.presets import preset_summary, preset_table
-from rnn_sweep.report.summary import summary_frame
+from rnn_sweep.report.summary import setting_keys, summary_frame
 
 # Varied config columns go to the rows when they are one of these, to the columns otherwise.
 ROW_COLUMNS = ("cell", "units")
@@ -130,6 +133,8 @@ class SweepTables:
     summary: pd.DataFrame  # one row per setting, seeds folded
     unfinished: list[Path]  # a job folder without result.json: still running, or killed
     unreadable: list[ResultFileError]
+    effects: Effects = field(default_factory=lambda: sweep_effects(pd.DataFrame()))  # what matters (effects.csv)
+    recommendation: Recommendation = field(default_factory=lambda: Recommendation(DEFAULT_MARGIN, reason=""))
 
     def missing(self) -> list[tuple[Path, str]]:
         """(job folder, why) for every job that has no row in results.csv."""
@@ -138,9 +143,10 @@ class SweepTables:
         ]
 
 
-def sweep_tables(sweep_dir: Path) -> SweepTables:
+def sweep_tables(sweep_dir: Path, margin: float = DEFAULT_MARGIN) -> SweepTables:
     """Every table of the sweep, computed once from its jobs' result.json files; the CSV files, the terminal, the
-    page, the plots and TensorBoard all render this one object (report/sweep_report.py).
+    page, the plots and TensorBoard all render this one object (report/sweep_report.py). `margin`: the accuracy
+    difference that does not matter, for the recommendation.
 
     A damaged result.json or a job that never finished is left out of the tables and listed in the answer.
     """
@@ -149,18 +155,24 @@ def sweep_tables(sweep_dir: Path) -> SweepTables:
                            for record in scan.records])
     if frame.empty:
         return SweepTables(sweep_dir, frame, frame, frame, frame, frame, scan.unfinished, scan.unreadable)
+    summary = summary_frame(frame)
     return SweepTables(sweep_dir, frame, pivot(frame, ["test_accuracy"]), pivot(frame, list(TIMING_VALUES)),
-                       preset_summary(frame, varied_columns(frame)), summary_frame(frame), scan.unfinished,
-                       scan.unreadable)
+                       preset_summary(frame, varied_columns(frame)), summary, scan.unfinished, scan.unreadable,
+                       sweep_effects(frame), recommend(frame, summary, setting_keys(frame), margin))
 
 
 def write_csv_tables(tables: SweepTables) -> None:
-    """results.csv, summary.csv, accuracy.csv, timing.csv and presets.csv (of preset runs), each atomically."""
+    """results.csv, summary.csv, accuracy.csv, timing.csv, effects.csv (a sweep with seeds) and presets.csv (of
+    preset runs), each atomically."""
     folder = tables.folder
     atomic.write_text(folder / RESULTS_CSV, tables.results.to_csv(index=False))
     atomic.write_text(folder / SUMMARY_CSV, tables.summary.to_csv(index=False))
     atomic.write_text(folder / ACCURACY_CSV, flat_csv(tables.accuracy))
     atomic.write_text(folder / TIMING_CSV, flat_csv(tables.timing))
+    if tables.effects.table.empty:
+        (folder / EFFECTS_CSV).unlink(missing_ok=True)  # an older one would no longer match the runs
+    else:
+        atomic.write_text(folder / EFFECTS_CSV, tables.effects.table.to_csv(index=False))
     if not tables.presets.empty:
         atomic.write_text(folder / PRESETS_CSV, lists_as_json(tables.presets).to_csv(index=False))
 
@@ -204,6 +216,7 @@ def _print_results(tables: SweepTables, console: Console) -> None:
     ok, pruned = (int((frame["status"] == status).sum()) for status in ENDED_WELL)
     console.print(f"{ok} of {len(frame)} jobs ok{f', {pruned} pruned' if pruned else ''}; every row: "
                   f"{sweep_dir / RESULTS_CSV}; the page: {sweep_dir / REPORT_HTML}")
+    _print_answers(tables, console)
     failed = failed_jobs(frame)
     if not failed.empty:
         table = Table(title="jobs that did not end ok", title_justify="left")
@@ -212,6 +225,21 @@ def _print_results(tables: SweepTables, console: Console) -> None:
         for _, row in failed.iterrows():
             table.add_row(str(row["run_dir"]), str(row["status"]), overrides_text(row["overrides"]), str(row["error"]))
         console.print(table)
+
+
+def _print_answers(tables: SweepTables, console: Console) -> None:
+    """What matters (the accuracy's factor rows of effects.csv) and the recommendation for a time budget."""
+    effects = tables.effects.table
+    if effects.empty:
+        console.print(tables.effects.note)
+    else:
+        rows = effects[(effects["metric"] == "test_accuracy") & effects["level"].isna()]
+        shares = "; ".join(f"{row.factor} {row.share:.0%}" + ("" if pd.isna(row.p_value) else f" (p={row.p_value:.3g})")
+                           for row in rows.itertuples())
+        console.print(f"What matters for test accuracy (share of the variance): {shares}. {tables.effects.note} "
+                      f"Levels and epoch time: {tables.folder / EFFECTS_CSV}")
+    for line in tables.recommendation.sentences():
+        console.print(line, markup=False)
 
 
 def _print_missing(tables: SweepTables, console: Console) -> None:
