@@ -26,8 +26,8 @@ from rnn_sweep.sweep.kill_points import kill_point
 from rnn_sweep.sweep.objectives import directions, objective_names, objective_values
 from rnn_sweep.sweep.samplers import make_sampler
 from rnn_sweep.sweep.space import Param, SearchSpace
+from rnn_sweep.sweep.study_storage import open_storage
 
-STUDY_FILE = "optuna.db"
 JOB = "job"  # user attribute: the trial's job folder number
 OVERRIDES = "overrides"  # user attribute: the job's overrides, for the command line that trains it alone
 STATUS = "status"  # user attribute of a trial whose run ended (its result's status); killed trials have none
@@ -37,16 +37,6 @@ SAMPLER = "sampler"  # study user attribute: the sampler's config, its seed incl
 DEFAULT_STUDY_NAME = "rnn_sweep"
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-def storage_url(sweeper: DictConfig, sweep_dir: Path) -> str:
-    return sweeper.storage or f"sqlite:///{(Path(sweep_dir) / STUDY_FILE).resolve()}"
-
-
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """An RDB storage; sqlite waits for a parallel job's write instead of failing with `database is locked`."""
-    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    return optuna.storages.RDBStorage(url, engine_kwargs=engine)
 
 
 def make_pruner(pruner: DictConfig) -> optuna.pruners.BasePruner:
@@ -64,7 +54,7 @@ def open_study(sweeper: DictConfig, sweep_dir: Path, space: SearchSpace) -> optu
     """Create the study, or load it when the sweep folder already holds it (resume), with its sampler."""
     wanted = directions(sweeper)
     pruner = make_pruner(sweeper.pruner) if len(wanted) == 1 else optuna.pruners.NopPruner()  # cannot prune several
-    study = optuna.create_study(study_name=study_name(sweeper), storage=open_storage(storage_url(sweeper, sweep_dir)),
+    study = optuna.create_study(study_name=study_name(sweeper), storage=open_storage(sweeper.storage, sweep_dir),
                                 directions=wanted, pruner=pruner, load_if_exists=True)
     _name_objectives(study, objective_names(sweeper), sweep_dir)
     study.sampler = make_sampler(sweeper.sampler, space.params, len(study.trials))
@@ -178,7 +168,7 @@ def tell_record(study: optuna.Study, trial: Trial, record: dict) -> None:
 
 def job_trial(hydra_cfg: DictConfig) -> Trial | None:
     """In a job of a search: its running trial, to report each epoch to; None if the study has no such trial."""
-    storage = open_storage(storage_url(hydra_cfg.sweeper, Path(hydra_cfg.sweep.dir)))
+    storage = open_storage(hydra_cfg.sweeper.storage, Path(hydra_cfg.sweep.dir))
     study = optuna.load_study(study_name=study_name(hydra_cfg.sweeper), storage=storage,
                               pruner=make_pruner(hydra_cfg.sweeper.pruner))
     slot = int(hydra_cfg.job.num)
