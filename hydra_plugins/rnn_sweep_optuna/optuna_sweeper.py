@@ -32,6 +32,7 @@ class OptunaSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> list[Any]:
         from rnn_sweep.console import stdout
         from rnn_sweep.sweep import study as studies
+        from rnn_sweep.sweep import study_workers as workers
         from rnn_sweep.sweep.custom_space import custom_space_function
         from rnn_sweep.sweep.kill_points import kill_point
         from rnn_sweep.sweep.samplers import grid_size
@@ -46,16 +47,16 @@ class OptunaSweeper(Sweeper):
         space = search_space(sweeper, arguments)
         dists = studies.distributions(space)
         custom_space = custom_space_function(sweeper)
-        study = studies.open_study(sweeper, sweep_dir, space)
-        studies.settle_orphans(study, sweep_dir)
+        with workers.study_lock(sweep_dir):  # two workers starting at once do not both create the study
+            study = studies.open_study(sweeper, sweep_dir, space)
         if len(study.directions) > 1 and sweeper.pruner.name != "none":
             stdout.print("Pruning is off: Optuna cannot prune a search of several objectives, so every trial "
                          "runs all its epochs.")
         n_trials = min(sweeper.n_trials, grid_size(study.sampler) or sweeper.n_trials)  # a grid ends when done
-        left = studies.trials_left(study, n_trials)
+        locks = workers.TrialLocks(sweep_dir)
         returns = []
-        while left > 0:
-            asked = [self._ask(study, space, dists, custom_space) for _ in range(min(sweeper.n_jobs, left))]
+        while asked := workers.claim_trials(study, sweep_dir, n_trials, sweeper.n_jobs, locks,
+                                            lambda: self._ask(study, space, dists, custom_space)):
             try:
                 for batch in _contiguous(asked):
                     first = batch[0][0].user_attrs[studies.JOB]
@@ -65,11 +66,11 @@ class OptunaSweeper(Sweeper):
                         kill_point("recorded", trial.user_attrs[studies.JOB])
                         studies.tell(study, trial, job)
                         kill_point("told", trial.user_attrs[studies.JOB])
+                        locks.release(trial.user_attrs[studies.JOB])
                     returns.append(jobs)
             except BaseException:  # Ctrl-C: the trials still running are failed, and asked again on resume
                 _fail_running(study, [trial for trial, _ in asked])
                 raise
-            left = studies.trials_left(study, n_trials)
         report_study(study, sweep_dir)
         return returns
 

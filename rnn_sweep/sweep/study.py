@@ -10,6 +10,7 @@ trials that ran to an end (complete, pruned, or failed with the run's error), ho
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -91,13 +92,16 @@ def _distribution(param: Param) -> BaseDistribution:
     return FloatDistribution(param.low, param.high, log=param.log, step=param.step)
 
 
-def settle_orphans(study: optuna.Study, sweep_dir: Path) -> None:
+def settle_orphans(study: optuna.Study, sweep_dir: Path, alive: Callable[[int], bool] = lambda slot: False) -> None:
     """Finish the trials a kill left running: from the record their job wrote, else as failed (asked again later).
 
     A kill can land after the job wrote its result.json, or after the trial took the run's status, but before the
-    study was told: such a run is not lost, it is told now as it ended.
+    study was told: such a run is not lost, it is told now as it ended. A trial whose slot is `alive` (another
+    worker still runs it, see study_workers.py) is left alone.
     """
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if JOB in trial.user_attrs and alive(trial.user_attrs[JOB]):
+            continue
         record = _finished_record(trial, Path(sweep_dir))
         if record is None:
             study.tell(trial.number, state=TrialState.FAIL)
