@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from helpers.cli import start_cli, wait_for
+from helpers.postgres import postgres_server
 from helpers.runs import SEARCH_DATA as TINY
 
-from rnn_sweep.sweep.study_storage import open_storage
+from rnn_sweep.sweep.study_storage import JOURNAL_FILE, SQLITE_FILE, open_storage
 
 optuna = pytest.importorskip("optuna")
 
@@ -24,11 +26,19 @@ def _launched_jobs(output: str) -> list[int]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("start", ["together", "staggered"])
-def test_two_searches_on_one_folder_share_the_study_and_train_each_trial_once(tmp_path, mnist_path, start):
-    """Staggered: the second starts while the first trains its first trial, which it must not take for a dead one."""
+@pytest.mark.parametrize(("storage", "start"), [("journal", "together"), ("journal", "staggered"),
+                                                ("postgresql", "together")])
+def test_two_searches_on_one_folder_share_the_study_and_train_each_trial_once(tmp_path, mnist_path, storage, start):
+    """Staggered: the second starts while the first trains its first trial, which it must not take for a dead one.
+    postgresql: the study in a real PostgreSQL server (hydra.sweeper.storage=postgresql://...) that the test starts."""
+    with ExitStack() as stack:
+        url = stack.enter_context(postgres_server()) if storage == "postgresql" else None
+        _two_searches(tmp_path, mnist_path, url, start)
+
+
+def _two_searches(tmp_path: Path, mnist_path: str, url: str | None, start: str) -> None:
     sweep_dir = tmp_path / "search"
-    args = (*SEARCH, f"hydra.sweep.dir={sweep_dir}")
+    args = (*SEARCH, f"hydra.sweep.dir={sweep_dir}", *([f"hydra.sweeper.storage={url}"] if url else []))
     first = start_cli(*args, cwd=tmp_path, data=mnist_path)
     if start == "staggered":
         wait_for(lambda: (sweep_dir / "0" / ".hydra").is_dir(), first, "the first search's first job")
@@ -37,7 +47,7 @@ def test_two_searches_on_one_folder_share_the_study_and_train_each_trial_once(tm
     for process, (_, stderr) in zip((first, second), outputs, strict=True):
         assert process.returncode == 0, stderr[-3000:]
 
-    study = optuna.load_study(study_name="rnn_val_accuracy", storage=open_storage(None, sweep_dir))
+    study = optuna.load_study(study_name="rnn_val_accuracy", storage=open_storage(url, sweep_dir))
     states = [trial.state.name for trial in study.trials]
     assert states == ["COMPLETE"] * N_TRIALS, states  # no trial failed, none trained beyond the target
     assert sorted(trial.user_attrs["job"] for trial in study.trials) == list(range(N_TRIALS))
@@ -46,3 +56,4 @@ def test_two_searches_on_one_folder_share_the_study_and_train_each_trial_once(tm
     assert all(launched), launched  # both took part
     assert sorted(path.parent.name for path in Path(sweep_dir).glob("*/result.json")) == \
         [str(slot) for slot in range(N_TRIALS)]
+    assert (sweep_dir / JOURNAL_FILE).exists() == (url is None) and not (sweep_dir / SQLITE_FILE).exists()

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 JOURNAL_FILE = "optuna.journal"
 SQLITE_FILE = "optuna.db"
 _SQLITE_HEADER = b"SQLite format 3\x00"
+_SCHEMA_ATTEMPTS = 3  # opening a new database creates Optuna's tables; a worker that loses that race opens again
 
 
 class StudyStorageError(UserError):
@@ -98,7 +99,12 @@ def _database(url: str, path: Path | None = None) -> optuna.storages.BaseStorage
 
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine)
+        for attempt in range(_SCHEMA_ATTEMPTS):
+            try:
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine)
+            except sqlalchemy.exc.IntegrityError:  # another worker created Optuna's tables at the same moment
+                if attempt == _SCHEMA_ATTEMPTS - 1:
+                    raise
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as error:
         if path is not None:
             raise damaged(path, "cannot be read as an Optuna study") from None
