@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from helpers.cli import start_cli, wait_for
 from helpers.postgres import postgres_server
 from helpers.runs import SEARCH_DATA as TINY
 
+from rnn_sweep.sweep.kill_points import KILL_AT
 from rnn_sweep.sweep.study_storage import JOURNAL_FILE, SQLITE_FILE, open_storage
 
 optuna = pytest.importorskip("optuna")
@@ -57,3 +59,21 @@ def _two_searches(tmp_path: Path, mnist_path: str, url: str | None, start: str) 
     assert sorted(path.parent.name for path in Path(sweep_dir).glob("*/result.json")) == \
         [str(slot) for slot in range(N_TRIALS)]
     assert (sweep_dir / JOURNAL_FILE).exists() == (url is None) and not (sweep_dir / SQLITE_FILE).exists()
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_search_leaves_its_trial_to_the_other_who_reaches_n_trials(tmp_path, mnist_path):
+    """The first worker dies (SIGKILL) after its job's run ended but before telling the study; the second, still
+    running, tells that trial from the job's record and the study reaches n_trials without a resume."""
+    sweep_dir = tmp_path / "search"
+    args = (*SEARCH, f"hydra.sweep.dir={sweep_dir}")
+    first = start_cli(*args, cwd=tmp_path, data=mnist_path, env={KILL_AT: "recorded:0"})
+    wait_for(lambda: (sweep_dir / "0" / ".hydra").is_dir(), first, "the first search's first job")
+    second = start_cli(*args, cwd=tmp_path, data=mnist_path)
+    first.communicate(timeout=900)
+    _, stderr = second.communicate(timeout=900)
+    assert first.returncode == -signal.SIGKILL and second.returncode == 0, stderr[-3000:]
+
+    study = optuna.load_study(study_name="rnn_val_accuracy", storage=open_storage(None, sweep_dir))
+    assert [trial.state.name for trial in study.trials] == ["COMPLETE"] * N_TRIALS
+    assert sorted(trial.user_attrs["job"] for trial in study.trials) == list(range(N_TRIALS))
