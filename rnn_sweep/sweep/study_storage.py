@@ -37,7 +37,7 @@ def open_storage(url: str | None, sweep_dir: Path) -> optuna.storages.BaseStorag
     import optuna
 
     if url:
-        return _database(url)
+        return _database(str(url))
     sqlite_file = Path(sweep_dir) / SQLITE_FILE
     if sqlite_file.exists():
         _check_sqlite(sqlite_file)
