@@ -1,4 +1,4 @@
-"""The Optuna search sweeper through the real CLI: a real study in sqlite, resumed after a kill, pruning, its files."""
+"""The Optuna search sweeper through the real CLI: a real study in its journal, resumed after a kill, pruning, files."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from helpers.runs import SEARCH_DATA as TINY
 from omegaconf import OmegaConf
 
 from rnn_sweep.search.kill_points import KILL_AT, POINTS
+from rnn_sweep.search.study_storage import JOURNAL_FILE, SQLITE_FILE, open_storage
 
 optuna = pytest.importorskip("optuna")
 
@@ -34,7 +35,7 @@ finally:
 
 
 def _study(sweep_dir: Path, name: str = "rnn_val_accuracy") -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
+    return optuna.load_study(study_name=name, storage=open_storage(None, sweep_dir))
 
 
 def _states(study: optuna.Study) -> list[str]:
@@ -93,6 +94,26 @@ def test_a_killed_search_resumes_to_n_trials_in_all(tmp_path, mnist_path, point)
     assert {"values_best_val_accuracy", "state", "params_optimizer.learning_rate"} <= set(optuna_csv)
     for plot in ("optuna_history.png", "optuna_importances.png", "optuna_parallel_coordinate.png"):
         assert (sweep_dir / plot).read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.slow
+def test_a_new_search_keeps_its_study_in_a_journal_and_an_old_sqlite_study_resumes(tmp_path, mnist_path):
+    """The journal file holds on NFS, where sqlite's locks do not; folders that hold an optuna.db keep using it."""
+    args = (*SEARCH, "train.epochs=1", "data.limit_train=256", "hydra.sweeper.pruner.name=none")
+    new, old = tmp_path / "new", tmp_path / "old"
+    first = run_cli(*args, "hydra.sweeper.n_trials=1", f"hydra.sweep.dir={new}", cwd=tmp_path, data=mnist_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert (new / JOURNAL_FILE).stat().st_size > 0 and not (new / SQLITE_FILE).exists()
+    assert _states(_study(new)) == ["COMPLETE"]
+
+    old.mkdir()  # a sweep folder of an older version: its study in optuna.db
+    made = run_cli(*args, "hydra.sweeper.n_trials=1", f"hydra.sweeper.storage=sqlite:///{old / SQLITE_FILE}",
+                   f"hydra.sweep.dir={old}", cwd=tmp_path, data=mnist_path)
+    assert made.returncode == 0, made.stderr[-3000:]
+    resumed = run_cli(*args, "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={old}", cwd=tmp_path, data=mnist_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert not (old / JOURNAL_FILE).exists() and _states(_study(old)) == ["COMPLETE", "COMPLETE"]
+    assert sorted(path.parent.name for path in _results_written(old)) == ["0", "1"]
 
 
 @pytest.mark.slow

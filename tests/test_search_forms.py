@@ -14,6 +14,7 @@ optuna = pytest.importorskip("optuna")
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution  # noqa: E402
 
 from rnn_sweep.search.study import distributions  # noqa: E402
+from rnn_sweep.search.study_storage import open_storage  # noqa: E402
 
 
 @pytest.mark.parametrize(("form", "expected"), [
@@ -77,7 +78,7 @@ def test_integer_units_searched_for_accuracy_and_epoch_time_give_a_pareto_front(
                      cwd=tmp_path, data=mnist_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Pruning is off" in result.stdout and "Pareto front" in result.stdout
-    study = optuna.load_study(study_name="rnn_val_accuracy", storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
+    study = optuna.load_study(study_name="rnn_val_accuracy", storage=open_storage(None, sweep_dir))
     assert study.metric_names == ["test_accuracy", "epoch_seconds"]
     assert all(trial.distributions["model.units"] == IntDistribution(8, 32) for trial in study.trials)
     assert all(isinstance(trial.params["model.units"], int) for trial in study.trials)
@@ -96,7 +97,7 @@ def test_a_lightning_hydra_template_shaped_search_runs(tmp_path, mnist_path):
                      "data.limit_test=200", "train.epochs=1", "train.save_model=false", f"hydra.sweep.dir={sweep_dir}",
                      cwd=tmp_path, data=mnist_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    study = optuna.load_study(study_name="rnn_sweep", storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
+    study = optuna.load_study(study_name="rnn_sweep", storage=open_storage(None, sweep_dir))
     assert len(study.trials) == 2 and study.user_attrs["sampler"]["seed"] == 1234
     assert study.trials[0].distributions["train.batch_size"] == IntDistribution(32, 64, log=True)
     assert "best_value" in (sweep_dir / "optimization_results.yaml").read_text()

@@ -32,7 +32,8 @@ class OptunaSweeperConf:
     # The record columns the trials are scored by (null: best_val_accuracy), one per direction.
     objectives: Any = None
     study_name: str | None = "rnn_sweep"  # null: rnn_sweep too, so a resumed search finds its study
-    # An Optuna storage URL; null: a study file in the sweep folder, so the same sweep folder resumes the study.
+    # A database URL (e.g. postgresql://...); null: the sweep folder's optuna.journal (its optuna.db if it has one),
+    # so the same sweep folder resumes the study (rnn_sweep/search/study_storage.py).
     storage: Any = None
     n_trials: int = 20  # in all, counting the trials a resumed study already finished
     n_jobs: int = 1  # trials asked for at once and handed to the launcher together (parallel with joblib etc.)

@@ -95,6 +95,13 @@ def preflight(argv: list[str]) -> OutputFolder | None:
     output = OutputFolder("hydra.sweep.dir", Path(hydra_cfg.sweep.dir)) if args.multirun else \
         OutputFolder("hydra.run.dir", Path(hydra_cfg.run.dir))
     _check_writable(output.folder)
+    if args.multirun and hydra_cfg.sweeper.get("_target_") == SWEEPER_TARGET \
+            and (output.folder.is_dir() or hydra_cfg.sweeper.storage):
+        from rnn_sweep.search.study import study_name
+        from rnn_sweep.search.study_storage import check_study
+
+        # a damaged or lost study stops the search before any job
+        check_study(hydra_cfg.sweeper, output.folder, study_name(hydra_cfg.sweeper))
     if not args.multirun and (reason := foreign_record(output.folder, typed)):
         raise ConfigError(reason)
     return output

@@ -10,6 +10,7 @@ trials that ran to an end (complete, pruned, or failed with the run's error), ho
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -26,8 +27,8 @@ from rnn_sweep.search.objectives import directions, objective_names, objective_v
 from rnn_sweep.search.samplers import make_sampler
 from rnn_sweep.search.settings import DEFAULT_OBJECTIVE
 from rnn_sweep.search.space import Param, SearchSpace
+from rnn_sweep.search.study_storage import open_storage
 
-STUDY_FILE = "optuna.db"
 JOB = "job"  # user attribute: the trial's job folder number
 OVERRIDES = "overrides"  # user attribute: the job's overrides, for the command line that trains it alone
 STATUS = "status"  # user attribute of a trial whose run ended (its result's status); killed trials have none
@@ -37,16 +38,6 @@ SAMPLER = "sampler"  # study user attribute: the sampler's config, its seed incl
 DEFAULT_STUDY_NAME = "rnn_sweep"
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-def storage_url(sweeper: DictConfig, sweep_dir: Path) -> str:
-    return sweeper.storage or f"sqlite:///{(Path(sweep_dir) / STUDY_FILE).resolve()}"
-
-
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """An RDB storage; sqlite waits for a parallel job's write instead of failing with `database is locked`."""
-    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    return optuna.storages.RDBStorage(url, engine_kwargs=engine)
 
 
 def make_pruner(pruner: DictConfig) -> optuna.pruners.BasePruner:
@@ -64,7 +55,7 @@ def open_study(sweeper: DictConfig, sweep_dir: Path, space: SearchSpace) -> optu
     """Create the study, or load it when the sweep folder already holds it (resume), with its sampler."""
     wanted = directions(sweeper)
     pruner = make_pruner(sweeper.pruner) if len(wanted) == 1 else optuna.pruners.NopPruner()  # cannot prune several
-    study = optuna.create_study(study_name=study_name(sweeper), storage=open_storage(storage_url(sweeper, sweep_dir)),
+    study = optuna.create_study(study_name=study_name(sweeper), storage=open_storage(sweeper.storage, sweep_dir),
                                 directions=wanted, pruner=pruner, load_if_exists=True)
     _name_objectives(study, objective_names(sweeper), sweep_dir)
     study.sampler = make_sampler(sweeper.sampler, space.params, len(study.trials))
@@ -101,13 +92,16 @@ def _distribution(param: Param) -> BaseDistribution:
     return FloatDistribution(param.low, param.high, log=param.log, step=param.step)
 
 
-def settle_orphans(study: optuna.Study, sweep_dir: Path) -> None:
+def settle_orphans(study: optuna.Study, sweep_dir: Path, alive: Callable[[int], bool] = lambda slot: False) -> None:
     """Finish the trials a kill left running: from the record their job wrote, else as failed (asked again later).
 
     A kill can land after the job wrote its result.json, or after the trial took the run's status, but before the
-    study was told: such a run is not lost, it is told now as it ended.
+    study was told: such a run is not lost, it is told now as it ended. A trial whose slot is `alive` (another
+    worker still runs it, see study_workers.py) is left alone.
     """
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if JOB in trial.user_attrs and alive(trial.user_attrs[JOB]):
+            continue
         record = _finished_record(trial, Path(sweep_dir))
         if record is None:
             study.tell(trial.number, state=TrialState.FAIL)
@@ -178,7 +172,7 @@ def tell_record(study: optuna.Study, trial: Trial, record: dict) -> None:
 
 def job_trial(hydra_cfg: DictConfig) -> Trial | None:
     """In a job of a search: its running trial, to report each epoch to; None if the study has no such trial."""
-    storage = open_storage(storage_url(hydra_cfg.sweeper, Path(hydra_cfg.sweep.dir)))
+    storage = open_storage(hydra_cfg.sweeper.storage, Path(hydra_cfg.sweep.dir))
     study = optuna.load_study(study_name=study_name(hydra_cfg.sweeper), storage=storage,
                               pruner=make_pruner(hydra_cfg.sweeper.pruner))
     slot = int(hydra_cfg.job.num)

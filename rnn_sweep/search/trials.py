@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from rnn_sweep.console import stdout
 from rnn_sweep.record.columns import MULTIRUN_FILE
 from rnn_sweep.search import study as studies
+from rnn_sweep.search import study_workers as workers
 from rnn_sweep.search.custom_space import custom_space_function, extend_trial
 from rnn_sweep.search.kill_points import kill_point
 from rnn_sweep.search.samplers import grid_size
@@ -28,16 +29,16 @@ def run_search(config: DictConfig, launcher: Any, arguments: list[str]) -> list[
     space = search_space(sweeper, arguments)
     dists = studies.distributions(space)
     custom_space = custom_space_function(sweeper)
-    study = studies.open_study(sweeper, sweep_dir, space)
-    studies.settle_orphans(study, sweep_dir)
+    with workers.study_lock(sweep_dir):  # two workers starting at once do not both create the study
+        study = studies.open_study(sweeper, sweep_dir, space)
     if len(study.directions) > 1 and sweeper.pruner.name != "none":
         stdout.print("Pruning is off: Optuna cannot prune a search of several objectives, so every trial "
                      "runs all its epochs.")
     n_trials = min(sweeper.n_trials, grid_size(study.sampler) or sweeper.n_trials)  # a grid ends when done
-    left = studies.trials_left(study, n_trials)
+    locks = workers.TrialLocks(sweep_dir)
     returns = []
-    while left > 0:
-        asked = [_ask(config, study, space, dists, custom_space) for _ in range(min(sweeper.n_jobs, left))]
+    while asked := workers.claim_trials(study, sweep_dir, n_trials, sweeper.n_jobs, locks,
+                                        lambda: _ask(config, study, space, dists, custom_space)):
         try:
             for batch in _contiguous(asked):
                 first = batch[0][0].user_attrs[studies.JOB]
@@ -47,11 +48,11 @@ def run_search(config: DictConfig, launcher: Any, arguments: list[str]) -> list[
                     kill_point("recorded", trial.user_attrs[studies.JOB])
                     studies.tell(study, trial, job)
                     kill_point("told", trial.user_attrs[studies.JOB])
+                    locks.release(trial.user_attrs[studies.JOB])
                 returns.append(jobs)
         except BaseException:  # Ctrl-C: the trials still running are failed, and asked again on resume
             _fail_running(study, [trial for trial, _ in asked])
             raise
-        left = studies.trials_left(study, n_trials)
     report_study(study, sweep_dir)
     return returns
 

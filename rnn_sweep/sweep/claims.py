@@ -60,10 +60,15 @@ def holder(run_dir: Path) -> dict[str, Any]:
 
 def is_held(run_dir: Path) -> bool:
     """Whether a live process holds `run_dir`'s claim now."""
-    if fcntl is None or not (run_dir / CLAIM_FILE).is_file():
+    return is_locked(run_dir / CLAIM_FILE)
+
+
+def is_locked(path: Path) -> bool:
+    """Whether a live process holds an exclusive flock on the file at `path` now."""
+    if fcntl is None or not path.is_file():
         return False
     try:
-        descriptor = os.open(run_dir / CLAIM_FILE, os.O_RDWR)
+        descriptor = os.open(path, os.O_RDWR)
     except OSError:
         return False
     try:

@@ -103,11 +103,12 @@ def run_cli(*args: str, cwd: Path, data: str | None = None, timeout: float = 600
     )
 
 
-def start_cli(*args: str, cwd: Path, data: str | None = None) -> subprocess.Popen:
-    """`python -m rnn_sweep ARGS` started in its own process group (as a shell starts a command), to send signals to."""
+def start_cli(*args: str, cwd: Path, data: str | None = None, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`python -m rnn_sweep ARGS` started in its own process group (as a shell starts a command), to send signals to;
+    `env`: variables set for it beyond cli_env's."""
     return subprocess.Popen(
-        [sys.executable, "-m", "rnn_sweep", *args], cwd=cwd, env=cli_env(data), start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "rnn_sweep", *args], cwd=cwd, env={**cli_env(data), **(env or {})},
+        start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
 
