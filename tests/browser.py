@@ -171,9 +171,7 @@ def click_every_link(executable: str, page: Path) -> list[Click]:
                 browser.call(f"{domain}.enable", session)
             index = 0
             while True:
-                browser.events.clear()
-                browser.call("Page.navigate", session, url=page.resolve().as_uri())
-                browser.wait_for("Page.loadEventFired")
+                _load(browser, session, page.resolve().as_uri())
                 href = browser.call("Runtime.evaluate", session, returnByValue=True,
                                     expression=f"{links}[{index}]?.getAttribute('href') ?? null")["result"]
                 if href.get("value") is None:
@@ -187,6 +185,20 @@ def click_every_link(executable: str, page: Path) -> list[Click]:
                 index += 1
         finally:
             browser.close()
+
+
+def _load(browser: DevTools, session: str, uri: str) -> None:
+    """Navigate to `uri` and return once that very page has loaded: the load event of the page a previous click
+    opened may still arrive after the navigation starts, and must not count as this one's."""
+    browser.events.clear()
+    browser.call("Page.navigate", session, url=uri)
+    while True:
+        event = browser.wait_for("Page.loadEventFired")
+        loaded = browser.call("Runtime.evaluate", session, returnByValue=True,
+                              expression=f"document.readyState === 'complete' && location.href === {json.dumps(uri)}")
+        if loaded["result"].get("value") is True:
+            return
+        browser.events.remove(event)  # a stale one: wait for the next
 
 
 def _requests(events: list[dict[str, Any]]) -> list[str]:
