@@ -51,7 +51,7 @@ def test_every_sweep_folder_gets_a_self_contained_page(two_sweeps):
         parts = _parts(sweep / "report.html")
         _assert_self_contained(parts)
         assert len(parts.attribute("img", "src")) == len(list(sweep.glob("*.png"))) == 4
-        assert sorted(parts.attribute("a", "href")) == ["0/", "1/"]  # one link per job, relative to the page
+        assert sorted(parts.attribute("a", "href")) == ["./0/", "./1/"]  # one link per job, relative to the page
         text = (sweep / "report.html").read_text()
         assert "rnn-sweep -m" in text and "model=simple_rnn,gru" in text and f"seed={sweep.name[-1]}" in text
         assert "CPU" in text and "TensorFlow" in text and "simple_rnn" in text and "gru" in text
