@@ -91,7 +91,7 @@ def test_a_killed_search_resumes_to_n_trials_in_all(tmp_path, mnist_path, point)
     assert typed == ["rnn-sweep", *OmegaConf.load(best_dir / ".hydra" / "overrides.yaml")]
     optuna_csv = pd.read_csv(sweep_dir / "optuna.csv")
     assert len(optuna_csv) == len(states)
-    assert {"values_best_val_accuracy", "state", "params_optimizer.learning_rate"} <= set(optuna_csv)
+    assert {"value_best_val_accuracy", "state", "params_optimizer.learning_rate"} <= set(optuna_csv)
     for plot in ("optuna_history.png", "optuna_importances.png", "optuna_parallel_coordinate.png"):
         assert (sweep_dir / plot).read_bytes().startswith(b"\x89PNG")
 
