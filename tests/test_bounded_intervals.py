@@ -17,6 +17,7 @@ from matplotlib.container import ErrorbarContainer
 from matplotlib.image import imread
 from scipy import special, stats
 
+from rnn_sweep.record.columns import label
 from rnn_sweep.report.plots import _accuracy_vs_units, _validation_curves, write_sweep_plots
 from rnn_sweep.report.summary import summary_frame
 
@@ -84,7 +85,7 @@ def test_the_page_tells_learning_rates_apart_in_the_5th_decimal(tmp_path):
     page = (sweep / "report.html").read_text(encoding="utf-8")
     if not list(sweep.glob("*/learning_curve.png")):  # the page promises no picture the job folders lack
         assert "history.csv, the learning curve" not in page
-    (summary,) = [table for table in page.split("</table>") if "test_accuracy_ci_low" in table]
+    (summary,) = [table for table in page.split("</table>") if f">{label('n_not_ok')}</th>" in table]  # summary.csv
     cells = re.findall(r"<td[^>]*>\s*([^<]*?)\s*</td>", summary)
     assert "0.00101" in cells and "0.00102" in cells
     low, high = _logit_interval(SEEDS)

@@ -13,6 +13,8 @@ from helpers.cli import cli_env
 from scipy.stats import ttest_ind
 from statsmodels.stats.multitest import multipletests
 
+from rnn_sweep.record.columns import label, show
+
 UNITS = (8, 16, 128)  # text order would be 128, 16, 8
 
 
@@ -59,7 +61,8 @@ def test_piped_compare_prints_the_whole_table_in_natural_order_and_keeps_holm_p(
     assert table["p_value"].tolist() == pytest.approx(expected_p, rel=1e-9)
     holm = multipletests(expected_p, method="holm")[1].tolist()
     assert table["p_holm"].tolist() == pytest.approx(holm, rel=1e-9)
-    assert "p (Holm)" in page.read_text(encoding="utf-8")
+    shown = page.read_text(encoding="utf-8")
+    assert f">{label('p_holm')}</th>" in shown and all(f">{show('p_holm', p)}</td>" in shown for p in holm)
 
 
 def _accuracies(sweep: Path, cell: str, units: int) -> pd.Series:

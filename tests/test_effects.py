@@ -18,7 +18,7 @@ from scipy import stats
 from statsmodels.stats.anova import anova_lm
 from statsmodels.stats.weightstats import ttost_ind
 
-from rnn_sweep.record.columns import EFFECTS_CSV, HYDRA_DIR, MULTIRUN_FILE
+from rnn_sweep.record.columns import EFFECTS_CSV, HYDRA_DIR, MULTIRUN_FILE, label
 from rnn_sweep.record.result_files import new_record, write_result
 from rnn_sweep.report.effects import EFFECTS_COLUMNS, SEEDS_ROW, sweep_effects
 from rnn_sweep.report.frontier import frontier, recommend, seeds_to_decide, tost_welch
@@ -293,7 +293,7 @@ def test_the_page_shows_what_matters_the_frontier_and_the_recommendation(tmp_pat
     effects = pd.read_csv(sweep / EFFECTS_CSV)
     units = _factor(effects, "test_accuracy", "units")
     assert f"{units['p_value']:.3g}" in what_matters and f"{units['share']:.3f}" in what_matters
-    assert "seeds" in what_matters and "lstm" in what_matters and "epoch seconds" in what_matters
+    assert "seeds" in what_matters and "lstm" in what_matters and label("epoch_seconds") in what_matters
     images = [image for image in visit.facts["images"] if image["complete"] and image["width"] > 300]
     assert len(images) == len(list(sweep.glob("*.png"))) and (sweep / "accuracy_vs_epoch_seconds.png").is_file()
 

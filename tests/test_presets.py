@@ -309,7 +309,7 @@ def test_unknown_preset_is_refused_with_the_list(tmp_path):
 
 
 def test_summary_shows_the_reported_figure_beside_the_measured_one():
-    from rnn_sweep.console import print_run_summary
+    from rnn_sweep.report.run_console import print_run_summary
 
     console = Console(file=io.StringIO(), width=200)
     print_run_summary({"status": "ok", "preset": "tutorial_basicrnn150", "test_accuracy": 0.97,

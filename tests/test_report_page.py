@@ -15,6 +15,8 @@ from browser import open_page
 from helpers.cli import run_cli
 from PIL import Image
 
+from rnn_sweep.record.columns import label, show
+
 pytestmark = pytest.mark.slow
 
 
@@ -76,7 +78,8 @@ def test_report_html_rebuilds_the_page_of_a_copied_sweep_with_its_failures(seed_
     (summary,) = pd.read_csv(sweep / "summary.csv").to_dict("records")
     assert summary["n"] == 2 and summary["n_not_ok"] == 1  # seeds 0 and 2 ok, seed 1 interrupted
     for column in ("test_accuracy_mean", "test_accuracy_ci_low", "test_accuracy_ci_high"):
-        assert f"{summary[column]:.4f}" in text and column in text  # summary.csv, rounded
+        # summary.csv, as the column table labels and formats it
+        assert f">{show(column, summary[column])}</td>" in text and f">{label(column)}</th>" in text
     assert "&lt;before&gt;" in text and "<before>" not in text  # the error, escaped
     assert "status-interrupted" in text and "no result.json: still running, or killed" in text
     for href in parts.attribute("a", "href"):

@@ -22,7 +22,8 @@ def test_a_sweep_prints_one_line_per_job_and_a_single_run_its_box(tmp_path, mnis
     assert len(done) == len(results) == 2
     for row in results.itertuples():
         (line,) = [line for line in done if f" {row.cell}-8 bs64 adam lr0.001 " in line]
-        assert re.search(rf"seed 3 · test accuracy {row.test_accuracy:.4f} · epoch \d+\.\d\d s · ", line), line
+        shown = rf"seed 3 · test accuracy {row.test_accuracy:.4f} · epoch s \(median\) \d+\.\d\ds · "
+        assert re.search(shown, line), line
         assert line.endswith(str(sweep / str(row.run_dir))), line
 
     single = run_cli(*TINY, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, data=mnist_path)

@@ -25,7 +25,15 @@ from rnn_sweep.compare.pairing import load_results
 from rnn_sweep.compare.verdicts import ALPHA, Comparison, compare
 from rnn_sweep.console import print_whole, stdout
 from rnn_sweep.errors import UserError
-from rnn_sweep.record.columns import ACCURACY, MULTIRUN_FILE, RACE_CSV, RACE_FILE_COLUMNS, SETTING_COLUMNS
+from rnn_sweep.record.columns import (
+    ACCURACY,
+    MULTIRUN_FILE,
+    RACE_CSV,
+    RACE_FILE_COLUMNS,
+    SETTING_COLUMNS,
+    label,
+    show,
+)
 from rnn_sweep.report.html import write_comparison_page
 from rnn_sweep.stats.intervals import accuracy_interval
 from rnn_sweep.stats.sequential import WORSE
@@ -182,22 +190,24 @@ def _gate(comparison: Comparison, threshold: float | None, allow_untested: bool)
 
 
 def _table(comparison: Comparison, a: Path, b: Path) -> Table:
-    """Keys that are the same in every paired row go to the caption, so the table fits a terminal."""
+    """Keys that are the same in every paired row go to the caption, so the table fits a terminal. Headings and
+    numbers as the column table (record/columns.py) labels and formats them."""
     matched = comparison.matched
     shown = [key for key in comparison.keys if matched[key].nunique() > 1] or comparison.keys[:1]
     same = " ".join(f"{key}={matched[key].iloc[0]}" for key in comparison.keys if key not in shown)
     tests = int(matched["p_value"].notna().sum())
     caption = (f"A: {a}\nB: {b}" + (f"\nevery row: {same}" if same else "")
-               + f"\nverdict: Holm-corrected p <= {comparison.alpha:g} over {tests} test(s); acc: mean [95% CI] "
-               "where n >= 2; time: B/A median epoch (after the first) [95% bootstrap CI]")
+               + f"\nverdict: Holm-corrected p <= {comparison.alpha:g} over {tests} test(s); {label(ACCURACY)}: mean "
+               "[95% CI] where n >= 2; time: B/A median epoch (after the first) [95% bootstrap CI]")
     table = Table(title="rnn-sweep compare", caption=caption, box=box.SIMPLE_HEAD)
     for key in shown:
-        table.add_column(key)
-    for heading in ("n A/B", "acc A", "acc B", "Δ acc [95% CI]", "test", "p (Holm)", "verdict", "epoch s B/A [95% CI]",
-                    "time"):
+        table.add_column(label(key))
+    for heading in (f"{label('n')} A/B", label(f"{ACCURACY}_a"), label(f"{ACCURACY}_b"),
+                    f"{label('delta_accuracy')} [95% CI]", label("test"), f"{label('p_value')} ({label('p_holm')})",
+                    label("verdict"), f"{label('time_ratio')} [95% CI]", label("time_verdict")):
         table.add_column(heading, justify="right")
     for _, row in matched.iterrows():
-        table.add_row(*(str(row[key]) for key in shown), f"{row['n_a']}/{row['n_b']}", _accuracy(row, "a"),
+        table.add_row(*(show(key, row[key]) for key in shown), f"{row['n_a']}/{row['n_b']}", _accuracy(row, "a"),
                       _accuracy(row, "b"), _delta(row), _test(row), _p(row),
                       _verdict(UNTESTED if is_untested(row) else row["verdict"]),
                       _ratio(row), _verdict(row["time_verdict"]))
@@ -205,21 +215,22 @@ def _table(comparison: Comparison, a: Path, b: Path) -> Table:
 
 
 def _accuracy(row: pd.Series, side: str) -> str:
-    """The mean accuracy (± half-width for several runs), or the status of a side that has none (failed)."""
+    """The mean accuracy (with its 95% interval for several runs), or the status of a side that has none (failed)."""
     value = row[f"{ACCURACY}_{side}"]
     if pd.isna(value):
         status = row[f"status_{side}"]
         return str(status) if isinstance(status, str) else "-"
-    runs = row[f"runs_{side}"]
-    interval = accuracy_interval([run[ACCURACY] for run in runs])
-    return f"{value:.4f}" if interval.n < 2 else f"{value:.4f} [{interval.low:.4f}, {interval.high:.4f}]"
+    interval = accuracy_interval([run[ACCURACY] for run in row[f"runs_{side}"]])
+    shown = show(ACCURACY, value)
+    return shown if interval.n < 2 else f"{shown} [{show(ACCURACY, interval.low)}, {show(ACCURACY, interval.high)}]"
 
 
 def _delta(row: pd.Series) -> Text:
     delta, low, high = row["delta_accuracy"], row["delta_ci_low"], row["delta_ci_high"]
     if pd.isna(delta):
         return Text("-")
-    shown = f"{delta:+.4f}" + ("" if pd.isna(low) else f" [{low:+.4f}, {high:+.4f}]")
+    shown = show("delta_accuracy", delta) + ("" if pd.isna(low) else
+                                             f" [{show('delta_ci_low', low)}, {show('delta_ci_high', high)}]")
     return Text(shown, style={"better": "green", "worse": "red"}.get(row["verdict"], ""))
 
 
@@ -230,7 +241,7 @@ def _test(row: pd.Series) -> str:
 
 
 def _p(row: pd.Series) -> str:
-    return "-" if pd.isna(row["p_value"]) else f"{row['p_value']:.3g} ({row['p_holm']:.3g})"
+    return "-" if pd.isna(row["p_value"]) else f"{show('p_value', row['p_value'])} ({show('p_holm', row['p_holm'])})"
 
 
 def _verdict(value: str) -> Text:
@@ -242,7 +253,8 @@ def _ratio(row: pd.Series) -> str:
     ratio, low, high = row["time_ratio"], row["time_ratio_ci_low"], row["time_ratio_ci_high"]
     if pd.isna(ratio) or not math.isfinite(ratio):
         return "-"
-    return f"{ratio:.2f}x" + ("" if pd.isna(low) else f" [{low:.2f}, {high:.2f}]")
+    return show("time_ratio", ratio) + ("" if pd.isna(low) else
+                                        f" [{show('time_ratio_ci_low', low)}, {show('time_ratio_ci_high', high)}]")
 
 
 def _describe(rows: pd.DataFrame, keys: list[str]) -> list[str]:

@@ -10,12 +10,13 @@ from pathlib import Path
 
 from rnn_sweep import stopping
 from rnn_sweep.commands.arguments import CommandParser
-from rnn_sweep.console import print_error, print_run_summary, stdout
+from rnn_sweep.console import print_error, stdout
 from rnn_sweep.errors import UserError
 from rnn_sweep.record.columns import HISTORY_FILE, HYDRA_DIR, REPORT_HTML, RESULT_FILE
 from rnn_sweep.record.result_files import read_result
 from rnn_sweep.report.frontier import DEFAULT_MARGIN
 from rnn_sweep.report.plots import write_run_plot
+from rnn_sweep.report.run_console import print_run_summary
 from rnn_sweep.report.sweep_report import unwritable_sweep, write_sweep_report
 from rnn_sweep.report.tables import print_sweep_tables
 

@@ -18,19 +18,12 @@ from rnn_sweep.cluster import scheduler as cluster
 from rnn_sweep.config.paths import conf_dir, group_options
 from rnn_sweep.config.schema import register
 from rnn_sweep.config.validate import validate
-from rnn_sweep.console import (
-    LiveProgress,
-    job_line,
-    live_progress_allowed,
-    print_error,
-    print_run_summary,
-    print_steps_table,
-    stdout,
-)
+from rnn_sweep.console import LiveProgress, live_progress_allowed, print_error, stdout
 from rnn_sweep.errors import ConfigError
 from rnn_sweep.launch.preflight import sweep_size
 from rnn_sweep.record.columns import COLUMNS, STEPS_FILE
 from rnn_sweep.record.result_files import foreign_record, scheduler_fields, write_result
+from rnn_sweep.report.run_console import job_line, print_run_summary, print_steps_table
 from rnn_sweep.search.settings import SWEEPER_TARGET
 from rnn_sweep.sweep.claims import claim
 from rnn_sweep.sweep.launchers import launcher_traits, threads_per_job

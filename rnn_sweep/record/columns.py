@@ -1,6 +1,8 @@
-"""The result vocabulary: file names, statuses, columns and how overrides map onto columns.
+"""The result vocabulary: file names, statuses, columns (with their labels and number formats) and how overrides
+map onto columns.
 
-Every table, `compare`, `report` and resume read these names from here, so a new column or file is one edit.
+Every table, `compare`, `report`, resume, the pages, the terminal and TensorBoard read these names, labels and
+formats from here, so a new column or file is one edit.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rnn_sweep.config.overrides import parse_overrides
+from rnn_sweep.config.overrides import overrides_text, parse_overrides
 from rnn_sweep.errors import UserError
 
 if TYPE_CHECKING:  # pandas is imported where a table is read: the CLI imports this module before its signal handlers
@@ -38,6 +40,12 @@ MULTIRUN_FILE = "multirun.yaml"  # Hydra's record of the sweep: its command line
 PARETO_CSV = "optuna_pareto.csv"  # a search of several objectives: its Pareto front, with each trial's command line
 SWEEP_TIMING_FILE = "sweep_timing.json"  # the sweep's own seconds: command start to its first job, and its end
 REPORT_HTML = "report.html"  # one self-contained page: command, machine, tables, plots, links to the jobs
+# A search's sweep folder also holds Optuna's table of its trials and hydra-optuna-sweeper's best trial (which
+# scripts read). A trial's user attributes, columns `user_attrs_<name>` of optuna.csv: its job folder's number and
+# its job's overrides.
+OPTUNA_CSV = "optuna.csv"
+RESULTS_YAML = "optimization_results.yaml"
+TRIAL_JOB, TRIAL_OVERRIDES = "job", "overrides"
 
 STATUSES = ("ok", "failed", "diverged", "interrupted", "pruned")
 # Runs that ended as they should: `pruned` is a search's pruner stopping a hopeless trial early, not a failure.
@@ -48,8 +56,9 @@ class Column:
     """One column of the record: what it holds, what it is for, and how people see it.
 
     kind: `text`, `int`, `float`, `bool` or `list` (a JSON list in CSV files). role: `setting` (what is trained,
-    part of the identity), `seed`, `outcome` (how the run ended), `metric`, `timing` or `provenance` (where, when,
-    with what). `fmt` formats a value for tables and pages.
+    part of the identity), `seed`, `outcome` (how the run ended), `metric`, `timing`, `provenance` (where, when,
+    with what) or `statistic` (what compare and the effects table compute). `label` heads it in every table and
+    page; `fmt` writes a value there. `views`: where it is shown beyond the CSV files (VIEWS).
     """
 
     name: str
@@ -57,6 +66,7 @@ class Column:
     role: str
     label: str = ""
     fmt: str = "{}"
+    views: tuple[str, ...] = ()
 
     def show(self, value: object) -> str:
         """The value as tables and pages show it: `-` for nothing."""
@@ -64,59 +74,67 @@ class Column:
 
         if value is None or (not isinstance(value, (list, tuple, str)) and pd.isna(value)):
             return "-"
+        if self.kind == "list":  # a list, or the JSON a CSV file holds: its items as one would type them
+            return overrides_text(value) or "-"
         return self.fmt.format(value)
 
 
 KINDS = ("text", "int", "float", "bool", "list")
-ROLES = ("setting", "seed", "outcome", "metric", "timing", "provenance")
+ROLES = ("setting", "seed", "outcome", "metric", "timing", "provenance", "statistic")
+# Where a column is shown, each in the order of the declarations below: `run`, a run's summary on the terminal (the
+# run folder last); `jobs`, report.html's table of every job, after the settings that vary; `machine`, the page's
+# list of where the jobs ran; `hparams`, TensorBoard's HParams metrics.
+VIEWS = ("run", "jobs", "machine", "hparams")
 
 
-def _c(name: str, kind: str, role: str, label: str = "", fmt: str = "{}") -> Column:
-    return Column(name, kind, role, label or name.replace("_", " "), fmt)
+def _c(name: str, kind: str, role: str, label: str = "", fmt: str = "{}", views: tuple[str, ...] = ()) -> Column:
+    return Column(name, kind, role, label or name.replace("_", " "), fmt, views)
 
 
 # Every column of result.json and results.csv, declared once, in the order tables show them. The first block is
 # what DESIGN.md promises; the rest is what a user needs to trust or explain a number.
 RECORD = (
-    _c("run_dir", "text", "provenance", "job folder"),
-    _c("status", "text", "outcome"),
-    _c("error", "text", "outcome"),
-    _c("cell", "text", "setting"),
-    _c("units", "int", "setting"),
-    _c("batch_size", "int", "setting", "batch size"),
-    _c("optimizer", "text", "setting"),
-    _c("learning_rate", "float", "setting", "learning rate", "{:g}"),
+    _c("run_dir", "text", "provenance", "run folder", views=("run",)),
+    _c("status", "text", "outcome", views=("run",)),
+    _c("error", "text", "outcome", views=("run",)),
+    _c("cell", "text", "setting", views=("run",)),
+    _c("units", "int", "setting", views=("run",)),
+    _c("batch_size", "int", "setting", "batch size", views=("run",)),
+    _c("optimizer", "text", "setting", views=("run",)),
+    # Every digit it was given, so two rates that differ in the 5th decimal never print alike.
+    _c("learning_rate", "float", "setting", "learning rate", views=("run",)),
     _c("epochs", "int", "setting"),
-    _c("data", "text", "setting"),
+    _c("data", "text", "setting", views=("run",)),
     _c("seed", "int", "seed"),
-    _c("params", "int", "metric", "parameters", "{:,}"),
-    _c("test_accuracy", "float", "metric", "test accuracy", "{:.4f}"),
-    _c("test_loss", "float", "metric", "test loss", "{:.4f}"),
-    _c("best_val_accuracy", "float", "metric", "best val accuracy", "{:.4f}"),
-    _c("train_seconds", "float", "timing", "train s", "{:.2f}s"),
-    _c("epoch_seconds", "float", "timing", "epoch s", "{:.2f}s"),
-    _c("first_epoch_seconds", "float", "timing", "first epoch s", "{:.2f}s"),
-    _c("train_samples_per_second", "float", "timing", "train samples/s", "{:,.0f}/s"),
-    _c("eval_samples_per_second", "float", "timing", "eval samples/s", "{:,.0f}/s"),
-    _c("device", "text", "provenance"),
+    _c("params", "int", "metric", "parameters", "{:,}", views=("run",)),
+    _c("test_accuracy", "float", "metric", "test accuracy", "{:.4f}", views=("run", "jobs", "hparams")),
+    _c("test_loss", "float", "metric", "test loss", "{:.4f}", views=("run",)),
+    _c("best_val_accuracy", "float", "metric", "best val accuracy", "{:.4f}", views=("run", "jobs", "hparams")),
+    _c("train_seconds", "float", "timing", "train s", "{:.2f}s", views=("run", "jobs")),
+    # The median over the epochs after the first (which includes tracing).
+    _c("epoch_seconds", "float", "timing", "epoch s (median)", "{:.2f}s", views=("run", "jobs", "hparams")),
+    _c("first_epoch_seconds", "float", "timing", "first epoch s", "{:.2f}s", views=("run", "jobs")),
+    _c("train_samples_per_second", "float", "timing", "train samples/s", "{:,.0f}/s", views=("run", "jobs")),
+    _c("eval_samples_per_second", "float", "timing", "eval samples/s", "{:,.0f}/s", views=("run",)),
+    _c("device", "text", "provenance", views=("run", "machine")),
     _c("started_at", "text", "provenance", "started"),
     _c("config_hash", "text", "provenance", "identity"),
     # Beyond the contract.
-    _c("epochs_completed", "int", "outcome", "epochs done"),
-    _c("train_samples", "int", "provenance"),
-    _c("val_samples", "int", "provenance"),
-    _c("test_samples", "int", "provenance"),
+    _c("epochs_completed", "int", "outcome", "epochs done", views=("run", "jobs")),
+    _c("train_samples", "int", "provenance", "train images", views=("run",)),
+    _c("val_samples", "int", "provenance", "validation images"),
+    _c("test_samples", "int", "provenance", "test images"),
     _c("eval_seconds", "float", "timing", "eval s", "{:.2f}s"),
     _c("finished_at", "text", "provenance", "finished"),
-    _c("data_source", "text", "provenance"),
+    _c("data_source", "text", "provenance", "data source", views=("machine",)),
     _c("overrides", "list", "provenance"),
-    _c("threads", "int", "provenance"),
-    _c("tensorflow_version", "text", "provenance"),
-    _c("keras_version", "text", "provenance"),
-    _c("rnn_sweep_version", "text", "provenance"),
-    _c("preset", "text", "provenance"),
-    _c("reported_test_accuracy", "float", "metric", "reported accuracy", "{:.4f}"),
-    _c("target_test_accuracy", "float", "metric", "target accuracy", "{:.4f}"),
+    _c("threads", "int", "provenance", views=("machine",)),
+    _c("tensorflow_version", "text", "provenance", "TensorFlow", views=("machine",)),
+    _c("keras_version", "text", "provenance", "Keras", views=("machine",)),
+    _c("rnn_sweep_version", "text", "provenance", "rnn-sweep", views=("machine",)),
+    _c("preset", "text", "provenance", views=("run",)),
+    _c("reported_test_accuracy", "float", "metric", "reported test accuracy", "{:.4f}", views=("run",)),
+    _c("target_test_accuracy", "float", "metric", "target test accuracy", "{:.4f}"),
     _c("sequence", "text", "provenance"),
     _c("steps", "int", "provenance"),
     _c("steps_per_execution", "int", "provenance"),
@@ -133,11 +151,11 @@ RECORD = (
     # Timing noise: every epoch's wall and process CPU seconds, the spread of the steady ones, the load at start.
     _c("epoch_seconds_all", "list", "timing"),
     _c("epoch_cpu_seconds_all", "list", "timing"),
-    _c("epoch_seconds_iqr", "float", "timing", "epoch s IQR", "{:.2f}s"),
+    _c("epoch_seconds_iqr", "float", "timing", "epoch s IQR", "{:.2f}s", views=("jobs",)),
     _c("load_average_1m", "float", "provenance"),
     _c("test_set_hash", "text", "provenance"),  # which test images (and labels, in order) the run was scored on
-    _c("validation", "text", "provenance"),
-    _c("evaluations", "int", "provenance"),
+    _c("validation", "text", "provenance", views=("run",)),
+    _c("evaluations", "int", "provenance", "test evaluations", views=("run",)),
     _c("preset_measures", "text", "provenance"),
     # Where a job's time went besides training (setup_seconds and eval_seconds above): the first epoch's extra
     # over a steady one (tracing), and the predictions and model file written after the evaluation.
@@ -146,24 +164,82 @@ RECORD = (
 )
 # race.csv: beside the columns of the settings that differ, each round's seeds so far (n runs ok), mean, 95% interval.
 RACE_FILE_COLUMNS = ("round", "n", "mean", "ci_low", "ci_high", "state")
-# summary.csv: per setting (the setting columns above first), seeds folded over the runs that count.
-SUMMARY = (
-    _c("n", "int", "metric", "n"),
+# summary.csv: per setting (the setting columns above first), seeds folded over the runs that count. The folded
+# columns are DERIVED (below) from the record's, so they take its label and format.
+SUMMARY_COLUMNS = ("n", "n_not_ok", "test_accuracy_mean", "test_accuracy_sd", "test_accuracy_ci_low",
+                   "test_accuracy_ci_high", "epoch_seconds_median", "epoch_seconds_iqr",
+                   "train_samples_per_second_median")
+# What compare and the effects table compute, where no record column gives it a label.
+STATISTICS = (
+    _c("n", "int", "statistic", "n"),
     _c("n_not_ok", "int", "outcome", "not ok"),
-    _c("test_accuracy_mean", "float", "metric", "test accuracy", "{:.4f}"),
-    _c("test_accuracy_sd", "float", "metric", "sd", "{:.4f}"),
-    _c("test_accuracy_ci_low", "float", "metric", "95% CI low", "{:.4f}"),
-    _c("test_accuracy_ci_high", "float", "metric", "95% CI high", "{:.4f}"),
-    _c("epoch_seconds_median", "float", "timing", "epoch s", "{:.2f}s"),
-    _c("epoch_seconds_iqr", "float", "timing", "epoch s IQR", "{:.2f}s"),
-    _c("train_samples_per_second_median", "float", "timing", "train samples/s", "{:,.0f}/s"),
+    _c("delta_accuracy", "float", "statistic", "Δ test accuracy", "{:+.4f}"),
+    _c("delta_ci_low", "float", "statistic", "Δ 95% CI low", "{:+.4f}"),
+    _c("delta_ci_high", "float", "statistic", "Δ 95% CI high", "{:+.4f}"),
+    _c("p_value", "float", "statistic", "p", "{:.3g}"),
+    _c("p_holm", "float", "statistic", "Holm-adjusted p", "{:.3g}"),
+    _c("test", "text", "statistic"),
+    _c("verdict", "text", "statistic"),
+    _c("time_ratio", "float", "statistic", "epoch s B/A", "{:.2f}x"),
+    _c("time_verdict", "text", "statistic", "time verdict"),
+    _c("factor", "text", "statistic"),
+    _c("level", "text", "statistic"),
+    _c("share", "float", "statistic", "share (partial η²)", "{:.3f}"),
 )
-DECLARED = {column.name: column for column in (*RECORD, *SUMMARY)}
+DECLARED = {column.name: column for column in (*RECORD, *STATISTICS)}
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A column named `<declared column>_<ending>`: a fold over seeds, a side of compare, a B/A ratio. It takes the
+    declared column's label (through `label`) and format (unless `fmt` is given), so a new metric is one entry."""
+
+    label: str
+    fmt: str | None = None
+    kind: str | None = "float"  # None: the declared column's kind
+
+    def of(self, base: Column, name: str) -> Column:
+        return Column(name, self.kind or base.kind, base.role, self.label.format(base.label), self.fmt or base.fmt)
+
+
+DERIVED = {
+    "mean": Derived("{}"), "median": Derived("{}"), "sd": Derived("{} sd"), "iqr": Derived("{} IQR"),
+    "ci_low": Derived("{} 95% CI low"), "ci_high": Derived("{} 95% CI high"),
+    "a": Derived("{} A", kind=None), "b": Derived("{} B", kind=None), "ratio": Derived("{} B/A", "{:.2f}x"),
+}
+
+
+def column(name: str) -> Column | None:
+    """The column `name`, declared above or derived from a declared one (DERIVED); None for any other name (a swept
+    key without a column of its own, such as model.dropout). Every table, page and TensorBoard view asks here."""
+    if name in DECLARED:
+        return DECLARED[name]
+    for ending, derived in DERIVED.items():
+        base = name.removesuffix(f"_{ending}")
+        if base != name and base in DECLARED:
+            return derived.of(DECLARED[base], name)
+    return None
+
+
+def label(name: str) -> str:
+    """The heading of column `name` in tables and pages; the name itself for one not declared."""
+    found = column(name)
+    return found.label if found else name
+
+
+def show(name: str, value: object) -> str:
+    """A value of column `name` as tables and pages write it (`-` for nothing)."""
+    return (column(name) or Column(name, "text", "setting")).show(value)
+
+
+def shown_in(view: str) -> list[Column]:
+    """The columns a view (one of VIEWS) shows, in their declared order."""
+    return [found for found in DECLARED.values() if view in found.views]
+
 
 COLUMNS = tuple(column.name for column in RECORD)
 CONTRACT_COLUMNS = COLUMNS[: COLUMNS.index("config_hash") + 1]
 EXTRA_COLUMNS = COLUMNS[len(CONTRACT_COLUMNS):]
-SUMMARY_COLUMNS = tuple(column.name for column in SUMMARY)
 # What is trained (the settings) and the seed: the record's identity, config_hash, hashes these and nothing else.
 CONFIG_COLUMNS = tuple(column.name for column in RECORD if column.role in ("setting", "seed"))
 # What tells two settings apart when runs are paired or folded over seeds.
@@ -226,7 +302,7 @@ def read_table(path: Path) -> pd.DataFrame:
     import pandas as pd
 
     header = pd.read_csv(path, nrows=0).columns
-    frame = pd.read_csv(path, dtype={name: str for name in header if name in DECLARED})
+    frame = pd.read_csv(path, dtype={name: str for name in header if column(name) is not None})
     return typed(frame, path)
 
 
@@ -236,23 +312,25 @@ def typed(frame: pd.DataFrame, where: object = "the table") -> pd.DataFrame:
 
     frame = frame.copy()
     run_dirs = frame["run_dir"] if "run_dir" in frame.columns else pd.Series("?", index=frame.index)
-    for name in (name for name in frame.columns if name in DECLARED):
-        column, values = DECLARED[name], frame[name]
-        if column.kind in ("text", "list"):
-            frame[name] = values.map(_as_text if column.kind == "text" else _as_json_list).astype(object)
+    for name in frame.columns:
+        declared, values = column(name), frame[name]
+        if declared is None:
             continue
-        cast = values.map(_as_bool) if column.kind == "bool" else pd.to_numeric(values.map(_number), errors="coerce")
+        if declared.kind in ("text", "list"):
+            frame[name] = values.map(_as_text if declared.kind == "text" else _as_json_list).astype(object)
+            continue
+        cast = values.map(_as_bool) if declared.kind == "bool" else pd.to_numeric(values.map(_number), errors="coerce")
         bad = values.notna() & cast.isna()
-        if column.kind == "int":
+        if declared.kind == "int":
             bad |= cast.notna() & (cast % 1 != 0)
         if bad.any():
             first = bad.idxmax()
-            raise ColumnValueError(where, column, values[first], run_dirs[first])
+            raise ColumnValueError(where, declared, values[first], run_dirs[first])
         outside = cast.notna() & ~cast.between(0, 1) if name.endswith("accuracy") else bad
         if outside.any():  # a fraction of images: inf, -0.5 or 1.7 is damage, never a result
             first = outside.idxmax()
-            raise ColumnValueError(where, column, values[first], run_dirs[first], "a fraction from 0 to 1")
-        frame[name] = cast.astype({"int": "Int64", "float": "float64", "bool": "boolean"}[column.kind])
+            raise ColumnValueError(where, declared, values[first], run_dirs[first], "a fraction from 0 to 1")
+        frame[name] = cast.astype({"int": "Int64", "float": "float64", "bool": "boolean"}[declared.kind])
     return frame
 
 

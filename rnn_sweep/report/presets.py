@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 from rich.table import Table
 
+from rnn_sweep.record.columns import ACCURACY, label, show
 from rnn_sweep.record.fold import counted
 
 _FOLDED = ("seed", "experiment")  # seeds are folded into mean ± spread; `experiment` repeats `preset`
@@ -39,11 +40,12 @@ def preset_summary(frame: pd.DataFrame, varied: list[str]) -> pd.DataFrame:
 
 
 def preset_table(summary: pd.DataFrame, title: str) -> Table:
-    """The summary as docs/configuration.md's presets table shows it: reported or target, then mean ± spread."""
+    """The summary as docs/configuration.md's presets table shows it: reported or target, then mean ± spread; labels
+    and numbers as the column table writes them."""
     table = Table(title=title, title_justify="left")
     keys = list(summary.columns[: summary.columns.get_loc("measures")])
-    for header in (*keys, "measures", "reported / target", "test accuracy", "seeds", "epochs", "train s (mean)",
-                   "device"):
+    for header in (*map(label, keys), "measures", "reported / target", label(ACCURACY), "seeds",
+                   label("epochs_completed"), f"{label('train_seconds')} (mean)", label("device")):
         table.add_column(header, overflow="fold")
     for _, values in summary.iterrows():  # not itertuples: a column named like preset.name is no tuple field
         if pd.notna(values["reported_test_accuracy"]):
@@ -52,12 +54,13 @@ def preset_table(summary: pd.DataFrame, title: str) -> Table:
             reference = f">= {values['target_test_accuracy']} target"
         else:
             reference = "-"
-        accuracy = f"{values['test_accuracy_mean']:.4f}"
+        accuracy = show(ACCURACY, values["test_accuracy_mean"])
         if values["runs"] > 1:
-            each = " ".join(f"{value:.4f}" for value in values["test_accuracies"])
-            accuracy += f" ± {values['test_accuracy_std']:.4f} ({each})"
+            each = " ".join(show(ACCURACY, value) for value in values["test_accuracies"])
+            accuracy += f" ± {show(ACCURACY, values['test_accuracy_std'])} ({each})"
         measures = values["measures"] if pd.notna(values["measures"]) else "-"
         seeds = " ".join(map(str, values["seeds"]))
-        table.add_row(*(str(values[key]) for key in keys), measures, reference, accuracy, seeds,
-                      str(values["epochs_completed"]), f"{values['train_seconds_mean']:.0f}", values["device"])
+        table.add_row(*map(show, keys, (values[key] for key in keys)), measures, reference, accuracy, seeds,
+                      show("epochs_completed", values["epochs_completed"]),
+                      show("train_seconds", values["train_seconds_mean"]), values["device"])
     return table

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rnn_sweep import atomic
-from rnn_sweep.config.overrides import overrides_as_json, overrides_text
+from rnn_sweep.config.overrides import overrides_as_json
 from rnn_sweep.record.columns import (
     ACCURACY_CSV,
     COLUMNS,
@@ -32,7 +32,9 @@ from rnn_sweep.record.columns import (
     SUMMARY_CSV,
     TIMING_CSV,
     extra_settings,
+    label,
     lists_as_json,
+    show,
     typed,
 )
 from rnn_sweep.record.fold import not_ok
@@ -45,6 +47,9 @@ from rnn_sweep.report.summary import setting_keys, summary_frame
 # Varied config columns go to the rows when they are one of these, to the columns otherwise.
 ROW_COLUMNS = ("cell", "units")
 TIMING_VALUES = ("epoch_seconds", "train_samples_per_second")
+# What the terminal shows of summary.csv: the accuracy with its interval and n, the timing medians.
+ACCURACY_SHOWN = ("test_accuracy_mean", "test_accuracy_ci_low", "test_accuracy_ci_high", "n")
+TIMING_SHOWN = ("epoch_seconds_median", "train_samples_per_second_median")
 
 
 def results_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -201,16 +206,14 @@ def _print_results(tables: SweepTables, console: Console) -> None:
     """Accuracy and timing per setting, seeds folded (summary.csv); per-seed values stay in accuracy/timing.csv."""
     frame, sweep_dir = tables.results, tables.folder
     axes = pivot_axes(frame, fold_seeds=True)
-    summary = tables.summary.rename(columns={"test_accuracy_mean": "test_accuracy", "epoch_seconds_median":
-                                             "epoch_seconds", "train_samples_per_second_median": "samples_per_second"})
+    summary = tables.summary
     seeds = "mean [95% CI] (n runs) where n >= 2; " if (summary["n"] > 1).any() else ""
-    console.print(_table(f"test accuracy ({seeds}{sweep_dir / SUMMARY_CSV}, per run: {sweep_dir / ACCURACY_CSV})",
-                         pivot(summary, ["test_accuracy", "test_accuracy_ci_low", "test_accuracy_ci_high", "n"], axes),
-                         axes[0], _mean_cell))
-    timing = pivot(summary, ["epoch_seconds", "samples_per_second"], axes)
-    console.print(_table(f"median epoch seconds | train samples/s ({sweep_dir / SUMMARY_CSV}, per run: "
-                         f"{sweep_dir / TIMING_CSV})", timing, axes[0],
-                         lambda cells: f"{_number(cells[0], '{:.2f}s')} | {_number(cells[1], '{:,.0f}/s')}"))
+    accuracy, timing = label(ACCURACY_SHOWN[0]), " | ".join(map(label, TIMING_SHOWN))
+    console.print(_table(f"{accuracy} ({seeds}{sweep_dir / SUMMARY_CSV}, per run: {sweep_dir / ACCURACY_CSV})",
+                         accuracy, pivot(summary, list(ACCURACY_SHOWN), axes), axes[0], _mean_cell))
+    console.print(_table(f"{timing} ({sweep_dir / SUMMARY_CSV}, per run: {sweep_dir / TIMING_CSV})", timing,
+                         pivot(summary, list(TIMING_SHOWN), axes), axes[0],
+                         lambda cells: " | ".join(map(show, TIMING_SHOWN, cells))))
     if not tables.presets.empty:
         console.print(preset_table(tables.presets, f"presets ({sweep_dir / PRESETS_CSV})"))
     ok, pruned = (int((frame["status"] == status).sum()) for status in ENDED_WELL)
@@ -220,10 +223,11 @@ def _print_results(tables: SweepTables, console: Console) -> None:
     failed = failed_jobs(frame)
     if not failed.empty:
         table = Table(title="jobs that did not end ok", title_justify="left")
-        for header in ("job folder", "status", "overrides", "error"):
-            table.add_column(header, overflow="fold")
+        shown = ("run_dir", "status", "overrides", "error")
+        for name in shown:
+            table.add_column(label(name), overflow="fold")
         for _, row in failed.iterrows():
-            table.add_row(str(row["run_dir"]), str(row["status"]), overrides_text(row["overrides"]), str(row["error"]))
+            table.add_row(*(show(name, row[name]) for name in shown))
         console.print(table)
 
 
@@ -258,32 +262,29 @@ def _print_missing(tables: SweepTables, console: Console) -> None:
                   "(jobs already ok are skipped).")
 
 
-def _table(title: str, data: pd.DataFrame, rows: list[str], cell: Any) -> Table:
-    """`data` (values at column level 0, column keys below) as a table; `cell` formats one position's values."""
+def _table(title: str, heading: str, data: pd.DataFrame, rows: list[str], cell: Any) -> Table:
+    """`data` (values at column level 0, column keys below) as a table; `cell` formats one position's values;
+    `heading` heads the one column of values where no setting is laid out across."""
     table = Table(title=title, title_justify="left")
     for name in rows:
-        table.add_column(name, style="bold")
+        table.add_column(label(name), style="bold")
     values = list(dict.fromkeys(data.columns.get_level_values(0)))
     positions = list(dict.fromkeys(column[1:] if isinstance(column, tuple) else () for column in data.columns))
     names = data.columns.names[1:] if isinstance(data.columns, pd.MultiIndex) else []
     for position in positions:
-        header = " ".join(f"{name}={value}" for name, value in zip(names, position, strict=True)) or values[0]
+        header = " ".join(f"{name}={value}" for name, value in zip(names, position, strict=True)) or heading
         table.add_column(header, justify="right")
     for index, row in data.iterrows():
         keys = index if isinstance(index, tuple) else (index,)
         cells = [cell([row[(value, *position)] if position else row[value] for value in values])
                  for position in positions]
-        table.add_row(*(str(key) for key in keys), *cells)
+        table.add_row(*map(show, rows, keys), *cells)
     return table
 
 
 def _mean_cell(cells: list[Any]) -> str:
     """`mean [low, high] (n)` where n >= 2 (the interval is not symmetric); the one run's accuracy where n = 1."""
-    mean, low, high, n = cells
-    if pd.isna(n) or n < 2 or pd.isna(low):
-        return _number(mean, "{:.4f}")
-    return f"{mean:.4f} [{low:.4f}, {high:.4f}] ({int(n)})"
-
-
-def _number(value: Any, pattern: str) -> str:
-    return "-" if value is None or pd.isna(value) else pattern.format(value)
+    mean, low, high, n = map(show, ACCURACY_SHOWN, cells)
+    if pd.isna(cells[3]) or cells[3] < 2 or pd.isna(cells[1]):
+        return mean
+    return f"{mean} [{low}, {high}] ({n})"

@@ -26,13 +26,11 @@ from tensorboard.plugins.scalar.summary_v2 import scalar_pb
 from tensorboard.summary.writer.record_writer import RecordWriter
 
 from rnn_sweep import atomic
-from rnn_sweep.record.columns import COLUMNS, SETTING_COLUMNS, TENSORBOARD_DIR
+from rnn_sweep.record.columns import COLUMNS, SETTING_COLUMNS, TENSORBOARD_DIR, label, shown_in
 from rnn_sweep.record.fold import ended_well
 
 # TensorBoard reads every file whose name holds "tfevents".
 HPARAMS_EVENTS = "events.out.tfevents.rnn-sweep-hparams"
-METRICS = {"test_accuracy": "test accuracy", "best_val_accuracy": "best validation accuracy",
-           "epoch_seconds": "epoch seconds (median)"}
 
 
 def write_hparams(sweep_dir: Path, results: pd.DataFrame) -> int:
@@ -53,7 +51,8 @@ def write_hparams(sweep_dir: Path, results: pd.DataFrame) -> int:
         session = building / _run_name(record, varied, taken)
         _link_tree(job_logs, session)
         _write_events(session / HPARAMS_EVENTS, _session(record, names, _group_name(record, varied)))
-    experiment = hp.hparams_config_pb(settings, [hp.Metric(tag, display_name=label) for tag, label in METRICS.items()])
+    metrics = [hp.Metric(found.name, display_name=found.label) for found in shown_in("hparams")]
+    experiment = hp.hparams_config_pb(settings, metrics)
     _mark_differs(experiment, set(varied))
     _write_events(building / HPARAMS_EVENTS, [(0, experiment)])
     _replace(building, sweep_dir / TENSORBOARD_DIR)
@@ -124,7 +123,8 @@ def _session(record: dict[str, Any], names: list[str], group: str) -> list[tuple
     settings = {name: value for name in names if (value := _value(record.get(name))) is not None}
     step = int(_value(record.get("epochs_completed")) or 0)
     summaries = [(0, hp.hparams_pb(settings, trial_id=group, start_time_secs=_time(record, "started_at")))]
-    summaries += [(step, scalar_pb(tag, value)) for tag in METRICS if (value := _value(record.get(tag))) is not None]
+    summaries += [(step, scalar_pb(found.name, value)) for found in shown_in("hparams")
+                  if (value := _value(record.get(found.name))) is not None]
     status = api_pb2.STATUS_SUCCESS if ended_well(record.get("status")) else api_pb2.STATUS_FAILURE
     end = plugin_data_pb2.HParamsPluginData(session_end_info=plugin_data_pb2.SessionEndInfo(
         status=status, end_time_secs=_time(record, "finished_at")))
@@ -135,16 +135,17 @@ def _session(record: dict[str, Any], names: list[str], group: str) -> list[tuple
 
 
 def _setting(name: str, values: list[Any]) -> hp.HParam | None:
-    """The HParam with the values the jobs took: a range for real numbers, a list for everything else."""
+    """The HParam with the values the jobs took: a range for real numbers, a list for everything else; shown under
+    the column's label."""
     present = [value for value in values if value is not None]
     if not present:
         return None
     if all(isinstance(value, float) for value in present) and min(present) < max(present):
-        return hp.HParam(name, hp.RealInterval(min(present), max(present)))
+        return hp.HParam(name, hp.RealInterval(min(present), max(present)), display_name=label(name))
     kinds = {type(value) for value in present}
     if len(kinds) > 1:  # mixed numbers and text (e.g. an override that was not always given): no domain
-        return hp.HParam(name)
-    return hp.HParam(name, hp.Discrete(sorted(set(present))))
+        return hp.HParam(name, display_name=label(name))
+    return hp.HParam(name, hp.Discrete(sorted(set(present))), display_name=label(name))
 
 
 def _value(value: Any) -> bool | int | float | str | None:

@@ -20,7 +20,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.record.columns import STATUSES
+from rnn_sweep.record.columns import STATUSES, TRIAL_JOB, TRIAL_OVERRIDES
 from rnn_sweep.record.result_files import ResultFileError, read_result
 from rnn_sweep.search.kill_points import kill_point
 from rnn_sweep.search.objectives import directions, objective_names, objective_values
@@ -29,8 +29,8 @@ from rnn_sweep.search.settings import DEFAULT_OBJECTIVE
 from rnn_sweep.search.space import Param, SearchSpace
 from rnn_sweep.search.study_storage import open_storage
 
-JOB = "job"  # user attribute: the trial's job folder number
-OVERRIDES = "overrides"  # user attribute: the job's overrides, for the command line that trains it alone
+JOB = TRIAL_JOB  # user attribute: the trial's job folder number
+OVERRIDES = TRIAL_OVERRIDES  # user attribute: the job's overrides, for the command line that trains it alone
 STATUS = "status"  # user attribute of a trial whose run ended (its result's status); killed trials have none
 ERROR = "error"
 ENDED = tuple(status for status in STATUSES if status != "interrupted")  # an interrupted run is trained again

@@ -20,12 +20,10 @@ from rich.table import Table
 
 from rnn_sweep import atomic
 from rnn_sweep.console import stdout
-from rnn_sweep.record.columns import PARETO_CSV, lists_as_json
+from rnn_sweep.record.columns import OPTUNA_CSV, PARETO_CSV, RESULTS_YAML, lists_as_json
 from rnn_sweep.search.settings import DEFAULT_OBJECTIVE
 from rnn_sweep.search.study import JOB, OVERRIDES, finished_trials
 
-OPTUNA_CSV = "optuna.csv"
-RESULTS_YAML = "optimization_results.yaml"  # hydra-optuna-sweeper's file, which scripts read
 PARETO_PLOT = "optuna_pareto_front.png"
 STUDY_PLOTS: dict[str, Callable[[optuna.Study], Any]] = {
     "optuna_history.png": optuna_plots.plot_optimization_history,

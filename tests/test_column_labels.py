@@ -1,0 +1,182 @@
+"""Every renderer takes its headings and number formats from the one column table (rnn_sweep/record/columns.py),
+and the sweep page says once what every run shares. Sweep folders are written by hand here: no training.
+
+A column relabelled in the table is relabelled on the terminal, on the page, in compare and in TensorBoard's
+HParams view; a column taken out of a view leaves every renderer of that view.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import struct
+from dataclasses import replace
+from html import unescape
+from itertools import product
+from pathlib import Path
+
+import optuna
+import pytest
+from rich.console import Console
+from tensorboard.compat.proto import event_pb2
+from tensorboard.plugins.hparams import metadata
+
+from rnn_sweep.commands import compare
+from rnn_sweep.record.columns import (
+    COLUMNS,
+    DECLARED,
+    REPORT_HTML,
+    TENSORBOARD_DIR,
+    TRIAL_JOB,
+    TRIAL_OVERRIDES,
+    label,
+    show,
+)
+from rnn_sweep.record.result_files import write_result
+from rnn_sweep.report.html import write_sweep_page
+from rnn_sweep.report.run_console import print_run_summary
+from rnn_sweep.report.tables import print_sweep_tables, sweep_tables, varied_columns
+from rnn_sweep.report.tensorboard_hparams import HPARAMS_EVENTS, write_hparams
+from rnn_sweep.search.study_files import report_study
+
+RELABELLED = "share of test digits right"
+CELLS = ("gru", "lstm")
+SEEDS = (0, 1, 2)
+
+
+def _record(job: Path, **values: object) -> dict:
+    record = {**dict.fromkeys(COLUMNS), "run_dir": str(job), "status": "ok", "units": 8, "batch_size": 64,
+              "optimizer": "adam", "learning_rate": 0.001, "epochs": 2, "data": "mnist", "params": 1234,
+              "test_loss": 1.2, "epochs_completed": 2, "train_samples_per_second": 900.0, "device": "CPU (test)"}
+    return {**record, **values}
+
+
+def _sweep(folder: Path, shift: float = 0.0) -> Path:
+    """gru and lstm on three seeds each, every job logged to TensorBoard (an empty log folder of its own)."""
+    for number, (cell, seed) in enumerate(product(CELLS, SEEDS)):
+        job = folder / str(number)
+        accuracy = 0.5 + 0.1 * CELLS.index(cell) + 0.01 * seed + shift
+        write_result(job, _record(job, cell=cell, seed=seed, test_accuracy=accuracy, best_val_accuracy=accuracy - 0.1,
+                                  epoch_seconds=1.0 + seed / 10, epoch_seconds_all=[3.0, 1.0 + seed / 10, 1.1],
+                                  overrides=[f"model={cell}", f"seed={seed}"]))
+        (job / TENSORBOARD_DIR).mkdir()
+    return folder
+
+
+def _events(path: Path) -> list[event_pb2.Event]:
+    """The events of a TFRecord file: length (8 bytes), its CRC (4), the event, the event's CRC (4)."""
+    data, offset, events = path.read_bytes(), 0, []
+    while offset < len(data):
+        (length,) = struct.unpack_from("<Q", data, offset)
+        events.append(event_pb2.Event.FromString(data[offset + 12: offset + 12 + length]))
+        offset += 12 + length + 4
+    return events
+
+
+def _hparams_metrics(sweep: Path) -> dict[str, str]:
+    """{tag: display name} of the metrics TensorBoard's HParams view declares for the sweep."""
+    (experiment,) = [value for event in _events(sweep / TENSORBOARD_DIR / HPARAMS_EVENTS)
+                     for value in event.summary.value if value.tag == metadata.EXPERIMENT_TAG]
+    data = metadata.parse_experiment_plugin_data(experiment.metadata.plugin_data.content)
+    return {info.name.tag: info.display_name for info in data.metric_infos}
+
+
+def _headings(page: str) -> list[str]:
+    return [unescape(re.sub(r"<[^>]+>", "", heading)).strip() for heading in re.findall(r"<th[^>]*>(.*?)</th>", page)]
+
+
+def _section(page: str, anchor: str) -> dict[str, str]:
+    """The (term, value) pairs of the list under the heading with id `anchor`."""
+    (found,) = re.findall(rf'<h2 id="{anchor}">.*?</dl>', page, re.DOTALL)
+    pairs = re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", found, re.DOTALL)
+    return {unescape(term): unescape(re.sub(r"<[^>]+>", "", value)) for term, value in pairs}
+
+
+@pytest.fixture
+def relabelled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """test_accuracy with a label and a format of its own; best_val_accuracy shown nowhere beyond the CSV files."""
+    accuracy, best_val = DECLARED["test_accuracy"], DECLARED["best_val_accuracy"]
+    monkeypatch.setitem(DECLARED, "test_accuracy", replace(accuracy, label=RELABELLED, fmt="{:.1%}"))
+    monkeypatch.setitem(DECLARED, "best_val_accuracy", replace(best_val, views=()))
+
+
+def test_one_entry_of_the_column_table_relabels_every_renderer(tmp_path, relabelled, capsys):
+    sweep = _sweep(tmp_path / "a")
+    tables = sweep_tables(sweep)
+    gru = tables.summary[tables.summary["cell"] == "gru"].iloc[0]
+    folded = f"{gru.test_accuracy_mean:.1%} [{gru.test_accuracy_ci_low:.1%}, {gru.test_accuracy_ci_high:.1%}] (3)"
+
+    terminal = Console(file=io.StringIO(), width=300)
+    print_sweep_tables(tables, terminal)
+    shown = " ".join(terminal.file.getvalue().split())  # the title wraps at the width of its table
+    assert f"{RELABELLED} (mean [95% CI] (n runs)" in shown and folded in shown
+
+    page = write_sweep_page(tables, varied_columns(tables.results)).read_text(encoding="utf-8")
+    headings = _headings(page)
+    assert {RELABELLED, f"{RELABELLED} sd", f"{RELABELLED} 95% CI low", f"{RELABELLED} 95% CI high"} <= set(headings)
+    assert f">{gru.test_accuracy_mean:.1%}</td>" in page and ">50.0%</td>" in page  # summary; gru seed 0's run
+    assert "best val accuracy" not in headings and "test accuracy" not in headings
+
+    write_hparams(sweep, tables.results)
+    assert _hparams_metrics(sweep) == {"test_accuracy": RELABELLED, "epoch_seconds": label("epoch_seconds")}
+
+    box = Console(file=io.StringIO(), width=200)
+    print_run_summary(json.loads((sweep / "0" / "result.json").read_text()), box)
+    assert f"{RELABELLED} │ 50.0%" in box.file.getvalue() and "best val" not in box.file.getvalue()
+
+    other = _sweep(tmp_path / "b", shift=0.05)
+    compared = tmp_path / "compare.html"
+    assert compare.main([str(sweep), str(other), "--html", str(compared)]) == 0
+    out = capsys.readouterr().out
+    assert f"{RELABELLED} A" in out and f"{RELABELLED} B" in out and folded.removesuffix(" (3)") in out
+    assert {f"{RELABELLED} A", f"{RELABELLED} B"} <= set(_headings(compared.read_text(encoding="utf-8")))
+
+
+def test_the_page_lists_what_every_run_shares_once_and_lays_out_only_what_varies(tmp_path):
+    sweep = _sweep(tmp_path / "sweep")
+    tables = sweep_tables(sweep)
+    page = write_sweep_page(tables, varied_columns(tables.results)).read_text(encoding="utf-8")
+
+    same = _section(page, "same-in-every-run")
+    assert same == {"units": "8", "batch size": "64", "optimizer": "adam", "learning rate": "0.001", "epochs": "2",
+                    "data": "mnist"}
+    headings = _headings(page)
+    for constant in same:
+        assert constant not in headings  # never a column
+    assert headings.count(label("cell")) >= 2 and label("seed") in headings  # summary and runs; the seeds vary
+
+
+def _search_folder(folder: Path) -> optuna.Study:
+    """A finished search of three trials over model.units, its jobs' records beside Optuna's files."""
+    study = optuna.create_study(direction="maximize")
+    study.set_metric_names(["best_val_accuracy"])
+    units_choices = optuna.distributions.CategoricalDistribution([8, 16, 32])
+    for job, (units, value) in enumerate(((8, 0.61), (32, 0.7321), (16, 0.65))):
+        overrides = ["model=gru", f"model.units={units}"]
+        study.add_trial(optuna.trial.create_trial(
+            params={"model.units": units}, distributions={"model.units": units_choices}, value=value,
+            user_attrs={TRIAL_JOB: job, TRIAL_OVERRIDES: overrides}))
+        write_result(folder / str(job), _record(folder / str(job), cell="gru", units=units, seed=42,
+                                                test_accuracy=value, best_val_accuracy=value, overrides=overrides))
+    study.enqueue_trial({"model.units": 32})  # a trial still waiting is not the best
+    return study
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # Optuna's metric names
+def test_a_search_page_names_its_best_trial_with_a_link_to_its_job_folder(tmp_path):
+    sweep = tmp_path / "search"
+    study = _search_folder(sweep)
+    report_study(study, sweep)
+    tables = sweep_tables(sweep)
+    page = write_sweep_page(tables, varied_columns(tables.results)).read_text(encoding="utf-8")
+
+    best = _section(page, "best-trial")
+    assert best["trial"] == "1" and best[label("best_val_accuracy")] == show("best_val_accuracy", 0.7321) == "0.7321"
+    assert best["model.units"] == "32" and best["job folder"] == "1/"
+    assert best["train it alone"] == "rnn-sweep model=gru model.units=32"
+    assert '<a href="./1/">1/</a>' in page and (sweep / "1").is_dir()
+
+    (sweep / "optimization_results.yaml").unlink()  # a plain sweep (or a search before its end): no section
+    write_sweep_page(tables, varied_columns(tables.results))
+    assert 'id="best-trial"' not in (sweep / REPORT_HTML).read_text(encoding="utf-8")
