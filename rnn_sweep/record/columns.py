@@ -49,7 +49,8 @@ class Column:
 
     kind: `text`, `int`, `float`, `bool` or `list` (a JSON list in CSV files). role: `setting` (what is trained,
     part of the identity), `seed`, `outcome` (how the run ended), `metric`, `timing` or `provenance` (where, when,
-    with what). `fmt` formats a value for tables and pages.
+    with what). `fmt` formats a value for tables and pages. `key`: the config key a setting or the seed is read
+    from (and set by on the command line); empty for what a run measures or notes.
     """
 
     name: str
@@ -57,6 +58,7 @@ class Column:
     role: str
     label: str = ""
     fmt: str = "{}"
+    key: str = ""
 
     def show(self, value: object) -> str:
         """The value as tables and pages show it: `-` for nothing."""
@@ -71,8 +73,8 @@ KINDS = ("text", "int", "float", "bool", "list")
 ROLES = ("setting", "seed", "outcome", "metric", "timing", "provenance")
 
 
-def _c(name: str, kind: str, role: str, label: str = "", fmt: str = "{}") -> Column:
-    return Column(name, kind, role, label or name.replace("_", " "), fmt)
+def _c(name: str, kind: str, role: str, label: str = "", fmt: str = "{}", key: str = "") -> Column:
+    return Column(name, kind, role, label or name.replace("_", " "), fmt, key)
 
 
 # Every column of result.json and results.csv, declared once, in the order tables show them. The first block is
@@ -81,14 +83,14 @@ RECORD = (
     _c("run_dir", "text", "provenance", "job folder"),
     _c("status", "text", "outcome"),
     _c("error", "text", "outcome"),
-    _c("cell", "text", "setting"),
-    _c("units", "int", "setting"),
-    _c("batch_size", "int", "setting", "batch size"),
-    _c("optimizer", "text", "setting"),
-    _c("learning_rate", "float", "setting", "learning rate", "{:g}"),
-    _c("epochs", "int", "setting"),
-    _c("data", "text", "setting"),
-    _c("seed", "int", "seed"),
+    _c("cell", "text", "setting", key="model.cell"),
+    _c("units", "int", "setting", key="model.units"),
+    _c("batch_size", "int", "setting", "batch size", key="train.batch_size"),
+    _c("optimizer", "text", "setting", key="optimizer.name"),
+    _c("learning_rate", "float", "setting", "learning rate", "{:g}", key="optimizer.learning_rate"),
+    _c("epochs", "int", "setting", key="train.epochs"),
+    _c("data", "text", "setting", key="data.name"),
+    _c("seed", "int", "seed", key="seed"),
     _c("params", "int", "metric", "parameters", "{:,}"),
     _c("test_accuracy", "float", "metric", "test accuracy", "{:.4f}"),
     _c("test_loss", "float", "metric", "test loss", "{:.4f}"),
@@ -192,12 +194,10 @@ HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "epo
 # steps.csv: the test set after each evaluation step, beside what the preset's tutorial printed there.
 STEPS_COLUMNS = ("step", "test_loss", "test_accuracy", "reported_test_accuracy")
 
-# The overrides that set each config column, so a sweep over them is recognised as varying that column.
-OVERRIDE_COLUMNS = {
-    "model": "cell", "model.cell": "cell", "model.units": "units", "train.batch_size": "batch_size",
-    "optimizer": "optimizer", "optimizer.name": "optimizer", "optimizer.learning_rate": "learning_rate",
-    "train.epochs": "epochs", "seed": "seed", "data": "data", "data.name": "data",
-}
+# The overrides that set each config column (its key, or the config group that picks it), so a sweep over them is
+# recognised as varying that column.
+OVERRIDE_COLUMNS = {"model": "cell", "optimizer": "optimizer", "data": "data",
+                    **{column.key: column.name for column in RECORD if column.key}}
 # Overrides (and their prefixes) that choose a sweep or search rather than set what a job trains. With
 # config.schema.NON_IDENTITY_KEYS (where or how a job runs) they are never a setting of their own.
 NOT_SETTINGS = ("hydra", "sweep", "hparams_search")
