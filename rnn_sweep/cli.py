@@ -15,7 +15,7 @@ from pathlib import Path
 from rnn_sweep import stopping
 from rnn_sweep.commands import SUBCOMMANDS
 from rnn_sweep.config.overrides import parse_overrides
-from rnn_sweep.errors import ConfigError, UserError
+from rnn_sweep.errors import ConfigError, NoRoomForRecord, UserError
 
 _CONFIG_PATH_FLAGS = ("--config-path", "-cp")
 # The settings of conf/config.yaml's `hydra:` section that a config without one must still get.
@@ -83,7 +83,10 @@ def _launch_training(argv: list[str]) -> int:
     from rnn_sweep.launch.job import train_app
 
     sys.argv = [sys.argv[0], *argv]
-    train_app()
+    try:
+        train_app()
+    except NoRoomForRecord as stop:
+        return _after_no_room(stop)
     return _sweeps_exit_status()
 
 
@@ -132,16 +135,28 @@ def _after_interrupt() -> int:
     return stopping.exit_code()
 
 
+def _after_no_room(stop: NoRoomForRecord) -> int:
+    """A job found no room even for its record: write the tables of the sweeps this command started, where they
+    fit, and say in one line what happened and how to finish (exit 1, as for any job that did not end ok)."""
+    started: list[Path] = []
+    if callback := sys.modules.get("rnn_sweep.sweep.callback"):
+        started = callback.started_sweeps
+    lines = [_sweep_tables_line(sweep, rewrite=True) for sweep in started] or ["make room and run it again."]
+    _print_error(f"{stop}: {' '.join(lines)}")
+    return 1
+
+
 def _sweep_tables_line(sweep_dir: Path, rewrite: bool) -> str:
     from rnn_sweep.sweep.callback import aggregate
 
     try:
         results = aggregate(sweep_dir).results if rewrite else None
     except (UserError, OSError) as error:
-        return f"the sweep {sweep_dir} stopped early and its tables could not be written ({error})."
-    listed = "" if results is None or results.empty else (
-        f"; {sweep_dir / 'results.csv'} lists the {len(results)} jobs that ran "
-        f"({int((results['status'] == 'interrupted').sum())} interrupted)")
+        listed = f" and its tables could not be written ({error})"
+    else:
+        listed = "" if results is None or results.empty else (
+            f"; {sweep_dir / 'results.csv'} lists the {len(results)} jobs that ran "
+            f"({int((results['status'] == 'interrupted').sum())} interrupted)")
     return (f"the sweep {sweep_dir} stopped early{listed}. Run the same command with hydra.sweep.dir={sweep_dir} to "
             "finish it: jobs already ok are skipped.")
 

@@ -9,3 +9,11 @@ class UserError(Exception):
 
 class ConfigError(UserError):
     """An invalid config value or override, found before any training starts."""
+
+
+class NoRoomForRecord(BaseException):
+    """A job could not start and not even its `failed` record could be written (a full disk): the command stops.
+
+    A BaseException, so Hydra's error report (which catches Exception and prints a traceback) lets it through to
+    the CLI, which writes the sweep's tables where it can and ends with one line and exit status 1.
+    """

@@ -53,3 +53,18 @@ def remount(folder: Path, read_only: bool, size: str | None = None) -> None:
     """Turn the tmpfs on `folder` read-only (or back to read-write), or resize it, keeping what it holds."""
     options = f"remount,{'ro' if read_only else 'rw'}" + (f",size={size}" if size else "")
     subprocess.run(["mount", "-o", options, str(folder)], check=True)
+
+
+def fill_up(mount: Path, leave_pages: int = 0) -> Path:
+    """Fill the tmpfs on `mount` with one file until no page is free, then give back `leave_pages` of them (a tmpfs
+    counts whole pages, so exactly that much room is left). The file, to delete when room is to be made."""
+    filler, page = mount / "filler", os.statvfs(mount).f_bsize
+    with open(filler, "wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(b"\0" * page)
+        except OSError:
+            pass
+    os.truncate(filler, max(0, filler.stat().st_size - leave_pages * page))
+    assert os.statvfs(mount).f_bavail == leave_pages
+    return filler

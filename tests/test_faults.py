@@ -18,7 +18,7 @@ from helpers.fuzz import examples
 from helpers.runs import FAULTS_TINY as TINY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from places import immutable, remount, tmpfs
+from places import fill_up, immutable, remount, tmpfs
 
 from rnn_sweep.data.loading import IDX_STEMS
 from rnn_sweep.errors import UserError
@@ -65,6 +65,37 @@ def test_any_override_validates_or_fails_with_a_user_error(overrides, tmp_path_f
         message = str(error)
         assert "\n" not in message.strip() and len(message) < 1200
         assert "Traceback" not in message
+
+
+# Hydra's app itself, without the command's check of every job first: what a job meets when a value reaches it
+# unchecked (a search's combination of values, a sweeper that draws its values as it goes).
+_APP_UNCHECKED = """
+import sys
+from rnn_sweep.launch.job import train_app
+try:
+    train_app()
+finally:
+    print("TENSORFLOW-IMPORTED" if "tensorflow" in sys.modules else "TENSORFLOW-NOT-IMPORTED")
+"""
+
+
+def test_a_job_whose_config_validation_refuses_is_a_failed_row_naming_its_settings(tmp_path):
+    """Each such job ends `failed` with the reason in a row that names its settings and its identity; the same
+    sweep run again keeps each in its folder and its one row."""
+    sweep_dir = tmp_path / "sweep"
+    grid = ["-m", "model=gru", "model.units=0,-3", "optimizer.learning_rate=0.5", f"hydra.sweep.dir={sweep_dir}"]
+    for _ in range(2):
+        result = subprocess.run([sys.executable, "-c", _APP_UNCHECKED, *grid], cwd=tmp_path, env=cli_env(None),
+                                capture_output=True, text=True, timeout=300, check=False)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+        assert "TENSORFLOW-NOT-IMPORTED" in result.stdout
+    rows = _jobs(sweep_dir).sort_index()
+    assert list(rows.index) == ["0", "1"] and (rows["status"] == "failed").all()
+    assert rows["units"].tolist() == [0, -3] and (rows["cell"] == "gru").all()
+    assert (rows["learning_rate"] == 0.5).all() and (rows["seed"] == 42).all() and (rows["data"] == "mnist").all()
+    assert [error.split(": it must")[0] for error in rows["error"]] == \
+        ["ConfigError: Invalid value model.units=0", "ConfigError: Invalid value model.units=-3"]
+    assert rows["config_hash"].notna().all() and rows["config_hash"].is_unique
 
 
 def test_output_folder_that_cannot_be_created_fails_before_training(tmp_path, mnist_path):
@@ -532,6 +563,44 @@ def test_a_full_disk_fails_the_job_that_meets_it_and_resume_finishes_once_there_
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         assert resumed.stdout.count("skipped:") == 1 and (_jobs(sweep_dir)["status"] == "ok").all()
         assert (sweep_dir / "1" / "model.keras").is_file() and _temporaries(sweep_dir) == []
+
+
+@pytest.mark.slow
+def test_a_disk_full_before_a_job_starts_fails_that_job_or_stops_the_sweep_in_one_line(tmp_path, mnist_path):
+    """The disk fills up after job 0 finished: Hydra cannot save job 1's config in `.hydra/`. With no room at all
+    the sweep stops with one line; with two pages left, job 1 gets a `failed` record naming the full disk; once
+    room is made, the same command trains job 1 alone."""
+    with tmpfs(tmp_path / "disk", size="16m") as disk:
+        sweep_dir = disk / "sweep"
+        sweep = ("-m", *TINY, "train.epochs=1", f"hydra.sweep.dir={sweep_dir}")
+        first = run_cli(*sweep, "model.units=4", cwd=tmp_path, data=mnist_path)
+        assert first.returncode == 0, first.stderr[-3000:]
+        job_0 = {name: body for name, body in _snapshot(sweep_dir / "0").items() if name != ".claim"}
+        filler = fill_up(disk)
+
+        stopped = run_cli(*sweep, "model.units=4,8", cwd=tmp_path, data=mnist_path)
+        assert stopped.returncode == 1 and "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
+        (line,) = stopped.stderr.strip().splitlines()
+        assert line.startswith("error: job 1 not run: Hydra could not save the job's config") and \
+            "No space left on device" in line and f"Run the same command with hydra.sweep.dir={sweep_dir}" in line
+        assert "skipped:" in stopped.stdout and not (sweep_dir / "1" / "result.json").exists()
+        assert {name: _snapshot(sweep_dir / "0")[name] for name in job_0} == job_0  # job 0's files whole
+        assert _temporaries(sweep_dir) == []
+
+        filler.unlink()
+        filler = fill_up(disk, leave_pages=2)  # room for a record, not for Hydra's hydra.yaml as well
+        failed = run_cli(*sweep, "model.units=4,8", cwd=tmp_path, data=mnist_path)
+        assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stderr[-3000:]
+        record = json.loads((sweep_dir / "1" / "result.json").read_text())
+        assert record["status"] == "failed" and "No space left on device" in record["error"]
+        assert (record["units"], record["cell"]) == (8, "simple_rnn") and _temporaries(sweep_dir) == []
+
+        filler.unlink()
+        resumed = run_cli(*sweep, "model.units=4,8", cwd=tmp_path, data=mnist_path)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert resumed.stdout.count("skipped:") == 1 and resumed.stdout.count("epoch 1/1") == 1
+        jobs = _jobs(sweep_dir)
+        assert sorted(jobs["units"]) == [4, 8] and (jobs["status"] == "ok").all() and _temporaries(sweep_dir) == []
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ import functools
 import itertools
 import json
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -112,3 +113,57 @@ class SweepCommands(RuleBasedStateMachine):
 
 SweepCommands.TestCase.settings = settings(max_examples=10, stateful_step_count=4, deadline=None)
 test_resume_bookkeeping = SweepCommands.TestCase
+
+
+_opened: list[str] | None = None  # while a list, every file this process opens is noted in it
+
+
+@functools.cache
+def _watch_opens() -> None:
+    """Note every file this process opens in `_opened` (an audit hook stays for the process: inert while None)."""
+
+    def note(event: str, args: tuple) -> None:
+        if event == "open" and _opened is not None and isinstance(args[0], (str, Path)):
+            _opened.append(str(args[0]))
+
+    sys.addaudithook(note)
+
+
+def test_resolving_the_jobs_of_a_big_sweep_reads_each_record_a_bounded_number_of_times(tmp_path):
+    """A sweep folder of 300 finished jobs (records written by hand, nothing trained), resumed with 40 of them and
+    grown by 20 new ones that then write their records: every job goes to its folder, and the resolver reads
+    result.json files a bounded number of times per job plus once per folder, not the whole folder per job."""
+    global _opened
+    sweep, folders, grown = tmp_path / "sweep", 300, 20
+    cfg, typed = job_config("gru", 8, 0)
+
+    def root(seed: int):
+        config = cfg.copy()
+        with open_dict(config):
+            config.seed = seed
+            config.hydra = {"sweep": {"dir": str(sweep)}}
+        return config
+
+    for seed in range(folders):
+        done = typed.copy()
+        done.seed = seed
+        record = new_record(done, sweep / f"job-{seed}", [])
+        write_result(sweep / f"job-{seed}", {**record, "status": "ok", "test_accuracy": 0.5})
+
+    _watch_opens()
+    _opened = []
+    try:
+        resumed = {seed: job_dir(seed, _root_=root(seed)) for seed in range(0, folders, folders // 40)}
+        assert resumed == {seed: f"job-{seed}" for seed in resumed}
+        for seed in range(folders, folders + grown):  # new jobs: a free folder each, found again once written
+            name = job_dir(seed, _root_=root(seed))
+            assert not (sweep / name).exists()
+            done = typed.copy()
+            done.seed = seed
+            write_result(sweep / name, {**new_record(done, sweep / name, []), "status": "ok"})
+            assert job_dir(seed, _root_=root(seed)) == name
+        reads = sum(path.endswith(RESULT_FILE) for path in _opened)
+    finally:
+        _opened = None
+    lookups = len(resumed) + 2 * grown
+    assert reads <= folders + grown + 2 * lookups, f"{reads} reads of result.json for {lookups} lookups"

@@ -16,6 +16,9 @@ from rnn_sweep.search.kill_points import KILL_AT
 from rnn_sweep.search.study_storage import JOURNAL_FILE, SQLITE_FILE, open_storage
 
 optuna = pytest.importorskip("optuna")
+from rnn_sweep.search.space import search_space  # noqa: E402
+from rnn_sweep.search.study import ask, distributions, open_study  # noqa: E402
+from rnn_sweep.search.study_workers import study_lock, worker_slot  # noqa: E402
 
 N_TRIALS = 4
 SEARCH = ("-m", "+hparams_search=val_accuracy", "model.units=choice(4,8)", "train.batch_size=64", "train.epochs=1",
@@ -25,6 +28,36 @@ SEARCH = ("-m", "+hparams_search=val_accuracy", "model.units=choice(4,8)", "trai
 def _launched_jobs(output: str) -> list[int]:
     """The job numbers a search's launcher logged (`[HYDRA] <tab>#3 : model.units=8 ...`)."""
     return [int(number) for number in re.findall(r"\[HYDRA\] \t#(\d+) : ", output)]
+
+
+def _first_trials_of_workers_opening_at_once(sweep_dir: Path, workers: int) -> list[dict]:
+    """Each of `workers` workers opens the study of `+hparams_search=val_accuracy` on `sweep_dir` (its journal file)
+    as a search command does, all before any asks a trial; then each asks its first trial. Their parameters."""
+    from hydra import compose, initialize_config_dir
+
+    from rnn_sweep.config.paths import conf_dir
+    from rnn_sweep.config.schema import register
+
+    register()
+    with initialize_config_dir(str(conf_dir()), version_base="1.3"):
+        sweeper = compose("config", ["+hparams_search=val_accuracy"], return_hydra_config=True).hydra.sweeper
+    space = search_space(sweeper, [])
+    with ExitStack() as held:
+        studies = []
+        for _ in range(workers):
+            worker = held.enter_context(worker_slot(sweep_dir))
+            with study_lock(sweep_dir):
+                studies.append(open_study(sweeper, sweep_dir, space, worker))
+        return [ask(study, space, distributions(space))[0].params for study in studies]
+
+
+def test_workers_that_open_one_study_at_once_ask_different_trials_and_the_same_ones_again(tmp_path):
+    """Two workers open the study at the same moment (no trial yet, one configured seed): their samplers propose
+    different first trials; the same two workers on a fresh folder propose the same two again."""
+    first = _first_trials_of_workers_opening_at_once(tmp_path / "a", workers=2)
+    assert first[0] != first[1], first
+    assert _first_trials_of_workers_opening_at_once(tmp_path / "b", workers=2) == first
+    assert (tmp_path / "a" / JOURNAL_FILE).is_file()
 
 
 @pytest.mark.slow

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from pathlib import Path
@@ -19,12 +18,13 @@ from rnn_sweep.config.paths import conf_dir, group_options
 from rnn_sweep.config.schema import register
 from rnn_sweep.config.validate import validate
 from rnn_sweep.console import LiveProgress, live_progress_allowed, print_error, stdout
-from rnn_sweep.errors import ConfigError
+from rnn_sweep.errors import ConfigError, NoRoomForRecord
 from rnn_sweep.launch.preflight import sweep_size
-from rnn_sweep.record.columns import COLUMNS, STEPS_FILE
-from rnn_sweep.record.result_files import foreign_record, scheduler_fields, write_result
+from rnn_sweep.record.columns import COLUMNS, HYDRA_DIR, RESULT_FILE, STEPS_FILE
+from rnn_sweep.record.result_files import foreign_record, new_record, refused_record, write_last_result
 from rnn_sweep.report.run_console import job_line, print_run_summary, print_steps_table
 from rnn_sweep.search.settings import SWEEPER_TARGET
+from rnn_sweep.sweep import saved_config
 from rnn_sweep.sweep.claims import claim
 from rnn_sweep.sweep.launchers import launcher_traits, threads_per_job
 from rnn_sweep.sweep.progress import SweepClock, sweep_clock
@@ -34,6 +34,7 @@ from rnn_sweep.train.startup_logs import import_tensorflow
 
 register()
 register_resolver()
+saved_config.install()
 OmegaConf.register_new_resolver("rnn_sweep.options", group_options, replace=True)  # --help lists each group
 cluster.register_resolver()
 
@@ -54,18 +55,15 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
     clock = None if single_run else sweep_clock(hydra_cfg, jobs)
     if clock is not None:
         stdout.print(f"[bold]{clock.line()}[/]  {' '.join(overrides)}")
+    unsaved = saved_config.unsaved(run_dir)  # asked first: the next job in this folder starts afresh
     try:
         typed = validate(cfg)
     except ConfigError as error:
         if single_run:
             print_error(str(error))
             sys.exit(error.exit_code)
-        record = {**dict.fromkeys(COLUMNS), "run_dir": str(run_dir), "status": "failed",
-                  "error": f"ConfigError: {error}", "overrides": overrides, "data": OmegaConf.select(cfg, "data.name"),
-                  **scheduler_fields(os.environ)}
-        write_result(run_dir, record)
-        print_error(f"job {hydra_cfg.job.num} not run: {error}")
-        return record
+        return _ended_before_training(refused_record(cfg, run_dir, overrides, f"ConfigError: {error}"),
+                                      f"job {hydra_cfg.job.num} not run: {error}")
 
     if reason := foreign_record(run_dir, typed):  # a folder named by hand (hydra.sweep.subdir, hydra.run.dir)
         print_error(reason if single_run else f"job {hydra_cfg.job.num} not run: {reason}")
@@ -73,6 +71,14 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
             sys.exit(ConfigError.exit_code)
         return {**dict.fromkeys(COLUMNS), "run_dir": str(run_dir), "status": "failed", "error": reason,
                 "overrides": overrides}
+
+    if unsaved and (single_run or not finished_result(typed, run_dir)):  # a finished job is skipped as ever
+        reason = f"Hydra could not save the job's config in {run_dir / HYDRA_DIR} ({unsaved}); the run did not start"
+        record = _ended_before_training({**new_record(typed, run_dir, overrides), "error": reason},
+                                        reason if single_run else f"job {hydra_cfg.job.num} not run: {reason}")
+        if single_run:
+            sys.exit(1)
+        return record
 
     if threading.current_thread() is threading.main_thread() and not launcher_traits(hydra_cfg.launcher).on_slurm:
         # Also in a launcher's worker process: SIGTERM there, too, leaves an `interrupted` record. Not in a SLURM
@@ -100,6 +106,18 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
     return record
 
 
+def _ended_before_training(record: dict[str, Any], message: str | None = None) -> dict[str, Any]:
+    """Write the `failed` record of a job that could not train and print `message`; with no room even for the
+    record, stop the command (NoRoomForRecord), its message saying why."""
+    run_dir, why = Path(record["run_dir"]), record["error"]
+    if error := write_last_result(run_dir, record):
+        raise NoRoomForRecord(f"{message or why}; no room for its record either ({run_dir / RESULT_FILE}: "
+                              f"{error.strerror})")
+    if message:
+        print_error(message)
+    return record
+
+
 def _train_job(cfg: DictConfig, run_dir: Path, overrides: list[str], hydra_cfg: DictConfig, jobs: int | None,
                clock: SweepClock | None) -> dict[str, Any]:
     """Train one job whose config is known good: load TensorFlow now, give the job its share of the CPU threads
@@ -108,12 +126,10 @@ def _train_job(cfg: DictConfig, run_dir: Path, overrides: list[str], hydra_cfg: 
         import_tensorflow()  # only now that the config is known good, and without its start-up lines
         from rnn_sweep.train.runner import train_run
     except (MemoryError, ImportError) as error:  # an address-space limit (ulimit -v) too small for TensorFlow
-        record = {**dict.fromkeys(COLUMNS), "run_dir": str(run_dir), "status": "failed", "overrides": overrides,
-                  "error": f"TensorFlow could not be loaded ({type(error).__name__}: {error}); a memory limit "
-                           "(ulimit -v, the scheduler's --mem) too small for it does this",
-                  "data": cfg.data.name, **scheduler_fields(os.environ)}
-        write_result(run_dir, record)
-        return record
+        return _ended_before_training({
+            **new_record(cfg, run_dir, overrides),
+            "error": f"TensorFlow could not be loaded ({type(error).__name__}: {error}); a memory limit "
+                     "(ulimit -v, the scheduler's --mem) too small for it does this"})
 
     threads = cfg.train.threads or threads_per_job(hydra_cfg.launcher, jobs, available_cores())
     trial = None if hydra_cfg.mode == RunMode.RUN else _search_trial(hydra_cfg)

@@ -58,7 +58,8 @@ class Column:
     kind: `text`, `int`, `float`, `bool` or `list` (a JSON list in CSV files). role: `setting` (what is trained,
     part of the identity), `seed`, `outcome` (how the run ended), `metric`, `timing`, `provenance` (where, when,
     with what) or `statistic` (what compare and the effects table compute). `label` heads it in every table and
-    page; `fmt` writes a value there. `views`: where it is shown beyond the CSV files (VIEWS).
+    page; `fmt` writes a value there. `views`: where it is shown beyond the CSV files (VIEWS). `key`: the config
+    key a setting or the seed is read from (and set by on the command line); empty for what a run measures.
     """
 
     name: str
@@ -67,6 +68,7 @@ class Column:
     label: str = ""
     fmt: str = "{}"
     views: tuple[str, ...] = ()
+    key: str = ""
 
     def show(self, value: object) -> str:
         """The value as tables and pages show it: `-` for nothing."""
@@ -87,8 +89,9 @@ ROLES = ("setting", "seed", "outcome", "metric", "timing", "provenance", "statis
 VIEWS = ("run", "jobs", "machine", "hparams")
 
 
-def _c(name: str, kind: str, role: str, label: str = "", fmt: str = "{}", views: tuple[str, ...] = ()) -> Column:
-    return Column(name, kind, role, label or name.replace("_", " "), fmt, views)
+def _c(name: str, kind: str, role: str, label: str = "", fmt: str = "{}", views: tuple[str, ...] = (),
+       key: str = "") -> Column:
+    return Column(name, kind, role, label or name.replace("_", " "), fmt, views, key)
 
 
 # Every column of result.json and results.csv, declared once, in the order tables show them. The first block is
@@ -97,15 +100,15 @@ RECORD = (
     _c("run_dir", "text", "provenance", "run folder", views=("run",)),
     _c("status", "text", "outcome", views=("run",)),
     _c("error", "text", "outcome", views=("run",)),
-    _c("cell", "text", "setting", views=("run",)),
-    _c("units", "int", "setting", views=("run",)),
-    _c("batch_size", "int", "setting", "batch size", views=("run",)),
-    _c("optimizer", "text", "setting", views=("run",)),
+    _c("cell", "text", "setting", views=("run",), key="model.cell"),
+    _c("units", "int", "setting", views=("run",), key="model.units"),
+    _c("batch_size", "int", "setting", "batch size", views=("run",), key="train.batch_size"),
+    _c("optimizer", "text", "setting", views=("run",), key="optimizer.name"),
     # Every digit it was given, so two rates that differ in the 5th decimal never print alike.
-    _c("learning_rate", "float", "setting", "learning rate", views=("run",)),
-    _c("epochs", "int", "setting"),
-    _c("data", "text", "setting", views=("run",)),
-    _c("seed", "int", "seed"),
+    _c("learning_rate", "float", "setting", "learning rate", views=("run",), key="optimizer.learning_rate"),
+    _c("epochs", "int", "setting", key="train.epochs"),
+    _c("data", "text", "setting", views=("run",), key="data.name"),
+    _c("seed", "int", "seed", key="seed"),
     _c("params", "int", "metric", "parameters", "{:,}", views=("run",)),
     _c("test_accuracy", "float", "metric", "test accuracy", "{:.4f}", views=("run", "jobs", "hparams")),
     _c("test_loss", "float", "metric", "test loss", "{:.4f}", views=("run",)),
@@ -268,12 +271,10 @@ HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "epo
 # steps.csv: the test set after each evaluation step, beside what the preset's tutorial printed there.
 STEPS_COLUMNS = ("step", "test_loss", "test_accuracy", "reported_test_accuracy")
 
-# The overrides that set each config column, so a sweep over them is recognised as varying that column.
-OVERRIDE_COLUMNS = {
-    "model": "cell", "model.cell": "cell", "model.units": "units", "train.batch_size": "batch_size",
-    "optimizer": "optimizer", "optimizer.name": "optimizer", "optimizer.learning_rate": "learning_rate",
-    "train.epochs": "epochs", "seed": "seed", "data": "data", "data.name": "data",
-}
+# The overrides that set each config column (its key, or the config group that picks it), so a sweep over them is
+# recognised as varying that column.
+OVERRIDE_COLUMNS = {"model": "cell", "optimizer": "optimizer", "data": "data",
+                    **{column.key: column.name for column in RECORD if column.key}}
 # Overrides (and their prefixes) that choose a sweep or search rather than set what a job trains. With
 # config.schema.NON_IDENTITY_KEYS (where or how a job runs) they are never a setting of their own.
 NOT_SETTINGS = ("hydra", "sweep", "hparams_search")

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rnn_sweep.config.schema import LATER_KEYS, NON_IDENTITY_KEYS
 from rnn_sweep.config.validate import validate
+from rnn_sweep.errors import ConfigError
 
 IDENTITY_COLUMN = "config_hash"
 
@@ -31,6 +32,20 @@ def config_hash(cfg: DictConfig) -> str:
             del parent[leaf]
     canonical = json.dumps(container, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def job_identity(cfg: DictConfig) -> str | None:
+    """The identity of a job's config as composed: the hash of its validated form; for a config that validation
+    refuses, the hash of it as given, so that such a job too keeps one folder and one (failed) row however often the
+    sweep is resumed; None when it does not even resolve."""
+    try:
+        return config_hash(validate(cfg))
+    except ConfigError:
+        pass
+    try:
+        return config_hash(cfg)
+    except Exception:  # an interpolation that does not resolve: nothing tells what the job is
+        return None
 
 
 def _parent(container: dict[str, Any], dotted: str) -> dict[str, Any]:

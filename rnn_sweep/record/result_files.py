@@ -19,10 +19,12 @@ from rnn_sweep.record.columns import (
     HYDRA_DIR,
     IMPLIED_BY_OLDER_RECORDS,
     NUMERIC_COLUMNS,
+    RECORD,
     RESULT_FILE,
     STATUSES,
+    Column,
 )
-from rnn_sweep.record.identity import config_hash, identity_of
+from rnn_sweep.record.identity import config_hash, identity_of, job_identity
 
 
 def new_record(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> dict[str, Any]:
@@ -33,14 +35,7 @@ def new_record(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> dict[str
     record.update(
         run_dir=str(run_dir),
         status="failed",
-        cell=cfg.model.cell,
-        units=cfg.model.units,
-        batch_size=cfg.train.batch_size,
-        optimizer=cfg.optimizer.name,
-        learning_rate=cfg.optimizer.learning_rate,
-        epochs=cfg.train.epochs,
-        data=cfg.data.name,
-        seed=cfg.seed,
+        **config_columns(cfg),
         config_hash=config_hash(cfg),
         overrides=list(overrides),
         rnn_sweep_version=__version__,
@@ -51,6 +46,31 @@ def new_record(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> dict[str
         preset_measures=OmegaConf.select(cfg, "preset.measures"),
     )
     return record
+
+
+def refused_record(cfg: DictConfig, run_dir: Path, overrides: list[str], error: str) -> dict[str, Any]:
+    """The `failed` record of a job whose config validation refuses: the settings it was given, as far as they are
+    values of their columns' kinds, and the identity of the config as composed, so its row says which setting
+    failed and why, and a resume finds its folder again instead of adding a row."""
+    return {**dict.fromkeys(COLUMNS), "run_dir": str(run_dir), "status": "failed", "error": error,
+            **config_columns(cfg), "config_hash": job_identity(cfg), "overrides": list(overrides),
+            **scheduler_fields(os.environ)}
+
+
+def config_columns(cfg: DictConfig) -> dict[str, Any]:
+    """The setting and seed columns as `cfg` gives them (each from its column's config key); a value that is not of
+    its column's kind (in a config validation refuses) is left empty rather than written as something else."""
+    columns = {}
+    for column in (column for column in RECORD if column.key):
+        value = OmegaConf.select(cfg, column.key, default=None, throw_on_resolution_failure=False)
+        columns[column.name] = value if _of_kind(column, value) else None
+    return columns
+
+
+def _of_kind(column: Column, value: object) -> bool:
+    if value is None or column.kind == "text":
+        return value is None or isinstance(value, str)
+    return not isinstance(value, bool) and isinstance(value, int if column.kind == "int" else (int, float))
 
 
 def scheduler_fields(environ: Mapping[str, str]) -> dict[str, str]:
@@ -100,6 +120,23 @@ class Scan:
 
 def write_result(run_dir: Path, record: dict[str, Any]) -> None:
     atomic.write_json(Path(run_dir) / RESULT_FILE, record)
+
+
+def write_last_result(run_dir: Path, record: dict[str, Any]) -> OSError | None:
+    """Write a job's last record, or on a full disk the same record marked failed with the reason (the failed write
+    freed its temporary file, and a record marked failed is retried on resume); the error when even that found no
+    room, None once written."""
+    try:
+        write_result(run_dir, record)
+        return None
+    except OSError as error:
+        record.update(status="failed", error=f"its record could not be written ({error.strerror}) after: "
+                                             f"{record['error'] or 'the run ended ' + record['status']}")
+        try:
+            write_result(run_dir, record)
+            return None
+        except OSError:
+            return error
 
 
 def read_result(run_dir: Path) -> dict[str, Any] | None:

@@ -21,6 +21,8 @@ NEEDS = {
     "optuna.samplers.QMCSampler": ("scipy",),
 }
 GRID = "optuna.samplers.GridSampler"
+# Far more trials than a study holds: the seeds of two workers never meet, however many trials either had seen.
+WORKER_SEED_STRIDE = 2**20
 _GROUPS = ", ".join(f"hydra/sweeper/sampler={name}" for name in SAMPLER_GROUPS)
 
 
@@ -50,13 +52,15 @@ def check_sampler(sampler: DictConfig | None) -> None:
                           f"pip install {missing[0]} (or pick another sampler: {_GROUPS}). Nothing was run.")
 
 
-def make_sampler(sampler: DictConfig, params: list[Any], trials_so_far: int) -> Any:
-    """The sampler, seeded with its seed + `trials_so_far` so a resumed search does not ask its first trials again;
-    a grid sampler gets every value of `params` (the space's Params) unless the config gives its own search_space."""
+def make_sampler(sampler: DictConfig, params: list[Any], trials_so_far: int, worker: int = 0) -> Any:
+    """The sampler, seeded with its seed + `trials_so_far`, so a resumed search does not ask its first trials again,
+    + `worker` (study_workers.worker_slot) times WORKER_SEED_STRIDE, so workers that open the study at the same moment
+    (the same trials so far) do not ask the same trials; a grid sampler gets every value of `params` (the space's
+    Params) unless the config gives its own search_space."""
     check_sampler(sampler)
     arguments: dict[str, Any] = {}
     if sampler.get("seed") is not None:
-        arguments["seed"] = int(sampler.seed) + trials_so_far
+        arguments["seed"] = (int(sampler.seed) + trials_so_far + worker * WORKER_SEED_STRIDE) % 2**32
     if _full_name(get_class(sampler._target_)) == GRID:
         config = OmegaConf.to_container(sampler, resolve=True)
         assert isinstance(config, dict)

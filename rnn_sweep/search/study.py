@@ -51,14 +51,15 @@ def study_name(sweeper: DictConfig) -> str:
     return sweeper.get("study_name") or DEFAULT_STUDY_NAME
 
 
-def open_study(sweeper: DictConfig, sweep_dir: Path, space: SearchSpace) -> optuna.Study:
-    """Create the study, or load it when the sweep folder already holds it (resume), with its sampler."""
+def open_study(sweeper: DictConfig, sweep_dir: Path, space: SearchSpace, worker: int = 0) -> optuna.Study:
+    """Create the study, or load it when the sweep folder already holds it (resume), with its sampler, seeded for
+    `worker` (the number study_workers.worker_slot gives this worker)."""
     wanted = directions(sweeper)
     pruner = make_pruner(sweeper.pruner) if len(wanted) == 1 else optuna.pruners.NopPruner()  # cannot prune several
     study = optuna.create_study(study_name=study_name(sweeper), storage=open_storage(sweeper.storage, sweep_dir),
                                 directions=wanted, pruner=pruner, load_if_exists=True)
     _name_objectives(study, objective_names(sweeper), sweep_dir)
-    study.sampler = make_sampler(sweeper.sampler, space.params, len(study.trials))
+    study.sampler = make_sampler(sweeper.sampler, space.params, len(study.trials), worker)
     study.set_user_attr(SAMPLER, OmegaConf.to_container(sweeper.sampler, resolve=True))  # to repeat the search
     return study
 

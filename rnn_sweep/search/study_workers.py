@@ -6,6 +6,9 @@ SIGKILL, lets go of them at once:
   two workers pick one job folder number (slot) or ask a killed trial's slot again twice;
 - each trial's `<job>/.trial`, held by the worker that asked it until the study is told how it ended: a RUNNING
   trial whose lock is free (and whose job holds no claim, see claims.py) was left by a dead worker and is settled.
+A third kind numbers the workers: each holds the lowest free `.worker-N.lock` for its whole life, and its sampler's
+seed is drawn from that number (samplers.py), so workers that open the study at the same moment ask different
+trials, and a search run alone is always worker 0, seeded as the configured seed says.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from rnn_sweep.sweep.claims import fcntl, is_held, is_locked
 
 STUDY_LOCK = ".study.lock"
 TRIAL_LOCK = ".trial"
+WORKER_LOCK = ".worker-{}.lock"
 _POLL_SECONDS = 2.0  # how often a worker with nothing left to ask looks whether the others' trials ended
 
 
@@ -37,6 +41,29 @@ def study_lock(sweep_dir: Path) -> Iterator[None]:
             with suppress(OSError):  # a file system without locks: one worker per folder, as before
                 fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield
+    finally:
+        os.close(descriptor)
+
+
+@contextmanager
+def worker_slot(sweep_dir: Path) -> Iterator[int]:
+    """This worker's number: the lowest that no live worker on `sweep_dir` holds, held until the block ends (0 on a
+    file system without locks)."""
+    Path(sweep_dir).mkdir(parents=True, exist_ok=True)
+    number = 0
+    while True:
+        descriptor = os.open(Path(sweep_dir) / WORKER_LOCK.format(number), os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            if fcntl is not None:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:  # a live worker's number: try the next
+            os.close(descriptor)
+            number += 1
+        except OSError:  # no locks here: one worker per folder, as before
+            break
+    try:
+        yield number
     finally:
         os.close(descriptor)
 

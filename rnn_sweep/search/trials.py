@@ -22,15 +22,20 @@ from rnn_sweep.search.study_files import report_study
 
 def run_search(config: DictConfig, launcher: Any, arguments: list[str]) -> list[Any]:
     """Run the search `config.hydra.sweeper` describes, resuming its study; each batch's job returns, in order."""
-    sweeper = config.hydra.sweeper
     sweep_dir = Path(config.hydra.sweep.dir)
     sweep_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(config, sweep_dir / MULTIRUN_FILE)
+    with workers.worker_slot(sweep_dir) as worker:  # held while this worker searches: others get other numbers
+        return _search(config, launcher, arguments, sweep_dir, worker)
+
+
+def _search(config: DictConfig, launcher: Any, arguments: list[str], sweep_dir: Path, worker: int) -> list[Any]:
+    sweeper = config.hydra.sweeper
     space = search_space(sweeper, arguments)
     dists = studies.distributions(space)
     custom_space = custom_space_function(sweeper)
     with workers.study_lock(sweep_dir):  # two workers starting at once do not both create the study
-        study = studies.open_study(sweeper, sweep_dir, space)
+        study = studies.open_study(sweeper, sweep_dir, space, worker)
     if len(study.directions) > 1 and sweeper.pruner.name != "none":
         stdout.print("Pruning is off: Optuna cannot prune a search of several objectives, so every trial "
                      "runs all its epochs.")

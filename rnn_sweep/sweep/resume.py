@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rnn_sweep.config.validate import validate
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.record.columns import HYDRA_DIR, RESULT_FILE
-from rnn_sweep.record.identity import config_hash, identity_of, is_finished, saved_config_identity
+from rnn_sweep.record.identity import config_hash, identity_of, is_finished, job_identity
 from rnn_sweep.record.result_files import ResultFileError, read_result
+from rnn_sweep.sweep.folder_index import folder_index
 
 RESOLVER = "rnn_sweep.job_dir"
-DAMAGED = "damaged"  # the identity of a folder whose result.json cannot be read: never anyone's to write into
 
 
 def register_resolver() -> None:
@@ -34,16 +33,18 @@ def register_resolver() -> None:
 def job_dir(name: Any, *, _root_: DictConfig) -> str:
     """The job's folder, relative to the sweep folder: where its identity already is, else `name` if that holds
     nothing of another identity, else `<name>-<identity>` (or the first free `-2`, `-3`, ... after it)."""
-    sweep = Path(_root_.hydra.sweep.dir)
+    sweep = Path(os.path.abspath(_root_.hydra.sweep.dir))  # the index is kept per folder, whatever the cwd
     task = OmegaConf.masked_copy(_root_, [key for key in _root_ if key != "hydra"])
     wanted = _task_identity(json.dumps(OmegaConf.to_container(task, resolve=True), sort_keys=True, default=str))
-    folders = identities(sweep)
-    if wanted is not None and (own := _own_folder(folders, wanted)) is not None:
+    folders = folder_index(sweep)
+    if wanted is None:
+        folders.refresh()
+    elif (own := folders.own_folder(wanted)) is not None:  # refreshes the index when it does not know `wanted`
         return own.relative_to(sweep).as_posix()
     home = str(name)
     candidates = [home, f"{home}-{wanted or 'invalid'}", *(f"{home}-{wanted or 'invalid'}-{n}" for n in range(2, 1000))]
     for candidate in candidates:
-        holder = folders.get(sweep / candidate)
+        holder = folders.holder(sweep / candidate)
         if holder is None or (holder == wanted and wanted is not None):
             return candidate
     raise ConfigError(f"No free job folder for {home} in {sweep}: clean up its `{home}-*` folders.")
@@ -51,12 +52,9 @@ def job_dir(name: Any, *, _root_: DictConfig) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def _task_identity(task: str) -> str | None:
-    """The identity of a job's config (as JSON: Hydra may resolve a job's folder more than once); None when invalid,
-    so an invalid config gets a folder of its own, where it fails with the reason."""
-    try:
-        return config_hash(validate(OmegaConf.create(json.loads(task))))
-    except ConfigError:
-        return None
+    """The identity of a job's config (as JSON: Hydra may resolve a job's folder more than once); for a config that
+    validation refuses, that of the config as given, so it keeps a folder of its own, where it fails with the reason."""
+    return job_identity(OmegaConf.create(json.loads(task)))
 
 
 def through_resolver(argv: list[str]) -> list[str]:
@@ -73,37 +71,6 @@ def through_resolver(argv: list[str]) -> list[str]:
                 arg = key + '"${' + RESOLVER + ":'" + value + "'}\""
         changed.append(arg)
     return changed
-
-
-def identities(sweep: Path) -> dict[Path, str | None]:
-    """Every job folder below `sweep` with the identity it holds: its record's, else (no record yet) that of the
-    config Hydra saved there, DAMAGED for an unreadable result.json, None when nothing tells."""
-    folders = {path.parent for pattern in (RESULT_FILE, HYDRA_DIR) for path in sweep.glob(f"**/{pattern}")}
-    return {folder: _identity(folder) for folder in sorted(folders)}
-
-
-def _identity(folder: Path) -> str | None:
-    try:
-        record = read_result(folder)
-    except ResultFileError:
-        return DAMAGED
-    if record is not None:
-        return identity_of(record) or DAMAGED
-    return saved_config_identity(folder)
-
-
-def _own_folder(folders: dict[Path, str | None], wanted: str) -> Path | None:
-    """The folder already holding `wanted`: the one with its finished result if any, else the first."""
-    own = [folder for folder, identity in folders.items() if identity == wanted]
-    finished = [folder for folder in own if _finished_in(folder, wanted)]
-    return (finished or own or [None])[0]
-
-
-def _finished_in(folder: Path, wanted: str) -> bool:
-    try:
-        return is_finished(read_result(folder), wanted)
-    except ResultFileError:
-        return False
 
 
 def finished_result(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:

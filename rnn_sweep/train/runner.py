@@ -32,7 +32,7 @@ from rnn_sweep.record.columns import (
     STEPS_FILE,
     TENSORBOARD_DIR,
 )
-from rnn_sweep.record.result_files import new_record, write_result
+from rnn_sweep.record.result_files import new_record, write_last_result
 from rnn_sweep.train.callbacks import (
     DivergenceStop,
     EpochProgress,
@@ -87,15 +87,8 @@ def train_run(
 def _write_record(run_dir: Path, record: dict[str, Any]) -> None:
     """The record, or on a full disk the same record marked failed with the reason (the failed write freed its
     temporary file); if even that finds no room, the job is named without one and the sweep goes on."""
-    try:
-        write_result(run_dir, record)
-    except OSError as error:
-        record.update(status="failed", error=f"its record could not be written ({error.strerror}) after: "
-                                             f"{record['error'] or 'the run ended ' + record['status']}")
-        try:
-            write_result(run_dir, record)
-        except OSError:
-            print_error(f"{run_dir}: no result.json could be written ({error.strerror}); the job counts as not run.")
+    if error := write_last_result(run_dir, record):
+        print_error(f"{run_dir}: no result.json could be written ({error.strerror}); the job counts as not run.")
 
 
 def _remove_stale_temporaries(run_dir: Path) -> None:
