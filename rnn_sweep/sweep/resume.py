@@ -53,10 +53,7 @@ def job_dir(name: Any, *, _root_: DictConfig) -> str:
 def _task_identity(task: str) -> str | None:
     """The identity of a job's config (as JSON: Hydra may resolve a job's folder more than once); None when invalid,
     so an invalid config gets a folder of its own, where it fails with the reason."""
-    try:
-        return config_hash(validate(OmegaConf.create(json.loads(task))))
-    except ConfigError:
-        return None
+    return task_identity(OmegaConf.create(json.loads(task)))
 
 
 def through_resolver(argv: list[str]) -> list[str]:
@@ -80,6 +77,27 @@ def identities(sweep: Path) -> dict[Path, str | None]:
     config Hydra saved there, DAMAGED for an unreadable result.json, None when nothing tells."""
     folders = {path.parent for pattern in (RESULT_FILE, HYDRA_DIR) for path in sweep.glob(f"**/{pattern}")}
     return {folder: _identity(folder) for folder in sorted(folders)}
+
+
+def finished_records(sweep: Path) -> dict[str, dict[str, Any]]:
+    """Every `ok` record below `sweep`, by its identity: the jobs a resumed race takes without launching them."""
+    records = {}
+    for folder in identities(sweep):
+        try:
+            record = read_result(folder)
+        except ResultFileError:
+            continue
+        if is_finished(record, identity := identity_of(record)):
+            records[identity] = record
+    return records
+
+
+def task_identity(composed: DictConfig) -> str | None:
+    """The identity of a job's composed config (Hydra's keys left out); None when the config is not valid."""
+    try:
+        return config_hash(validate(OmegaConf.masked_copy(composed, [key for key in composed if key != "hydra"])))
+    except ConfigError:
+        return None
 
 
 def _identity(folder: Path) -> str | None:
