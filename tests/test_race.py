@@ -1,9 +1,11 @@
-"""The race sweeper (hydra/sweeper=race): its grid and job numbers, its checks before training, and a real race that
-drops a clearly worse setting after round 1 and resumes after being killed without training anything again."""
+"""The race sweeper (hydra/sweeper=race): its grid and job numbers, its checks before training, a real race that
+drops a clearly worse setting after round 1 and resumes after being killed without launching anything again, and a
+real race against a baseline sweep whose verdicts compare --fail-if-worse takes."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,18 +14,21 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers.cli import cli_env, run_cli
+from helpers.runs import RACE_TINY
+from omegaconf import OmegaConf
 
 from rnn_sweep import cli
 from rnn_sweep.record.columns import COLUMNS
 from rnn_sweep.stats.sequential import Design, race, race_against
-from rnn_sweep.sweep.race import KILL_AFTER_ROUND, closing_answer, race_frame, race_grid
+from rnn_sweep.sweep.race import KILL_AFTER_ROUND, closing_answer, race_frame, race_grid, run_race
 
 MIN_SEEDS, MAX_SEEDS = 3, 4
 # A clearly worse setting (a learning rate that learns nothing in one epoch) beside one that learns.
+RATES = "optimizer.learning_rate=1e-6,0.01"
 RACE = ("-m", "hydra/sweeper=race", f"hydra.sweeper.min_seeds={MIN_SEEDS}", f"hydra.sweeper.max_seeds={MAX_SEEDS}",
-        "model=gru", "model.units=16", "optimizer.learning_rate=1e-6,0.01", "data.limit_train=300",
-        "data.limit_test=200", "train.epochs=1", "train.batch_size=16", "train.save_model=false", "train.device=cpu",
-        "train.deterministic=true")
+        RATES, *RACE_TINY)
+# The line Hydra's launcher logs for each job handed to it: `#<job number> : <overrides>`.
+LAUNCHED = re.compile(r"\[HYDRA\]\s+#(\d+) : ")
 
 
 def test_the_grid_is_the_basic_sweepers_and_job_numbers_are_seed_index_times_settings_plus_setting() -> None:
@@ -81,13 +86,48 @@ def test_a_baseline_without_every_setting_is_refused(tmp_path: Path, capsys, mon
     assert code == 2 and "fewer than 2 ok runs of 2 setting(s)" in error, error
 
 
+class _Returned:
+    """What a launcher gives back for one job: the job's record as its return value."""
+
+    def __init__(self, record: dict) -> None:
+        self.return_value = record
+
+
+def test_a_resumed_race_hands_the_launcher_only_the_jobs_without_a_finished_result(tmp_path: Path, capsys) -> None:
+    """A race stopped in the middle of round 1 with jobs 0 and 2 finished (setting 0's two seeds): run again, it
+    launches jobs 1 and 3 alone and replays round 1 from all four results, each setting's in seed order."""
+    sweeper = OmegaConf.create({"min_seeds": 2, "max_seeds": 2, "alpha": 0.05, "margin": 0.002, "max_runs": None,
+                                "against": None})
+    grid = race_grid(["optimizer.learning_rate=0.001,0.01"])
+    done = {tuple(grid.job(0, index)[1]): {"status": "ok", "test_accuracy": value}
+            for index, value in enumerate((0.50, 0.52))}
+    handed: list[tuple[int, list[list[str]]]] = []
+
+    def launch(jobs: list[list[str]], initial_job_idx: int) -> list[_Returned]:
+        handed.append((initial_job_idx, jobs))
+        accuracy = {1: 0.90, 3: 0.92}.get(initial_job_idx, 0.0)
+        return [_Returned({"status": "ok", "test_accuracy": accuracy}) for _ in jobs]
+
+    run_race(sweeper, tmp_path, ["optimizer.learning_rate=0.001,0.01"], launch,
+             lambda overrides: done.get(tuple(overrides)))
+    assert handed == [(1, [grid.job(1, 0)[1]]), (3, [grid.job(1, 1)[1]])]
+    frame = pd.read_csv(tmp_path / "race.csv").set_index("learning_rate")
+    assert frame["n"].tolist() == [2, 2] and frame["mean"].tolist() == pytest.approx([0.51, 0.91])
+    assert "resumed: 2 of these runs had finished in this folder before" in " ".join(capsys.readouterr().out.split())
+
+
 def _trained(sweep: Path) -> dict[str, tuple[float, str]]:
     """Each job's result.json: when it was written and what it holds."""
     return {path.parent.name: (path.stat().st_mtime, path.read_text()) for path in sweep.glob("*/result.json")}
 
 
+def _launched(run: subprocess.CompletedProcess) -> list[int]:
+    """The numbers of the jobs the command handed to the launcher, from the launcher's own log lines."""
+    return sorted(int(number) for number in LAUNCHED.findall(run.stdout + run.stderr))
+
+
 @pytest.mark.slow
-def test_a_race_drops_a_clearly_worse_setting_after_round_1_and_resumes_without_training_again(
+def test_a_race_drops_a_clearly_worse_setting_after_round_1_and_resumes_without_launching_it_again(
         tmp_path: Path, mnist_path: str) -> None:
     sweep = tmp_path / "race"
     killed = subprocess.run([sys.executable, "-m", "rnn_sweep", *RACE, f"hydra.sweep.dir={sweep}"], cwd=tmp_path,
@@ -96,12 +136,14 @@ def test_a_race_drops_a_clearly_worse_setting_after_round_1_and_resumes_without_
     assert killed.returncode == -9, killed.stderr[-3000:]
     after_round_1 = _trained(sweep)
     assert sorted(after_round_1, key=int) == [str(n) for n in range(2 * MIN_SEEDS)]  # round 1: both settings x 3
+    assert _launched(killed) == list(range(2 * MIN_SEEDS))
 
     finished = run_cli(*RACE, f"hydra.sweep.dir={sweep}", cwd=tmp_path, data=mnist_path)
     assert finished.returncode == 0, finished.stderr[-3000:]
+    assert _launched(finished) == []  # round 1 had finished: none of its jobs went to the launcher again
+    assert "skipped:" not in finished.stdout
     now = _trained(sweep)
     assert {job: now[job] for job in after_round_1} == after_round_1  # nothing finished was trained again
-    assert finished.stdout.count("skipped:") == len(after_round_1)
 
     records = [json.loads(text) for _, text in now.values()]
     rates = [next(o for o in record["overrides"] if o.startswith("optimizer.learning_rate")) for record in records]
@@ -114,7 +156,42 @@ def test_a_race_drops_a_clearly_worse_setting_after_round_1_and_resumes_without_
     assert first[1e-6] == "worse" and first[0.01] == "leader"
     answer = " ".join(finished.stdout.split())
     assert "dropped (worse): learning_rate=1e-06" in answer and f"of the {MAX_SEEDS * 2} a fixed grid" in answer
+    assert f"resumed: {2 * MIN_SEEDS} of these runs had finished in this folder before" in answer
     assert "Race" in (sweep / "report.html").read_text()
+
+
+VERDICTS = ("better", "worse", "equivalent", "undecided")
+
+
+@pytest.mark.slow
+def test_a_race_against_a_baseline_sweep_gives_each_setting_a_verdict_that_compare_takes(
+        tmp_path: Path, mnist_path: str, capsys) -> None:
+    """A tiny baseline sweep (2 seeds per setting), then the same settings raced against it on other seeds: every
+    setting ends with a verdict in race.csv and in the closing answer, and compare --fail-if-worse on the race exits
+    as those verdicts say."""
+    baseline, sweep = tmp_path / "baseline", tmp_path / "race"
+    trained = run_cli("-m", RATES, *RACE_TINY, "seed=10", "seeds=2", f"hydra.sweep.dir={baseline}", cwd=tmp_path,
+                      data=mnist_path)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    against = ("-m", "hydra/sweeper=race", "hydra.sweeper.min_seeds=2", "hydra.sweeper.max_seeds=3",
+               f"hydra.sweeper.against={baseline}", RATES, *RACE_TINY, f"hydra.sweep.dir={sweep}")
+    finished = run_cli(*against, cwd=tmp_path, data=mnist_path)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+
+    frame = pd.read_csv(sweep / "race.csv")
+    final = frame[frame["round"] == frame["round"].max()].set_index("learning_rate")
+    assert sorted(final.index) == [1e-6, 0.01] and set(final["state"]) <= set(VERDICTS), final
+    assert (frame[frame["round"] == 1]["n"] == 2).all()
+    assert len(_launched(finished)) == final["n"].sum()  # every run ended ok
+    answer = finished.stdout
+    for verdict in VERDICTS:
+        assert (f"{verdict}: none" in answer) == (verdict not in set(final["state"])), answer
+
+    capsys.readouterr()
+    code = cli.run(["compare", str(baseline), str(sweep), "--fail-if-worse", "0"])
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"the race {sweep} against its baseline decides" in said, said
+    assert code == int((final["state"] == "worse").any())
 
 
 def _sweep_folder(folder: Path, accuracies: dict[str, list[float]], against: Path | None = None) -> None:

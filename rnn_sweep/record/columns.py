@@ -165,7 +165,8 @@ RECORD = (
     _c("trace_seconds", "float", "timing", "trace s", "{:.2f}s"),
     _c("wrap_up_seconds", "float", "timing", "wrap-up s", "{:.2f}s"),
 )
-# race.csv: beside the columns of the settings that differ, each round's seeds so far (n runs ok), mean, 95% interval.
+# race.csv: beside the columns of the settings that differ, each round's seeds so far (n runs ok), mean, repeated
+# interval (docs/statistics.md).
 RACE_FILE_COLUMNS = ("round", "n", "mean", "ci_low", "ci_high", "state")
 # summary.csv: per setting (the setting columns above first), seeds folded over the runs that count. The folded
 # columns are DERIVED (below) from the record's, so they take its label and format.

@@ -216,7 +216,7 @@ def _summary(summary: pd.DataFrame, dimensions: list[str]) -> Markup:
 
 
 def _race(folder: Path) -> Markup | None:
-    """A race's rounds (race.csv): per setting and round the mean test accuracy, its 95% interval and the state
+    """A race's rounds (race.csv): per setting and round the mean test accuracy, its repeated interval and the state
     then; a setting's cells stop at the round it was decided. None for a sweep that was no race."""
     try:
         race = pd.read_csv(folder / RACE_CSV)

@@ -197,7 +197,7 @@ def _validation_curves(ok: pd.DataFrame, sweep_dir: Path) -> Figure | None:
 
 
 def _race_intervals(ok: pd.DataFrame, sweep_dir: Path) -> Figure | None:
-    """A race's settings round by round (race.csv): mean test accuracy and 95% interval, until each was decided;
+    """A race's settings round by round (race.csv): mean test accuracy and repeated interval, until each was decided;
     the legend gives each setting's final state. None for a sweep that was no race."""
     path = sweep_dir / RACE_CSV
     if not path.is_file():
@@ -214,7 +214,7 @@ def _race_intervals(ok: pd.DataFrame, sweep_dir: Path) -> Figure | None:
         axes.errorbar(rows["round"] + offset, rows["mean"], yerr=[rows["mean"] - rows["ci_low"],
                       rows["ci_high"] - rows["mean"]], marker="o", capsize=3,
                       label=f"{name} ({race[race['setting'] == name]['state'].iloc[-1]})")
-    axes.set(xlabel="round", ylabel="test accuracy (mean, 95% CI)", title="race: each setting until decided")
+    axes.set(xlabel="round", ylabel="test accuracy (mean, repeated CI)", title="race: each setting until decided")
     axes.xaxis.get_major_locator().set_params(integer=True)
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")

@@ -37,6 +37,10 @@ class FolderIndex:
         """The identity `folder` holds as of the last refresh (None: not a job folder, or nothing tells)."""
         return self._held.get(folder)
 
+    def job_folders(self) -> list[Path]:
+        """Every job folder known as of the last refresh, in order."""
+        return sorted(self._held)
+
     def own_folder(self, wanted: str) -> Path | None:
         """The folder holding `wanted`: the one with its finished result if any, else the first. The index is
         refreshed first unless it already knows a folder where `wanted` is finished (checked on disk now)."""

@@ -2,8 +2,9 @@
 
 The race is replayed from every result so far after each round (rnn_sweep.stats.sequential), so it has no state
 of its own: job numbers are fixed by (seed index, setting), the job folders are stable, and a killed race run again
-with the same hydra.sweep.dir gets the finished jobs' records back from the resume machinery (rnn_sweep.sweep.resume)
-without training them, and goes on from the round it had reached.
+with the same hydra.sweep.dir takes the records of the jobs that finished (found by their identity, as the resume
+machinery in rnn_sweep.sweep.resume finds them) without handing those jobs to the launcher again, and goes on from
+the round it had reached.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -46,6 +48,7 @@ from rnn_sweep.stats.sequential import (
 # can check that a race killed mid-way resumes without training what had finished.
 KILL_AFTER_ROUND = "RNN_SWEEP_RACE_KILL_AFTER_ROUND"
 Launch = Callable[..., Sequence[Any]]
+Finished = Callable[[list[str]], dict[str, Any] | None]  # a job's overrides -> its `ok` record already in the folder
 
 
 @dataclass(frozen=True)
@@ -164,13 +167,16 @@ def _identity(overrides: object) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((key, value) for key, value in pairs.items() if key != "seed" and not key.startswith("hydra")))
 
 
-def run_race(sweeper: DictConfig, sweep_dir: Path, arguments: list[str], launch: Launch) -> list[Any]:
-    """Run rounds until the race stops; write race.csv after each round and print the closing answer."""
+def run_race(sweeper: DictConfig, sweep_dir: Path, arguments: list[str], launch: Launch,
+             finished: Finished = lambda overrides: None) -> list[Any]:
+    """Run rounds until the race stops; write race.csv after each round and print the closing answer. A job whose
+    record `finished` already has is taken from it, not launched."""
     grid = check_race(sweeper, arguments)
     design = race_design(sweeper)
     baseline = None if sweeper.get("against") is None else baseline_samples(Path(sweeper.against), grid)
     values: list[list[float]] = [[] for _ in grid.settings]
     returns: list[Any] = []
+    reused = 0
     kill_after = int(os.environ.get(KILL_AFTER_ROUND) or 0)
     while True:
         result = race(values, design) if baseline is None else race_against(values, baseline, design)
@@ -182,12 +188,16 @@ def run_race(sweeper: DictConfig, sweep_dir: Path, arguments: list[str], launch:
             break
         jobs = sorted(grid.job(setting, index) + (setting,)
                       for setting, wanted in result.wanted.items() for index in range(len(values[setting]), wanted))
-        for batch in _contiguous(jobs):
+        accuracies = {number: _record_accuracy(record) for number, overrides, _ in jobs
+                      if (record := finished(overrides)) is not None}
+        reused += len(accuracies)
+        for batch in _contiguous([job for job in jobs if job[0] not in accuracies]):
             returned = launch([overrides for _, overrides, _ in batch], initial_job_idx=batch[0][0])
-            for (_, _, setting), job in zip(batch, returned, strict=True):
-                values[setting].append(_accuracy(job))
+            accuracies.update((number, _accuracy(job)) for (number, _, _), job in zip(batch, returned, strict=True))
             returns.append(returned)
-    stdout.print(closing_answer(result, grid, design, against=baseline is not None))
+        for number, _, setting in jobs:  # in job order, so each setting's seeds in seed order
+            values[setting].append(accuracies[number])
+    stdout.print(closing_answer(result, grid, design, against=baseline is not None, reused=reused))
     return returns
 
 
@@ -208,26 +218,32 @@ def _accuracy(job: Any) -> float:
         record = job.return_value
     except Exception:  # noqa: BLE001 - Hydra re-raises the job's own exception here; the job's record says why
         return math.nan
+    return _record_accuracy(record)
+
+
+def _record_accuracy(record: object) -> float:
     if not isinstance(record, dict) or record.get("status") != "ok" or record.get(ACCURACY) is None:
         return math.nan
     return float(record[ACCURACY])
 
 
 def race_frame(result: Race, grid: Grid) -> pd.DataFrame:
-    """race.csv: one row per setting and round, the setting's columns, its mean with 95% interval and its state."""
+    """race.csv: one row per setting and round, the setting's columns, its mean with the repeated interval of the
+    race's boundary at that round (cut to [0, 1], where a mean accuracy lies), and its state."""
     columns = grid.columns()
     rows = []
     for row in result.rows:
         interval = row.interval
         rows.append({"round": row.round, **{key: values[row.setting] for key, values in columns.items()},
-                     "n": interval.n, "mean": interval.mean, "ci_low": interval.low, "ci_high": interval.high,
-                     "state": row.state})
+                     "n": interval.n, "mean": interval.mean, "ci_low": float(np.clip(interval.low, 0, 1)),
+                     "ci_high": float(np.clip(interval.high, 0, 1)), "state": row.state})
     return pd.DataFrame(rows, columns=["round", *columns, *RACE_FILE_COLUMNS[1:]])
 
 
-def closing_answer(result: Race, grid: Grid, design: Design, against: bool = False) -> str:
+def closing_answer(result: Race, grid: Grid, design: Design, against: bool = False, reused: int = 0) -> str:
     """What the race found, in a few lines: the leader, tied and dropped settings (or each setting's verdict against
-    the baseline), and the runs it took against a fixed max_seeds grid."""
+    the baseline), and the runs it took against a fixed max_seeds grid, `reused` of them found finished in the
+    folder (a resumed race)."""
     final = result.final()
 
     def named(state: str) -> str:
@@ -247,4 +263,6 @@ def closing_answer(result: Race, grid: Grid, design: Design, against: bool = Fal
     used = runs_used(result)
     lines.append(f"runs: {used} of the {fixed} a fixed grid of max_seeds={design.max_seeds} x {len(grid.settings)} "
                  f"settings takes ({fixed - used} saved).")
+    if reused:
+        lines.append(f"resumed: {reused} of these runs had finished in this folder before and were not launched again.")
     return "\n".join(lines)

@@ -34,8 +34,7 @@ def job_dir(name: Any, *, _root_: DictConfig) -> str:
     """The job's folder, relative to the sweep folder: where its identity already is, else `name` if that holds
     nothing of another identity, else `<name>-<identity>` (or the first free `-2`, `-3`, ... after it)."""
     sweep = Path(os.path.abspath(_root_.hydra.sweep.dir))  # the index is kept per folder, whatever the cwd
-    task = OmegaConf.masked_copy(_root_, [key for key in _root_ if key != "hydra"])
-    wanted = _task_identity(json.dumps(OmegaConf.to_container(task, resolve=True), sort_keys=True, default=str))
+    wanted = task_identity(_root_)
     folders = folder_index(sweep)
     if wanted is None:
         folders.refresh()
@@ -71,6 +70,27 @@ def through_resolver(argv: list[str]) -> list[str]:
                 arg = key + '"${' + RESOLVER + ":'" + value + "'}\""
         changed.append(arg)
     return changed
+
+
+def task_identity(composed: DictConfig) -> str | None:
+    """The identity of a job's composed config, Hydra's own keys left out: the one the resolver gives it."""
+    task = OmegaConf.masked_copy(composed, [key for key in composed if key != "hydra"])
+    return _task_identity(json.dumps(OmegaConf.to_container(task, resolve=True), sort_keys=True, default=str))
+
+
+def finished_records(sweep: Path) -> dict[str, dict[str, Any]]:
+    """Every `ok` record below `sweep`, by its identity: the jobs a resumed race takes without launching them."""
+    index = folder_index(Path(os.path.abspath(sweep)))
+    index.refresh()
+    records = {}
+    for folder in index.job_folders():
+        try:
+            record = read_result(folder)
+        except ResultFileError:
+            continue
+        if is_finished(record, identity := identity_of(record)):
+            records[identity] = record
+    return records
 
 
 def finished_result(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:

@@ -17,6 +17,11 @@ TINY = ("model.units=8", "data.limit_train=300", "data.limit_test=100", "train.e
 LEARNS = ("model=gru", "data.limit_train=600", "data.limit_test=500", "train.batch_size=16",
           "optimizer.learning_rate=0.01", *_CPU_UNSAVED, "train.deterministic=true")
 
+# Races: one short epoch, so a race's rounds train in seconds; the test picks the learning rates (1e-6 learns nothing
+# in one epoch, 0.01 a little).
+RACE_TINY = ("model=gru", "model.units=16", "data.limit_train=300", "data.limit_test=200", "train.epochs=1",
+             "train.batch_size=16", *_CPU_UNSAVED, "train.deterministic=true")
+
 # SLURM jobs: one epoch, and test sets of one size for every job of the grid.
 CLUSTER_TINY = ("data.limit_train=256", "data.limit_test=256", "train.epochs=1", "model.units=8",
                 *_CPU_UNSAVED, "train.deterministic=true")
