@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from browser import chromium
-from helpers import fuzz
+from helpers import cli, fuzz
 from helpers.cli import run_cli
 from helpers.runs import LEARNS, TINY
 
@@ -21,6 +21,12 @@ pytest_plugins = ["helpers.tensorflow_guard"]
 
 def pytest_configure(config: pytest.Config) -> None:
     fuzz.fast_tier = fuzz.deselects_slow(config)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before the test's fixtures: a test not marked slow trains nothing, so its commands may run in this process."""
+    cli.fast_test = item.get_closest_marker("slow") is None
 
 
 # Under CI (CI=true) a skipped test is a failure: CI exists to run every test. A skip whose reason contains one of

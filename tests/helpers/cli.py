@@ -1,5 +1,12 @@
-"""The CLI run as a user runs it: `python -m rnn_sweep ARGS` in a subprocess, started, signalled and waited for;
-and `run_probe`, which checks that a command stops before TensorFlow."""
+"""The CLI run as a user runs it: `python -m rnn_sweep ARGS`, started, signalled and waited for; and `run_probe`,
+which checks that a command stops before TensorFlow.
+
+A command that cannot train runs in the test's own process through `rnn_sweep.cli.run`, the function the console
+script calls, with the same environment, folder, output and exit status a child process would have: `compare` and
+`report` always, and every command of a test not marked `slow` (the fast tier trains nothing, so its commands must
+stop before TensorFlow: importing it there fails the command). A second interpreter and its imports cost seconds
+per command, most of the fast tier's time. Everything that trains, or is signalled, runs in a process of its own.
+"""
 
 from __future__ import annotations
 
@@ -53,9 +60,10 @@ class _RefuseTensorflow(importlib.abc.MetaPathFinder):
         return None
 
 
-def _run_here(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    """`rnn_sweep.cli.run(args)` in `cwd`, its output captured, and the process's environment, folder and argv
-    put back afterwards; an exception becomes a traceback on stderr and exit status 1, as in a child process."""
+def _run_here(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`rnn_sweep.cli.run(args)` in `cwd` (with the environment `env`, if given), its output captured, and the
+    process's environment, folder and argv put back afterwards; an exception becomes a traceback on stderr and exit
+    status 1, as in a child process."""
     from rnn_sweep.cli import run
 
     out, err = io.StringIO(), io.StringIO()
@@ -63,6 +71,9 @@ def _run_here(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     refuse = _RefuseTensorflow()
     sys.meta_path.insert(0, refuse)
     os.chdir(cwd)
+    if env is not None:
+        os.environ.clear()
+        os.environ.update(env)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
@@ -95,8 +106,18 @@ def cli_env(data: str | None) -> dict[str, str]:
     return env
 
 
+# Subcommands that never train (nor import TensorFlow): they run in the test's process in every tier.
+_NEVER_TRAIN = ("compare", "report")
+
+# Whether the running test may run any command in this process: set for each test before its fixtures (conftest).
+fast_test = False
+
+
 def run_cli(*args: str, cwd: Path, data: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """`python -m rnn_sweep ARGS` in `cwd`, as a user would type it, with RNN_SWEEP_DATA set to `data`."""
+    """`python -m rnn_sweep ARGS` in `cwd`, as a user would type it, with RNN_SWEEP_DATA set to `data`; in this
+    process where the command cannot train (see the module's docstring)."""
+    if fast_test or (args and args[0] in _NEVER_TRAIN):
+        return _run_here(list(args), cwd, env=cli_env(data))
     return subprocess.run(
         [sys.executable, "-m", "rnn_sweep", *args],
         cwd=cwd, env=cli_env(data), capture_output=True, text=True, timeout=timeout, check=False,
