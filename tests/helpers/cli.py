@@ -74,6 +74,7 @@ def _run_here(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> 
     if env is not None:
         os.environ.clear()
         os.environ.update(env)
+    widths = _consoles_as_started()
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
@@ -87,11 +88,26 @@ def _run_here(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> 
                 print("TENSORFLOW-IMPORTED" if refuse.tried else "TENSORFLOW-NOT-IMPORTED")
     finally:
         sys.meta_path.remove(refuse)
+        for console_, width in widths:
+            console_.width = width
         os.chdir(folder)
         sys.argv[:] = argv
         os.environ.clear()
         os.environ.update(environ)
     return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+def _consoles_as_started() -> list[tuple[object, int]]:
+    """Give the CLI's consoles the width a fresh process would read from COLUMNS (rich fixes it when its console is
+    made, if COLUMNS was set then); returns each console with its width before, to put back."""
+    from rnn_sweep import console
+
+    consoles = [(console_, console_.width) for console_ in (console.stdout, console.stderr)]
+    columns = os.environ.get("COLUMNS", "")
+    for console_, _ in consoles:
+        if columns.isdigit():
+            console_.width = int(columns)
+    return consoles
 
 
 def cli_env(data: str | None) -> dict[str, str]:
