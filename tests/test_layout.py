@@ -6,6 +6,7 @@ Read with `ast`, never imported, so function-level (lazy) imports count like the
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -144,15 +145,36 @@ TENSORFLOW_FREE = tuple(unit for units in LAYERS for unit in units if unit not i
                         and (PACKAGE / unit).is_dir())
 
 
+@functools.cache
+def _loaded_by_each_folder() -> dict[str, str]:
+    """What importing each TensorFlow-free folder loads of TensorFlow and Keras (`` for nothing): the folders are
+    imported in one interpreter, in order, and in a fresh one again after any folder that loads them."""
+    found: dict[str, str] = {}
+    left = list(TENSORFLOW_FREE)
+    while left:
+        probe = "import importlib, sys\n" + "".join(
+            "".join(f"importlib.import_module({name!r})\n" for name in _modules_of(folder))
+            + f"print({folder!r}, ','.join(n for n in ('tensorflow', 'keras') if n in sys.modules), flush=True)\n"
+            + "if 'tensorflow' in sys.modules or 'keras' in sys.modules: sys.exit()\n"
+            for folder in left)
+        result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                                check=False)
+        assert result.returncode == 0, result.stderr
+        for line in result.stdout.splitlines():
+            folder, _, loaded = line.partition(" ")
+            found[folder] = loaded
+        left = left[len(result.stdout.splitlines()):]
+    return found
+
+
+def _modules_of(folder: str) -> list[str]:
+    return sorted(_module_name(path) for path in (PACKAGE / folder).glob("*.py"))
+
+
 @pytest.mark.parametrize("folder", TENSORFLOW_FREE)
 def test_importing_a_folder_outside_train_loads_no_tensorflow(folder):
-    modules = sorted(_module_name(path) for path in (PACKAGE / folder).glob("*.py"))
-    probe = "import importlib, sys\n" + "".join(f"importlib.import_module({name!r})\n" for name in modules) + (
-        "loaded = sorted(name for name in ('tensorflow', 'keras') if name in sys.modules)\nprint(','.join(loaded))"
-    )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "", f"importing rnn_sweep.{folder} loaded {result.stdout.strip()}"
+    loaded = _loaded_by_each_folder()[folder]
+    assert loaded == "", f"importing rnn_sweep.{folder} loaded {loaded}"
 
 
 def test_the_command_line_entry_loads_no_tensorflow():
