@@ -3,6 +3,8 @@ job finished. Resume trusts these answers to skip work or to keep a folder untou
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from helpers.config import compose_config, typed_config
 from omegaconf import OmegaConf
@@ -53,6 +55,19 @@ def test_a_key_added_later_is_left_out_only_at_its_default(key, other):
     assert config_hash(cfg) != OLDER_HASH
     OmegaConf.update(cfg, key, LATER_KEYS[key])
     assert config_hash(cfg) == OLDER_HASH
+
+
+def test_an_interpolated_value_is_hashed_as_what_it_resolves_to():
+    interpolated = typed_config(*OLDER)
+    interpolated.model.units = "${train.epochs}"  # 2
+    plain = typed_config(*OLDER)
+    plain.model.units = 2
+    assert config_hash(interpolated) == config_hash(plain) != OLDER_HASH
+
+
+def test_values_json_has_no_form_for_are_hashed_by_their_text():
+    assert config_hash(OmegaConf.create({"seed": 1, "where": Path("/x")})) == config_hash(
+        OmegaConf.create({"seed": 1, "where": "/x"}))
 
 
 def test_a_config_without_the_sections_of_the_left_out_keys_still_hashes():

@@ -160,6 +160,7 @@ def test_a_job_folder_named_by_hand_goes_through_the_resolver():
     resolved = 'hydra.sweep.subdir="${' + RESOLVER + ":'my-job'}\""
     assert through_resolver(["-m", "hydra.sweep.subdir=my-job", "seed=1"]) == ["-m", resolved, "seed=1"]
     assert through_resolver([resolved]) == [resolved]  # once only
+    assert through_resolver(["hydra.sweep.subdir=X-ray"]) == ['hydra.sweep.subdir="${' + RESOLVER + ":'X-ray'}\""]
     # what the resolver could not quote, and a number, stay as given (Hydra reports what is wrong with them)
     for arg in ('hydra.sweep.subdir="it\'s"', "hydra.sweep.subdir='say \"hi\"'", "hydra.sweep.subdir=3",
                 "hydra.sweep.dir=my-job"):
