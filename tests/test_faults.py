@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers.cli import cli_env, communicate, run_cli, start_cli, wait_for
+from helpers.cli import cli_env, communicate, run_cli, start_cli, wait_for, wait_until
 from helpers.fuzz import examples
 from helpers.runs import FAULTS_TINY as TINY
 from hypothesis import HealthCheck, given, settings
@@ -258,25 +258,35 @@ def test_ctrl_c_during_a_sweep_stops_it_and_its_tables_list_the_jobs_that_ran(tm
     assert (sweep_dir / "accuracy.csv").is_file() and "2 of 3 jobs ok" in stdout
 
 
-_LAUNCHER = """
-import json, sys, time
+_AGGREGATOR = """
+import sys, time
 from pathlib import Path
-from rnn_sweep.report.sweep_report import write_sweep_report
-from rnn_sweep.record.result_files import write_result
+from rnn_sweep.report import sweep_report
 
-signals, sweep_dir, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-jobs, record = json.loads(sys.argv[4]), json.loads(sys.argv[5])
-deadline = time.monotonic() + 300  # a test that failed midway leaves no launcher behind
-for round_, job in enumerate(jobs):
-    while not (signals / f"go-{round_}").exists():
+signals, sweep_dir, name, hold = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4] == "hold"
+read = sweep_report.sweep_tables
+
+def read_then_wait(*args, **kwargs):
+    # Inside the aggregation: every job folder read, no table written yet. Stay here until the test says go.
+    tables = read(*args, **kwargs)
+    (signals / f"read-{name}").touch()
+    deadline = time.monotonic() + 300  # a test that failed midway leaves no launcher behind
+    while not (signals / f"go-{name}").exists():
         if time.monotonic() > deadline:
-            sys.exit(f"no go-{round_} within 300 s")
+            sys.exit(f"no go-{name} within 300 s")
         time.sleep(0.001)
-    # A job of this launcher ends and writes its result; the launcher then aggregates, as on_multirun_end does.
-    write_result(sweep_dir / str(job), {**record, "run_dir": str(sweep_dir / str(job)), "seed": job})
-    write_sweep_report(sweep_dir)
-    (signals / f"done-{round_}-{name}").touch()
+    return tables
+
+if hold:
+    sweep_report.sweep_tables = read_then_wait
+sweep_report.write_sweep_report(sweep_dir)  # as a launcher's on_multirun_end does after its jobs
 """
+
+
+def _waits_for_a_flock(pid: int) -> bool:
+    """Whether process `pid` is blocked waiting for a flock (the kernel lists each waiter in /proc/locks as `->`)."""
+    return any(line.split()[1:3] == ["->", "FLOCK"] and line.split()[5] == str(pid)
+               for line in Path("/proc/locks").read_text().splitlines())
 
 
 def _record(**values: object) -> dict:
@@ -287,36 +297,37 @@ def _record(**values: object) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/locks").is_file(), reason="needs Linux's /proc/locks to see a launcher wait")
 def test_two_launchers_aggregating_into_one_sweep_folder_at_once_leave_a_complete_table(tmp_path):
-    """Two launchers of one sweep (e.g. two cluster arrays) whose jobs end at the same moment, round after round.
+    """Two launchers of one sweep (e.g. two cluster arrays) whose jobs end at the same moment.
 
-    Each aggregation reads every job folder: one that read the folder just before the other launcher's newest result
-    landed must not write its table over the other's newer one.
+    Launcher `a` is held inside its aggregation after it read the job folders, before it wrote a table; launcher
+    `b`'s job then ends and `b` aggregates. `a` goes on only once `b` waits for the lock or has finished, so
+    without the lock `b` writes the complete table first and `a` writes its older one over it, every time.
     """
     sweep_dir, signals = tmp_path / "sweep", tmp_path / "signals"
     signals.mkdir()
-    for job in range(200):  # jobs that ended earlier: every aggregation reads them all
+    for job in range(3):  # jobs that ended earlier
         write_result(sweep_dir / str(job), _record(run_dir=str(sweep_dir / str(job)), seed=job))
-    write_sweep_report(sweep_dir)
-    rounds = 8
-    launchers = {name: subprocess.Popen(
-        [sys.executable, "-c", _LAUNCHER, str(signals), str(sweep_dir), name, json.dumps(list(jobs)),
-         json.dumps(_record())], env=cli_env(None), stderr=subprocess.PIPE, text=True)
-        for name, jobs in (("a", range(200, 200 + rounds)), ("b", range(300, 300 + rounds)))}
-    written = set(range(200))
-    for round_ in range(rounds):
-        (signals / f"go-{round_}").touch()
-        while waiting := [name for name in launchers if not (signals / f"done-{round_}-{name}").exists()]:
-            for name in waiting:
-                assert launchers[name].poll() is None, launchers[name].stderr.read()[-3000:]
-            table = pd.read_csv(sweep_dir / "results.csv")  # whenever a reader looks, the table is whole
-            assert set(CONTRACT_COLUMNS) <= set(table.columns) and table["run_dir"].is_unique
-        written |= {200 + round_, 300 + round_}
-        table = pd.read_csv(sweep_dir / "results.csv")
-        assert set(table["seed"]) == written, f"round {round_}: results.csv misses a job that had ended"
-    for launcher in launchers.values():
-        assert launcher.wait(timeout=60) == 0, launcher.stderr.read()[-3000:]
-    assert (table["status"] == "ok").all() and len(pd.read_csv(sweep_dir / "accuracy.csv")) > 0
+
+    def launch(name: str, job: int, hold: bool) -> subprocess.Popen:
+        write_result(sweep_dir / str(job), _record(run_dir=str(sweep_dir / str(job)), seed=job))  # its job ended
+        return subprocess.Popen([sys.executable, "-c", _AGGREGATOR, str(signals), str(sweep_dir), name,
+                                 "hold" if hold else "go"], env=cli_env(None), stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+
+    a = launch("a", 200, hold=True)
+    wait_until(lambda: (signals / "read-a").exists() or a.poll() is not None, "read of launcher a")
+    assert a.poll() is None, a.stderr.read()[-3000:]
+    b = launch("b", 300, hold=False)
+    wait_until(lambda: _waits_for_a_flock(b.pid) or b.poll() is not None, "launcher b waiting or done")
+    (signals / "go-a").touch()
+    for launcher in (a, b):
+        _, stderr = communicate(launcher, timeout=120)
+        assert launcher.returncode == 0, stderr[-3000:]
+    table = pd.read_csv(sweep_dir / "results.csv")
+    assert sorted(table["seed"]) == [0, 1, 2, 200, 300], "results.csv misses a job that had ended"
+    assert set(CONTRACT_COLUMNS) <= set(table.columns) and (table["status"] == "ok").all()
     assert not [path.name for path in sweep_dir.iterdir() if path.name.endswith(".tmp") or ".tmp-" in path.name]
 
 

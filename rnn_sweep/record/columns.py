@@ -294,8 +294,6 @@ class ColumnValueError(UserError):
             f"{column.name} holds {holds} or nothing. The file was changed by something other than "
             "rnn-sweep: rebuild the table with `rnn-sweep report` on its sweep folder, or fix that cell."
         )
-        self.column = column.name
-        self.value = value
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -341,7 +339,7 @@ def _as_text(value: object) -> object:
 
     if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
         return None
-    return value if isinstance(value, str) else str(value)
+    return str(value)
 
 
 def _as_json_list(value: object) -> object:
@@ -351,21 +349,12 @@ def _as_json_list(value: object) -> object:
 
 
 def _number(value: object) -> object:
-    """A cell as a number, or NaN when it is not one (bools are not numbers here)."""
-    import pandas as pd
-
-    if value is None or isinstance(value, bool) or value is pd.NA:
-        return float("nan") if value is None or value is pd.NA else "bad"
-    return value
+    """A cell for pd.to_numeric: a bool as text no number parses from (bools are not numbers here)."""
+    return "bad" if isinstance(value, bool) else value
 
 
 def _as_bool(value: object) -> object:
-    import pandas as pd
-
-    if isinstance(value, bool) or value is None or value is pd.NA:
-        return value
-    if isinstance(value, float) and pd.isna(value):
-        return None
+    """True or False, from a bool or its text in any case; None for nothing (None, NaN, NA) and for anything else."""
     return {"true": True, "false": False}.get(str(value).strip().lower())
 
 

@@ -24,8 +24,7 @@ def summary_frame(results: pd.DataFrame) -> pd.DataFrame:
     """One row per setting (seeds folded) with SUMMARY_COLUMNS, in setting order."""
     keys = setting_keys(results)
     rows = [
-        {**dict(zip(keys, values if isinstance(values, tuple) else (values,), strict=True)),
-         **fold(group).summary_row()}
+        {**dict(zip(keys, values, strict=True)), **fold(group).summary_row()}  # grouped by a list: a tuple
         for values, group in results.groupby(keys, dropna=False, sort=True)
     ]
     return typed(pd.DataFrame(rows, columns=[*keys, *SUMMARY_COLUMNS]))

@@ -42,9 +42,8 @@ def job_dir(name: Any, *, _root_: DictConfig) -> str:
         return own.relative_to(sweep).as_posix()
     home = str(name)
     candidates = [home, f"{home}-{wanted or 'invalid'}", *(f"{home}-{wanted or 'invalid'}-{n}" for n in range(2, 1000))]
-    for candidate in candidates:
-        holder = folders.holder(sweep / candidate)
-        if holder is None or (holder == wanted and wanted is not None):
+    for candidate in candidates:  # a folder holding `wanted` was found above: a free one holds no identity
+        if folders.holder(sweep / candidate) is None:
             return candidate
     raise ConfigError(f"No free job folder for {home} in {sweep}: clean up its `{home}-*` folders.")
 
