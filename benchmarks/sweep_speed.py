@@ -1,15 +1,16 @@
 """A grid run by `rnn-sweep -m` against the same grid trained by a plain Keras loop in one Python process.
 
-    python benchmarks/sweep_speed.py                              # small, medium and seeds grids, 3 rounds
+    python benchmarks/sweep_speed.py                              # small, medium, seeds and rates grids, 3 rounds
     python benchmarks/sweep_speed.py --rounds 1 --scale 0.05      # a quick smoke run
     python benchmarks/sweep_speed.py --grids seeds --rounds 5
 
 Each round runs both sides of a grid one after the other (the order alternates between rounds), each in its own
 process, so TensorFlow's import counts as a user would see it. rnn-sweep uses the basic launcher and
 `train.save_model=false`; the loop builds `Sequential([Input, cell, Dense])` per job, fits and evaluates on the
-same images (rnn-sweep's own splits) for the same epochs. Printed per grid: wall seconds of each side, the sum of
-the jobs' training seconds, the ratio loop / rnn-sweep (median and range over the rounds), and where rnn-sweep's
-wall time went, read from its result.json files and sweep_timing.json.
+same images (rnn-sweep's own splits) for the same epochs and learning rates (Adam). Printed per grid: wall seconds
+of each side, the sum of the jobs' training seconds, the ratio loop / rnn-sweep (median and range over the rounds),
+where rnn-sweep's wall time went, read from its result.json files and sweep_timing.json, and how many step
+functions its jobs traced (3 a graph: train, evaluate, predict; jobs of one graph share them).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Grid:
-    """A sweep's jobs: (cell, units, seed) triples, and how much data and how many epochs each trains."""
+    """A sweep's jobs: (cell, units, seed, learning rate), and how much data and how many epochs each trains."""
 
     name: str
     cells: tuple[str, ...]
@@ -37,13 +38,16 @@ class Grid:
     seeds: tuple[int, ...]
     limit_train: int
     epochs: int
+    learning_rates: tuple[float, ...] = (1e-3,)
 
-    def jobs(self) -> list[tuple[str, int, int]]:
-        return [(cell, units, seed) for cell in self.cells for units in self.units for seed in self.seeds]
+    def jobs(self) -> list[tuple[str, int, int, float]]:
+        return [(cell, units, seed, rate) for cell in self.cells for units in self.units for seed in self.seeds
+                for rate in self.learning_rates]
 
     def overrides(self, scale: float) -> list[str]:
         return [f"model={','.join(self.cells)}", f"model.units={','.join(map(str, self.units))}",
-                f"seed={','.join(map(str, self.seeds))}", f"train.epochs={self.epochs}",
+                f"seed={','.join(map(str, self.seeds))}",
+                f"optimizer.learning_rate={','.join(map(str, self.learning_rates))}", f"train.epochs={self.epochs}",
                 f"data.limit_train={scaled(self.limit_train, scale)}", f"data.limit_test={scaled(LIMIT_TEST, scale)}"]
 
 
@@ -52,6 +56,7 @@ GRIDS = {
     "small": Grid("small", ("simple_rnn", "lstm", "gru"), (16, 64), (0,), 6000, 2),
     "medium": Grid("medium", ("gru", "lstm"), (32, 128), (0,), 30000, 3),
     "seeds": Grid("seeds", ("gru",), (32,), (0, 1, 2, 3, 4), 6000, 2),
+    "rates": Grid("rates", ("gru",), (32,), (0,), 6000, 2, (3e-4, 1e-3, 3e-3, 1e-2, 3e-2)),
 }
 KERAS_CELLS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 
@@ -62,7 +67,7 @@ def scaled(count: int, scale: float) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--grids", default="small,medium,seeds", help=f"comma-separated, of {', '.join(GRIDS)}")
+    parser.add_argument("--grids", default="small,medium,seeds,rates", help=f"comma-separated, of {', '.join(GRIDS)}")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies every grid's training and test images")
     parser.add_argument("--plain-loop", help=argparse.SUPPRESS)  # internal: run the plain loop for a JSON job list
@@ -97,7 +102,8 @@ def compare(grid: Grid, rounds: int, scale: float) -> None:
           f"over {rounds} rounds)")
     parts = ", ".join(f"{part} {statistics.median(s['parts'][part] for s in sweeps):.1f} s"
                       for part in sweeps[0]["parts"])
-    print(f"  rnn-sweep's time (median): {parts}", flush=True)
+    print(f"  rnn-sweep's time (median): {parts}; step functions traced {median(sweeps, 'traces'):.0f}",
+          flush=True)
 
 
 def median(outcomes: list[dict], key: str) -> float:
@@ -116,6 +122,7 @@ def run_sweep(grid: Grid, scale: float, sweep_dir: Path) -> dict:
     timing = json.loads((sweep_dir / "sweep_timing.json").read_text())
     first_step = min(datetime.fromisoformat(record["first_step_at"]).timestamp() for record in records)
     train = sum(record["train_seconds"] for record in records)
+    traces = sum(record.get("traces") or 0 for record in records)  # none recorded before the field existed
 
     def total(key: str) -> float:
         return sum(record.get(key) or 0.0 for record in records)
@@ -128,7 +135,7 @@ def run_sweep(grid: Grid, scale: float, sweep_dir: Path) -> dict:
         "predictions and writing": total("wrap_up_seconds"),
         "end of the sweep": timing["end_seconds"],
     }
-    return {"wall": wall, "train": train, "parts": parts}
+    return {"wall": wall, "train": train, "parts": parts, "traces": traces}
 
 
 def run_loop(grid: Grid, scale: float) -> dict:
@@ -151,7 +158,7 @@ def plain_loop(spec: dict) -> None:
 
     train, test = load_data(locate_data(None, "mnist"))
     train_seconds = 0.0
-    for cell, units, seed in spec["jobs"]:
+    for cell, units, seed, rate in spec["jobs"]:
         splits = make_splits(train, test, limit_train=spec["limit_train"], limit_test=spec["limit_test"],
                              validation_split=0.1, seed=seed)
         keras.utils.set_random_seed(seed)
@@ -160,7 +167,7 @@ def plain_loop(spec: dict) -> None:
                                                                                splits.y_test))
         model = keras.Sequential([keras.Input(x_train.shape[1:]), getattr(keras.layers, KERAS_CELLS[cell])(units),
                                   keras.layers.Dense(10, activation="softmax")])
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=["accuracy"])
+        model.compile(optimizer=keras.optimizers.Adam(rate), loss="categorical_crossentropy", metrics=["accuracy"])
         start = time.perf_counter()
         model.fit(x_train, y_train, batch_size=128, epochs=spec["epochs"], validation_data=(x_val, y_val),
                   validation_batch_size=1024, verbose=0)

@@ -165,7 +165,6 @@ def _sweeps_exit_status() -> int:
     """A sweep runs every job whatever happens to the others; its exit status then says if any did not end ok,
     if a result.json was damaged, or if its tables could not be written."""
     from rnn_sweep.config.overrides import overrides_text
-    from rnn_sweep.report.tables import failed_jobs
     from rnn_sweep.sweep.callback import aggregation_errors, finished_sweeps
 
     code = 0
@@ -173,6 +172,8 @@ def _sweeps_exit_status() -> int:
         _print_error(f"the tables of the sweep {sweep_dir} could not be written: {error}")
         code = 1
     for tables in finished_sweeps:
+        from rnn_sweep.report.tables import failed_jobs  # a sweep's tables imported it already; a run never needs it
+
         failed, missing = failed_jobs(tables.results), tables.missing()
         if not failed.empty or missing:
             named = [f"{tables.folder / str(row.run_dir)} [{overrides_text(row.overrides)}] "

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
-from helpers.cli import run_cli
+from helpers.cli import cli_env, run_cli
 from helpers.config import typed_config
 from helpers.lazy import LazyModule, lazy_functions
 from helpers.runs import TINY
@@ -211,3 +213,30 @@ def test_step_based_training_counts_steps_not_calls_into_tensorflow(tmp_path, mn
     assert result.returncode == 0, result.stderr[-3000:]
     steps = [line.split(",")[0] for line in (run_dir / "steps.csv").read_text().splitlines()[1:]]
     assert steps == ["20", "40"]
+
+
+# Runs the CLI and, when the command first imports TensorFlow, says which of the modules only a sweep's tables and
+# page use were loaded by then, and stops it there: nothing trains.
+AT_TENSORFLOW = """
+import importlib.abc, sys
+class AtTensorflow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("tensorflow", "keras"):
+            loaded = [module for module in ("pandas", "matplotlib", "statsmodels", "jinja2", "tensorboard")
+                      if module in sys.modules]
+            print("LOADED-BEFORE-TENSORFLOW:", *loaded, flush=True)
+            raise ImportError("stopped before TensorFlow")
+sys.meta_path.insert(0, AtTensorflow())
+from rnn_sweep.cli import main
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize("command", [["hydra.run.dir=run"], ["-m", "model=simple_rnn,gru", "hydra.sweep.dir=sweep"]])
+def test_a_command_starts_training_without_importing_the_report(command, tmp_path, mnist_path):
+    """The report's modules take over a second to import: a run never uses them, a sweep only at its end."""
+    result = subprocess.run([sys.executable, "-c", AT_TENSORFLOW, *command, *TINY], cwd=tmp_path,
+                            env=cli_env(mnist_path), capture_output=True, text=True, timeout=300, check=False)
+    assert "LOADED-BEFORE-TENSORFLOW:" in result.stdout, result.stderr[-3000:]
+    first = next(line for line in result.stdout.splitlines() if line.startswith("LOADED-BEFORE-TENSORFLOW:"))
+    assert first == "LOADED-BEFORE-TENSORFLOW:", result.stdout

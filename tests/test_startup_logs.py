@@ -1,10 +1,12 @@
-"""Quiet start: TensorFlow's C++ start-up lines are hidden unless RNN_SWEEP_TF_LOGS=1; real errors still show."""
+"""Quiet output: TensorFlow's C++ start-up lines and retracing notices are hidden unless RNN_SWEEP_TF_LOGS=1; real
+errors still show."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 from helpers.cli import cli_env, run_cli
 from helpers.runs import TINY
@@ -46,3 +48,19 @@ def test_a_default_run_starts_quietly_and_the_switch_shows_the_lines(tmp_path, m
                            capture_output=True, text=True, timeout=600, check=False)
     assert shown.returncode == 0, shown.stderr[-3000:]
     assert any(line in shown.stderr for line in START_UP_LINES), shown.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_a_sweep_of_different_models_prints_no_retracing_notice(tmp_path, mnist_path):
+    """Six graphs trip TensorFlow's retracing warning (it counts every model's step functions as one function); the
+    learning rates of each graph share its trace, which the jobs' `traces` show."""
+    sweep = tmp_path / "sweep"
+    tiny = [setting for setting in TINY if not setting.startswith(("model.units=", "train.epochs="))]
+    result = run_cli("-m", *tiny, "train.epochs=1", "model=simple_rnn,gru,lstm", "model.units=4,8",
+                     "optimizer.learning_rate=0.01,0.003", f"hydra.sweep.dir={sweep}", cwd=tmp_path, data=mnist_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    job_logs = [log.read_text() for log in sweep.glob("*/*.log")]
+    assert len(job_logs) == 12
+    assert not [text for text in [result.stdout, result.stderr, *job_logs] if "retracing" in text], result.stdout
+    traces = pd.read_csv(sweep / "results.csv").groupby(["cell", "units"])["traces"].apply(sorted)
+    assert traces.tolist() == [[0, 3]] * 6  # train, evaluate and predict traced by the first learning rate only

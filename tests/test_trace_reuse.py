@@ -1,4 +1,7 @@
-"""Jobs of one setting in one process trace the model once, and train exactly as if each had built its own."""
+"""Jobs of one graph in one process trace the model once, and train exactly as if each had built its own.
+
+Exactly: the reused model's variables are set to the values a fresh build has, bit for bit, and its traced steps
+are the ones a fresh build traces from the same code, so every number of the history is compared for equality."""
 
 from __future__ import annotations
 
@@ -14,10 +17,10 @@ TINY = ("model=gru", "model.units=8", "data.limit_train=400", "data.limit_test=2
 SCORES = ["loss", "accuracy", "val_loss", "val_accuracy"]
 
 
-def _train(seed: int, run_dir, mnist_path) -> tuple[dict, pd.DataFrame]:
+def _train(seed: int, run_dir, mnist_path, *settings: str) -> tuple[dict, pd.DataFrame]:
     from rnn_sweep.train.runner import train_run
 
-    cfg = typed_config(*TINY, f"seed={seed}", f"data.path={mnist_path}")
+    cfg = typed_config(*TINY, *settings, f"seed={seed}", f"data.path={mnist_path}")
     record = train_run(cfg, run_dir, [], Console(file=io.StringIO()), threads=1)
     assert record["status"] == "ok", record["error"]
     return record, pd.read_csv(run_dir / "history.csv")
@@ -40,3 +43,39 @@ def test_seeds_of_one_setting_share_one_trace_and_train_as_fresh_builds(tmp_path
         assert record["test_loss"] == fresh_record["test_loss"]
     assert shared[0][1][SCORES].equals(shared[2][1][SCORES])  # seed 0 again, after seed 1 moved the weights
     assert not shared[0][1][SCORES].equals(shared[1][1][SCORES])  # the seeds do differ
+
+
+# Jobs of two graphs (a plain learning rate, a cosine schedule): learning rates, and adam against adamw. The fourth
+# job repeats the first after adamw's weight decay and another learning rate were in the shared optimizer.
+ONE_GRAPH_EACH = [
+    ("optimizer=adam", "optimizer.learning_rate=0.01"),
+    ("optimizer=adam", "optimizer.learning_rate=0.003"),
+    ("optimizer=adamw", "optimizer.learning_rate=0.01", "optimizer.weight_decay=0.05"),
+    ("optimizer=adam", "optimizer.learning_rate=0.01"),
+    ("optimizer=adam", "optimizer.learning_rate=0.01", "train.lr_schedule=cosine"),
+    ("optimizer=adam", "optimizer.learning_rate=0.003", "train.lr_schedule=cosine"),
+]
+
+
+@pytest.mark.slow
+def test_learning_rates_and_adam_against_adamw_share_one_trace_and_train_as_fresh_builds(
+    tmp_path, mnist_path, monkeypatch
+):
+    from rnn_sweep.train import reuse
+
+    reuse.clear()
+    shared = [_train(0, tmp_path / f"shared{index}", mnist_path, *settings)
+              for index, settings in enumerate(ONE_GRAPH_EACH)]
+    assert [record["traces"] for record, _ in shared] == [3, 0, 0, 0, 3, 0]  # train, evaluate, predict: once a graph
+
+    monkeypatch.setattr(reuse, "ENABLED", False)
+    fresh = [_train(0, tmp_path / f"fresh{index}", mnist_path, *settings)
+             for index, settings in enumerate(ONE_GRAPH_EACH) if index != 3]
+    assert sum(record["traces"] for record, _ in fresh) == 3 * len(fresh)
+    for (record, history), (fresh_record, fresh_history) in zip([*shared[:3], *shared[4:]], fresh, strict=True):
+        pd.testing.assert_frame_equal(history[SCORES], fresh_history[SCORES], check_exact=True)
+        assert (record["test_accuracy"], record["test_loss"]) == (fresh_record["test_accuracy"],
+                                                                   fresh_record["test_loss"])
+    pd.testing.assert_frame_equal(shared[3][1][SCORES], shared[0][1][SCORES], check_exact=True)
+    histories = [history[SCORES] for _, history in shared]
+    assert not any(histories[0].equals(other) for other in (histories[1], histories[2], histories[4]))

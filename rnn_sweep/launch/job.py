@@ -121,7 +121,10 @@ def _ended_before_training(record: dict[str, Any], message: str | None = None) -
 def _train_job(cfg: DictConfig, run_dir: Path, overrides: list[str], hydra_cfg: DictConfig, jobs: int | None,
                clock: SweepClock | None) -> dict[str, Any]:
     """Train one job whose config is known good: load TensorFlow now, give the job its share of the CPU threads
-    for the launcher that runs it, and hand it to rnn_sweep.train.runner."""
+    for the launcher that runs it, and hand it to rnn_sweep.train.runner.
+
+    Not earlier, in a thread beside Hydra's composing: the import is Python code and library loading that hold
+    the interpreter's lock, so the two take turns rather than overlap (measured: no sooner at the first step)."""
     try:
         import_tensorflow()  # only now that the config is known good, and without its start-up lines
         from rnn_sweep.train.runner import train_run

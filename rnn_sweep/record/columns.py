@@ -164,6 +164,8 @@ RECORD = (
     # over a steady one (tracing), and the predictions and model file written after the evaluation.
     _c("trace_seconds", "float", "timing", "trace s", "{:.2f}s"),
     _c("wrap_up_seconds", "float", "timing", "wrap-up s", "{:.2f}s"),
+    # Step functions (train, evaluate, predict) the job traced: 0 where it reused an earlier job's compiled model.
+    _c("traces", "int", "timing"),
 )
 # race.csv: beside the columns of the settings that differ, each round's seeds so far (n runs ok), mean, repeated
 # interval (docs/statistics.md).

@@ -1,10 +1,14 @@
-"""The Hydra callback that ends every multirun with the sweep's tables (configured in conf/config.yaml)."""
+"""The Hydra callback that ends every multirun with the sweep's tables (configured in conf/config.yaml).
+
+Hydra makes it as every command starts, single runs included, so the report's modules (pandas, matplotlib,
+statsmodels, TensorBoard's: over a second to import) are imported only when a sweep's tables are written.
+"""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
@@ -12,8 +16,9 @@ from omegaconf import DictConfig
 from rnn_sweep import COMMAND_STARTED, atomic
 from rnn_sweep.console import stdout
 from rnn_sweep.record.columns import SWEEP_TIMING_FILE
-from rnn_sweep.report.sweep_report import write_sweep_report
-from rnn_sweep.report.tables import SweepTables, print_sweep_tables
+
+if TYPE_CHECKING:
+    from rnn_sweep.report.tables import SweepTables
 
 # For the CLI: the sweep folders of the multiruns this process started (Hydra skips on_multirun_end when Ctrl-C
 # stops one, so the CLI writes their tables itself), and the tables of those that ended (for the exit status).
@@ -49,6 +54,9 @@ class AggregateSweep(Callback):
 def aggregate(sweep_dir: Path) -> SweepTables:
     """Write the sweep's tables (and its TensorBoard HParams view, when its jobs logged there) from what its job
     folders hold now, and print them."""
+    from rnn_sweep.report.sweep_report import write_sweep_report
+    from rnn_sweep.report.tables import print_sweep_tables
+
     tables = write_sweep_report(sweep_dir)
     print_sweep_tables(tables, stdout)
     return tables

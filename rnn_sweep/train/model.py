@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from rnn_sweep.config.cells import cell_entry, resolve
 from rnn_sweep.config.schema import STRUCTURE_KEYS, ModelConfig
 from rnn_sweep.errors import ConfigError
+from rnn_sweep.train.schedules import PeakSchedule
 
 NUM_CLASSES = 10
 INPUT_SHAPE = (28, 28)  # 28 time steps of 28 pixels
@@ -21,6 +22,11 @@ OPTIMIZERS = {
     name.lower(): optimizer for name, optimizer in vars(keras.optimizers).items()
     if isinstance(optimizer, type) and issubclass(optimizer, keras.optimizers.Optimizer)
 }
+# The optimizer settings a train step reads from variables (build_optimizer's settings_in_variables).
+VARIABLE_SETTINGS = ("learning_rate", "weight_decay")
+# adamw is adam's update after a weight decay, which the adam optimizers hold in a variable (0 for adam), so both
+# share one traced train step. Weight decay by 0 leaves every weight exactly as it was.
+UPDATE_RULES = {"adamw": "adam"}
 # The structure keys with the schema's defaults, which configs saved before a key existed get.
 STRUCTURE_DEFAULTS = {field.name: field.default for field in dataclasses.fields(ModelConfig)
                       if field.name in STRUCTURE_KEYS}
@@ -100,12 +106,39 @@ def portable_copy(model: keras.Model, model_cfg: DictConfig, input_shape: tuple[
     return plain
 
 
-def build_optimizer(optimizer_cfg: DictConfig, learning_rate: Any = None) -> keras.optimizers.Optimizer:
-    """The Keras optimizer; `learning_rate` (a float or a schedule) replaces the configured one when given."""
+def build_optimizer(
+    optimizer_cfg: DictConfig, learning_rate: Any = None, settings_in_variables: bool = False
+) -> keras.optimizers.Optimizer:
+    """The Keras optimizer; `learning_rate` (a float or a schedule) replaces the configured one when given.
+
+    `settings_in_variables`: what jobs of one graph may differ in (VARIABLE_SETTINGS) is read by the train step
+    from the optimizer's variables instead of being traced into it as constants: a plain learning rate already
+    is (Keras), a schedule's learning rates and the weight decay are made so here, the weight decay at 0 for adam.
+    A traced train step then serves every job of the graph once its optimizer's variables are set to a fresh
+    build's (rnn_sweep.train.reuse). Not for an optimizer that is saved: its config would hold a variable.
+    """
     settings = OmegaConf.to_container(optimizer_cfg, resolve=True)
     if learning_rate is not None:
         settings["learning_rate"] = learning_rate
-    return OPTIMIZERS[settings.pop("name")](**settings)
+    name = settings.pop("name")
+    optimizer = OPTIMIZERS[name](**settings)
+    if settings_in_variables:
+        if isinstance(learning_rate, PeakSchedule):
+            learning_rate.hold_levels_in(optimizer)
+        if UPDATE_RULES.get(name, name) == "adam":
+            optimizer.weight_decay = optimizer.add_variable(
+                (), keras.initializers.Constant(settings.get("weight_decay", 0.0)), name="weight_decay")
+    return optimizer
+
+
+def traced_optimizer(optimizer_cfg: DictConfig) -> dict[str, Any]:
+    """What of the optimizer a train step built with settings in variables is traced from: its update rule and
+    the settings that stay constants in it. Jobs that agree on it (and on the model) can share one trace."""
+    settings = OmegaConf.to_container(optimizer_cfg, resolve=True)
+    for key in VARIABLE_SETTINGS:
+        settings.pop(key, None)
+    settings["name"] = UPDATE_RULES.get(settings["name"], settings["name"])
+    return settings
 
 
 def compile_model(
@@ -115,15 +148,16 @@ def compile_model(
     label_smoothing: float = 0.0,
     from_logits: bool = True,
     precision: str = "float32",
+    settings_in_variables: bool = False,
     **compile_options: Any,
 ) -> None:
     """Sparse labels as usual; with label smoothing the labels must be one-hot (see `one_hot_labels`),
     because Keras 3's SparseCategoricalCrossentropy has no label_smoothing.
 
     float16 gradients underflow without loss scaling (bfloat16 has float32's range and needs none).
-    `compile_options` go to Keras (steps_per_execution, jit_compile).
+    `compile_options` go to Keras (steps_per_execution, jit_compile); `settings_in_variables`: see build_optimizer.
     """
-    optimizer = build_optimizer(optimizer_cfg, learning_rate)
+    optimizer = build_optimizer(optimizer_cfg, learning_rate, settings_in_variables)
     if precision == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     if label_smoothing:

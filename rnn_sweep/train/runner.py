@@ -46,7 +46,7 @@ from rnn_sweep.train.callbacks import (
 )
 from rnn_sweep.train.device import available_cores, configure_device, configure_threads
 from rnn_sweep.train.model import build_model, compile_model, one_hot_labels, portable_copy
-from rnn_sweep.train.reuse import compiled_model, graph_key
+from rnn_sweep.train.reuse import compiled_model, graph_key, traces_so_far
 from rnn_sweep.train.schedules import build_schedule
 from rnn_sweep.train.speed import plan_speed
 
@@ -69,6 +69,7 @@ def train_run(
     record = new_record(cfg, run_dir, overrides)
     record.update(started_at=_now(), load_average_1m=_load_average())
     _remove_stale_temporaries(run_dir)
+    traces_before = traces_so_far()
     try:
         _run_training_steps(cfg, run_dir, console, record, threads, time.perf_counter(), trial, live)
     except KeyboardInterrupt:  # SIGTERM too (rnn_sweep.stopping)
@@ -78,7 +79,7 @@ def train_run(
     except Exception as error:  # any failure must still leave a row behind
         record.update(status="failed", error=f"{type(error).__name__}: {error}")
     finally:
-        record["finished_at"] = _now()
+        record.update(finished_at=_now(), traces=traces_so_far() - traces_before)
         with stopping.deferred():  # a signal now would cut the record short: it is raised once it is written
             _write_record(run_dir, record)
     return record
@@ -230,7 +231,8 @@ def _build_and_compile(
                                        plan.steps_per_epoch, cfg.train.warmup_epochs)
         compile_model(model, cfg.optimizer, learning_rate, label_smoothing=cfg.train.label_smoothing,
                       from_logits=cfg.model.output_activation == "linear", precision=speed.precision,
-                      steps_per_execution=speed.steps_per_execution, jit_compile=speed.jit_compile)
+                      settings_in_variables=True, steps_per_execution=speed.steps_per_execution,
+                      jit_compile=speed.jit_compile)
 
     model = compiled_model(graph_key(cfg, speed, plan, device, threads), build, compile_)
     fields = {"params": model.count_params(), "steps_per_execution": speed.steps_per_execution,

@@ -7,6 +7,7 @@ warm-up, so they are one small schedule class. Steps count from 0, as the optimi
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import keras
 from keras import ops
@@ -27,20 +28,33 @@ class PeakSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self.peak = float(peak)
         self.total_steps = int(total_steps)
         self.warmup_steps = int(warmup_steps)
+        self._levels: Any = self.levels()
+
+    def levels(self) -> list[float]:
+        """The learning rates the curve runs between, worked out once in Python: start, peak - start, end,
+        peak - end, peak. Each is a float32 constant of the graph, or one element of a variable with that value
+        (`hold_levels_in`): the step computes the same numbers either way."""
+        start = self.peak / ONE_CYCLE_START_DIV if self.kind == "one_cycle" else 0.0
+        end = start / ONE_CYCLE_FINAL_DIV if self.kind == "one_cycle" else 0.0
+        return [start, self.peak - start, end, self.peak - end, self.peak]
+
+    def hold_levels_in(self, optimizer: keras.optimizers.Optimizer) -> None:
+        """Read the levels from a variable of `optimizer`, so that a traced train step serves every peak."""
+        self._levels = optimizer.add_variable((5,), name="schedule_levels")
+        self._levels.assign(self.levels())
 
     def __call__(self, step):
         step = ops.cast(step, "float32")
-        start = self.peak / ONE_CYCLE_START_DIV if self.kind == "one_cycle" else 0.0
-        end = start / ONE_CYCLE_FINAL_DIV if self.kind == "one_cycle" else 0.0
+        start, rise, end, fall, peak = (self._levels[index] for index in range(5))
         warmup = float(max(self.warmup_steps, 1))
         # (step + 1): the first step already moves, instead of wasting a step at learning rate 0.
-        rising = start + (self.peak - start) * ops.minimum((step + 1.0) / warmup, 1.0)
+        rising = start + rise * ops.minimum((step + 1.0) / warmup, 1.0)
         if self.kind == "constant":
-            after = ops.convert_to_tensor(self.peak, "float32")
+            after = ops.convert_to_tensor(peak, "float32")
         else:
             span = float(max(self.total_steps - self.warmup_steps, 1))
             progress = ops.clip((step - self.warmup_steps) / span, 0.0, 1.0)
-            after = end + (self.peak - end) * 0.5 * (1.0 + ops.cos(math.pi * progress))
+            after = end + fall * 0.5 * (1.0 + ops.cos(math.pi * progress))
         return ops.where(step < self.warmup_steps, rising, after)
 
     def get_config(self) -> dict:

@@ -1,4 +1,4 @@
-"""TensorFlow's start-up lines kept out of a run's output, unless RNN_SWEEP_TF_LOGS=1 asks for them.
+"""TensorFlow's start-up lines and retracing notices kept out of a run's output, unless RNN_SWEEP_TF_LOGS=1.
 
 TensorFlow's C++ libraries log while they load, before anything reads TF_CPP_MIN_LOG_LEVEL: the absl notice,
 the oneDNN and CUDA-driver lines come from static initialisers, once from the core library and once more from
@@ -8,11 +8,18 @@ is diverted while TensorFlow loads and looks for devices, and what it caught is 
 notices: anything else, a real error included, still reaches the user. Later C++ logs below ERROR are hidden by
 TF_CPP_MIN_LOG_LEVEL=2, which `quiet_environment` sets before TensorFlow is imported.
 
+TensorFlow's "N out of the last M calls to <function ...> triggered tf.function retracing" warning is left out too.
+It counts the traces of all functions made from one piece of Python code, and Keras makes every model's train,
+evaluate and predict functions from the same code: a sweep of different models trips it after five jobs though
+each graph is traced once (jobs of one graph share their trace: rnn_sweep.train.reuse). What a job traced is in its
+record instead (`traces`), where a real retrace would show.
+
 Nothing here imports TensorFlow at module level, so the command line can call `quiet_environment` early.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -20,7 +27,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-SWITCH = "RNN_SWEEP_TF_LOGS"  # =1: TensorFlow's start-up lines are shown, and its C++ log level is left alone
+SWITCH = "RNN_SWEEP_TF_LOGS"  # =1: start-up lines and retracing notices are shown, the C++ log level left alone
 
 _START_UP_NOISE = re.compile(
     r"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
@@ -63,9 +70,22 @@ def start_up_lines_hidden() -> Iterator[None]:
             sys.stderr.flush()
 
 
+class _NoRetracingNotices(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _RETRACING_NOTICE not in record.getMessage()
+
+
+_RETRACING_NOTICE = "triggered tf.function retracing"
+_retracing_filter = _NoRetracingNotices()
+
+
 def import_tensorflow() -> None:
-    """Load TensorFlow and let it look for GPUs, without its start-up lines unless RNN_SWEEP_TF_LOGS=1."""
-    if tf_logs_wanted() or "tensorflow" in sys.modules:
+    """Load TensorFlow and let it look for GPUs, without its start-up lines and retracing notices unless
+    RNN_SWEEP_TF_LOGS=1."""
+    if tf_logs_wanted():
+        return
+    logging.getLogger("tensorflow").addFilter(_retracing_filter)  # TensorFlow's Python logger; added once
+    if "tensorflow" in sys.modules:
         return
     with start_up_lines_hidden():
         import tensorflow as tf
