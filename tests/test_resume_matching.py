@@ -11,13 +11,12 @@ from omegaconf import OmegaConf, open_dict
 from rnn_sweep.config.validate import validate
 from rnn_sweep.errors import ConfigError
 from rnn_sweep.record.columns import HYDRA_DIR, RESULT_FILE
-from rnn_sweep.record.identity import config_hash
+from rnn_sweep.record.identity import config_hash, job_identity
 from rnn_sweep.record.result_files import new_record, write_result
+from rnn_sweep.sweep.folder_index import DAMAGED, FolderIndex
 from rnn_sweep.sweep.resume import (
-    DAMAGED,
     RESOLVER,
     finished_result,
-    identities,
     job_dir,
     register_resolver,
     settled_result,
@@ -38,6 +37,13 @@ def _folder_of(sweep, name: object = 0, *overrides: str) -> str:
     with open_dict(root):
         root.hydra = {"sweep": {"dir": str(sweep)}}
     return job_dir(name, _root_=root)
+
+
+def identities(sweep) -> dict:
+    """Every job folder below `sweep` with the identity it holds, as a fresh index reads them."""
+    index = FolderIndex(sweep)
+    index.refresh()
+    return {folder: index.holder(folder) for folder in index.job_folders()}
 
 
 def _record(folder, *overrides: str, status: str = "ok") -> dict:
@@ -117,13 +123,15 @@ def test_a_folder_whose_identity_is_unknown_is_taken_by_the_job_hydra_numbered_f
 
 def test_an_invalid_job_gets_a_folder_of_its_own_where_it_fails(tmp_path):
     bad = ("model=gru", "model.units=-3", "seed=0")
+    as_given = job_identity(compose_config(*bad))  # refused by validation: the hash of the config as given
+    assert as_given is not None and as_given != config_hash(_typed(*JOB))
     assert _folder_of(tmp_path, 0, *bad) == "0"
     _record(tmp_path / "0")
-    assert _folder_of(tmp_path, 0, *bad) == "0-invalid"
-    (tmp_path / "0-invalid" / HYDRA_DIR).mkdir(parents=True)  # an invalid job's folder holds no identity
-    assert _folder_of(tmp_path, 0, *bad) == "0-invalid"
-    _record(tmp_path / "0-invalid", *OTHER)
-    assert _folder_of(tmp_path, 0, *bad) == "0-invalid-2"
+    assert _folder_of(tmp_path, 0, *bad) == f"0-{as_given}"
+    (tmp_path / f"0-{as_given}" / HYDRA_DIR).mkdir(parents=True)  # Hydra made it; its config is not readable yet
+    assert _folder_of(tmp_path, 0, *bad) == f"0-{as_given}"
+    _record(tmp_path / f"0-{as_given}", *OTHER)
+    assert _folder_of(tmp_path, 0, *bad) == f"0-{as_given}-2"
 
 
 def test_no_free_folder_is_a_clear_error(tmp_path):
