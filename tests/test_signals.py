@@ -7,12 +7,11 @@ import csv
 import json
 import os
 import signal
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers.cli import communicate, run_cli, start_cli, wait_for
+from helpers.cli import communicate, run_cli, start_cli, start_cli_signalled_at, wait_for
 from helpers.runs import SIGNAL_TINY as TINY
 from test_faults import _record
 
@@ -98,15 +97,22 @@ def test_a_parallel_launcher_stopped_by_a_signal_leaves_interrupted_records_and_
     _assert_interrupted_with_their_epochs(sweep_dir, jobs, "SIGINT" if signum == signal.SIGINT else "SIGTERM")
 
 
+# Moments of start-up, each named by the module that begins to load then.
+START_UP_MOMENTS = [
+    ("hydra", signal.SIGTERM),  # before Hydra is imported
+    ("hydra.core.config_store", signal.SIGINT),  # Hydra half-loaded: its package is cut short mid-import
+    ("tensorflow.python.framework.ops", signal.SIGTERM),  # while TensorFlow loads, its start-up lines diverted
+    ("rnn_sweep.train.runner", signal.SIGINT),  # as the run starts: its folder made, its config saved
+]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize(("delay", "signum"), [(0.15, signal.SIGINT), (0.6, signal.SIGTERM), (2.0, signal.SIGINT),
-                                                (5.0, signal.SIGTERM)])
-def test_a_signal_at_any_moment_of_start_up_ends_in_one_line_and_its_exit_status(tmp_path, mnist_path, delay, signum):
-    """Before Hydra is imported, while TensorFlow loads, as the run starts: never a traceback, never a lost run."""
-    process = start_cli(*TINY, "train.epochs=500", cwd=tmp_path, data=mnist_path)
-    time.sleep(delay)
-    process.send_signal(signum)
-    _, stderr = communicate(process, timeout=180)
+@pytest.mark.parametrize(("module", "signum"), START_UP_MOMENTS, ids=[module for module, _ in START_UP_MOMENTS])
+def test_a_signal_at_any_moment_of_start_up_ends_in_one_line_and_its_exit_status(tmp_path, mnist_path, module, signum):
+    """Before Hydra is imported, while it or TensorFlow loads, as the run starts: no traceback, no lost run."""
+    process = start_cli_signalled_at(module, signum, *TINY, "train.epochs=500", cwd=tmp_path, data=mnist_path)
+    stdout, stderr = communicate(process, timeout=180)
+    assert f"signal sent as {module} began to load" in stdout, stdout[-2000:]
     assert process.returncode == 128 + signum, stderr[-3000:]
     line = _one_error_line(stderr, f"interrupted ({signal.Signals(signum).name})")
     runs = list((tmp_path / "outputs" / "runs").glob("*")) if (tmp_path / "outputs" / "runs").is_dir() else []
