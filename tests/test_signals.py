@@ -7,6 +7,8 @@ import csv
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -122,6 +124,37 @@ def test_a_signal_at_any_moment_of_start_up_ends_in_one_line_and_its_exit_status
         (run_dir,) = runs
         record = json.loads((run_dir / "result.json").read_text())
         assert record["status"] == "interrupted" and record["epochs_completed"] == _epochs(run_dir / "history.csv")
+
+
+# A stop that lands while a paused generator is freed: Python runs its `finally` then, where an exception cannot
+# propagate and is dropped ("Exception ignored in ..."). The stop must still end the work.
+SWALLOWED_STOP = """
+import os, signal, sys, time
+from rnn_sweep import stopping
+
+def paused():
+    try:
+        yield
+    finally:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+stopping.install()
+try:
+    next(paused())  # the generator is freed at once, unfinished: its `finally` gets the signal
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+    print("never stopped")
+except KeyboardInterrupt:
+    print(f"stopped by {stopping.signal_name()}")
+"""
+
+
+def test_a_stop_that_lands_where_python_drops_exceptions_still_stops_the_work(tmp_path):
+    done = subprocess.run([sys.executable, "-c", SWALLOWED_STOP], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.stdout.strip() == "stopped by SIGTERM", done.stdout + done.stderr
+    assert "Exception ignored" not in done.stderr, done.stderr
 
 
 def test_ctrl_c_during_report_leaves_every_file_of_one_report_and_says_so(tmp_path):
