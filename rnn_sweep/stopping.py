@@ -80,6 +80,14 @@ def deferred() -> Iterator[None]:
             raise _exception(signum)
 
 
+def raise_pending() -> None:
+    """Raise a stop that deferred() is holding back, now: the caller is at a point where its work may be cut."""
+    global _pending
+    if _pending is not None:
+        signum, _pending = _pending, None
+        raise _exception(signum)
+
+
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     global received, _pending
     if received is not None:

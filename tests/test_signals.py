@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers.cli import communicate, run_cli, start_cli, start_cli_signalled_at, wait_for
+from helpers.cli import cli_env, communicate, run_cli, start_cli, start_cli_signalled_at, wait_for
 from helpers.runs import SIGNAL_TINY as TINY
 from test_faults import _record
 
@@ -155,6 +155,55 @@ def test_a_stop_that_lands_where_python_drops_exceptions_still_stops_the_work(tm
                           timeout=60, check=False)
     assert done.stdout.strip() == "stopped by SIGTERM", done.stdout + done.stderr
     assert "Exception ignored" not in done.stderr, done.stderr
+
+
+# Fits a tiny model again and again as a run fits it (stops_between_steps), each fit sent a SIGTERM the moment
+# TensorFlow asks Python for the eager context's handle (its C++ does, while it makes a tensor) for the 1st, 2nd, ...
+# 10th time in that fit. Raised there, the stop reached C++ that does not expect one: the process died (SIGSEGV).
+STOPS_INSIDE_TENSORFLOW = """
+import os, signal, sys
+import numpy as np
+import keras
+from rnn_sweep import stopping
+from rnn_sweep.train.callbacks import stops_between_steps
+
+stopping.install()
+rng = np.random.default_rng(0)
+x, y = rng.random((512, 28, 28), dtype="float32"), keras.utils.to_categorical(rng.integers(0, 10, 512), 10)
+layers = keras.layers
+model = keras.Sequential([keras.Input((28, 28)), layers.SimpleRNN(8), layers.Dense(10, activation="softmax")])
+model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+model.fit(x, y, batch_size=256, epochs=1, validation_split=0.2, verbose=0)  # traced once, as in a run's later epochs
+handles = {"left": 0}
+
+def at_handle(frame, event, arg):
+    if event == "call" and frame.f_code.co_name == "_handle" and frame.f_code.co_filename.endswith("context.py"):
+        handles["left"] -= 1
+        if handles["left"] == 0:
+            sys.setprofile(None)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+moments = range(1, 11)
+stopped = 0
+for moment in moments:
+    stopping.received, handles["left"] = None, moment
+    try:
+        sys.setprofile(at_handle)
+        with stops_between_steps() as between_steps:
+            model.fit(x, y, batch_size=256, epochs=3, validation_split=0.2, verbose=0, callbacks=[between_steps])
+    except KeyboardInterrupt:
+        stopped += 1
+    finally:
+        sys.setprofile(None)
+print(f"stopped {stopped} of {len(moments)} fits")
+"""
+
+
+@pytest.mark.slow
+def test_a_stop_while_tensorflow_calls_into_python_waits_for_the_steps_end(tmp_path):
+    done = subprocess.run([sys.executable, "-c", STOPS_INSIDE_TENSORFLOW], cwd=tmp_path, env=cli_env(None),
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0 and "stopped 10 of 10 fits" in done.stdout, done.stdout[-2000:] + done.stderr[-4000:]
 
 
 def test_ctrl_c_during_report_leaves_every_file_of_one_report_and_says_so(tmp_path):
