@@ -26,9 +26,18 @@ _HYDRA_SETTINGS = ("run.dir", "sweep.dir", "sweep.subdir", "job.name", "job.chdi
 _claimed_run_dir: Path | None = None
 
 
+# What a stopped command's clean-up (_after_interrupt) imports: loaded whole before any work, so that a stop signal
+# raised in the middle of an import can never leave the clean-up a half-made package (Hydra's, imported again after
+# such a cut, fails on its own circular imports).
+_CLEAN_UP_MODULES = ("rnn_sweep.console", "rnn_sweep.sweep.stopped")
+
+
 def main(argv: list[str] | None = None) -> None:
     stopping.install()
     try:
+        with stopping.deferred():  # a stop meanwhile is raised once they are loaded
+            for module in _CLEAN_UP_MODULES:
+                importlib.import_module(module)
         code = run(list(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:
         _exit_at_once(_after_interrupt())

@@ -4,6 +4,7 @@ Ctrl-C raises KeyboardInterrupt; SIGTERM (what schedulers and `timeout` send fir
 ssh session), SIGQUIT (Ctrl-\\) and SIGUSR1/SIGUSR2 (a scheduler's warning, e.g. SLURM's --signal) raise `Terminated`,
 a KeyboardInterrupt too, so a run marks itself `interrupted` and the command writes its tables either way. A job
 that submitit runs under SLURM never installs these: there SLURM and submitit own SIGTERM and SIGUSR2.
+A stop raised where Python cannot raise it (a finalizer) is delivered again, so no moment loses it.
 Imports nothing heavy: the CLI installs the handlers before Hydra or TensorFlow start loading.
 """
 
@@ -11,16 +12,21 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import FrameType
 
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
                      if hasattr(signal, name))  # Windows has only the first two
 
 _SCHEDULER_SIGNALS = {getattr(signal, name, None) for name in ("SIGUSR1", "SIGUSR2")}
+_REDELIVERY_SECONDS = 0.1  # after a stop was swallowed: time enough for Python to leave the code that swallowed it
 received: int | None = None  # the first stop signal this process got
 _deferring = 0
 _pending: int | None = None
+_unraisable_before = sys.unraisablehook  # the hook install() chains to, for every other unraisable exception
 # What the running subcommand has written so far, in words, for the line a stop ends with (None: not a subcommand).
 written: str | None = None
 
@@ -31,10 +37,13 @@ class Terminated(KeyboardInterrupt):
 
 def install() -> None:
     """Turn the stop signals into exceptions in this process (the CLI, and every job process a launcher starts)."""
+    global _unraisable_before
     submitit_job = "SUBMITIT_EXECUTOR" in os.environ  # submitit's job handlers own USR1/USR2 (checkpoint, requeue)
     for signum in STOP_SIGNALS:
         if not (submitit_job and signum in _SCHEDULER_SIGNALS):
             signal.signal(signum, _on_signal)
+    if sys.unraisablehook is not _on_unraisable:
+        _unraisable_before, sys.unraisablehook = sys.unraisablehook, _on_unraisable
 
 
 def exit_code() -> int:
@@ -71,7 +80,15 @@ def deferred() -> Iterator[None]:
             raise _exception(signum)
 
 
-def _on_signal(signum: int, frame: object) -> None:
+def raise_pending() -> None:
+    """Raise a stop that deferred() is holding back, now: the caller is at a point where its work may be cut."""
+    global _pending
+    if _pending is not None:
+        signum, _pending = _pending, None
+        raise _exception(signum)
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
     global received, _pending
     if received is not None:
         return  # already stopping: a repeated signal must not cut the clean-up short
@@ -79,7 +96,42 @@ def _on_signal(signum: int, frame: object) -> None:
     if _deferring:
         _pending = signum
         return
+    if _in_unraisable_hook(frame):  # raised there, it would be swallowed too
+        _deliver_again()
+        return
     raise _exception(signum)
+
+
+def _on_unraisable(unraisable: object) -> None:
+    """Python drops an exception it cannot raise where it came up (in a finalizer, or a generator closed as it is
+    freed): a stop raised there would be lost, and every later signal with it (they are ignored once one came).
+    Such a stop is delivered again, a moment later, where the work goes on."""
+    if received is not None and isinstance(getattr(unraisable, "exc_value", None), KeyboardInterrupt):
+        _deliver_again()
+        return
+    _unraisable_before(unraisable)
+
+
+def _in_unraisable_hook(frame: FrameType | None) -> bool:
+    while frame is not None:
+        if frame.f_code is _on_unraisable.__code__:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _deliver_again() -> None:
+    """The stop once more, from another thread after a moment: the main thread raises it where it then runs."""
+    signum = received
+
+    def deliver() -> None:
+        global received
+        received = None
+        os.kill(os.getpid(), signum)
+
+    timer = threading.Timer(_REDELIVERY_SECONDS, deliver)
+    timer.daemon = True
+    timer.start()
 
 
 def _exception(signum: int) -> KeyboardInterrupt:

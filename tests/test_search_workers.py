@@ -85,6 +85,8 @@ def _two_searches(tmp_path: Path, mnist_path: str, url: str | None, start: str) 
     study = optuna.load_study(study_name="rnn_val_accuracy", storage=open_storage(url, sweep_dir))
     states = [trial.state.name for trial in study.trials]
     assert states == ["COMPLETE"] * N_TRIALS, states  # no trial failed, none trained beyond the target
+    asked = [sorted(trial.params.items()) for trial in study.trials]
+    assert len({str(params) for params in asked}) == N_TRIALS, asked  # two workers' samplers never ask alike
     assert sorted(trial.user_attrs["job"] for trial in study.trials) == list(range(N_TRIALS))
     launched = [_launched_jobs(stdout + stderr) for stdout, stderr in outputs]
     assert sorted(launched[0] + launched[1]) == list(range(N_TRIALS)), launched  # each job trained by one worker

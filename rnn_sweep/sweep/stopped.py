@@ -19,6 +19,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from rnn_sweep import stopping
+from rnn_sweep.config.validate import validate
 from rnn_sweep.record.columns import COLUMNS, HISTORY_FILE, HYDRA_DIR, RESULT_FILE
 from rnn_sweep.record.result_files import new_record, write_result
 from rnn_sweep.sweep.claims import holder, is_held, is_ours
@@ -60,8 +61,6 @@ def save_started_run(run_dir: Path) -> bool:
 
 def interrupted_record(run_dir: Path) -> dict:
     """The record of a job stopped before it could write one: its settings, and the epochs it had finished."""
-    from rnn_sweep.config.validate import validate
-
     overrides = _saved_overrides(run_dir)
     try:
         record = new_record(validate(OmegaConf.load(run_dir / HYDRA_DIR / "config.yaml")), run_dir, overrides)

@@ -1,5 +1,5 @@
 """Keras callbacks of a run: epoch timing, the history file, terminal progress (live on a terminal), divergence,
-search pruning."""
+search pruning, and where a stop signal may end the fit."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import csv
 import io
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ import keras
 from rich.console import Console
 from rich.progress import Progress, TaskID
 
-from rnn_sweep import atomic
+from rnn_sweep import atomic, stopping
 from rnn_sweep.console import LiveProgress, epoch_display
 from rnn_sweep.record.columns import HISTORY_COLUMNS, STEPS_COLUMNS
 
@@ -160,6 +162,32 @@ class EpochProgress(keras.callbacks.Callback):
     def _metrics(self, logs: dict[str, Any], plain: bool = False) -> str:
         style = "{name} {value:.4f}" if plain else "{name} [bold]{value:.4f}[/]"
         return " ".join(style.format(name=name, value=logs[key]) for key, name in self.SHOWN if key in logs)
+
+
+@contextmanager
+def stops_between_steps() -> Iterator[keras.callbacks.Callback]:
+    """Hold stop signals back while the block runs TensorFlow, raising one where the callback it gives is called (a
+    fit's step or epoch has ended) or as the block ends.
+
+    Raised wherever it lands, a stop can come inside Python code that TensorFlow's C++ is calling (the eager
+    context's handle, asked for while a tensor is made) and crash the process, or cut TensorFlow's own code short (a
+    graph scope left entered, a lock left taken) so that its next call crashes or hangs. Between steps it is idle.
+    """
+    with stopping.deferred():
+        yield _StopBetweenSteps()
+
+
+class _StopBetweenSteps(keras.callbacks.Callback):
+    """Last in a fit's callbacks, so that the others record the step or epoch before a stop ends the fit."""
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        stopping.raise_pending()
+
+    def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        stopping.raise_pending()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        stopping.raise_pending()
 
 
 class DivergenceStop(keras.callbacks.Callback):

@@ -43,6 +43,7 @@ from rnn_sweep.train.callbacks import (
     StepEvaluator,
     StepLimit,
     TrialReporter,
+    stops_between_steps,
 )
 from rnn_sweep.train.device import available_cores, configure_device, configure_threads
 from rnn_sweep.train.model import build_model, compile_model, one_hot_labels, portable_copy
@@ -71,7 +72,8 @@ def train_run(
     _remove_stale_temporaries(run_dir)
     traces_before = traces_so_far()
     try:
-        _run_training_steps(cfg, run_dir, console, record, threads, time.perf_counter(), trial, live)
+        with stops_between_steps() as between_steps:  # never inside TensorFlow's own code
+            _run_training_steps(cfg, run_dir, console, record, threads, time.perf_counter(), trial, live, between_steps)
     except KeyboardInterrupt:  # SIGTERM too (rnn_sweep.stopping)
         record.update(status="interrupted", error=f"interrupted ({stopping.describe()}) before the run finished",
                       epochs_completed=record["epochs_completed"] or 0)
@@ -135,9 +137,10 @@ def fit_plan(train_cfg: DictConfig, train_samples: int) -> FitPlan:
 
 def _run_training_steps(
     cfg: DictConfig, run_dir: Path, console: Console, record: dict[str, Any], threads: int | None, started: float,
-    trial: Any, live: LiveProgress | None,
+    trial: Any, live: LiveProgress | None, between_steps: Any,
 ) -> None:
-    """The steps of a run, in the order of a Keras example; each fills in its part of the record."""
+    """The steps of a run, in the order of a Keras example; each fills in its part of the record. `between_steps`:
+    the callback where a stop held back during the fit is raised (stops_between_steps)."""
     record.update(_set_up(cfg, threads))
     data, data_fields = _load_data(cfg)
     record.update(data_fields)
@@ -148,7 +151,8 @@ def _run_training_steps(
     timer, divergence = EpochTimer(), DivergenceStop(cfg.train.max_loss)
     history_writer = HistoryWriter(run_dir / HISTORY_FILE)
     reporter = [] if trial is None else [TrialReporter(trial)]
-    callbacks = [timer, divergence, history_writer, *_callbacks(cfg, run_dir, console, plan, data, live), *reporter]
+    callbacks = [timer, divergence, history_writer, *_callbacks(cfg, run_dir, console, plan, data, live), *reporter,
+                 between_steps]
     history = _fit(model, cfg, data, plan, callbacks, (timer, history_writer), started, record)
     record["evaluations"] = next((len(c.rows) for c in callbacks if isinstance(c, StepEvaluator)), None)
     if divergence.where:

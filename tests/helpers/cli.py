@@ -149,6 +149,36 @@ def start_cli(*args: str, cwd: Path, data: str | None = None, env: dict[str, str
     )
 
 
+# Runs the CLI as `python -m rnn_sweep ARGS` does, and sends the process a signal the moment the module named
+# first begins to load (argv: MODULE SIGNUM ARGS): a moment of start-up a test names, where a sleep hits it only now
+# and then. The signal arrives in the middle of the import of whatever imports that module, as a real one can.
+SIGNAL_AT_IMPORT = """
+import importlib.abc, os, runpy, sys
+
+class SignalAtImport(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == MODULE:
+            sys.meta_path.remove(self)
+            print(f"signal sent as {name} began to load", flush=True)
+            os.kill(os.getpid(), SIGNUM)
+        return None
+
+MODULE, SIGNUM = sys.argv[1], int(sys.argv[2])
+del sys.argv[1:3]
+sys.meta_path.insert(0, SignalAtImport())
+runpy.run_module("rnn_sweep", run_name="__main__", alter_sys=True)
+"""
+
+
+def start_cli_signalled_at(module: str, signum: int, *args: str, cwd: Path, data: str | None = None
+                           ) -> subprocess.Popen:
+    """start_cli's command, sent `signum` as `module` begins to load; its stdout says when that happened."""
+    return subprocess.Popen(
+        [sys.executable, "-c", SIGNAL_AT_IMPORT, module, str(int(signum)), *args], cwd=cwd, env=cli_env(data),
+        start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
 def wait_for(condition: Callable[[], object], process: subprocess.Popen, what: str, timeout: float = 300) -> None:
     """Poll `condition` until it holds; fail with the process's stderr if the process ends first."""
     deadline = time.monotonic() + timeout
