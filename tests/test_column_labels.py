@@ -18,6 +18,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from browser import open_page
 from rich.console import Console
 from tensorboard.compat.proto import event_pb2
 from tensorboard.plugins.hparams import metadata
@@ -133,10 +134,13 @@ def test_one_entry_of_the_column_table_relabels_every_renderer(tmp_path, relabel
     assert {f"{RELABELLED} A", f"{RELABELLED} B"} <= set(_headings(compared.read_text(encoding="utf-8")))
 
 
-def test_the_page_lists_what_every_run_shares_once_and_lays_out_only_what_varies(tmp_path):
+def test_the_page_lists_what_every_run_shares_once_and_lays_out_only_what_varies(tmp_path, browser):
     sweep = _sweep(tmp_path / "sweep")
     tables = sweep_tables(sweep)
-    page = write_sweep_page(tables, varied_columns(tables.results)).read_text(encoding="utf-8")
+    written = write_sweep_page(tables, varied_columns(tables.results))
+    page = written.read_text(encoding="utf-8")
+    seen = " ".join(open_page(browser, written).facts["text"].split())  # as Chromium renders it
+    assert "Same in every run" in seen and "optimizer adam learning rate 0.001" in seen, seen[:2000]
 
     same = _section(page, "same-in-every-run")
     assert same == {"units": "8", "batch size": "64", "optimizer": "adam", "learning rate": "0.001", "epochs": "2",
@@ -164,12 +168,17 @@ def _search_folder(folder: Path) -> optuna.Study:
 
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # Optuna's metric names
-def test_a_search_page_names_its_best_trial_with_a_link_to_its_job_folder(tmp_path):
+def test_a_search_page_names_its_best_trial_with_a_link_to_its_job_folder(tmp_path, browser):
     sweep = tmp_path / "search"
     study = _search_folder(sweep)
     report_study(study, sweep)
     tables = sweep_tables(sweep)
-    page = write_sweep_page(tables, varied_columns(tables.results)).read_text(encoding="utf-8")
+    written = write_sweep_page(tables, varied_columns(tables.results))
+    page = written.read_text(encoding="utf-8")
+    visit = open_page(browser, written)  # as Chromium renders it
+    seen = " ".join(visit.facts["text"].split())
+    assert "Best trial" in seen and "rnn-sweep model=gru model.units=32" in seen, seen[:2000]
+    assert "./1/" in visit.facts["links"]
 
     best = _section(page, "best-trial")
     assert best["trial"] == "1" and best[label("best_val_accuracy")] == show("best_val_accuracy", 0.7321) == "0.7321"
