@@ -24,6 +24,7 @@ from rnn_sweep.errors import ConfigError
 from rnn_sweep.stats.intervals import (
     BOOTSTRAP_RESAMPLES,
     BOOTSTRAP_SEED,
+    MeanInterval,
     Ratio,
     accuracy_interval,
     holm,
@@ -351,8 +352,16 @@ def test_accuracy_interval_is_close_to_the_t_interval_for_a_small_spread_mid_ran
 
 
 def test_accuracy_interval_of_one_or_equal_seeds_is_the_plain_one():
-    assert math.isnan(accuracy_interval([0.9]).low)
-    assert (accuracy_interval([1.0, 1.0]).low, accuracy_interval([1.0, 1.0]).high) == (1.0, 1.0)
+    with warnings.catch_warnings():  # and says so without numpy's warnings of an empty or one-value spread
+        warnings.simplefilter("error")
+        assert math.isnan(accuracy_interval([0.9]).low)
+        assert (accuracy_interval([1.0, 1.0]).low, accuracy_interval([1.0, 1.0]).high) == (1.0, 1.0)
+
+
+def test_seeds_all_within_half_an_image_of_100_percent_give_their_range():
+    """Their logits, clipped at ACCURACY_EDGE, are one number: the interval is the seeds' own range."""
+    seeds = [1.0, 0.99995, 1.0]
+    assert accuracy_interval(seeds) == MeanInterval(3, np.mean(seeds), np.std(seeds, ddof=1), 0.99995, 1.0)
 
 
 @settings(max_examples=300, deadline=None)
