@@ -8,6 +8,7 @@ formats from here, so a new column or file is one edit.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -72,13 +73,22 @@ class Column:
 
     def show(self, value: object) -> str:
         """The value as tables and pages show it: `-` for nothing."""
-        import pandas as pd
-
-        if value is None or (not isinstance(value, (list, tuple, str)) and pd.isna(value)):
+        if _missing(value):
             return "-"
         if self.kind == "list":  # a list, or the JSON a CSV file holds: its items as one would type them
             return overrides_text(value) or "-"
         return self.fmt.format(value)
+
+
+def _missing(value: object) -> bool:
+    """None, NaN, or pandas' NA and NaT. pandas is asked only where it is loaded already: a run prints its box
+    without it, even when an address-space limit leaves no room to load it."""
+    if value is None or isinstance(value, (list, tuple, str)):
+        return value is None
+    pandas = sys.modules.get("pandas")
+    if pandas is not None:
+        return bool(pandas.isna(value))
+    return value != value  # NaN is the one value unequal to itself
 
 
 KINDS = ("text", "int", "float", "bool", "list")
