@@ -99,10 +99,14 @@ class FolderIndex:
             self._forget(folder / name)
 
 
-@functools.cache
 def folder_index(sweep: Path) -> FolderIndex:
     """The index of the sweep folder `sweep`, one per process (Hydra resolves each job's folder in the process that
-    launches it)."""
+    launches it) and per folder, however the folder is written: its job folders are absolute paths."""
+    return _index_of(Path(os.path.abspath(sweep)))
+
+
+@functools.cache
+def _index_of(sweep: Path) -> FolderIndex:
     return FolderIndex(sweep)
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +32,8 @@ def register_resolver() -> None:
 def job_dir(name: Any, *, _root_: DictConfig) -> str:
     """The job's folder, relative to the sweep folder: where its identity already is, else `name` if that holds
     nothing of another identity, else `<name>-<identity>` (or the first free `-2`, `-3`, ... after it)."""
-    sweep = Path(os.path.abspath(_root_.hydra.sweep.dir))  # the index is kept per folder, whatever the cwd
-    wanted = task_identity(_root_)
-    folders = folder_index(sweep)
+    folders = folder_index(Path(_root_.hydra.sweep.dir))
+    sweep, wanted = folders.sweep, task_identity(_root_)
     if wanted is None:
         folders.refresh()
     elif (own := folders.own_folder(wanted)) is not None:  # refreshes the index when it does not know `wanted`
@@ -79,7 +77,7 @@ def task_identity(composed: DictConfig) -> str | None:
 
 def finished_records(sweep: Path) -> dict[str, dict[str, Any]]:
     """Every `ok` record below `sweep`, by its identity: the jobs a resumed race takes without launching them."""
-    index = folder_index(Path(os.path.abspath(sweep)))
+    index = folder_index(sweep)
     index.refresh()
     records = {}
     for folder in index.job_folders():

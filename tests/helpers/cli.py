@@ -104,8 +104,8 @@ def _consoles_as_started() -> list[tuple[object, int]]:
 
     consoles = [(console_, console_.width) for console_ in (console.stdout, console.stderr)]
     columns = os.environ.get("COLUMNS", "")
-    for console_, _ in consoles:
-        if columns.isdigit():
+    if columns.isdigit():
+        for console_, _ in consoles:
             console_.width = int(columns)
     return consoles
 
@@ -143,10 +143,13 @@ def run_cli(*args: str, cwd: Path, data: str | None = None, timeout: float = 600
 def start_cli(*args: str, cwd: Path, data: str | None = None, env: dict[str, str] | None = None) -> subprocess.Popen:
     """`python -m rnn_sweep ARGS` started in its own process group (as a shell starts a command), to send signals to;
     `env`: variables set for it beyond cli_env's."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "rnn_sweep", *args], cwd=cwd, env={**cli_env(data), **(env or {})},
-        start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    return _start([sys.executable, "-m", "rnn_sweep", *args], cwd, {**cli_env(data), **(env or {})})
+
+
+def _start(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+    """`command` in its own process group (as a shell starts a command), its output captured as text."""
+    return subprocess.Popen(command, cwd=cwd, env=env, start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
 # Runs the CLI as `python -m rnn_sweep ARGS` does, and sends the process a signal the moment the module named
@@ -173,10 +176,7 @@ runpy.run_module("rnn_sweep", run_name="__main__", alter_sys=True)
 def start_cli_signalled_at(module: str, signum: int, *args: str, cwd: Path, data: str | None = None
                            ) -> subprocess.Popen:
     """start_cli's command, sent `signum` as `module` begins to load; its stdout says when that happened."""
-    return subprocess.Popen(
-        [sys.executable, "-c", SIGNAL_AT_IMPORT, module, str(int(signum)), *args], cwd=cwd, env=cli_env(data),
-        start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    return _start([sys.executable, "-c", SIGNAL_AT_IMPORT, module, str(int(signum)), *args], cwd, cli_env(data))
 
 
 def wait_for(condition: Callable[[], object], process: subprocess.Popen, what: str, timeout: float = 300) -> None:
