@@ -54,6 +54,19 @@ def test_race_csv_reads_back_with_plain_pandas(tmp_path: Path) -> None:
     assert "runs: 6 of the 8" in answer
 
 
+def test_race_csv_and_the_closing_answer_name_one_leader_when_the_lead_changes_hands() -> None:
+    """Setting 0.01 leads round 1, 0.001 overtakes it in round 2 without either shown worse: race.csv has one
+    leader per round, and the closing answer names the last one alone."""
+    grid = race_grid(["optimizer.learning_rate=0.001,0.01"])
+    design = Design(min_seeds=3, max_seeds=4, margin=0.0)
+    result = race([[0.89, 0.90, 0.91, 0.94], [0.90, 0.91, 0.92, 0.89]], design)
+    frame = race_frame(result, grid)
+    leaders = frame[frame["state"] == "leader"]
+    assert leaders[["round", "learning_rate"]].values.tolist() == [[1, "0.01"], [2, "0.001"]]
+    answer = closing_answer(result, grid, design)
+    assert "leader: learning_rate=0.001 (0.9100, n=4)\n" in answer and "undecided: learning_rate=0.01" in answer
+
+
 @pytest.mark.parametrize(("override", "named"), [
     ("hydra.sweeper.min_seeds=1", "min_seeds=1"),
     ("hydra.sweeper.max_seeds=2", "max_seeds=2 is below min_seeds=3"),

@@ -139,6 +139,19 @@ def test_a_dropped_setting_keeps_the_seeds_it_had_while_the_rest_race_on():
     assert result.stop == "max_seeds" and runs_used(result) == 13
 
 
+def test_a_leader_overtaken_is_undecided_so_each_round_has_one_leader():
+    """B overtakes A in round 2 (mean 0.91 to 0.905) and A leads again in round 3 (0.91 to 0.904), nothing shown
+    worse: the one overtaken is undecided against the new leader from that round on, not a second leader."""
+    a = [0.90, 0.91, 0.92, 0.89, 0.93]
+    b = [0.89, 0.90, 0.91, 0.94, 0.88]
+    result = race([a, b], Design(margin=0.0, max_seeds=5))
+    assert [(row.round, row.setting, row.state) for row in result.rows] == [
+        (1, 0, LEADER), (1, 1, UNDECIDED),
+        (2, 0, UNDECIDED), (2, 1, LEADER),
+        (3, 0, LEADER), (3, 1, UNDECIDED)]
+    assert result.stop == "max_seeds"
+
+
 def test_a_later_look_needs_a_smaller_nominal_p():
     """Repeated p of B worse over 3..6 seeds: 0.65, 0.57, 0.26, 0.098, so B is undecided after four rounds. Were
     later looks held to a higher nominal level instead of a lower one, it would be about 0.03 at 6 seeds: dropped."""

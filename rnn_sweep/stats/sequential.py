@@ -192,7 +192,9 @@ def race(samples: Sequence[Sequence[float]], design: Design) -> Race:
 
     Round 1 looks at every setting's first min_seeds seeds; the leader (highest mean) and the undecided settings
     get one more seed each round; a setting shown worse than the leader is dropped, one shown within margin of it
-    is tied and stops. Replaying from the results makes a killed race resume where it stood.
+    is tied and stops. The states of a round are against that round's leader, so each round has one leader: a leader
+    overtaken is worse, tied or undecided against the new one. Replaying from the results makes a killed race
+    resume where it stood.
     """
     values = [np.asarray(sample, dtype=float) for sample in samples]
     count = len(values)
@@ -224,14 +226,14 @@ def race(samples: Sequence[Sequence[float]], design: Design) -> Race:
                 states[i] = WORSE
             elif pair in shown_equal:
                 states[i] = TIED
+            else:  # states are against this round's leader, so one that led before and was overtaken is undecided
+                states[i] = UNDECIDED
         states[leader] = LEADER
         for i in range(count):
             taken[i] = n if i in active else taken[i]
             result.rows.append(Row(number, i, values[i][: taken[i]], states[i],
                                    repeated_confidence(taken[i], design)))
         active = {i for i in active if states[i] in (LEADER, UNDECIDED)}
-        for i in active - {leader}:
-            states[i] = UNDECIDED
         result.stop = _stop(result, undecided=len(active) - 1, next_runs=len(active), n=n, design=design)
         if result.stop:
             return result
