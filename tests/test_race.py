@@ -67,6 +67,19 @@ def test_race_csv_and_the_closing_answer_name_one_leader_when_the_lead_changes_h
     assert "leader: learning_rate=0.001 (0.9100, n=4)\n" in answer and "undecided: learning_rate=0.01" in answer
 
 
+def test_a_setting_tied_with_an_earlier_leader_is_named_against_that_leader() -> None:
+    """0.001 ties with round 1's leader 0.01 and stops; 0.1 takes the lead in round 2. Nothing showed 0.001 within
+    the margin of 0.1, so the closing answer says whose margin it was within."""
+    grid = race_grid(["optimizer.learning_rate=0.001,0.01,0.1"])
+    design = Design(min_seeds=3, max_seeds=5, margin=0.05)
+    result = race([[0.896, 0.893, 0.902, 0.903, 0.897], [0.891, 0.902, 0.905, 0.899, 0.9],
+                   [0.9, 0.872, 0.92, 0.908, 0.886]], design)
+    answer = closing_answer(result, grid, design)
+    assert "leader: learning_rate=0.1 (0.9000, n=4)\n" in answer, answer
+    assert "learning_rate=0.001 (0.8970, n=3, against round 1's leader learning_rate=0.01)" in answer, answer
+    assert "learning_rate=0.01 (0.8993, n=4)\n" in answer, answer  # tied with this round's leader: no one named
+
+
 @pytest.mark.parametrize(("override", "named"), [
     ("hydra.sweeper.min_seeds=1", "min_seeds=1"),
     ("hydra.sweeper.max_seeds=2", "max_seeds=2 is below min_seeds=3"),

@@ -39,6 +39,7 @@ from rnn_sweep.stats.sequential import (
     WORSE,
     Design,
     Race,
+    Row,
     race,
     race_against,
     runs_used,
@@ -245,10 +246,22 @@ def closing_answer(result: Race, grid: Grid, design: Design, against: bool = Fal
     the baseline), and the runs it took against a fixed max_seeds grid, `reused` of them found finished in the
     folder (a resumed race)."""
     final = result.final()
+    leaders = {row.round: row.setting for row in result.rows if row.state == LEADER}
+
+    def against_whom(i: int, row: Row) -> str:
+        """A setting tied or dropped stops there: its verdict is against the leader of that round, named when the
+        lead has changed hands since."""
+        if row.state not in (TIED, WORSE):
+            return ""
+        stopped = min(earlier.round for earlier in result.rows if earlier.setting == i and earlier.state == row.state)
+        leader = leaders.get(stopped)
+        if leader is None or leader == leaders.get(result.rounds):
+            return ""
+        return f", against round {stopped}'s leader {grid.describe(leader)}"
 
     def named(state: str) -> str:
-        picked = [f"{grid.describe(i)} ({row.interval.mean:.4f}, n={row.seeds})" for i, row in final.items()
-                  if row.state == state]
+        picked = [f"{grid.describe(i)} ({row.interval.mean:.4f}, n={row.seeds}{against_whom(i, row)})"
+                  for i, row in final.items() if row.state == state]
         return "; ".join(picked) or "none"
 
     why = {"decided": "every setting decided", "max_seeds": f"max_seeds={design.max_seeds} reached",
