@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import shutil
 import struct
 from dataclasses import replace
 from pathlib import Path
@@ -235,6 +236,24 @@ def test_changed_pixel_fails_verification_unless_disabled(real, raw_dir, tmp_pat
         load_data(source)
     (_, _), (x_test, _) = load_data(source, verify=False)
     np.testing.assert_array_equal(x_test, images)
+
+
+def test_the_data_is_decoded_once_per_process_until_a_file_changes(real, raw_dir, tmp_path):
+    """A sweep's jobs in one process share one decoded, verified copy; a file changed since is read and checked again
+    (the decoding takes about a second, far past the file system's timestamp granularity)."""
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    for stem in IDX_STEMS.values():
+        shutil.copyfile(raw_dir / stem, folder / stem)
+    source = locate_data(str(folder))
+    first = load_data(source)
+    assert load_data(source)[1][0] is first[1][0]
+    assert not any(array.flags.writeable for pair in first for array in pair)  # no job can change the next one's
+    images = real[1][0].copy()
+    images[0, 14, 14] ^= 1
+    (folder / IDX_STEMS["x_test"]).write_bytes(idx_bytes(images))
+    with pytest.raises(DataError, match="is not the canonical MNIST"):
+        load_data(source)
 
 
 def test_npz_missing_keys_lists_them(real, tmp_path):

@@ -16,6 +16,7 @@ import urllib.request
 import zipfile
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -349,13 +350,41 @@ def _verify(arrays: Arrays, origins: dict[str, str], spec: DataSet, hint: str | 
 
 
 def load_data(source: DataSource, verify: bool = True) -> tuple[Pair, Pair]:
-    """((x_train, y_train), (x_test, y_test)) as uint8, like keras.datasets.<name>.load_data().
+    """((x_train, y_train), (x_test, y_test)) as uint8, like keras.datasets.<name>.load_data(), read-only.
 
-    Every problem becomes a DataError naming the file, so users never see a traceback."""
+    Every problem becomes a DataError naming the file, so users never see a traceback. Kept for the life of the
+    process while its files stay the same (inode, size, mtime): the jobs of a sweep that share a process decode and
+    check the data once, not a second or more each."""
+    stamp = _files_stamp(source)
+    if stamp is None:  # a download, or a file gone: read it the long way, where any problem is told
+        return _load(source, verify)
+    return _load_kept(source, verify, stamp)
+
+
+def _files_stamp(source: DataSource) -> tuple[tuple[int, ...], ...] | None:
+    """What tells a changed copy of the data from the one read before; None where there is nothing to stat."""
+    if source.location is None:
+        return None
+    files = [source.location] if source.location.is_file() else \
+        [_idx_file(source.location, stem) for stem in IDX_STEMS.values()]
+    try:
+        return tuple((found.stat().st_ino, found.stat().st_size, found.stat().st_mtime_ns) for found in files)
+    except (AttributeError, OSError):  # an IDX file missing (None) or unreadable
+        return None
+
+
+@lru_cache(maxsize=2)  # MNIST and Fashion-MNIST, about 55 MB each
+def _load_kept(source: DataSource, verify: bool, stamp: tuple[tuple[int, ...], ...]) -> tuple[Pair, Pair]:
+    return _load(source, verify)
+
+
+def _load(source: DataSource, verify: bool) -> tuple[Pair, Pair]:
     arrays, origins = _read(source)
     _check(arrays, origins, source.spec)
     if verify:
         _verify(arrays, origins, source.spec)
+    for array in arrays.values():
+        array.flags.writeable = False  # shared by every job of the process: none may change it for the next
     return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
 
 
