@@ -1,8 +1,8 @@
 """Every renderer takes its headings and number formats from the one column table (rnn_sweep/record/columns.py),
 and the sweep page says once what every run shares. Sweep folders are written by hand here: no training.
 
-A column relabelled in the table is relabelled on the terminal, on the page, in compare and in TensorBoard's
-HParams view; a column taken out of a view leaves every renderer of that view.
+A column relabelled in the table is relabelled on the terminal, on the page, in compare and its gate, in the plots
+and in TensorBoard's HParams view; a column taken out of a view leaves every renderer of that view.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from pathlib import Path
 import optuna
 import pytest
 from browser import open_page
+from matplotlib.figure import Figure
+from matplotlib.text import Text
 from rich.console import Console
 from tensorboard.compat.proto import event_pb2
 from tensorboard.plugins.hparams import metadata
@@ -27,6 +29,8 @@ from rnn_sweep.commands import compare
 from rnn_sweep.record.columns import (
     COLUMNS,
     DECLARED,
+    HISTORY_FILE,
+    RACE_CSV,
     REPORT_HTML,
     TENSORBOARD_DIR,
     TRIAL_JOB,
@@ -34,8 +38,16 @@ from rnn_sweep.record.columns import (
     label,
     show,
 )
+from rnn_sweep.record.fold import counted
 from rnn_sweep.record.result_files import write_result
 from rnn_sweep.report.html import write_sweep_page
+from rnn_sweep.report.plots import (
+    _accuracy_vs_epoch_seconds,
+    _accuracy_vs_units,
+    _race_intervals,
+    _run_figure,
+    _seconds_vs_batch_size,
+)
 from rnn_sweep.report.run_console import print_run_summary
 from rnn_sweep.report.tables import print_sweep_tables, sweep_tables, varied_columns
 from rnn_sweep.report.tensorboard_hparams import HPARAMS_EVENTS, write_hparams
@@ -132,6 +144,50 @@ def test_one_entry_of_the_column_table_relabels_every_renderer(tmp_path, relabel
     out = capsys.readouterr().out
     assert f"{RELABELLED} A" in out and f"{RELABELLED} B" in out and folded.removesuffix(" (3)") in out
     assert {f"{RELABELLED} A", f"{RELABELLED} B"} <= set(_headings(compared.read_text(encoding="utf-8")))
+
+
+def _texts(figure: Figure) -> list[str]:
+    """Every text the figure draws: its title, the panels' titles, axis titles, ticks, legends and annotations."""
+    return [text.get_text() for text in figure.findobj(Text) if text.get_text()]
+
+
+def test_the_plots_and_the_gate_take_their_headings_from_the_column_table(tmp_path, relabelled, monkeypatch, capsys):
+    for name, new_label in (("epoch_seconds", "seconds an epoch takes"), ("batch_size", "images a step"),
+                            ("cell", "kind of cell")):
+        monkeypatch.setitem(DECLARED, name, replace(DECLARED[name], label=new_label))
+    monkeypatch.setitem(DECLARED, "delta_accuracy", replace(DECLARED["delta_accuracy"], fmt="{:+.1%}"))
+    sweep = _sweep(tmp_path / "a")
+    tables = sweep_tables(sweep)
+    ok = counted(tables.results)
+    (sweep / "0" / HISTORY_FILE).write_text("epoch,loss,accuracy,val_loss,val_accuracy\n1,2.0,0.3,2.1,0.28\n"
+                                            "2,1.5,0.5,1.6,0.45\n")
+    (sweep / RACE_CSV).write_text("cell,round,n,mean,ci_low,ci_high,state\ngru,1,3,0.51,0.48,0.54,dropped\n"
+                                  "lstm,1,3,0.61,0.58,0.64,kept\n")
+
+    figures = {"accuracy vs units": _accuracy_vs_units(ok, sweep),
+               "accuracy vs epoch time": _accuracy_vs_epoch_seconds(ok, tables.summary, sweep),
+               "epoch time vs batch size": _seconds_vs_batch_size(ok, sweep),
+               "race": _race_intervals(ok, sweep), "run": _run_figure(sweep / "0")}
+    texts = {name: _texts(figure) for name, figure in figures.items()}
+    units, frontier, timing = (figures[name].axes[0] for name in ("accuracy vs units", "accuracy vs epoch time",
+                                                                    "epoch time vs batch size"))
+    assert units.get_ylabel() == f"{RELABELLED} mean [95% CI]" and units.get_title() == "images a step 64"
+    assert figures["accuracy vs units"].get_suptitle() == f"Share of test digits right vs cell size ({sweep.name})"
+    assert units.get_legend().get_title().get_text() == "kind of cell"
+    assert frontier.get_ylabel() == f"{RELABELLED} mean [95% CI]"
+    assert frontier.get_xlabel() == "seconds an epoch takes [IQR]"
+    assert timing.get_xlabel() == "images a step" and timing.get_ylabel() == "seconds an epoch takes [IQR]"
+    assert figures["race"].axes[0].get_ylabel() == f"{RELABELLED} mean [repeated CI]"
+    assert figures["run"].get_suptitle().endswith(f"   {RELABELLED} 50.0%")  # its label and its format
+    for name, drawn in texts.items():  # no heading of the table's own left behind
+        old = [text for text in drawn if any(word in text.lower() for word in ("test accuracy", "epoch s", "batch s"))]
+        assert not old, (name, old)
+
+    worse = _sweep(tmp_path / "b", shift=-0.3)
+    assert compare.main([str(sweep), str(worse), "--fail-if-worse", "0"]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"Δ {RELABELLED} [95% CI]" in out  # compare's table heading
+    assert f"cell=gru: worse (Δ {RELABELLED} -30.0% [" in out and ", Holm-adjusted p " in out, out
 
 
 def test_the_page_lists_what_every_run_shares_once_and_lays_out_only_what_varies(tmp_path, browser):

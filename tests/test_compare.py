@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 
 from rnn_sweep.compare.pairing import load_results, match_keys
 from rnn_sweep.config.validate import validate
+from rnn_sweep.record.columns import label
 from rnn_sweep.record.identity import config_hash
 from rnn_sweep.record.result_files import collect_results
 
@@ -111,7 +112,7 @@ def test_a_real_difference_is_worse_by_mcnemar_and_fails_the_gate(seed_sweeps, s
     b, c = int(np.sum(right[0] & ~right[1])), int(np.sum(~right[0] & right[1]))
     assert f"mcnemar b={b} c={c}" in result.stdout
     assert row["delta_accuracy"] == pytest.approx((c - b) / 500)
-    assert "fails on 1 setting(s): cell=gru: worse (Δ acc" in " ".join(result.stdout.split())
+    assert f"fails on 1 setting(s): cell=gru: worse ({label('delta_accuracy')} " in " ".join(result.stdout.split())
 
     swapped, table = _compare_csv(str(small_run), str(big), "--on", "cell", "--fail-if-worse", "0.01", cwd=tmp_path)
     assert swapped.returncode == 0 and table["verdict"].tolist() == ["better"]
@@ -124,7 +125,8 @@ def test_fail_if_worse_needs_a_worse_verdict_and_a_drop_beyond_x(seed_sweeps, tm
     doctored.to_csv(tmp_path / "b.csv", index=False)
     result, table = _compare_csv(str(a_csv), str(tmp_path / "b.csv"), "--fail-if-worse", "0.1", cwd=tmp_path)
     assert result.returncode == 1 and table["verdict"].tolist() == ["worse"] and table["test"].tolist() == ["welch"]
-    assert "fails on 1 setting(s):" in result.stdout and ": worse (Δ acc -0.2" in " ".join(result.stdout.split())
+    out = " ".join(result.stdout.split())
+    assert "fails on 1 setting(s):" in out and f": worse ({label('delta_accuracy')} -0.2" in out
     assert run_cli("compare", str(a_csv), str(tmp_path / "b.csv"), "--fail-if-worse", "0.25",
                    cwd=tmp_path).returncode == 0  # worse, but by 0.2
     assert run_cli("compare", str(a_csv), str(tmp_path / "b.csv"), cwd=tmp_path).returncode == 0

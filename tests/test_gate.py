@@ -12,7 +12,7 @@ from helpers.cli import run_cli
 from helpers.config import typed_config
 from omegaconf import OmegaConf
 
-from rnn_sweep.record.columns import HYDRA_DIR, LABELS_FILE, MULTIRUN_FILE, PREDICTIONS_FILE, RESULTS_CSV
+from rnn_sweep.record.columns import HYDRA_DIR, LABELS_FILE, MULTIRUN_FILE, PREDICTIONS_FILE, RESULTS_CSV, label
 from rnn_sweep.record.result_files import new_record, write_result
 from rnn_sweep.report.sweep_report import write_sweep_report
 
@@ -62,7 +62,7 @@ def test_the_gate_fails_on_a_045_drop_between_one_run_sweeps(tmp_path):
     b = _sweep(tmp_path / "b", [("gru", 0.45, "ok")])
     code, out = _gate(a, b)
     assert code == 1, out
-    assert "cell=gru" in out and "worse (Δ acc -0.4500" in out and "test mcnemar" in out
+    assert "cell=gru" in out and f"worse ({label('delta_accuracy')} -0.4500 [" in out and "test mcnemar" in out
 
 
 def test_the_gate_fails_on_every_setting_b_lost(tmp_path):

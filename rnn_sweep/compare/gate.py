@@ -3,7 +3,8 @@
 It fails for every setting of A that B lacks, that is unfinished in B (a job folder without result.json), or that
 ended not-ok in B (no run ok, or more runs not ok than in A); for every pair judged worse by more than X; and for
 every pair where no test could be made (untested: missing predictions, different test images, too few runs on a
-side), which `--allow-untested` turns into a warning.
+side), which `--allow-untested` turns into a warning. Each reason heads and writes its numbers as the
+column table (record/columns.py) does, so they read as compare's own table above them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from rnn_sweep.compare.verdicts import NO_VERDICT, Comparison
-from rnn_sweep.record.columns import ACCURACY
+from rnn_sweep.record.columns import ACCURACY, label, show
 from rnn_sweep.record.result_files import UNFINISHED
 
 KINDS = ("missing in B", "unfinished in B", "not ok in B", "worse", "untested")
@@ -61,10 +62,16 @@ def _reasons(row: pd.Series, threshold: float, notes: list[tuple[str, str]], key
         return [("not ok in B", f"A: {row['status_a']}; B: {status_b}")]
     drop = row[f"{ACCURACY}_a"] - row[f"{ACCURACY}_b"]
     if row["verdict"] == "worse" and drop > threshold:
-        return [("worse", f"Δ acc {row['delta_accuracy']:+.4f} [{row['delta_ci_low']:+.4f}, "
-                          f"{row['delta_ci_high']:+.4f}], p (Holm) {row['p_holm']:.3g}, test {row['test']}")]
+        return [("worse", f"{_delta(row)} [{show('delta_ci_low', row['delta_ci_low'])}, "
+                          f"{show('delta_ci_high', row['delta_ci_high'])}], {label('p_holm')} "
+                          f"{show('p_holm', row['p_holm'])}, {label('test')} {row['test']}")]
     if is_untested(row):
         why = next((note.partition(": ")[2] for heading, note in notes if heading == NO_VERDICT
                     and note.startswith(f"{_all_keys(row, keys)}: ")), "no test could be made")
-        return [(UNTESTED, f"Δ acc {row['delta_accuracy']:+.4f} untested: {why}")]
+        return [(UNTESTED, f"{_delta(row)} untested: {why}")]
     return []
+
+
+def _delta(row: pd.Series) -> str:
+    """The accuracy difference B minus A, headed as compare's table heads it."""
+    return f"{label('delta_accuracy')} {show('delta_accuracy', row['delta_accuracy'])}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,7 +60,9 @@ class Column:
     part of the identity), `seed`, `outcome` (how the run ended), `metric`, `timing`, `provenance` (where, when,
     with what) or `statistic` (what compare and the effects table compute). `label` heads it in every table and
     page; `fmt` writes a value there. `views`: where it is shown beyond the CSV files (VIEWS). `key`: the config
-    key a setting or the seed is read from (and set by on the command line); empty for what a run measures.
+    key a setting or the seed is read from (and set by on the command line); empty for what a run measures. `of`:
+    the column a statistic is about, whose label fills the `{}` in this one's (`column` fills it), so relabelling
+    that column relabels its statistics too.
     """
 
     name: str
@@ -70,6 +72,7 @@ class Column:
     fmt: str = "{}"
     views: tuple[str, ...] = ()
     key: str = ""
+    of: str = ""
 
     def show(self, value: object) -> str:
         """The value as tables and pages show it: `-` for nothing."""
@@ -100,8 +103,11 @@ VIEWS = ("run", "jobs", "machine", "hparams")
 
 
 def _c(name: str, kind: str, role: str, label: str = "", fmt: str = "{}", views: tuple[str, ...] = (),
-       key: str = "") -> Column:
-    return Column(name, kind, role, label or name.replace("_", " "), fmt, views, key)
+       key: str = "", of: str = "") -> Column:
+    return Column(name, kind, role, label or name.replace("_", " "), fmt, views, key, of)
+
+
+ACCURACY = "test_accuracy"  # what compare tests and its gate judges
 
 
 # Every column of result.json and results.csv, declared once, in the order tables show them. The first block is
@@ -189,7 +195,7 @@ SUMMARY_COLUMNS = ("n", "n_not_ok", "test_accuracy_mean", "test_accuracy_sd", "t
 STATISTICS = (
     _c("n", "int", "statistic", "n"),
     _c("n_not_ok", "int", "outcome", "not ok"),
-    _c("delta_accuracy", "float", "statistic", "Δ test accuracy", "{:+.4f}"),
+    _c("delta_accuracy", "float", "statistic", "Δ {}", "{:+.4f}", of=ACCURACY),
     _c("delta_ci_low", "float", "statistic", "Δ 95% CI low", "{:+.4f}"),
     _c("delta_ci_high", "float", "statistic", "Δ 95% CI high", "{:+.4f}"),
     _c("p_value", "float", "statistic", "p", "{:.3g}"),
@@ -229,7 +235,8 @@ def column(name: str) -> Column | None:
     """The column `name`, declared above or derived from a declared one (DERIVED); None for any other name (a swept
     key without a column of its own, such as model.dropout). Every table, page and TensorBoard view asks here."""
     if name in DECLARED:
-        return DECLARED[name]
+        found = DECLARED[name]
+        return replace(found, label=found.label.format(label(found.of))) if found.of else found
     for ending, derived in DERIVED.items():
         base = name.removesuffix(f"_{ending}")
         if base != name and base in DECLARED:
@@ -267,7 +274,6 @@ NUMERIC_COLUMNS = tuple(column.name for column in RECORD if column.kind in ("int
 # Columns added after records were first written, with the value every older record implies.
 IMPLIED_BY_OLDER_RECORDS = {"data": "mnist"}
 
-ACCURACY = "test_accuracy"
 # Timing columns compared as a B/A ratio.
 RATIO_METRICS = ("epoch_seconds", "train_samples_per_second")
 

@@ -1,6 +1,7 @@
 """PNG plots of a sweep and of a single run, drawn with matplotlib's Agg canvas (no display, no pyplot state).
 
-Sweep plots read the results table and each run's history.csv; nothing here imports TensorFlow.
+Sweep plots read the results table and each run's history.csv; nothing here imports TensorFlow. Axes, titles and
+legends name a result column by its label in the column table (record/columns.py), as every table does.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from matplotlib import style
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from rnn_sweep.record.columns import HISTORY_FILE, RACE_CSV, RACE_FILE_COLUMNS
+from rnn_sweep.record.columns import ACCURACY, HISTORY_FILE, RACE_CSV, RACE_FILE_COLUMNS, label, show
 from rnn_sweep.record.fold import counted, steady_epoch_seconds
 from rnn_sweep.record.result_files import read_result
 from rnn_sweep.report.frontier import ACCURACY_MEAN, EPOCH_TIME, frontier, runs_of, setting_label
@@ -57,26 +58,26 @@ def write_sweep_plots(sweep_dir: Path, results: pd.DataFrame, summary: pd.DataFr
 def write_run_plot(run_dir: Path) -> Path:
     """The run's loss and accuracy per epoch, training and validation, in two panels."""
     with style.context(OUR_STYLE):
-        return _draw_run_plot(Path(run_dir))
+        return _save(_run_figure(Path(run_dir)), Path(run_dir) / RUN_PLOT)
 
 
-def _draw_run_plot(run_dir: Path) -> Path:
+def _run_figure(run_dir: Path) -> Figure:
     history = pd.read_csv(run_dir / HISTORY_FILE)
     record = read_result(run_dir) or {}
     figure = Figure(figsize=(10, 4), layout="constrained")
     for axes, metric in zip(figure.subplots(1, 2), ("loss", "accuracy"), strict=True):
-        for column, label in ((metric, "training"), (f"val_{metric}", "validation")):
+        for column, side in ((metric, "training"), (f"val_{metric}", "validation")):
             if column in history.columns and history[column].notna().any():
-                axes.plot(history["epoch"], history[column], marker="o", label=label)
+                axes.plot(history["epoch"], history[column], marker="o", label=side)
         axes.set(xlabel="epoch", ylabel=metric, title=metric)
         axes.xaxis.get_major_locator().set_params(integer=True)
         axes.grid(alpha=0.3)
         axes.legend()
     title = _run_label(record) if record else run_dir.name
-    if record.get("test_accuracy") is not None:
-        title += f"   test accuracy {record['test_accuracy']:.4f}"
+    if record.get(ACCURACY) is not None:
+        title += f"   {label(ACCURACY)} {show(ACCURACY, record[ACCURACY])}"
     figure.suptitle(title)
-    return _save(figure, run_dir / RUN_PLOT)
+    return figure
 
 
 def _accuracy_vs_units(ok: pd.DataFrame, sweep_dir: Path) -> Figure:
@@ -92,20 +93,20 @@ def _accuracy_vs_units(ok: pd.DataFrame, sweep_dir: Path) -> Figure:
     for axes, batch_size in zip(panels, batch_sizes, strict=True):
         rows = ok[ok["batch_size"] == batch_size]
         for line, group in rows.groupby(split, sort=True):
-            points = {units: accuracy_interval(runs["test_accuracy"].dropna().tolist())
+            points = {units: accuracy_interval(runs[ACCURACY].dropna().tolist())
                       for units, runs in group.groupby("units", sort=True)}
             below = [0 if pd.isna(p.low) else p.mean - p.low for p in points.values()]
             above = [0 if pd.isna(p.high) else p.high - p.mean for p in points.values()]
             axes.errorbar(list(points), [p.mean for p in points.values()], capsize=3, marker="o",
                           yerr=[below, above], label=_line_label(split, line), color=colours[line])
         _log2_axis(axes, ok["units"])
-        axes.set(title=f"batch size {batch_size}", xlabel="cell size (units)")
+        axes.set(title=f"{label('batch_size')} {show('batch_size', batch_size)}", xlabel=label("units"))
         axes.grid(alpha=0.3)
-    panels[0].set_ylabel("test accuracy")
-    shown = {label: handle for axes in panels for handle, label in zip(*axes.get_legend_handles_labels(), strict=True)}
-    panels[-1].legend(shown.values(), shown.keys(), title=" / ".join(split), loc="center left",
+    panels[0].set_ylabel(f"{label(ACCURACY)} mean [95% CI]")
+    shown = {name: handle for axes in panels for handle, name in zip(*axes.get_legend_handles_labels(), strict=True)}
+    panels[-1].legend(shown.values(), shown.keys(), title=" / ".join(map(label, split)), loc="center left",
                       bbox_to_anchor=(1.02, 0.5))
-    figure.suptitle(f"Test accuracy vs cell size ({sweep_dir.name})")
+    figure.suptitle(f"{_capital(label(ACCURACY))} vs cell size ({sweep_dir.name})")
     return figure
 
 
@@ -133,10 +134,10 @@ def _accuracy_vs_epoch_seconds(ok: pd.DataFrame, summary: pd.DataFrame, sweep_di
     best = summary[on_frontier].sort_values(EPOCH_TIME)
     axes.plot(best[EPOCH_TIME], best[ACCURACY_MEAN], color="#a40000", linestyle="--", marker="o", markersize=12,
               markerfacecolor="none", label="frontier: no other setting both more accurate and faster")
-    axes.set(xlabel="seconds per epoch after the first (median, IQR)", ylabel="test accuracy (mean, 95% CI)")
+    axes.set(xlabel=f"{label(EPOCH_TIME)} [IQR]", ylabel=f"{label(ACCURACY_MEAN)} mean [95% CI]")
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
-    figure.suptitle(f"Test accuracy vs epoch time ({sweep_dir.name})")
+    figure.suptitle(f"{_capital(label(ACCURACY))} vs epoch time ({sweep_dir.name})")
     return figure
 
 
@@ -157,15 +158,16 @@ def _seconds_vs_batch_size(ok: pd.DataFrame, sweep_dir: Path) -> Figure | None:
             quartiles = {batch: pd.Series(steady_epoch_seconds(runs)).quantile([0.25, 0.5, 0.75]).tolist()
                          for batch, runs in group.groupby("batch_size", sort=True)}
             low, median, high = (list(values) for values in zip(*quartiles.values(), strict=True))
-            axes.errorbar(list(quartiles), median, capsize=3, marker="o", label=f"{units} units",
+            axes.errorbar(list(quartiles), median, capsize=3, marker="o",
+                          label=f"{show('units', units)} {label('units')}",
                           yerr=[[m - q for m, q in zip(median, low, strict=True)],
                                 [q - m for m, q in zip(median, high, strict=True)]])
         _log2_axis(axes, ok["batch_size"])
-        axes.set(title=cell, xlabel="batch size")
+        axes.set(title=cell, xlabel=label("batch_size"))
         axes.grid(alpha=0.3)
         axes.legend(fontsize="small")
-    panels[0].set_ylabel("seconds per epoch after the first (median, IQR)")
-    figure.suptitle(f"Epoch time vs batch size ({sweep_dir.name})")
+    panels[0].set_ylabel(f"{label(EPOCH_TIME)} [IQR]")
+    figure.suptitle(f"Epoch time vs {label('batch_size')} ({sweep_dir.name})")
     return figure
 
 
@@ -181,8 +183,8 @@ def _validation_curves(ok: pd.DataFrame, sweep_dir: Path) -> Figure | None:
             history = _history(sweep_dir, row)
             if history is None or "val_accuracy" not in history.columns:
                 continue
-            label = _line_label(varying, tuple(row[s] for s in varying)) if varying else str(row.get("seed"))
-            axes.plot(history["epoch"], history["val_accuracy"], marker="o", markersize=3, label=label)
+            name = _line_label(varying, tuple(row[s] for s in varying)) if varying else str(row.get("seed"))
+            axes.plot(history["epoch"], history["val_accuracy"], marker="o", markersize=3, label=name)
             drawn += 1
         axes.set(title=cell, xlabel="epoch")
         axes.xaxis.get_major_locator().set_params(integer=True)
@@ -214,7 +216,7 @@ def _race_intervals(ok: pd.DataFrame, sweep_dir: Path) -> Figure | None:
         axes.errorbar(rows["round"] + offset, rows["mean"], yerr=[rows["mean"] - rows["ci_low"],
                       rows["ci_high"] - rows["mean"]], marker="o", capsize=3,
                       label=f"{name} ({race[race['setting'] == name]['state'].iloc[-1]})")
-    axes.set(xlabel="round", ylabel="test accuracy (mean, repeated CI)", title="race: each setting until decided")
+    axes.set(xlabel="round", ylabel=f"{label(ACCURACY)} mean [repeated CI]", title="race: each setting until decided")
     axes.xaxis.get_major_locator().set_params(integer=True)
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
@@ -229,6 +231,11 @@ def _history(sweep_dir: Path, row: pd.Series) -> pd.DataFrame | None:
         if (folder / HISTORY_FILE).is_file():
             return pd.read_csv(folder / HISTORY_FILE)
     return None
+
+
+def _capital(text: str) -> str:
+    """A label (lower case in tables) opening a title."""
+    return text[:1].upper() + text[1:]
 
 
 def _run_label(run: pd.Series | dict) -> str:
