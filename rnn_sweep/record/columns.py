@@ -257,7 +257,7 @@ def show(name: str, value: object) -> str:
 
 def shown_in(view: str) -> list[Column]:
     """The columns a view (one of VIEWS) shows, in their declared order."""
-    return [found for found in DECLARED.values() if view in found.views]
+    return [column(name) for name, found in DECLARED.items() if view in found.views]
 
 
 COLUMNS = tuple(column.name for column in RECORD)
