@@ -55,6 +55,14 @@ def remount(folder: Path, read_only: bool, size: str | None = None) -> None:
     subprocess.run(["mount", "-o", options, str(folder)], check=True)
 
 
+def inodes_only(mount: Path, extra: int | None) -> None:
+    """Cap the tmpfs on `mount` at the files and folders it holds plus `extra` (None: lift the cap), so that making
+    one more fails as a full disk does (ENOSPC) while files already there can still be written."""
+    stats = os.statvfs(mount)
+    cap = 1_000_000 if extra is None else stats.f_files - stats.f_ffree + extra
+    subprocess.run(["mount", "-o", f"remount,nr_inodes={cap}", str(mount)], check=True)
+
+
 def fill_up(mount: Path, leave_pages: int = 0) -> Path:
     """Fill the tmpfs on `mount` with one file until no page is free, then give back `leave_pages` of them (a tmpfs
     counts whole pages, so exactly that much room is left). The file, to delete when room is to be made."""

@@ -18,7 +18,7 @@ from helpers.fuzz import examples
 from helpers.runs import FAULTS_TINY as TINY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from places import fill_up, immutable, remount, tmpfs
+from places import fill_up, immutable, inodes_only, remount, tmpfs
 
 from rnn_sweep.data.loading import IDX_STEMS
 from rnn_sweep.errors import UserError
@@ -578,15 +578,26 @@ def test_a_full_disk_fails_the_job_that_meets_it_and_resume_finishes_once_there_
 
 @pytest.mark.slow
 def test_a_disk_full_before_a_job_starts_fails_that_job_or_stops_the_sweep_in_one_line(tmp_path, mnist_path):
-    """The disk fills up after job 0 finished: Hydra cannot save job 1's config in `.hydra/`. With no room at all
-    the sweep stops with one line; with two pages left, job 1 gets a `failed` record naming the full disk; once
-    room is made, the same command trains job 1 alone."""
+    """The disk fills up after job 0 finished. With no inode left, job 1's folder cannot be made: the sweep stops
+    with one line. With inodes but no room, Hydra cannot save job 1's config in `.hydra/`: again one line. With two
+    pages left, job 1 gets a `failed` record naming the full disk; once room is made, the same command trains job 1
+    alone."""
     with tmpfs(tmp_path / "disk", size="16m") as disk:
         sweep_dir = disk / "sweep"
         sweep = ("-m", *TINY, "train.epochs=1", f"hydra.sweep.dir={sweep_dir}")
         first = run_cli(*sweep, "model.units=4", cwd=tmp_path, data=mnist_path)
         assert first.returncode == 0, first.stderr[-3000:]
         job_0 = {name: body for name, body in _snapshot(sweep_dir / "0").items() if name != ".claim"}
+
+        inodes_only(disk, extra=0)  # not even job 1's folder can be made (ext4 without a free block does the same)
+        no_folder = run_cli(*sweep, "model.units=4,8", cwd=tmp_path, data=mnist_path)
+        assert no_folder.returncode == 1 and "Traceback" not in no_folder.stderr, no_folder.stderr[-3000:]
+        (line,) = no_folder.stderr.strip().splitlines()
+        assert line.startswith(f"error: job 1 not run: its folder {sweep_dir / '1'} could not be made (No space left "
+                               "on device)") and f"Run the same command with hydra.sweep.dir={sweep_dir}" in line, line
+        assert "skipped:" in no_folder.stdout and not (sweep_dir / "1").exists()
+        inodes_only(disk, extra=None)
+
         filler = fill_up(disk)
 
         stopped = run_cli(*sweep, "model.units=4,8", cwd=tmp_path, data=mnist_path)

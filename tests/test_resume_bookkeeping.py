@@ -157,7 +157,7 @@ def test_resolving_the_jobs_of_a_big_sweep_reads_each_record_a_bounded_number_of
         assert resumed == {seed: f"job-{seed}" for seed in resumed}
         for seed in range(folders, folders + grown):  # new jobs: a free folder each, found again once written
             name = job_dir(seed, _root_=root(seed))
-            assert not (sweep / name).exists()
+            assert not any((sweep / name).iterdir())  # made empty, as Hydra would make it next
             done = typed.copy()
             done.seed = seed
             write_result(sweep / name, {**new_record(done, sweep / name, []), "status": "ok"})

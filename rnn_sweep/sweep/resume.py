@@ -17,7 +17,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rnn_sweep.errors import ConfigError
+from rnn_sweep.errors import ConfigError, NoRoomForRecord
 from rnn_sweep.record.identity import config_hash, identity_of, is_finished, job_identity
 from rnn_sweep.record.result_files import ResultFileError, read_result
 from rnn_sweep.sweep.folder_index import folder_index
@@ -42,8 +42,19 @@ def job_dir(name: Any, *, _root_: DictConfig) -> str:
     candidates = [home, f"{home}-{wanted or 'invalid'}", *(f"{home}-{wanted or 'invalid'}-{n}" for n in range(2, 1000))]
     for candidate in candidates:  # a folder holding `wanted` was found above: a free one holds no identity
         if folders.holder(sweep / candidate) is None:
+            _make(sweep / candidate, OmegaConf.select(_root_, "hydra.job.num", default=home))
             return candidate
     raise ConfigError(f"No free job folder for {home} in {sweep}: clean up its `{home}-*` folders.")
+
+
+def _make(folder: Path, job: Any) -> None:
+    """Make a job's folder here, where failing can still end the command in one line: Hydra makes it next, outside
+    anything that catches errors, and a job with no folder has nowhere to write even its `failed` record."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise NoRoomForRecord(f"job {job} not run: its folder {folder} could not be made ({error.strerror}), so "
+                              "not even its record could be written") from None
 
 
 @functools.lru_cache(maxsize=4096)
