@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -31,10 +32,18 @@ def _results(sweep_dir: Path) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def grid_sweep(tmp_path_factory, mnist_path) -> tuple[Path, subprocess.CompletedProcess]:
-    """One 3-cell x 2-size sweep shared by the tests below, which read, rebuild and resume it in order."""
+    """One 3-cell x 2-size sweep, trained once for the tests below; those that change it work on a copy."""
     cwd = tmp_path_factory.mktemp("grid")
     result = run_cli(*GRID, cwd=cwd, data=mnist_path)
     return _sweep_dir(cwd), result
+
+
+@pytest.fixture
+def grid_copy(grid_sweep, tmp_path) -> Path:
+    """A copy of the trained sweep for a test that rebuilds, resumes or grows it, so every test of this file holds
+    in any order. The copy does not lead back to the original: its records and Hydra's files keep the original path
+    only as provenance, and tables and resume find each job by the folder it is in now."""
+    return shutil.copytree(grid_sweep[0], tmp_path / grid_sweep[0].name)
 
 
 @pytest.mark.slow
@@ -72,8 +81,8 @@ def test_grid_sweep_writes_results_and_both_pivots(grid_sweep):
 
 
 @pytest.mark.slow
-def test_report_rebuilds_the_tables_without_tensorflow(grid_sweep):
-    sweep_dir, _ = grid_sweep
+def test_report_rebuilds_the_tables_without_tensorflow(grid_copy):
+    sweep_dir = grid_copy
     before = {name: (sweep_dir / name).read_text() for name in ("results.csv", "accuracy.csv", "timing.csv")}
     for name in before:
         (sweep_dir / name).unlink()
@@ -89,8 +98,8 @@ def test_report_rebuilds_the_tables_without_tensorflow(grid_sweep):
 
 
 @pytest.mark.slow
-def test_resume_retrains_only_the_missing_job(grid_sweep, mnist_path):
-    sweep_dir, _ = grid_sweep
+def test_resume_retrains_only_the_missing_job(grid_copy, mnist_path):
+    sweep_dir = grid_copy
     results = {path.parent.name: path for path in sweep_dir.glob("*/result.json")}
     kept = {name: (path.stat().st_mtime_ns, path.read_text()) for name, path in results.items() if name != "3"}
     results["3"].unlink()
@@ -106,8 +115,8 @@ def test_resume_retrains_only_the_missing_job(grid_sweep, mnist_path):
 
 
 @pytest.mark.slow
-def test_a_job_folder_of_another_config_is_never_overwritten(grid_sweep, mnist_path):
-    sweep_dir, _ = grid_sweep
+def test_a_job_folder_of_another_config_is_never_overwritten(grid_copy, mnist_path):
+    sweep_dir = grid_copy
     job0 = sweep_dir / "0"
     before = {path: path.read_bytes() for path in job0.rglob("*") if path.is_file()}
 
