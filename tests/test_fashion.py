@@ -131,7 +131,7 @@ def test_compare_never_pairs_different_data_sets(tmp_path):
 def test_fashion_run_names_its_data_set_everywhere_and_starts_quietly(tmp_path, mnist_path, fashion_path):
     sweep = tmp_path / "sweep"
     result = run_cli("-m", "data=fashion_mnist", *TINY, f"data.path={fashion_path}", f"hydra.sweep.dir={sweep}",
-                     cwd=tmp_path, data=mnist_path)
+                     cwd=tmp_path, data=mnist_path, fresh=True)  # a fresh interpreter, which imports TensorFlow
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads((sweep / "0" / "result.json").read_text())
     assert record["status"] == "ok" and record["data"] == "fashion_mnist"

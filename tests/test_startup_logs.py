@@ -38,7 +38,7 @@ def test_only_start_up_notices_are_hidden(tmp_path):
 
 @pytest.mark.slow
 def test_a_default_run_starts_quietly_and_the_switch_shows_the_lines(tmp_path, mnist_path):
-    quiet = run_cli(*TINY, "hydra.run.dir=quiet", cwd=tmp_path, data=mnist_path)
+    quiet = run_cli(*TINY, "hydra.run.dir=quiet", cwd=tmp_path, data=mnist_path, fresh=True)  # imports TensorFlow
     assert quiet.returncode == 0, quiet.stderr[-3000:]
     assert not [line for line in START_UP_LINES if line in quiet.stderr], quiet.stderr[-3000:]
 

@@ -5,18 +5,25 @@ A command that cannot train runs in the test's own process through `rnn_sweep.cl
 script calls, with the same environment, folder, output and exit status a child process would have: `compare` and
 `report` always, and every command of a test not marked `slow` (the fast tier trains nothing, so its commands must
 stop before TensorFlow: importing it there fails the command). A second interpreter and its imports cost seconds
-per command, most of the fast tier's time. Everything that trains, or is signalled, runs in a process of its own.
+per command, most of the fast tier's time. Everything that trains, or is signalled, runs in a process of its own:
+`run_cli` forks it from the warm CLI (tests/helpers/warm_cli.py), `start_cli` starts a fresh interpreter.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import importlib.abc
 import io
+import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -129,15 +136,67 @@ _NEVER_TRAIN = ("compare", "report")
 fast_test = False
 
 
-def run_cli(*args: str, cwd: Path, data: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd: Path, data: str | None = None, timeout: float = 600,
+            fresh: bool = False) -> subprocess.CompletedProcess:
     """`python -m rnn_sweep ARGS` in `cwd`, as a user would type it, with RNN_SWEEP_DATA set to `data`; in this
-    process where the command cannot train (see the module's docstring)."""
+    process where the command cannot train, else forked from the warm CLI (tests/helpers/warm_cli.py) unless
+    `fresh` asks for a new interpreter (a test of the command's own start-up) or RNN_SWEEP_TESTS_FRESH=1 does."""
     if fast_test or (args and args[0] in _NEVER_TRAIN):
         return _run_here(list(args), cwd, env=cli_env(data))
+    if not fresh and os.environ.get("RNN_SWEEP_TESTS_FRESH") != "1":
+        return _warm_cli().run(list(args), cwd, cli_env(data), timeout)
     return subprocess.run(
         [sys.executable, "-m", "rnn_sweep", *args],
         cwd=cwd, env=cli_env(data), capture_output=True, text=True, timeout=timeout, check=False,
     )
+
+
+class _WarmCli:
+    """The client of one warm CLI process (tests/helpers/warm_cli.py), started on first use, ended with pytest."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="rnn-sweep-warm-cli-"))
+        self.socket = str(self.folder / "socket")
+        env = cli_env(None)
+        env.pop("COLUMNS")  # read by each command from its own environment, not fixed when the consoles are made
+        self.log = open(self.folder / "server.log", "w+")  # noqa: SIM115 - open for the server's whole life
+        self.server = subprocess.Popen([sys.executable, str(Path(__file__).with_name("warm_cli.py")), self.socket],
+                                       env=env, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        if self.server.stdout.readline().strip() != "ready":
+            self.log.seek(0)
+            raise RuntimeError(f"the warm CLI did not start: {self.log.read()[-3000:]}")
+        atexit.register(self.close)
+
+    def run(self, args: list[str], cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "rnn_sweep", *args]
+        request = json.dumps({"args": args, "cwd": str(cwd), "env": env}).encode() + b"\n"
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+                socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.connect(self.socket)
+            socket.send_fds(connection, [request], [out.fileno(), err.fileno()])
+            answers = connection.makefile("r")
+            pid = int(answers.readline())
+            connection.settimeout(timeout)
+            try:
+                code = int(answers.readline())
+            except TimeoutError:
+                os.kill(pid, signal.SIGKILL)
+                raise subprocess.TimeoutExpired(command, timeout) from None
+            out.seek(0)
+            err.seek(0)
+            return subprocess.CompletedProcess(command, code, out.read().decode(errors="replace"),
+                                               err.read().decode(errors="replace"))
+
+    def close(self) -> None:
+        self.server.kill()
+        self.server.wait()
+        self.log.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@functools.cache
+def _warm_cli() -> _WarmCli:
+    return _WarmCli()
 
 
 def start_cli(*args: str, cwd: Path, data: str | None = None, env: dict[str, str] | None = None) -> subprocess.Popen:
