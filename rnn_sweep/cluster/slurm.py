@@ -10,6 +10,7 @@ TIMEOUT, OUT_OF_MEMORY, CANCELLED, ...
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -126,7 +127,7 @@ class SlurmLauncher(SubmititSlurmLauncher):
 
     @staticmethod
     def _failure_record(job: SlurmJob, typed: Any, run_dir: Path, overrides: list[str], detail: str) -> dict:
-        info = job.get_info(mode="cache")
+        info = _settled_info(job)
         state, node, log = info.get("State", "UNKNOWN"), info.get("NodeList") or None, job.stderr()
         reason = end_reason(state, log)
         last_words = slurm_lines(log) or (detail.strip().splitlines() or ["nothing"])[-1]
@@ -138,3 +139,19 @@ class SlurmLauncher(SubmititSlurmLauncher):
             scheduler="slurm", slurm_job_id=job.job_id, node=node,
         )
         return record
+
+
+# States in which SLURM still counts a job as going: one that already ended without a result is only not told yet.
+_STILL_GOING = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "RESIZING", "SUSPENDED")
+SETTLE_SECONDS = 60
+
+
+def _settled_info(job: SlurmJob) -> dict[str, str]:
+    """The job's accounting once SLURM tells its end: the watcher's cached state, and sacct for a moment after the
+    job's own files are written, can still say RUNNING, which would hide the reason (TIMEOUT, OUT_OF_MEMORY, ...)."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    info = job.get_info(mode="cache")
+    while (info.get("State") or "UNKNOWN").split()[0].upper() in _STILL_GOING and time.monotonic() < deadline:
+        time.sleep(1)
+        info = job.get_info(mode="force")
+    return info
