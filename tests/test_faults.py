@@ -576,6 +576,31 @@ def test_a_full_disk_fails_the_job_that_meets_it_and_resume_finishes_once_there_
         assert (sweep_dir / "1" / "model.keras").is_file() and _temporaries(sweep_dir) == []
 
 
+# What a job's start-up makes first, in order (each a new inode): its folder, Hydra's log file, `.hydra/`, a file in it.
+_FIRST_MADE = ["its folder {job} could not be made", "Hydra could not open the job's log file",
+               "Hydra could not save the job's config in {job}/.hydra (OSError: [Errno 28] No space left on device: "
+               "'{job}/.hydra')", "Hydra could not save the job's config in {job}/.hydra"]
+
+
+@pytest.mark.parametrize("launcher", ["basic", pytest.param("joblib", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("inodes", range(4))
+def test_a_job_that_finds_no_inode_for_its_start_up_stops_the_sweep_in_one_line(tmp_path, mnist_path, launcher,
+                                                                                inodes):
+    """However few files and folders the disk can still take, a job that cannot set up its folder (ext4 without a
+    free block does the same) stops the sweep with one line naming what could not be made, never a traceback."""
+    with tmpfs(tmp_path / "disk", size="16m") as disk:
+        sweep_dir = disk / "sweep"
+        sweep_dir.mkdir()
+        (sweep_dir / "multirun.yaml").touch()  # Hydra writes it over in place: no inode needed
+        inodes_only(disk, extra=inodes)
+        stopped = run_cli("-m", f"hydra/launcher={launcher}", *TINY, f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path,
+                          data=mnist_path)
+        assert stopped.returncode == 1 and "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
+        (line,) = stopped.stderr.strip().splitlines()
+        assert line.startswith(f"error: job 0 not run: {_FIRST_MADE[inodes].format(job=sweep_dir / '0')}"), line
+        assert "No space left on device" in line and f"Run the same command with hydra.sweep.dir={sweep_dir}" in line
+
+
 @pytest.mark.slow
 def test_a_disk_full_before_a_job_starts_fails_that_job_or_stops_the_sweep_in_one_line(tmp_path, mnist_path):
     """The disk fills up after job 0 finished. With no inode left, job 1's folder cannot be made: the sweep stops

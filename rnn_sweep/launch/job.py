@@ -20,7 +20,7 @@ from rnn_sweep.config.validate import validate
 from rnn_sweep.console import LiveProgress, live_progress_allowed, print_error, stdout
 from rnn_sweep.errors import ConfigError, NoRoomForRecord
 from rnn_sweep.launch.preflight import sweep_size
-from rnn_sweep.record.columns import COLUMNS, HYDRA_DIR, RESULT_FILE, STEPS_FILE
+from rnn_sweep.record.columns import COLUMNS, RESULT_FILE, STEPS_FILE
 from rnn_sweep.record.result_files import foreign_record, new_record, refused_record, write_last_result
 from rnn_sweep.report.run_console import job_line, print_run_summary, print_steps_table
 from rnn_sweep.search.settings import SWEEPER_TARGET
@@ -73,7 +73,7 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
                 "overrides": overrides}
 
     if unsaved and (single_run or not finished_result(typed, run_dir)):  # a finished job is skipped as ever
-        reason = f"Hydra could not save the job's config in {run_dir / HYDRA_DIR} ({unsaved}); the run did not start"
+        reason = f"{unsaved}; the run did not start"
         record = _ended_before_training({**new_record(typed, run_dir, overrides), "error": reason},
                                         reason if single_run else f"job {hydra_cfg.job.num} not run: {reason}")
         if single_run:

@@ -11,18 +11,24 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import hydra.core.utils
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from rnn_sweep import atomic
+
+_hydra_configure_log = hydra.core.utils.configure_log
 
 _unsaved: dict[str, str] = {}  # job folder (absolute) -> why Hydra could not save its config there
 
 
 def install() -> None:
-    """Have Hydra's run_job (every launcher's, in this process) save a job's config through `save_config`."""
+    """Have Hydra's run_job (every launcher's, in this process) save a job's config through `save_config` and set up
+    its log file through `configure_job_log`."""
     hydra.core.utils._save_config = save_config
+    hydra.core.utils.configure_log = configure_job_log
 
 
 def save_config(cfg: DictConfig | ListConfig, filename: str, output_dir: Path) -> None:
@@ -34,7 +40,18 @@ def save_config(cfg: DictConfig | ListConfig, filename: str, output_dir: Path) -
     try:
         atomic.write_text(Path(output_dir) / filename, OmegaConf.to_yaml(cfg))
     except OSError as error:
-        _unsaved[job] = f"{type(error).__name__}: {error}"
+        _unsaved[job] = f"Hydra could not save the job's config in {output_dir} ({type(error).__name__}: {error})"
+
+
+def configure_job_log(log_config: Any, verbose_config: Any = False) -> None:
+    """Hydra's `configure_log` for a job, whose log file in the job's folder may find no room (no free inode): noted
+    for the job like a config that could not be saved, and the job runs with no log file, to end `failed`."""
+    try:
+        _hydra_configure_log(log_config, verbose_config)
+    except (ValueError, OSError) as error:  # logging.config raises ValueError, the OSError its cause
+        cause = error.__cause__ or error
+        job = os.path.abspath(HydraConfig.get().runtime.output_dir)
+        _unsaved.setdefault(job, f"Hydra could not open the job's log file ({type(cause).__name__}: {cause})")
 
 
 def unsaved(run_dir: Path) -> str | None:
