@@ -582,7 +582,8 @@ _FIRST_MADE = ["its folder {job} could not be made", "Hydra could not open the j
                "'{job}/.hydra')", "Hydra could not save the job's config in {job}/.hydra"]
 
 
-@pytest.mark.parametrize("launcher", ["basic", pytest.param("joblib", marks=pytest.mark.slow)])
+@pytest.mark.slow  # each command in a process of its own, as a user runs it (no TensorFlow is loaded by them)
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
 @pytest.mark.parametrize("inodes", range(4))
 def test_a_job_that_finds_no_inode_for_its_start_up_stops_the_sweep_in_one_line(tmp_path, mnist_path, launcher,
                                                                                 inodes):
