@@ -49,9 +49,11 @@ def tmpfs(folder: Path, size: str = "1m", read_only: bool = False) -> Iterator[P
         subprocess.run(["umount", "-l", str(folder)], check=True)
 
 
-def remount(folder: Path, read_only: bool, size: str | None = None) -> None:
-    """Turn the tmpfs on `folder` read-only (or back to read-write), or resize it, keeping what it holds."""
-    options = f"remount,{'ro' if read_only else 'rw'}" + (f",size={size}" if size else "")
+def remount(folder: Path, read_only: bool, size: str | None = None, inodes: int | None = None) -> None:
+    """Turn the tmpfs on `folder` read-only (or back to read-write), or resize it or cap its inodes, keeping what it
+    holds."""
+    options = f"remount,{'ro' if read_only else 'rw'}" + (f",size={size}" if size else "") + \
+        (f",nr_inodes={inodes}" if inodes is not None else "")
     subprocess.run(["mount", "-o", options, str(folder)], check=True)
 
 
@@ -59,8 +61,7 @@ def inodes_only(mount: Path, extra: int | None) -> None:
     """Cap the tmpfs on `mount` at the files and folders it holds plus `extra` (None: lift the cap), so that making
     one more fails as a full disk does (ENOSPC) while files already there can still be written."""
     stats = os.statvfs(mount)
-    cap = 1_000_000 if extra is None else stats.f_files - stats.f_ffree + extra
-    subprocess.run(["mount", "-o", f"remount,nr_inodes={cap}", str(mount)], check=True)
+    remount(mount, read_only=False, inodes=1_000_000 if extra is None else stats.f_files - stats.f_ffree + extra)
 
 
 def fill_up(mount: Path, leave_pages: int = 0) -> Path:

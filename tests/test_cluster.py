@@ -10,12 +10,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers.cli import cli_env, run_cli
+from helpers.cli import cli_env, communicate, run_cli, start_cli, wait_for
 from helpers.runs import CLUSTER_TINY as TINY
 
 GRID = ("model=simple_rnn,gru", "train.batch_size=32,64")
@@ -76,17 +75,16 @@ def test_a_sweep_through_slurm_writes_the_tables_of_a_local_run(tmp_path, slurm,
 @pytest.mark.cluster
 def test_a_sweep_cancelled_with_scancel_resumes_where_it_stopped(tmp_path, slurm, mnist_path):
     sweep_dir = tmp_path / "sweep"
-    command = [sys.executable, "-m", "rnn_sweep", "-m", *GRID, *TINY, *SLURM, f"hydra.sweep.dir={sweep_dir}"]
-    first = subprocess.Popen(command, cwd=tmp_path, env=cli_env(mnist_path), stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 180
-    while not (done := [r for r in _records(sweep_dir) if r["status"] == "ok"]) and time.monotonic() < deadline:
-        assert first.poll() is None, first.stdout.read()[-3000:]
-        time.sleep(0.5)
-    assert done, "no job finished within 3 minutes"
-    subprocess.run(["scancel", done[0]["slurm_job_id"].split("_")[0]], check=True)
-    output = first.communicate(timeout=180)[0]
-    assert first.returncode == 1, output[-3000:]
+    sweep = ("-m", *GRID, *TINY, *SLURM, f"hydra.sweep.dir={sweep_dir}")
+    first = start_cli(*sweep, cwd=tmp_path, data=mnist_path)
+
+    def finished() -> list[dict]:
+        return [record for record in _records(sweep_dir) if record["status"] == "ok"]
+
+    wait_for(finished, first, "finished job", timeout=180)
+    subprocess.run(["scancel", finished()[0]["slurm_job_id"].split("_")[0]], check=True)
+    stdout, stderr = communicate(first, timeout=180)
+    assert first.returncode == 1, stdout[-3000:] + stderr[-3000:]
     cut_short = pd.read_csv(sweep_dir / "results.csv")
     assert len(cut_short) == 4 and (cut_short["status"] == "ok").sum() < 4
     cancelled = cut_short[cut_short["status"] != "ok"]
@@ -94,8 +92,8 @@ def test_a_sweep_cancelled_with_scancel_resumes_where_it_stopped(tmp_path, slurm
     assert cancelled["error"].str.startswith("CANCELLED: SLURM ended job").all()
     finished = {r["run_dir"]: r for r in _records(sweep_dir) if r["status"] == "ok"}
 
-    again = subprocess.run(command, cwd=tmp_path, env=cli_env(mnist_path), capture_output=True, text=True,
-                           timeout=300, check=False)
+    again = subprocess.run([sys.executable, "-m", "rnn_sweep", *sweep], cwd=tmp_path, env=cli_env(mnist_path),
+                           capture_output=True, text=True, timeout=300, check=False)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     resumed = pd.read_csv(sweep_dir / "results.csv")
     assert len(resumed) == 4 and set(resumed["status"]) == {"ok"}

@@ -368,9 +368,10 @@ def _files_stamp(source: DataSource) -> tuple[tuple[int, ...], ...] | None:
     files = [source.location] if source.location.is_file() else \
         [_idx_file(source.location, stem) for stem in IDX_STEMS.values()]
     try:
-        return tuple((found.stat().st_ino, found.stat().st_size, found.stat().st_mtime_ns) for found in files)
+        infos = [found.stat() for found in files]
     except (AttributeError, OSError):  # an IDX file missing (None) or unreadable
         return None
+    return tuple((info.st_ino, info.st_size, info.st_mtime_ns) for info in infos)
 
 
 @lru_cache(maxsize=2)  # MNIST and Fashion-MNIST, about 55 MB each

@@ -4,7 +4,8 @@ Hydra saves config.yaml, hydra.yaml and overrides.yaml in a job's `.hydra/` just
 anything that catches errors: on a full disk the sweep would end in Hydra's traceback, without its tables, and
 leave a file cut short for resume to read. Installed in every process that runs jobs (rnn_sweep.launch.job), the
 save here writes each file atomically (rnn_sweep.atomic) and, when it cannot, notes why instead of raising; the job
-then ends `failed` with that reason before it trains.
+then ends `failed` with that reason before it trains. The job's log file, which Hydra opens next, is noted the same
+way when it cannot be made.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from rnn_sweep import atomic
 
 _hydra_configure_log = hydra.core.utils.configure_log
 
-_unsaved: dict[str, str] = {}  # job folder (absolute) -> why Hydra could not save its config there
+_unsaved: dict[str, str] = {}  # job folder (absolute) -> why Hydra could not save its config or open its log there
 
 
 def install() -> None:
