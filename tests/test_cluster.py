@@ -17,6 +17,8 @@ import pytest
 from helpers.cli import cli_env, communicate, run_cli, start_cli, wait_for
 from helpers.runs import CLUSTER_TINY as TINY
 
+from rnn_sweep.cluster.scheduler import end_reason
+
 GRID = ("model=simple_rnn,gru", "train.batch_size=32,64")
 # One CPU and 2 GB a job, so that the one-node cluster of a 2-core machine runs two at once.
 SLURM = ("hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2")
@@ -148,3 +150,29 @@ def test_the_slurm_launcher_without_sbatch_exits_2_before_anything_runs(tmp_path
     assert "sbatch" in message and "scripts/local-slurm.sh up" in message
     assert result.stderr.strip().count("\n\n") == 0  # one paragraph
     assert not (tmp_path / "sweep").exists()
+
+
+@pytest.mark.parametrize(("state", "words", "reason"), [
+    ("TIMEOUT", "", "TIMEOUT"),
+    ("CANCELLED by 0", "", "CANCELLED"),
+    ("FAILED", "slurmstepd: error: Job 7 exceeded job memory limit at some point.", "OUT_OF_MEMORY"),
+    ("FAILED", "slurmstepd: error: *** JOB 7 ON vm CANCELLED AT 2026-12-06T11:00:00 DUE TO TIME LIMIT ***", "TIMEOUT"),
+    ("FAILED", "Traceback (most recent call last):\nValueError: bad", "FAILED"),
+    ("COMPLETED", "", "COMPLETED"),
+])
+def test_how_slurm_ended_a_job_is_read_from_its_state_or_its_words(state, words, reason):
+    assert end_reason(state, words) == reason
+
+
+def test_a_job_that_stopped_itself_on_slurms_warning_is_a_timeout_though_slurm_says_completed():
+    """SLURM's USR2 reaches the job before training: the launcher's SlurmTimeLimit ends the job, which SLURM then
+    counts as COMPLETED. What submitit says of the job names the reason."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    from rnn_sweep.cluster.slurm import SlurmLauncher
+
+    launcher = SlurmLauncher.__new__(SlurmLauncher)
+    launcher.params = {"timeout_min": 1, "signal_delay_s": 40}
+    with pytest.raises(Exception) as stopped:
+        launcher.checkpoint()
+    said_by_submitit = f"Job (task=0) failed during processing with trace: ...\n{stopped.value!r}"
+    assert end_reason("COMPLETED", said_by_submitit) == "TIMEOUT"

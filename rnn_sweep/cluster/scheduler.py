@@ -23,6 +23,8 @@ _LOG_REASONS = (
     ("due to time limit", "TIMEOUT"),
     # SLURM's warning before the time limit (--signal=USR2@signal_delay_s), come before submitit's handler was set.
     ("user defined signal 2", "TIMEOUT"),
+    # The launcher's own SlurmTimeLimit, raised on that warning: the job then ends by itself, so SLURM says COMPLETED.
+    ("slurm signalled that the job's time limit", "TIMEOUT"),
     ("due to preemption", "PREEMPTED"),
     ("due to node failure", "NODE_FAIL"),
     ("cancelled at", "CANCELLED"),
@@ -63,7 +65,11 @@ def check_scheduler(launcher: DictConfig) -> None:
 
 
 def end_reason(state: str, log: str | None) -> str:
-    """Why SLURM ended a job that returned no result: TIMEOUT, OUT_OF_MEMORY, CANCELLED, ..., or its state."""
+    """Why SLURM ended a job that returned no result: TIMEOUT, OUT_OF_MEMORY, CANCELLED, ..., or its state.
+
+    `log` is all the job left in words (its stderr and what submitit said of it), since the state alone can be
+    COMPLETED for a job that stopped itself on SLURM's warning.
+    """
     state = (state or "UNKNOWN").split()[0].upper()  # squeue writes "CANCELLED by 0" for scancel
     if state in _TOLD_BY_STATE:
         return state

@@ -129,7 +129,7 @@ class SlurmLauncher(SubmititSlurmLauncher):
     def _failure_record(job: SlurmJob, typed: Any, run_dir: Path, overrides: list[str], detail: str) -> dict:
         info = _settled_info(job)
         state, node, log = info.get("State", "UNKNOWN"), info.get("NodeList") or None, job.stderr()
-        reason = end_reason(state, log)
+        reason = end_reason(state, "\n".join(filter(None, (log, detail))))
         last_words = slurm_lines(log) or (detail.strip().splitlines() or ["nothing"])[-1]
         record = new_record(typed, run_dir, filter_overrides(overrides))
         record.update(
