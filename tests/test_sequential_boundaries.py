@@ -152,6 +152,21 @@ def test_a_leader_overtaken_is_undecided_so_each_round_has_one_leader():
     assert result.stop == "max_seeds"
 
 
+def test_a_setting_level_with_the_leader_is_not_worse_whatever_an_earlier_round_showed():
+    """Round 1: A leads on three wild seeds; B and C, both undecided against A, are far apart (pooled t p = 7.1e-5,
+    repeated p under 0.001 even times three pairs). Round 2: A falls behind, and C's fourth seed brings its mean to
+    exactly B's (0.501953125, sums of dyadic numbers), so B leads as the first of the two. C was shown different
+    from B in round 1, but it is not below B now: undecided, not worse."""
+    a = [0.0, 1.0, 0.96875, 0.0]
+    b = [0.5, 0.5078125, 0.5, 0.5]
+    c = [0.4375, 0.4453125, 0.4375, 0.6875]
+    assert np.mean(b) == np.mean(c)
+    result = race([a, b, c], Design())
+    assert [(row.round, row.setting, row.state) for row in result.rows] == [
+        (1, 0, LEADER), (1, 1, UNDECIDED), (1, 2, UNDECIDED),
+        (2, 0, UNDECIDED), (2, 1, LEADER), (2, 2, UNDECIDED)]
+
+
 def test_a_later_look_needs_a_smaller_nominal_p():
     """Repeated p of B worse over 3..6 seeds: 0.65, 0.57, 0.26, 0.098, so B is undecided after four rounds. Were
     later looks held to a higher nominal level instead of a lower one, it would be about 0.03 at 6 seeds: dropped."""

@@ -203,7 +203,7 @@ def race(samples: Sequence[Sequence[float]], design: Design) -> Race:
     differ = dict.fromkeys(pairs, math.inf)
     equal = dict.fromkeys(pairs, math.inf)
     states = dict.fromkeys(range(count), UNDECIDED)
-    taken = dict.fromkeys(range(count), 0)
+    taken: dict[int, int] = {}  # seeds in each setting's last round; every setting is active in round 1
     active = set(range(count))
     result = Race()
     n, number = design.min_seeds, 1
@@ -249,7 +249,7 @@ def race_against(samples: Sequence[Sequence[float]], baseline: Sequence[Sequence
     differ = [math.inf] * count
     equal = [math.inf] * count
     states = [UNDECIDED] * count
-    taken = [0] * count
+    taken: dict[int, int] = {}  # seeds in each setting's last round; every setting is active in round 1
     active = set(range(count))
     result = Race()
     n, number = design.min_seeds, 1
