@@ -134,4 +134,5 @@ def test_validation_curves_tell_seeds_apart(tmp_path):
     figure = _validation_curves(runs, tmp_path)
     labels = [line.get_label() for axes in figure.axes for line in axes.lines]
     assert len(labels) == 6 and len(set(labels)) == 6
-    assert "4 units seed 0" in labels and "8 units seed 2" in labels
+    assert "4 / 0" in labels and "8 / 2" in labels  # under the legend's heading
+    assert {axes.get_legend().get_title().get_text() for axes in figure.axes} == {"units / seed"}

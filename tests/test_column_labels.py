@@ -2,7 +2,8 @@
 and the sweep page says once what every run shares. Sweep folders are written by hand here: no training.
 
 A column relabelled in the table is relabelled on the terminal, on the page, in compare and its gate, in the plots
-and in TensorBoard's HParams view; a column taken out of a view leaves every renderer of that view.
+(their titles, axes and legends) and in TensorBoard's HParams view; a column taken out of a view leaves every renderer
+of that view.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 import optuna
 import pytest
 from browser import open_page
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 from rich.console import Console
@@ -47,6 +49,7 @@ from rnn_sweep.report.plots import (
     _race_intervals,
     _run_figure,
     _seconds_vs_batch_size,
+    _validation_curves,
 )
 from rnn_sweep.report.run_console import print_run_summary
 from rnn_sweep.report.tables import print_sweep_tables, sweep_tables, varied_columns
@@ -188,6 +191,65 @@ def test_the_plots_and_the_gate_take_their_headings_from_the_column_table(tmp_pa
     out = " ".join(capsys.readouterr().out.split())
     assert f"Δ {RELABELLED} [95% CI]" in out  # compare's table heading
     assert f"cell=gru: worse (Δ {RELABELLED} -30.0% [" in out and ", Holm-adjusted p " in out, out
+
+
+def _grid_sweep(folder: Path) -> Path:
+    """gru and lstm over two cell sizes, two batch sizes and two learning rates, one seed, each with a history."""
+    for number, (cell, units, batch_size, rate) in enumerate(product(CELLS, (8, 16), (32, 64), (0.001, 0.01))):
+        job = folder / str(number)
+        write_result(job, _record(job, cell=cell, units=units, batch_size=batch_size, learning_rate=rate, seed=0,
+                                  test_accuracy=0.5 + units / 100, epoch_seconds=batch_size / 100,
+                                  epoch_seconds_all=[1.0, batch_size / 100, batch_size / 100]))
+        (job / HISTORY_FILE).write_text("epoch,loss,accuracy,val_loss,val_accuracy,epoch_seconds\n"
+                                        "1,2.0,0.3,2.1,0.28,1.0\n2,1.5,0.5,1.6,0.45,0.9\n")
+    return folder
+
+
+def _legend(axes: Axes) -> tuple[str, list[str]]:
+    legend = axes.get_legend()
+    return legend.get_title().get_text(), [text.get_text() for text in legend.get_texts()]
+
+
+def test_the_plots_legends_titles_and_history_axes_write_settings_and_history_as_the_column_table_does(
+        tmp_path, monkeypatch):
+    """Settings in a legend are headed by their labels, like a table's columns, and each entry gives the values in
+    the table's format; a run's title names its settings by label and format; history axes take their labels."""
+    for name, new_label, fmt in (("batch_size", "images a step", None), ("learning_rate", "step size", "{:.0e}"),
+                                 ("units", "hidden width", "{:03d}"), ("epoch", "pass over the data", None),
+                                 ("loss", "fit error", None), ("val_accuracy", "held-out share right", None)):
+        monkeypatch.setitem(DECLARED, name, replace(DECLARED[name], label=new_label, fmt=fmt or DECLARED[name].fmt))
+    sweep = _grid_sweep(tmp_path / "grid")
+    ok = counted(sweep_tables(sweep).results)
+    figures = {"accuracy vs units": _accuracy_vs_units(ok, sweep), "epoch time": _seconds_vs_batch_size(ok, sweep),
+               "validation": _validation_curves(ok, sweep), "run": _run_figure(sweep / "0")}
+
+    units = figures["accuracy vs units"].axes
+    assert [axes.get_title() for axes in units] == ["images a step 32", "images a step 64"]
+    assert _legend(units[-1]) == ("cell / step size", ["gru / 1e-03", "gru / 1e-02", "lstm / 1e-03", "lstm / 1e-02"])
+    for axes in figures["epoch time"].axes:
+        assert _legend(axes) == ("hidden width", ["008", "016"]) and axes.get_xlabel() == "images a step"
+
+    validation = figures["validation"]
+    for axes in validation.axes:
+        title, entries = _legend(axes)
+        assert title == "hidden width / images a step / step size" and "016 / 64 / 1e-02" in entries
+        assert axes.get_xlabel() == "pass over the data"
+    assert validation.axes[0].get_ylabel() == "held-out share right"
+    assert validation.get_suptitle() == f"Held-out share right per pass over the data, every run ({sweep.name})"
+
+    run = figures["run"]
+    assert run.get_suptitle().startswith("gru, hidden width 008, images a step 32, adam, step size 1e-03   ")
+    loss, accuracy = run.axes
+    assert loss.get_ylabel() == "fit error / validation loss" and _legend(loss)[1] == ["fit error", "validation loss"]
+    assert accuracy.get_ylabel() == "training accuracy / held-out share right"
+    assert _legend(accuracy)[1] == ["training accuracy", "held-out share right"]
+    assert {axes.get_xlabel() for axes in run.axes} == {"pass over the data"}
+
+    for name, figure in figures.items():  # no wording of the plots' own left behind ("Epoch time" is epoch s')
+        stale = ("bs", "lr", "units", "batch size", "learning rate", *(("epoch",) if name != "epoch time" else ()))
+        words = {text: f" {re.sub(r'[^a-z]+', ' ', text.lower())} " for text in _texts(figure)}
+        old = [text for text, padded in words.items() if any(f" {word} " in padded for word in stale)]
+        assert not old, (name, old)
 
 
 def test_the_page_lists_what_every_run_shares_once_and_lays_out_only_what_varies(tmp_path, browser):

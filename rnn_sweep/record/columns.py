@@ -208,7 +208,17 @@ STATISTICS = (
     _c("level", "text", "statistic"),
     _c("share", "float", "statistic", "share (partial η²)", "{:.3f}"),
 )
-DECLARED = {column.name: column for column in (*RECORD, *STATISTICS)}
+# history.csv, a row per epoch, as Keras logs it: declared for the plots that draw it. Its last column, each epoch's
+# own seconds, takes the name of the record's epoch_seconds above (their median), so it has no entry of its own.
+HISTORY = (
+    _c("epoch", "int", "provenance"),  # which epoch, from 1
+    _c("loss", "float", "metric", "training loss", "{:.4f}"),
+    _c("accuracy", "float", "metric", "training accuracy", "{:.4f}"),
+    _c("val_loss", "float", "metric", "validation loss", "{:.4f}"),
+    _c("val_accuracy", "float", "metric", "validation accuracy", "{:.4f}"),
+)
+HISTORY_COLUMNS = (*(column.name for column in HISTORY), "epoch_seconds")
+DECLARED = {column.name: column for column in (*RECORD, *STATISTICS, *HISTORY)}
 
 
 @dataclass(frozen=True)
@@ -286,7 +296,6 @@ VERDICTS = ("better", "worse", "inconclusive")
 TIME_VERDICTS = ("faster", "slower", "inconclusive")
 TESTS = ("welch", "mcnemar")
 
-HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds")
 # steps.csv: the test set after each evaluation step, beside what the preset's tutorial printed there.
 STEPS_COLUMNS = ("step", "test_loss", "test_accuracy", "reported_test_accuracy")
 

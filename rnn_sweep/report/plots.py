@@ -1,7 +1,9 @@
 """PNG plots of a sweep and of a single run, drawn with matplotlib's Agg canvas (no display, no pyplot state).
 
 Sweep plots read the results table and each run's history.csv; nothing here imports TensorFlow. Axes, titles and
-legends name a result column by its label in the column table (record/columns.py), as every table does.
+legends name a result or history column by its label in the column table (record/columns.py) and write its values
+in that table's format, as every table does: a legend of settings is headed by their labels, like a table's columns,
+and each entry gives its values.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from matplotlib import style
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from rnn_sweep.record.columns import ACCURACY, HISTORY_FILE, RACE_CSV, RACE_FILE_COLUMNS, label, show
+from rnn_sweep.record.columns import ACCURACY, HISTORY_FILE, RACE_CSV, RACE_FILE_COLUMNS, column, label, show
 from rnn_sweep.record.fold import counted, steady_epoch_seconds
 from rnn_sweep.record.result_files import read_result
 from rnn_sweep.report.frontier import ACCURACY_MEAN, EPOCH_TIME, frontier, runs_of, setting_label
@@ -29,6 +31,8 @@ RUN_PLOT = "learning_curve.png"
 RACE_PLOT = "race_intervals.png"
 # Settings beyond the plotted axes that, when they vary, get their own line rather than being averaged over.
 LINE_SETTINGS = ("optimizer", "learning_rate", "epochs")
+# What a run's plot title names of its setting.
+RUN_SETTINGS = ("cell", "units", "batch_size", "optimizer", "learning_rate")
 # Matplotlib's own look, whatever a library set globally before (Optuna's plots switch pyplot to ggplot).
 OUR_STYLE = "default"
 
@@ -66,14 +70,15 @@ def _run_figure(run_dir: Path) -> Figure:
     record = read_result(run_dir) or {}
     figure = Figure(figsize=(10, 4), layout="constrained")
     for axes, metric in zip(figure.subplots(1, 2), ("loss", "accuracy"), strict=True):
-        for column, side in ((metric, "training"), (f"val_{metric}", "validation")):
-            if column in history.columns and history[column].notna().any():
-                axes.plot(history["epoch"], history[column], marker="o", label=side)
-        axes.set(xlabel="epoch", ylabel=metric, title=metric)
+        drawn = [name for name in (metric, f"val_{metric}")
+                 if name in history.columns and history[name].notna().any()]
+        for name in drawn:
+            axes.plot(history["epoch"], history[name], marker="o", label=label(name))
+        axes.set(xlabel=label("epoch"), ylabel=" / ".join(map(label, drawn)))
         axes.xaxis.get_major_locator().set_params(integer=True)
         axes.grid(alpha=0.3)
         axes.legend()
-    title = _run_label(record) if record else run_dir.name
+    title = _settings_text(record, RUN_SETTINGS) if record else run_dir.name
     if record.get(ACCURACY) is not None:
         title += f"   {label(ACCURACY)} {show(ACCURACY, record[ACCURACY])}"
     figure.suptitle(title)
@@ -104,7 +109,7 @@ def _accuracy_vs_units(ok: pd.DataFrame, sweep_dir: Path) -> Figure:
         axes.grid(alpha=0.3)
     panels[0].set_ylabel(f"{label(ACCURACY)} mean [95% CI]")
     shown = {name: handle for axes in panels for handle, name in zip(*axes.get_legend_handles_labels(), strict=True)}
-    panels[-1].legend(shown.values(), shown.keys(), title=" / ".join(map(label, split)), loc="center left",
+    panels[-1].legend(shown.values(), shown.keys(), title=_legend_title(split), loc="center left",
                       bbox_to_anchor=(1.02, 0.5))
     figure.suptitle(f"{_capital(label(ACCURACY))} vs cell size ({sweep_dir.name})")
     return figure
@@ -158,23 +163,24 @@ def _seconds_vs_batch_size(ok: pd.DataFrame, sweep_dir: Path) -> Figure | None:
             quartiles = {batch: pd.Series(steady_epoch_seconds(runs)).quantile([0.25, 0.5, 0.75]).tolist()
                          for batch, runs in group.groupby("batch_size", sort=True)}
             low, median, high = (list(values) for values in zip(*quartiles.values(), strict=True))
-            axes.errorbar(list(quartiles), median, capsize=3, marker="o",
-                          label=f"{show('units', units)} {label('units')}",
+            axes.errorbar(list(quartiles), median, capsize=3, marker="o", label=show("units", units),
                           yerr=[[m - q for m, q in zip(median, low, strict=True)],
                                 [q - m for m, q in zip(median, high, strict=True)]])
         _log2_axis(axes, ok["batch_size"])
         axes.set(title=cell, xlabel=label("batch_size"))
         axes.grid(alpha=0.3)
-        axes.legend(fontsize="small")
+        axes.legend(fontsize="small", title=label("units"), title_fontsize="small")
     panels[0].set_ylabel(f"{label(EPOCH_TIME)} [IQR]")
     figure.suptitle(f"Epoch time vs {label('batch_size')} ({sweep_dir.name})")
     return figure
 
 
 def _validation_curves(ok: pd.DataFrame, sweep_dir: Path) -> Figure | None:
-    """Every run's validation accuracy per epoch: one panel per cell type, so each run keeps its own colour."""
+    """Every run's validation accuracy per epoch: one panel per cell type, so each run keeps its own colour; the
+    legend gives the settings that vary (the seed where none does)."""
     cells = sorted(ok["cell"].unique())
-    varying = [s for s in ("units", "batch_size", *LINE_SETTINGS, "seed") if s in ok.columns and ok[s].nunique() > 1]
+    varying = [s for s in ("units", "batch_size", *LINE_SETTINGS, "seed")
+               if s in ok.columns and ok[s].nunique() > 1] or ["seed"]
     figure = Figure(figsize=(4.5 * len(cells) + 1, 5.5), layout="constrained")
     panels = figure.subplots(1, len(cells), sharey=True, squeeze=False)[0]
     drawn = 0
@@ -183,18 +189,19 @@ def _validation_curves(ok: pd.DataFrame, sweep_dir: Path) -> Figure | None:
             history = _history(sweep_dir, row)
             if history is None or "val_accuracy" not in history.columns:
                 continue
-            name = _line_label(varying, tuple(row[s] for s in varying)) if varying else str(row.get("seed"))
-            axes.plot(history["epoch"], history["val_accuracy"], marker="o", markersize=3, label=name)
+            axes.plot(history["epoch"], history["val_accuracy"], marker="o", markersize=3,
+                      label=_line_label(varying, tuple(row[s] for s in varying)))
             drawn += 1
-        axes.set(title=cell, xlabel="epoch")
+        axes.set(title=cell, xlabel=label("epoch"))
         axes.xaxis.get_major_locator().set_params(integer=True)
         axes.grid(alpha=0.3)
         if axes.lines:
-            axes.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2)
+            axes.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2,
+                        title=_legend_title(varying), title_fontsize="small")
     if not drawn:
         return None
-    panels[0].set_ylabel("validation accuracy")
-    figure.suptitle(f"Validation accuracy per epoch, every run ({sweep_dir.name})")
+    panels[0].set_ylabel(label("val_accuracy"))
+    figure.suptitle(f"{_capital(label('val_accuracy'))} per {label('epoch')}, every run ({sweep_dir.name})")
     return figure
 
 
@@ -238,15 +245,28 @@ def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _run_label(run: pd.Series | dict) -> str:
-    return f"{run['cell']}-{run['units']} bs{run['batch_size']} {run['optimizer']} lr {run['learning_rate']:g}"
+def _settings_text(record: dict, settings: tuple[str, ...]) -> str:
+    """A run's settings as a line of text: a number after its column's label (`batch size 64`), as the page lists
+    what every run shares; a text value (`gru`, `adam`) names itself."""
+    return ", ".join(_setting_text(name, record.get(name)) for name in settings)
+
+
+def _setting_text(name: str, value: object) -> str:
+    """One setting of _settings_text (a name without a column: its value alone)."""
+    found, shown = column(name), show(name, value)
+    return shown if found is None or found.kind == "text" else f"{found.label} {shown}"
+
+
+def _legend_title(settings: list[str]) -> str:
+    """The heading of a legend whose entries are `settings`' values (_line_label): their labels, in that order."""
+    return " / ".join(map(label, settings))
 
 
 def _line_label(settings: list[str], values: object) -> str:
+    """A legend entry: the values of `settings` as the tables write them, under the legend's title of their labels,
+    so an entry stays short however long a label is."""
     values = values if isinstance(values, tuple) else (values,)
-    formats = {"units": "{} units", "batch_size": "bs {}", "learning_rate": "lr {:g}", "epochs": "{} epochs",
-               "seed": "seed {}"}
-    return " ".join(formats.get(key, "{}").format(value) for key, value in zip(settings, values, strict=True))
+    return " / ".join(show(name, value) for name, value in zip(settings, values, strict=True))
 
 
 def _log2_axis(axes: Axes, values: pd.Series) -> None:
