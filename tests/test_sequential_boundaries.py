@@ -16,6 +16,7 @@ from rnn_sweep.stats.sequential import (
     BETTER,
     CALIBRATION_DRAWS,
     DECIDED,
+    EQUIVALENT,
     LEADER,
     MAX_RUNS,
     TIED,
@@ -112,10 +113,10 @@ def test_a_pair_of_settings_is_one_test_so_a_clear_gap_drops_the_worse_in_round_
 
 
 def test_a_repeated_p_just_above_alpha_keeps_the_race_going():
-    """Pooled t p = 0.0235 at 3 seeds a side: of null races of two-sided tests over 3..10 seeds, 5.2% reach a
-    weighted p that small, so B is not yet worse. (Of null races of one-sided tests, 4.9%: calibrating the
-    two-sided test on those would drop B.)"""
-    result = race([[0.90, 0.91, 0.92], [0.8709, 0.8809, 0.8909]], Design(margin=0.0))
+    """Pooled t p = 0.0180 at 3 seeds a side: of null races of two-sided tests over 3..10 seeds, 4.13% reach a
+    weighted p that small, above the race's level of 0.8 x 0.05 = 4%, so B is not yet worse. (Of null races of
+    one-sided tests, 3.78%: calibrating the two-sided test on those would drop B.)"""
+    result = race([[0.90, 0.91, 0.92], [0.8684, 0.8784, 0.8884]], Design(margin=0.0))
     assert [row.state for row in result.rows] == [LEADER, UNDECIDED]
     assert result.wanted == {0: 4, 1: 4}
 
@@ -178,6 +179,15 @@ def test_a_later_look_needs_a_smaller_nominal_p():
     assert result.wanted == {0: 7, 1: 7} and not result.stop
 
 
+def test_a_tie_is_called_on_the_one_sided_calibration_of_its_two_tests():
+    """TOST p = 0.0177 at 3 seeds a side, margin 0.0061 (statsmodels' ttost_ind): 3.77% of null races of a one-sided
+    test reach that weighted p, within the race's level of 4%, so the two settings are tied in round 1 (4.13% of
+    two-sided null races: calibrated on those, they would race on)."""
+    result = race([[0.900, 0.902, 0.904], [0.901, 0.903, 0.899]], Design(margin=0.0061))
+    assert [(row.round, row.setting, row.state) for row in result.rows] == [(1, 0, LEADER), (1, 1, TIED)]
+    assert result.stop == DECIDED
+
+
 def test_a_later_look_needs_a_smaller_nominal_p_to_call_two_settings_tied():
     """Repeated TOST p over 3..6 seeds (margin 0.01): 0.32, 0.18, 0.16, 0.090: not yet tied (about 0.03 at 6
     seeds were later looks held to a higher level)."""
@@ -232,9 +242,26 @@ def test_a_later_look_against_a_baseline_needs_a_smaller_nominal_p():
 
 
 def test_a_repeated_p_just_above_alpha_against_a_baseline_keeps_the_setting_racing():
-    """Pooled t p = 0.033 against 5 baseline runs: 5.4% of two-sided null races reach it (4.9% of one-sided ones)."""
-    result = race_against([[0.9174, 0.9274, 0.9374]], [[0.90, 0.91, 0.92, 0.905, 0.915]], Design(margin=0.0))
+    """Pooled t p = 0.0259 against 5 baseline runs: 4.31% of two-sided null races reach it, above the race's level
+    of 4% (3.96% of one-sided ones, which would call it better)."""
+    result = race_against([[0.9186, 0.9286, 0.9386]], [[0.90, 0.91, 0.92, 0.905, 0.915]], Design(margin=0.0))
     assert [row.state for row in result.rows] == [UNDECIDED] and result.wanted == {0: 4}
+
+
+def test_equivalence_to_a_baseline_is_called_on_the_one_sided_calibration_of_its_two_tests():
+    """TOST p = 0.0251 against 5 baseline runs, margin 0.0123 (statsmodels' ttost_ind): 3.85% of one-sided null
+    races reach it, within the race's level of 4% (4.18% of two-sided ones, which would leave it undecided)."""
+    result = race_against([[0.909, 0.911, 0.912]], [[0.90, 0.91, 0.92, 0.905, 0.915]], Design(margin=0.0123))
+    assert [row.state for row in result.rows] == [EQUIVALENT] and result.stop == DECIDED
+
+
+def test_a_setting_raced_against_a_baseline_gets_the_repeated_interval_of_its_seeds():
+    """The same interval as in a race among settings: wider than the plain one at the race's level."""
+    design = Design()
+    against = race_against([[0.90, 0.91, 0.92]], [[0.90, 0.91, 0.92]], design).rows[0]
+    among = race([[0.90, 0.91, 0.92], [0.90, 0.91, 0.92]], design).rows[0]
+    assert against.confidence == among.confidence > 1 - design.level
+    assert against.interval == among.interval
 
 
 def test_a_later_look_against_a_baseline_needs_a_smaller_nominal_p_to_call_it_equivalent():

@@ -202,8 +202,9 @@ def race(samples: Sequence[Sequence[float]], design: Design) -> Race:
     looks = balanced_looks(design)
     differ = dict.fromkeys(pairs, math.inf)
     equal = dict.fromkeys(pairs, math.inf)
-    states = dict.fromkeys(range(count), UNDECIDED)
-    taken: dict[int, int] = {}  # seeds in each setting's last round; every setting is active in round 1
+    # Each setting's state and seeds as of its last round: every setting is active in round 1, which sets both.
+    states: dict[int, str] = {}
+    taken: dict[int, int] = {}
     active = set(range(count))
     result = Race()
     n, number = design.min_seeds, 1
