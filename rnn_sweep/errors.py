@@ -12,7 +12,8 @@ class ConfigError(UserError):
 
 
 class NoRoomForRecord(BaseException):
-    """A job could not start and not even its `failed` record could be written (a full disk): the command stops.
+    """A job could not start and not even its `failed` record could be written (a full disk), or its launcher found no
+    room for the files it keeps to run the job and hear back from it (submitit's): the command stops.
 
     A BaseException, so Hydra's error report (which catches Exception and prints a traceback) lets it through to
     the CLI, which writes the sweep's tables where it can and ends with one line and exit status 1.

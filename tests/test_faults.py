@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -580,15 +581,27 @@ def test_a_full_disk_fails_the_job_that_meets_it_and_resume_finishes_once_there_
 _FIRST_MADE = ["its folder {job} could not be made", "Hydra could not open the job's log file",
                "Hydra could not save the job's config in {job}/.hydra (OSError: [Errno 28] No space left on device: "
                "'{job}/.hydra')", "Hydra could not save the job's config in {job}/.hydra"]
+# submitit_local makes its own files first, in `.submitit/`, from three processes: the folder and the pickled job
+# (this one), the job's folder named by its id (this one, while the controller it started makes `%j`: at 2 neither
+# has room), the job's two log files (the controller); then the job's process makes what the other launchers do.
+# As patterns, with {sweep} for the sweep folder.
+_SUBMITIT_FIRST_MADE = {0: r"submitit could not make {sweep}/\.submitit \(",
+                        2: r"submitit could not make {sweep}/\.submitit/\d+ \(",
+                        5: r"submitit could not make {sweep}/\.submitit/(\d+)/\1_0_log\.err \(",
+                        7: re.escape(_FIRST_MADE[1])}
+_NO_INODE_CASES = [*((launcher, inodes) for launcher in ("basic", "joblib") for inodes in range(4)),
+                   *(("submitit_local", inodes) for inodes in _SUBMITIT_FIRST_MADE)]
 
 
 @pytest.mark.slow  # each command in a process of its own, as a user runs it (no TensorFlow is loaded by them)
-@pytest.mark.parametrize("launcher", ["basic", "joblib"])
-@pytest.mark.parametrize("inodes", range(4))
+@pytest.mark.parametrize(("launcher", "inodes"), _NO_INODE_CASES)
 def test_a_job_that_finds_no_inode_for_its_start_up_stops_the_sweep_in_one_line(tmp_path, mnist_path, launcher,
                                                                                 inodes):
     """However few files and folders the disk can still take, a job that cannot set up its folder (ext4 without a
-    free block does the same) stops the sweep with one line naming what could not be made, never a traceback."""
+    free block does the same) stops the sweep with one line naming what could not be made, never a traceback: on
+    submitit_local too, whichever of its processes finds no room."""
+    if launcher == "submitit_local":
+        pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     with tmpfs(tmp_path / "disk", size="16m") as disk:
         sweep_dir = disk / "sweep"
         sweep_dir.mkdir()
@@ -598,7 +611,9 @@ def test_a_job_that_finds_no_inode_for_its_start_up_stops_the_sweep_in_one_line(
                           data=mnist_path)
         assert stopped.returncode == 1 and "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
         (line,) = stopped.stderr.strip().splitlines()
-        assert line.startswith(f"error: job 0 not run: {_FIRST_MADE[inodes].format(job=sweep_dir / '0')}"), line
+        first_made = _SUBMITIT_FIRST_MADE[inodes].format(sweep=re.escape(str(sweep_dir))) \
+            if launcher == "submitit_local" else re.escape(_FIRST_MADE[inodes].format(job=sweep_dir / "0"))
+        assert re.match(f"error: job 0 not run: {first_made}", line), line
         assert "No space left on device" in line and f"Run the same command with hydra.sweep.dir={sweep_dir}" in line
 
 

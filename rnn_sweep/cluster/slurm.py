@@ -17,11 +17,11 @@ from typing import Any
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
-from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as SubmititSlurmLauncher
 from omegaconf import OmegaConf, open_dict
 from submitit.slurm.slurm import SlurmInfoWatcher, SlurmJob
 
+from rnn_sweep.cluster.local import submitit_executor
 from rnn_sweep.cluster.scheduler import end_reason, slurm_lines
 from rnn_sweep.config.validate import validate
 from rnn_sweep.console import stdout
@@ -29,7 +29,6 @@ from rnn_sweep.record.identity import config_hash, is_finished
 from rnn_sweep.record.result_files import new_record, read_result, write_result
 
 _POLL_S = 30  # at most this long between two squeue calls; far below SLURM's default MinJobAge (300 s)
-_INIT_KEYS = ("submitit_folder", "max_num_timeout")  # executor settings; the rest are sbatch parameters
 
 
 class SqueueWatcher(SlurmInfoWatcher):
@@ -75,7 +74,7 @@ class SlurmLauncher(SubmititSlurmLauncher):
              Singleton.get_state())
             for index, overrides in enumerate(job_overrides)
         ]
-        jobs = self._executor().map_array(self, *zip(*job_args, strict=True))
+        jobs = submitit_executor("slurm", self.params).map_array(self, *zip(*job_args, strict=True))
         watcher = SqueueWatcher(delay_s=_POLL_S)
         for job in jobs:
             job.watcher = watcher  # an instance attribute: the class's sacct watcher stays as it is
@@ -88,18 +87,6 @@ class SlurmLauncher(SubmititSlurmLauncher):
             # Ctrl-C stops the sweep, on the cluster too: jobs left running would race the resumed sweep's.
             subprocess.run(["scancel", *{job.job_id.split("_")[0] for job in jobs}], check=False)
             raise
-
-    def _executor(self) -> Any:
-        import submitit
-
-        executor = submitit.AutoExecutor(cluster="slurm", folder=self.params["submitit_folder"],
-                                         slurm_max_num_timeout=self.params.get("max_num_timeout", 0))
-        common = set(OmegaConf.structured(BaseQueueConf).keys())
-        executor.update_parameters(**{
-            key if key in common else f"slurm_{key}": value
-            for key, value in self.params.items() if key not in _INIT_KEYS
-        })
-        return executor
 
     def _outcome(self, job: SlurmJob, overrides: list[str], job_num: int) -> JobReturn:
         """The job's own return, or, when it returned nothing, the row written for it here."""

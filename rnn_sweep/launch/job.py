@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rnn_sweep import stopping
 from rnn_sweep.cluster import scheduler as cluster
+from rnn_sweep.cluster.configs import register_launchers
 from rnn_sweep.config.paths import conf_dir, group_options
 from rnn_sweep.config.schema import register
 from rnn_sweep.config.validate import validate
@@ -33,6 +34,7 @@ from rnn_sweep.train.device import available_cores
 from rnn_sweep.train.startup_logs import import_tensorflow
 
 register()
+register_launchers()
 register_resolver()
 saved_config.install()
 OmegaConf.register_new_resolver("rnn_sweep.options", group_options, replace=True)  # --help lists each group

@@ -28,6 +28,7 @@ from hydra.errors import (
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from rnn_sweep.cluster.configs import register_launchers
 from rnn_sweep.cluster.scheduler import check_scheduler
 from rnn_sweep.config.contained import check_names_stay_inside
 from rnn_sweep.config.paths import conf_dir
@@ -65,6 +66,7 @@ def preflight(argv: list[str]) -> OutputFolder | None:
     if any(getattr(args, flag, None) for flag in _INFO_FLAGS):
         return None
     register()
+    register_launchers()
     config_dir = Path(args.config_path).resolve() if args.config_path else conf_dir()
     config_name = args.config_name or "config"
     overrides = list(args.overrides)

@@ -8,6 +8,7 @@ import functools
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from rnn_sweep.cluster.configs import register_launchers
 from rnn_sweep.config.cells import CELLS
 from rnn_sweep.config.paths import conf_dir
 from rnn_sweep.config.schema import register
@@ -24,6 +25,7 @@ def compose_config(*overrides: str, hydra: bool = False) -> DictConfig:
 def _composed(overrides: tuple[str, ...], hydra: bool, cells: tuple[str, ...]) -> DictConfig:
     """`cells` is only part of the cache key: a cell registered by a test changes what `model=NAME` composes."""
     register()
+    register_launchers()
     with initialize_config_dir(str(conf_dir()), version_base="1.3"):
         return compose("config", overrides=list(overrides), return_hydra_config=hydra)
 
