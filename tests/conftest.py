@@ -1,4 +1,5 @@
-"""Shared fixtures: real MNIST and Fashion-MNIST found the way the tool finds them, and real tiny sweeps made once.
+"""Shared fixtures: real MNIST and Fashion-MNIST found the way the tool finds them, real tiny sweeps made once, and
+a SLURM that answers (the cluster tests).
 
 Helpers that are not fixtures (tiny-run settings, the CLI as a user runs it, composed configs) are in tests/helpers.
 """
@@ -6,6 +7,8 @@ Helpers that are not fixtures (tiny-run settings, the CLI as a user runs it, com
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -68,6 +71,21 @@ def _no_data(reason: str) -> None:
     if os.environ.get("RNN_SWEEP_REQUIRE_DATA") == "1":
         pytest.fail(f"{reason} (RNN_SWEEP_REQUIRE_DATA=1 forbids skipping)")
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def slurm() -> None:
+    """A SLURM that answers; skip (or fail, under CI) with the reason when there is none."""
+    reason = None
+    if shutil.which("sbatch") is None:
+        reason = "no sbatch on PATH"
+    elif subprocess.run(["scontrol", "ping"], capture_output=True, timeout=30, check=False).returncode != 0:
+        reason = "SLURM's controller does not answer (scontrol ping)"
+    if reason:
+        reason += ": start a one-node cluster with `bash scripts/local-slurm.sh up`"
+        if os.environ.get("CI") == "true" or os.environ.get("RNN_SWEEP_REQUIRE_CLUSTER") == "1":
+            pytest.fail(f"{reason} (CI runs the cluster tests)")
+        pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,21 +21,6 @@ from rnn_sweep.cluster.scheduler import end_reason
 GRID = ("model=simple_rnn,gru", "train.batch_size=32,64")
 # One CPU and 2 GB a job, so that the one-node cluster of a 2-core machine runs two at once.
 SLURM = ("hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2")
-
-
-@pytest.fixture(scope="module")
-def slurm() -> None:
-    """A SLURM that answers; skip (or fail, under CI) with the reason when there is none."""
-    reason = None
-    if shutil.which("sbatch") is None:
-        reason = "no sbatch on PATH"
-    elif subprocess.run(["scontrol", "ping"], capture_output=True, timeout=30, check=False).returncode != 0:
-        reason = "SLURM's controller does not answer (scontrol ping)"
-    if reason:
-        reason += ": start a one-node cluster with `bash scripts/local-slurm.sh up`"
-        if os.environ.get("CI") == "true" or os.environ.get("RNN_SWEEP_REQUIRE_CLUSTER") == "1":
-            pytest.fail(f"{reason} (CI runs the cluster tests)")
-        pytest.skip(reason)
 
 
 def _records(sweep_dir: Path) -> list[dict]:

@@ -1,14 +1,19 @@
-"""Several searches on one sweep folder, at once or one after the other, are workers of one study."""
+"""Several searches on one sweep folder, at once or one after the other, are workers of one study: also as the
+tasks of a SLURM job array (a cluster test: `bash scripts/local-slurm.sh up` starts a one-node cluster)."""
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
 import signal
+import subprocess
+import sys
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from helpers.cli import start_cli, wait_for
+from helpers.cli import cli_env, start_cli, wait_for
 from helpers.postgres import postgres_server
 from helpers.runs import SEARCH_DATA as TINY
 
@@ -81,19 +86,80 @@ def _two_searches(tmp_path: Path, mnist_path: str, url: str | None, start: str) 
     outputs = [process.communicate(timeout=900) for process in (first, second)]
     for process, (_, stderr) in zip((first, second), outputs, strict=True):
         assert process.returncode == 0, stderr[-3000:]
+    _assert_the_workers_shared_one_study(sweep_dir, url, [stdout + stderr for stdout, stderr in outputs])
 
+
+def _assert_the_workers_shared_one_study(sweep_dir: Path, url: str | None, outputs: list[str]) -> list[list[int]]:
+    """The checks of workers that searched `sweep_dir` together (each worker's output in `outputs`): the study
+    reached N_TRIALS, all complete and asked alike by none, each job trained by one worker, and every worker took
+    part. The jobs each worker launched."""
     study = optuna.load_study(study_name="rnn_val_accuracy", storage=open_storage(url, sweep_dir))
     states = [trial.state.name for trial in study.trials]
     assert states == ["COMPLETE"] * N_TRIALS, states  # no trial failed, none trained beyond the target
     asked = [sorted(trial.params.items()) for trial in study.trials]
     assert len({str(params) for params in asked}) == N_TRIALS, asked  # two workers' samplers never ask alike
     assert sorted(trial.user_attrs["job"] for trial in study.trials) == list(range(N_TRIALS))
-    launched = [_launched_jobs(stdout + stderr) for stdout, stderr in outputs]
-    assert sorted(launched[0] + launched[1]) == list(range(N_TRIALS)), launched  # each job trained by one worker
-    assert all(launched), launched  # both took part
+    launched = [_launched_jobs(output) for output in outputs]
+    # Each job trained by one worker:
+    assert sorted(job for jobs in launched for job in jobs) == list(range(N_TRIALS)), launched
+    assert all(launched), launched  # every worker took part
     assert sorted(path.parent.name for path in Path(sweep_dir).glob("*/result.json")) == \
         [str(slot) for slot in range(N_TRIALS)]
     assert (sweep_dir / JOURNAL_FILE).exists() == (url is None) and not (sweep_dir / SQLITE_FILE).exists()
+    return launched
+
+
+# Each array task waits (at most this long) until the other is running too, so that on a cluster busy with other
+# jobs the second task cannot start after the first has finished the study alone.
+_TOGETHER_S = 300
+_TASK_SCRIPT = """#!/bin/bash
+touch "started-$SLURM_ARRAY_TASK_ID"
+for _ in $(seq {polls}); do
+    [ -e started-0 ] && [ -e started-1 ] && exec {command}
+    sleep 0.2
+done
+echo "the other array task did not start within {seconds} s" >&2
+exit 3
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_a_slurm_job_array_of_two_searches_shares_the_study_and_trains_each_trial_once(tmp_path, slurm, mnist_path):
+    """One `sbatch --array=0-1` job whose two tasks run the same search command on one sweep folder, as docs/search.md
+    says to spread a search over a cluster: the checks of two searches started by hand, on the tasks' own output."""
+    sweep_dir = tmp_path / "search"
+    command = shlex.join([sys.executable, "-m", "rnn_sweep", *SEARCH, f"hydra.sweep.dir={sweep_dir}"])
+    script = tmp_path / "search.sbatch"
+    script.write_text(_TASK_SCRIPT.format(polls=_TOGETHER_S * 5, seconds=_TOGETHER_S, command=command))
+    # One CPU and 2 GB a task, so that the one-node cluster of a 2-core machine runs both at once.
+    sbatch = subprocess.Popen(
+        ["sbatch", "--parsable", "--wait", "--array=0-1", "--cpus-per-task=1", "--mem=2G", "--time=20",
+         "--job-name=rnn-sweep-search-workers", f"--chdir={tmp_path}", "--output=task-%a.out", "--error=task-%a.err",
+         str(script)],
+        cwd=tmp_path, env=cli_env(mnist_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    array_id = sbatch.stdout.readline().strip().split(";")[0]
+
+    def task_output(task: int) -> str:
+        return "".join(path.read_text() for path in (tmp_path / f"task-{task}.out", tmp_path / f"task-{task}.err")
+                       if path.is_file())
+
+    try:
+        _, stderr = sbatch.communicate(timeout=900)
+    except subprocess.TimeoutExpired:
+        subprocess.run(["scancel", array_id], check=False, timeout=60)
+        sbatch.kill()
+        pytest.fail(f"the array job {array_id} had not ended within 900 s; its tasks' output:\n"
+                    f"{task_output(0)[-3000:]}\n{task_output(1)[-3000:]}")
+    outputs = [task_output(task) for task in (0, 1)]
+    assert sbatch.returncode == 0, f"{stderr}\n{outputs[0][-3000:]}\n{outputs[1][-3000:]}"
+    assert array_id.isdigit(), array_id
+
+    launched = _assert_the_workers_shared_one_study(sweep_dir, None, outputs)
+    for task, jobs in enumerate(launched):  # each job's record names the array task that trained it
+        for job in jobs:
+            record = json.loads((sweep_dir / str(job) / "result.json").read_text())
+            assert record["scheduler"] == "slurm" and record["slurm_job_id"] == f"{array_id}_{task}", record
 
 
 @pytest.mark.slow
