@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +16,9 @@ import pandas as pd
 import pytest
 from helpers.cli import cli_env, communicate, run_cli, start_cli, wait_for
 from helpers.runs import CLUSTER_TINY as TINY
+from places import inodes_only, tmpfs
 
-from rnn_sweep.cluster.scheduler import end_reason
+from rnn_sweep.cluster.scheduler import end_reason, program_output, slurm_lines
 
 GRID = ("model=simple_rnn,gru", "train.batch_size=32,64")
 # One CPU and 2 GB a job, so that the one-node cluster of a 2-core machine runs two at once.
@@ -117,6 +119,28 @@ def test_jobs_slurm_stops_are_failed_rows_that_say_why(tmp_path, slurm, mnist_pa
         assert "did not end ok" in err
 
 
+@pytest.mark.slow
+@pytest.mark.cluster
+@pytest.mark.parametrize(("inodes", "first_made"), [(0, r"\.submitit"), (3, r"\.submitit/\d+")], ids=["0", "3"])
+def test_no_room_for_submitits_files_stops_a_slurm_sweep_in_one_line(tmp_path, slurm, mnist_path, inodes,
+                                                                      first_made):
+    """With no free inode for submitit's folder (0), or for the job's folder in it once SLURM has accepted the job
+    (3), the sweep stops with one line naming what could not be made, exit 1, never a traceback (the accepted job
+    has no room for its log files either: SLURM ends it at once). Seconds: no job runs."""
+    with tmpfs(tmp_path / "disk", size="16m") as disk:
+        sweep_dir = disk / "sweep"
+        sweep_dir.mkdir()
+        (sweep_dir / "multirun.yaml").touch()  # Hydra writes it over in place: no inode needed
+        inodes_only(disk, extra=inodes)
+        stopped = run_cli("-m", "model=simple_rnn", *TINY, *SLURM, f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path,
+                          data=mnist_path)
+        assert stopped.returncode == 1 and "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
+        (line,) = stopped.stderr.strip().splitlines()
+        made = rf"{re.escape(str(sweep_dir))}/{first_made} \(No space left on device\)"
+        assert re.match(f"error: job 0 not run: submitit could not make {made}", line), line
+        assert f"Run the same command with hydra.sweep.dir={sweep_dir}" in line
+
+
 def test_the_slurm_launcher_without_sbatch_exits_2_before_anything_runs(tmp_path):
     """Needs no cluster: PATH is stripped of every folder that has sbatch."""
     env = cli_env(None)
@@ -160,3 +184,20 @@ def test_a_job_that_stopped_itself_on_slurms_warning_is_a_timeout_though_slurm_s
         launcher.checkpoint()
     said_by_submitit = f"Job (task=0) failed during processing with trace: ...\n{stopped.value!r}"
     assert end_reason("COMPLETED", said_by_submitit) == "TIMEOUT"
+
+
+def test_a_slurm_job_that_found_no_room_for_its_result_is_named_by_its_own_last_words_not_sruns():
+    """The job's stderr as SLURM leaves it (the job's process died of submitit's full-disk OSError, then srun said
+    so): the stop names the file the process could not make, not srun's exit code."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    from rnn_sweep.cluster.local import no_room
+
+    log = ("Traceback (most recent call last):\n"
+           '  File "submitit/core/utils.py", line 236, in cloudpickle_dump\n'
+           "OSError: [Errno 28] No space left on device: '/s/.submitit/7/7_0_result.pkl.save_tmp'\n"
+           "srun: error: vm: task 0: Exited with exit code 1\n")
+    assert no_room(0, "", log) is None
+    assert str(no_room(0, "", program_output(log))) == (
+        "job 0 ended without a result: submitit could not make /s/.submitit/7/7_0_result.pkl.save_tmp (No space left "
+        "on device)")
+    assert slurm_lines(log) == "srun: error: vm: task 0: Exited with exit code 1"

@@ -577,10 +577,12 @@ def test_a_full_disk_fails_the_job_that_meets_it_and_resume_finishes_once_there_
         assert (sweep_dir / "1" / "model.keras").is_file() and _temporaries(sweep_dir) == []
 
 
-# What a job's start-up makes first, in order (each a new inode): its folder, Hydra's log file, `.hydra/`, a file in it.
-_FIRST_MADE = ["its folder {job} could not be made", "Hydra could not open the job's log file",
-               "Hydra could not save the job's config in {job}/.hydra (OSError: [Errno 28] No space left on device: "
-               "'{job}/.hydra')", "Hydra could not save the job's config in {job}/.hydra"]
+# What a job's start-up makes, in order (each a new inode): its folder, Hydra's log file, `.hydra/`, its three files,
+# then the job's claim file.
+_FIRST_MADE = {0: "its folder {job} could not be made", 1: "Hydra could not open the job's log file",
+               2: "Hydra could not save the job's config in {job}/.hydra (OSError: [Errno 28] No space left on device: "
+                  "'{job}/.hydra')", 3: "Hydra could not save the job's config in {job}/.hydra",
+               6: "its claim file {job}/.claim could not be made"}
 # submitit_local makes its own files first, in `.submitit/`, from three processes: the folder and the pickled job
 # (this one), the job's folder named by its id (this one, while the controller it started makes `%j`: at 2 neither
 # has room), the job's two log files (the controller); then the job's process makes what the other launchers do.
@@ -589,7 +591,7 @@ _SUBMITIT_FIRST_MADE = {0: r"submitit could not make {sweep}/\.submitit \(",
                         2: r"submitit could not make {sweep}/\.submitit/\d+ \(",
                         5: r"submitit could not make {sweep}/\.submitit/(\d+)/\1_0_log\.err \(",
                         7: re.escape(_FIRST_MADE[1])}
-_NO_INODE_CASES = [*((launcher, inodes) for launcher in ("basic", "joblib") for inodes in range(4)),
+_NO_INODE_CASES = [*((launcher, inodes) for launcher in ("basic", "joblib") for inodes in range(4)), ("basic", 6),
                    *(("submitit_local", inodes) for inodes in _SUBMITIT_FIRST_MADE)]
 
 
@@ -622,7 +624,8 @@ def test_a_disk_full_before_a_job_starts_fails_that_job_or_stops_the_sweep_in_on
     """The disk fills up after job 0 finished. With no inode left, job 1's folder cannot be made: the sweep stops
     with one line. With inodes but no room, Hydra cannot save job 1's config in `.hydra/`: again one line. With two
     pages left, job 1 gets a `failed` record naming the full disk; once room is made, the same command trains job 1
-    alone."""
+    alone. Job 0, whose claim file is gone (a folder copied without it), is skipped all along, though no claim file
+    can be made or written for it."""
     with tmpfs(tmp_path / "disk", size="16m") as disk:
         sweep_dir = disk / "sweep"
         sweep = ("-m", *TINY, "train.epochs=1", f"hydra.sweep.dir={sweep_dir}")
@@ -630,6 +633,7 @@ def test_a_disk_full_before_a_job_starts_fails_that_job_or_stops_the_sweep_in_on
         assert first.returncode == 0, first.stderr[-3000:]
         job_0 = {name: body for name, body in _snapshot(sweep_dir / "0").items() if name != ".claim"}
 
+        (sweep_dir / "0" / ".claim").unlink()
         inodes_only(disk, extra=0)  # not even job 1's folder can be made (ext4 without a free block does the same)
         no_folder = run_cli(*sweep, "model.units=4,8", cwd=tmp_path, data=mnist_path)
         assert no_folder.returncode == 1 and "Traceback" not in no_folder.stderr, no_folder.stderr[-3000:]
@@ -651,7 +655,7 @@ def test_a_disk_full_before_a_job_starts_fails_that_job_or_stops_the_sweep_in_on
         assert _temporaries(sweep_dir) == []
 
         filler.unlink()
-        filler = fill_up(disk, leave_pages=2)  # room for a record, not for Hydra's hydra.yaml as well
+        filler = fill_up(disk, leave_pages=3)  # room for job 0's claim and a record, not for Hydra's hydra.yaml too
         failed = run_cli(*sweep, "model.units=4,8", cwd=tmp_path, data=mnist_path)
         assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stderr[-3000:]
         record = json.loads((sweep_dir / "1" / "result.json").read_text())

@@ -18,7 +18,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,24 +68,8 @@ class LocalLauncher(SubmititLocalLauncher):
                 log.info(f"\t#{num} : {' '.join(filter_overrides(overrides))}")
                 started.append(self._submit(executor, list(overrides), num))
         except OSError as error:  # the jobs submitted before this one still run: they are waited for below
-            what = f"make {error.filename}" if error.filename else f"write its files in {self._folder()}"
-            stops.append((num, NoRoomForRecord(f"job {num} not run: submitit could not {what} ({error.strerror})")))
-        returns = []
-        for job in started:  # every job is waited for, so that none is left writing to the sweep once it stops
-            try:
-                returns.append(self._outcome(job))
-            except NoRoomForRecord as stop:
-                stops.append((job.num, stop))
-        if stops:
-            raise min(stops, key=lambda numbered: numbered[0])[1]
-        return returns
-
-    def _folder(self) -> Path:
-        """submitit's folder for the sweep's jobs: `submitit_folder` up to its first per-job part (`%j`)."""
-        folder = Path(self.params["submitit_folder"])
-        while "%" in str(folder):
-            folder = folder.parent
-        return folder
+            stops.append((num, NoRoomForRecord(f"job {num} not run: {could_not_write(error, self.params)}")))
+        return outcomes([(job.num, lambda job=job: self._outcome(job)) for job in started], stops)
 
     def _submit(self, executor: Any, overrides: list[str], num: int) -> _Started:
         """Submit one job. submitit starts its controller process with this process's stderr, where a controller
@@ -102,7 +86,7 @@ class LocalLauncher(SubmititLocalLauncher):
         job = started.job
         job.wait()
         said = _read_all(started.controller_stderr)
-        if not job.paths.result_pickle.exists() and (stop := _no_room(started.num, said, job.stderr() or "")):
+        if not job.paths.result_pickle.exists() and (stop := no_room(started.num, said, job.stderr() or "")):
             raise stop
         if said:
             sys.stderr.write(said)
@@ -123,7 +107,33 @@ def submitit_executor(cluster: str, params: dict[str, Any]) -> Any:
     return executor
 
 
-def _no_room(num: int, controller_said: str, job_said: str) -> NoRoomForRecord | None:
+def could_not_write(error: OSError, params: dict[str, Any]) -> str:
+    """What submitit could not do, from the OSError it raised: make the file the error names (of a link or a move,
+    the second one), else write in its folder (`submitit_folder` up to its first per-job part, `%j`)."""
+    if made := error.filename2 or error.filename:
+        return f"submitit could not make {made} ({error.strerror})"
+    folder = Path(params["submitit_folder"])
+    while "%" in str(folder):
+        folder = folder.parent
+    return f"submitit could not write its files in {folder} ({error.strerror})"
+
+
+def outcomes(waits: list[tuple[int, Callable[[], JobReturn]]],
+             stops: list[tuple[int, NoRoomForRecord]]) -> list[JobReturn]:
+    """Each numbered job's return, every job waited for, so that none is left writing to the sweep once it stops;
+    then, if any job (or its submission, in `stops`) found no room, the stop of the lowest-numbered one."""
+    returns = []
+    for num, wait in waits:
+        try:
+            returns.append(wait())
+        except NoRoomForRecord as stop:
+            stops.append((num, stop))
+    if stops:
+        raise min(stops, key=lambda numbered: numbered[0])[1]
+    return returns
+
+
+def no_room(num: int, controller_said: str, job_said: str) -> NoRoomForRecord | None:
     """Why job `num` ended without a result, when a file it needed could not be made: what its controller said
     (the job's log files in `.submitit/`), else what the job's process said (its own NoRoomForRecord, or submitit's
     pickled result); None for any other end."""

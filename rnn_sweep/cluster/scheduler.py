@@ -82,5 +82,14 @@ def end_reason(state: str, log: str | None) -> str:
 
 def slurm_lines(log: str | None) -> str:
     """What SLURM itself wrote into a job's stderr (slurmstepd, srun), without the program's own output."""
-    lines = [line.strip() for line in (log or "").splitlines() if "slurmstepd" in line or line.startswith("srun:")]
+    lines = [line.strip() for line in (log or "").splitlines() if _by_slurm(line)]
     return " | ".join(dict.fromkeys(lines))[-500:]
+
+
+def program_output(log: str | None) -> str:
+    """A job's stderr without what SLURM itself wrote into it: what the program said, its last words last."""
+    return "\n".join(line for line in (log or "").splitlines() if not _by_slurm(line))
+
+
+def _by_slurm(line: str) -> bool:
+    return "slurmstepd" in line or line.startswith("srun:")

@@ -4,7 +4,8 @@ The plugin waits on `sacct`, which clusters without accounting storage do not ha
 for a killed job), and it raises on the first job that returned nothing, losing the sweep's tables. Here job
 states come from `squeue` (slurmctld remembers finished jobs for MinJobAge, 300 s by default, and they are polled
 far more often), and a job that ended without a result becomes a row in its own job folder that names why:
-TIMEOUT, OUT_OF_MEMORY, CANCELLED, ...
+TIMEOUT, OUT_OF_MEMORY, CANCELLED, ... No room for submitit's files, or for that row, stops the sweep in one line
+(NoRoomForRecord), as on the other launchers.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLaunche
 from omegaconf import OmegaConf, open_dict
 from submitit.slurm.slurm import SlurmInfoWatcher, SlurmJob
 
-from rnn_sweep.cluster.local import submitit_executor
-from rnn_sweep.cluster.scheduler import end_reason, slurm_lines
+from rnn_sweep.cluster.local import could_not_write, no_room, outcomes, submitit_executor
+from rnn_sweep.cluster.scheduler import end_reason, program_output, slurm_lines
 from rnn_sweep.config.validate import validate
 from rnn_sweep.console import stdout
+from rnn_sweep.errors import NoRoomForRecord
+from rnn_sweep.record.columns import RESULT_FILE
 from rnn_sweep.record.identity import config_hash, is_finished
-from rnn_sweep.record.result_files import new_record, read_result, write_result
+from rnn_sweep.record.result_files import new_record, read_result, write_last_result
 
 _POLL_S = 30  # at most this long between two squeue calls; far below SLURM's default MinJobAge (300 s)
 
@@ -68,13 +71,18 @@ class SlurmLauncher(SubmititSlurmLauncher):
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         assert self.config is not None
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
         job_args = [
             (list(overrides), "hydra.sweep.dir", initial_job_idx + index, f"job_id_for_{initial_job_idx + index}",
              Singleton.get_state())
             for index, overrides in enumerate(job_overrides)
         ]
-        jobs = submitit_executor("slurm", self.params).map_array(self, *zip(*job_args, strict=True))
+        try:
+            sweep_dir.mkdir(parents=True, exist_ok=True)
+            jobs = submitit_executor("slurm", self.params).map_array(self, *zip(*job_args, strict=True))
+        except OSError as error:  # a job SLURM accepted before has no room for its log files: SLURM ends it
+            last = initial_job_idx + len(job_args) - 1
+            which = f"job {last}" if last == initial_job_idx else f"jobs {initial_job_idx} to {last}"
+            raise NoRoomForRecord(f"{which} not run: {could_not_write(error, self.params)}") from None
         watcher = SqueueWatcher(delay_s=_POLL_S)
         for job in jobs:
             job.watcher = watcher  # an instance attribute: the class's sacct watcher stays as it is
@@ -82,7 +90,8 @@ class SlurmLauncher(SubmititSlurmLauncher):
         stdout.print(f"submitted {len(jobs)} jobs to SLURM as job array {jobs[0].job_id.split('_')[0]} "
                      f"(squeue --jobs={jobs[0].job_id.split('_')[0]}); logs in {jobs[0].paths.folder.parent}")
         try:
-            return [self._outcome(job, args[0], args[2]) for job, args in zip(jobs, job_args, strict=True)]
+            return outcomes([(args[2], lambda job=job, args=args: self._outcome(job, args[0], args[2]))
+                             for job, args in zip(jobs, job_args, strict=True)], [])
         except KeyboardInterrupt:
             # Ctrl-C stops the sweep, on the cluster too: jobs left running would race the resumed sweep's.
             subprocess.run(["scancel", *{job.job_id.split("_")[0] for job in jobs}], check=False)
@@ -108,7 +117,11 @@ class SlurmLauncher(SubmititSlurmLauncher):
         record = read_result(run_dir)
         if not is_finished(record, config_hash(typed)):
             record = self._failure_record(job, typed, run_dir, overrides, detail)
-            write_result(run_dir, record)
+            why = record["error"]
+            if error := write_last_result(run_dir, record):  # the job's own stop, where it said one, says why
+                raise no_room(job_num, "", program_output(job.stderr())) or NoRoomForRecord(
+                    f"job {job_num} ended without a result ({why}); no room for its record either "
+                    f"({run_dir / RESULT_FILE}: {error.strerror})")
         return JobReturn(overrides=overrides, working_dir=str(run_dir), task_name=sweep_config.hydra.job.name,
                          status=JobStatus.COMPLETED, _return_value=record)
 

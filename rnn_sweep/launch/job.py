@@ -26,7 +26,7 @@ from rnn_sweep.record.result_files import foreign_record, new_record, refused_re
 from rnn_sweep.report.run_console import job_line, print_run_summary, print_steps_table
 from rnn_sweep.search.settings import SWEEPER_TARGET
 from rnn_sweep.sweep import saved_config
-from rnn_sweep.sweep.claims import claim
+from rnn_sweep.sweep.claims import ClaimError, claim
 from rnn_sweep.sweep.launchers import launcher_traits, threads_per_job
 from rnn_sweep.sweep.progress import SweepClock, sweep_clock
 from rnn_sweep.sweep.resume import finished_result, register_resolver, settled_result
@@ -75,24 +75,23 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
                 "overrides": overrides}
 
     if unsaved and (single_run or not finished_result(typed, run_dir)):  # a finished job is skipped as ever
-        reason = f"{unsaved}; the run did not start"
-        record = _ended_before_training({**new_record(typed, run_dir, overrides), "error": reason},
-                                        reason if single_run else f"job {hydra_cfg.job.num} not run: {reason}")
-        if single_run:
-            sys.exit(1)
-        return record
+        return _not_started(typed, run_dir, overrides, hydra_cfg, unsaved)
 
     if threading.current_thread() is threading.main_thread() and not launcher_traits(hydra_cfg.launcher).on_slurm:
         # Also in a launcher's worker process: SIGTERM there, too, leaves an `interrupted` record. Not in a SLURM
         # job: there SIGTERM is SLURM ending the job (scancel, time limit), a row the launcher writes with the reason.
         stopping.install()
-    with claim(run_dir, on_wait=lambda holder: stdout.print(f"waiting: {run_dir} is being trained by {holder}")) \
-            as waited:
-        if not single_run and (done := finished_result(typed, run_dir) or (waited and settled_result(typed, run_dir))):
-            status = "an ok" if done["status"] == "ok" else f"a {done['status']}"
-            stdout.print(f"skipped: {run_dir} already holds {status} result for this config")
-            return done
-        record = _train_job(typed, run_dir, overrides, hydra_cfg, jobs, clock)
+    try:
+        with claim(run_dir, on_wait=lambda holder: stdout.print(f"waiting: {run_dir} is being trained by {holder}")) \
+                as waited:
+            if not single_run and (done := finished_result(typed, run_dir) or
+                                   (waited and settled_result(typed, run_dir))):
+                return _skipped(run_dir, done)
+            record = _train_job(typed, run_dir, overrides, hydra_cfg, jobs, clock)
+    except ClaimError as error:  # a full disk: a finished job is still skipped, without its claim
+        if not single_run and (done := finished_result(typed, run_dir)):
+            return _skipped(run_dir, done)
+        return _not_started(typed, run_dir, overrides, hydra_cfg, str(error))
     try:
         if (run_dir / STEPS_FILE).is_file():
             print_steps_table(run_dir / STEPS_FILE)
@@ -104,6 +103,26 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
         record = {**record, "error": record["error"] or "MemoryError while printing its summary"}
     if single_run and record["status"] != "ok":
         print_error(f"the run ended with status {record['status']}: {record['error']}")
+        sys.exit(1)
+    return record
+
+
+def _skipped(run_dir: Path, done: dict[str, Any]) -> dict[str, Any]:
+    """A job whose folder already holds its result: say so and return that record."""
+    status = "an ok" if done["status"] == "ok" else f"a {done['status']}"
+    stdout.print(f"skipped: {run_dir} already holds {status} result for this config")
+    return done
+
+
+def _not_started(cfg: DictConfig, run_dir: Path, overrides: list[str], hydra_cfg: DictConfig,
+                 why: str) -> dict[str, Any]:
+    """End a job whose folder could not be set up (Hydra's files, its claim) with a `failed` record saying `why`, or
+    stop the command where not even that record fits; a single run exits 1."""
+    single_run = hydra_cfg.mode == RunMode.RUN
+    reason = f"{why}; the run did not start"
+    record = _ended_before_training({**new_record(cfg, run_dir, overrides), "error": reason},
+                                    reason if single_run else f"job {hydra_cfg.job.num} not run: {reason}")
+    if single_run:
         sys.exit(1)
     return record
 

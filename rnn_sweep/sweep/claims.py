@@ -32,18 +32,31 @@ def command_id() -> str:
     return os.environ.setdefault(COMMAND_VARIABLE, f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}")
 
 
+class ClaimError(Exception):
+    """The claim file could not be made or written (no free inode, no free block): the job cannot start, as when
+    Hydra cannot save its config, and ends the same way (rnn_sweep.launch.job)."""
+
+
 @contextmanager
 def claim(run_dir: Path, on_wait: Callable[[dict[str, Any]], None]) -> Iterator[bool]:
     """Hold `run_dir`'s claim until the block ends; yield whether another process held it first (and was waited for).
 
     A file system without locks (some NFS or Lustre mounts) lets every process through, as before claims existed.
+    ClaimError, before the block, when the file cannot be made or cannot say who holds it.
     """
-    run_dir.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(run_dir / CLAIM_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+    path = run_dir / CLAIM_FILE
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as error:
+        raise ClaimError(f"its claim file {path} could not be made ({error.strerror})") from None
     try:
         waited = _lock(descriptor, lambda: on_wait(holder(run_dir)))
-        os.ftruncate(descriptor, 0)
-        os.pwrite(descriptor, json.dumps(_me()).encode(), 0)
+        try:
+            os.ftruncate(descriptor, 0)
+            os.pwrite(descriptor, json.dumps(_me()).encode(), 0)
+        except OSError as error:  # a full disk: the job would fail further on, and say why less plainly
+            raise ClaimError(f"its claim file {path} could not be written ({error.strerror})") from None
         yield waited
     finally:
         os.close(descriptor)  # releases the lock
