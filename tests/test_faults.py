@@ -24,7 +24,7 @@ from places import fill_up, immutable, inodes_only, remount, tmpfs
 from rnn_sweep.data.loading import IDX_STEMS
 from rnn_sweep.errors import UserError
 from rnn_sweep.launch.preflight import preflight
-from rnn_sweep.record.columns import COLUMNS, CONTRACT_COLUMNS
+from rnn_sweep.record.columns import COLUMNS, CONTRACT_COLUMNS, SWEEP_TIMING_FILE
 from rnn_sweep.record.result_files import write_result
 from rnn_sweep.report.plots import CURVES_PLOT
 from rnn_sweep.report.sweep_report import write_sweep_report
@@ -446,6 +446,15 @@ def test_a_rerun_meeting_an_edited_result_or_unwritable_tables_exits_nonzero_nam
     blocked = run_cli(*sweep, cwd=tmp_path, data=mnist_path)
     assert blocked.returncode == 1 and "Traceback" not in blocked.stderr, blocked.stderr[-3000:]
     assert f"the tables of the sweep {sweep_dir} could not be written: IsADirectoryError" in blocked.stderr
+
+    # The sweep's timing file too: named by the exit status, never only in Hydra's warning about its callback.
+    (sweep_dir / "results.csv").rmdir()
+    (sweep_dir / SWEEP_TIMING_FILE).unlink()
+    (sweep_dir / SWEEP_TIMING_FILE).mkdir()
+    timing_blocked = run_cli(*sweep, cwd=tmp_path, data=mnist_path)
+    assert timing_blocked.returncode == 1 and "Callback" not in timing_blocked.stderr, timing_blocked.stderr[-3000:]
+    assert f"the tables of the sweep {sweep_dir} could not be written: IsADirectoryError" in timing_blocked.stderr
+    assert (sweep_dir / "results.csv").is_file()
 
 
 def _sweep_of_records(sweep_dir: Path, accuracies: list[float]) -> None:

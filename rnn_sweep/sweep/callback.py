@@ -47,8 +47,11 @@ class AggregateSweep(Callback):
         except Exception as error:  # noqa: BLE001 - whatever it is, the exit status must say so
             aggregation_errors[sweep_dir] = f"{type(error).__name__}: {error}"
         # So a user sees where a slow sweep's own time goes: before its first job, and its tables at the end.
-        atomic.write_json(sweep_dir / SWEEP_TIMING_FILE, {"start_seconds": self._start_seconds,
-                                                          "end_seconds": time.perf_counter() - end_start})
+        try:
+            atomic.write_json(sweep_dir / SWEEP_TIMING_FILE, {"start_seconds": self._start_seconds,
+                                                              "end_seconds": time.perf_counter() - end_start})
+        except OSError as error:  # a full disk, a read-only folder: named by the exit status, not Hydra's warning
+            aggregation_errors.setdefault(sweep_dir, f"{type(error).__name__}: {error}")
 
 
 def aggregate(sweep_dir: Path) -> SweepTables:
