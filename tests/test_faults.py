@@ -663,6 +663,15 @@ def test_a_disk_full_before_a_job_starts_fails_that_job_or_stops_the_sweep_in_on
         assert {name: _snapshot(sweep_dir / "0")[name] for name in job_0} == job_0  # job 0's files whole
         assert _temporaries(sweep_dir) == []
 
+        elsewhere = disk / "elsewhere"  # a new sweep: no room for its multirun.yaml, before any job
+        unstarted = run_cli("-m", *TINY, "train.epochs=1", f"hydra.sweep.dir={elsewhere}", cwd=tmp_path,
+                            data=mnist_path)
+        assert unstarted.returncode == 1 and "Traceback" not in unstarted.stderr, unstarted.stderr[-3000:]
+        assert unstarted.stderr.strip().splitlines() == [
+            f"error: the sweep {elsewhere} did not start: {elsewhere / 'multirun.yaml'} could not be written (No "
+            "space left on device): make room and run it again."]
+        assert list(elsewhere.iterdir()) == []
+
         filler.unlink()
         filler = fill_up(disk, leave_pages=3)  # room for job 0's claim and a record, not for Hydra's hydra.yaml too
         failed = run_cli(*sweep, "model.units=4,8", cwd=tmp_path, data=mnist_path)

@@ -6,16 +6,18 @@ statsmodels, TensorBoard's: over a second to import) are imported only when a sw
 
 from __future__ import annotations
 
+import errno
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from rnn_sweep import COMMAND_STARTED, atomic
 from rnn_sweep.console import stdout
-from rnn_sweep.record.columns import SWEEP_TIMING_FILE
+from rnn_sweep.errors import NoRoomForRecord
+from rnn_sweep.record.columns import MULTIRUN_FILE, SWEEP_TIMING_FILE
 
 if TYPE_CHECKING:
     from rnn_sweep.report.tables import SweepTables
@@ -36,7 +38,9 @@ class AggregateSweep(Callback):
         self._start_seconds: float | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        started_sweeps.append(Path(config.hydra.sweep.dir).resolve())
+        sweep_dir = Path(config.hydra.sweep.dir).resolve()
+        _save_sweep_config(config, sweep_dir)
+        started_sweeps.append(sweep_dir)
         self._start_seconds = time.time() - COMMAND_STARTED
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -52,6 +56,24 @@ class AggregateSweep(Callback):
                                                               "end_seconds": time.perf_counter() - end_start})
         except OSError as error:  # a full disk, a read-only folder: named by the exit status, not Hydra's warning
             aggregation_errors.setdefault(sweep_dir, f"{type(error).__name__}: {error}")
+
+
+def _save_sweep_config(config: DictConfig, sweep_dir: Path) -> None:
+    """multirun.yaml, written as the sweeper writes it next (in place: a file already there needs no new inode): the
+    sweeper gives a traceback when the disk has no room for it, this stops the command in one line before any job
+    and leaves no half-written new file."""
+    path = sweep_dir / MULTIRUN_FILE
+    existed = path.exists()
+    try:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(config, path)
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        if not existed:
+            path.unlink(missing_ok=True)
+        raise NoRoomForRecord(f"the sweep {sweep_dir} did not start: {path} could not be written "
+                              f"({error.strerror})") from None
 
 
 def aggregate(sweep_dir: Path) -> SweepTables:
