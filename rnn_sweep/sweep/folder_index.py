@@ -16,6 +16,7 @@ import contextlib
 import functools
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rnn_sweep.record.columns import HYDRA_DIR, RESULT_FILE
@@ -34,8 +35,10 @@ _UNTRUSTED: Stamp = (-1, -1, -1)  # never equal to a folder's stamp
 class FolderIndex:
     """The job folders below `sweep` (those with a result.json or Hydra's `.hydra/`), each with its identity."""
 
-    def __init__(self, sweep: Path) -> None:
+    def __init__(self, sweep: Path, clock: Callable[[], int] = time.time_ns) -> None:
+        """`clock` gives the time now in ns, which tells whether a listing is old enough to trust (a test sets it)."""
         self.sweep = sweep
+        self._clock = clock
         self._held: dict[Path, str | None] = {}  # job folder -> the identity it holds (None: nothing tells yet)
         self._read: dict[Path, Stamp] = {}  # job folder -> its stamp when last read
         self._listed: dict[Path, tuple[Stamp, dict[str, Stamp]]] = {}  # other folder -> (stamp, {entry: stamp})
@@ -93,7 +96,7 @@ class FolderIndex:
             before, entries = (known[1] if known else {}), _subfolders(folder)
             for name in before.keys() - entries.keys():
                 self._forget(folder / name)
-            self._listed[folder] = (_trusted(stamp), entries)
+            self._listed[folder] = (_trusted(stamp, self._clock()), entries)
         for name, now in self._listed[folder][1].items():
             child = folder / name
             if name in before and (now[0] != before[name][0] or self._read.get(child, now) != now):
@@ -135,9 +138,9 @@ def _stamp_of(info: os.stat_result) -> Stamp:
     return info.st_ino, info.st_mtime_ns, info.st_ctime_ns
 
 
-def _trusted(stamp: Stamp) -> Stamp:
-    """A listed folder's `stamp`, or _UNTRUSTED while it is too recent to tell a later change within its tick."""
-    return _UNTRUSTED if time.time_ns() - max(stamp[1:]) < _TRUSTED_AFTER_NS else stamp
+def _trusted(stamp: Stamp, now: int) -> Stamp:
+    """A listed folder's `stamp`, or _UNTRUSTED while it is too recent at `now` to tell a later change in its tick."""
+    return _UNTRUSTED if now - max(stamp[1:]) < _TRUSTED_AFTER_NS else stamp
 
 
 def _is_job_folder(folder: Path) -> bool:
