@@ -76,32 +76,40 @@ def test_one_run_a_side_on_the_same_images_is_tested_by_mcnemar(tmp_path):
             pytest.approx((scale * (2 * low - 1), scale * (2 * high - 1)))
 
 
+def where_of(units: int) -> str:
+    return f"cell=gru units={units} batch_size=64 optimizer=adam learning_rate=0.001 epochs=3 data=mnist"
+
+
 def test_rows_without_a_test_say_why_and_keep_their_delta(tmp_path):
     a_rows = [_run(tmp_path / "a", 8, right=_right(2, 14, "a")), _run(tmp_path / "a", 16, test_set_hash=None),
-              _run(tmp_path / "a", 32, test_set_hash="images-1"), _run(tmp_path / "a", 64, accuracy=0.7)]
+              _run(tmp_path / "a", 32, test_set_hash="images-1"), _run(tmp_path / "a", 64, accuracy=0.7),
+              _run(tmp_path / "a", 128, test_set_hash="images-3", test_samples=None)]
     b_rows = [_run(tmp_path / "b", 8, right=_right(2, 14, "b"), test_set_hash="images-2"),
               _run(tmp_path / "b", 16, accuracy=0.9), _run(tmp_path / "b", 32, test_set_hash="images-1"),
-              *(_run(tmp_path / "b", 64, seed=seed, accuracy=0.75) for seed in range(3))]
+              *(_run(tmp_path / "b", 64, seed=seed, accuracy=0.75) for seed in range(3)),
+              _run(tmp_path / "b", 128, test_set_hash="images-4")]
     comparison = compare(_table(tmp_path / "a", a_rows), _table(tmp_path / "b", b_rows))
-    table = comparison.table.set_index("units").loc[["8", "16", "32", "64"]]
-    assert table["test"].tolist() == ["", "", "", ""] and table["verdict"].tolist() == ["", "", "", ""]
-    assert table["delta_accuracy"].tolist() == pytest.approx([12 / 200, 0.1, 0.0, 0.05])
+    table = comparison.table.set_index("units").loc[["8", "16", "32", "64", "128"]]
+    assert table["test"].tolist() == [""] * 5 and table["verdict"].tolist() == [""] * 5
+    assert table["delta_accuracy"].tolist() == pytest.approx([12 / 200, 0.1, 0.0, 0.05, 0.0])
     assert table["p_value"].isna().all() and table["delta_ci_low"].isna().all()
-    assert table[["n_a", "n_b"]].values.tolist() == [[1, 1], [1, 1], [1, 1], [1, 3]]
+    assert table[["n_a", "n_b"]].values.tolist() == [[1, 1], [1, 1], [1, 1], [1, 3], [1, 1]]
     reasons = dict(comparison.notes)
     assert set(reasons) == {"no verdict"}
     texts = {text.split(" ")[1]: text for _, text in comparison.notes}  # by units=N
-    assert len(texts) == len(comparison.notes) == 4
-    where = "cell=gru units={} batch_size=64 optimizer=adam learning_rate=0.001 epochs=3 data=mnist"
-    assert texts["units=8"] == (f"{where.format(8)}: A and B were scored on different test images (200 and 200 "
+    assert len(texts) == len(comparison.notes) == 5
+    assert texts["units=128"] == (f"{where_of(128)}: A and B were scored on different test images (an unrecorded "
+                                  "number of and 200 images; data.limit_test draws its subset with the seed, and "
+                                  "data settings may differ), so no McNemar test; delta only.")
+    assert texts["units=8"] == (f"{where_of(8)}: A and B were scored on different test images (200 and 200 "
                                 "images; data.limit_test draws its subset with the seed, and data settings may "
                                 "differ), so no McNemar test; delta only.")
-    assert texts["units=16"] == (f"{where.format(16)}: no test_set_hash recorded on both sides (a run made before "
+    assert texts["units=16"] == (f"{where_of(16)}: no test_set_hash recorded on both sides (a run made before "
                                  "rnn-sweep kept one), so no McNemar test; delta only.")
     missing = [str(tmp_path / side / "units32-seed0" / "test_predictions.npy") for side in "ab"]
-    assert texts["units=32"] == f"{where.format(32)}: no {' or '.join(missing)} (a run made before rnn-sweep saved " \
+    assert texts["units=32"] == f"{where_of(32)}: no {' or '.join(missing)} (a run made before rnn-sweep saved " \
                                 "predictions, or a copy without them), so no McNemar test; delta only."
-    assert texts["units=64"] == (f"{where.format(64)}: 1 run(s) in A, 3 in B: Welch's t-test needs two or more on "
+    assert texts["units=64"] == (f"{where_of(64)}: 1 run(s) in A, 3 in B: Welch's t-test needs two or more on "
                                  "each side (seeds=N), McNemar's one on each side; delta only.")
 
 

@@ -110,7 +110,7 @@ def _why_not_paired(run_a: dict[str, Any], run_b: dict[str, Any]) -> str | None:
     if any(not isinstance(value, str) for value in hashes):
         return "no test_set_hash recorded on both sides (a run made before rnn-sweep kept one), so no McNemar test"
     if hashes[0] != hashes[1]:
-        sizes = " and ".join(str(_int(run.get("test_samples"))) for run in (run_a, run_b))
+        sizes = " and ".join(_count(_int(run.get("test_samples"))) for run in (run_a, run_b))
         return (f"A and B were scored on different test images ({sizes} images; data.limit_test draws its subset "
                 "with the seed, and data settings may differ), so no McNemar test")
     missing = [str(Path(str(run[RUN_FOLDER])) / PREDICTIONS_FILE) for run in (run_a, run_b) if not _has_files(run)]
@@ -154,6 +154,10 @@ def _classes(path: Path) -> np.ndarray:
     except (OSError, ValueError, EOFError) as error:
         raise UserError(f"Cannot read {path} as a NumPy array of classes ({error}): it was damaged or replaced. "
                         "Train the run again, or delete the file to compare that row by its delta alone.") from None
+
+
+def _count(number: int | None) -> str:
+    return "an unrecorded number of" if number is None else str(number)
 
 
 def _int(value: Any) -> int | None:
