@@ -38,3 +38,26 @@ def test_optimizers_get_their_settings(name):
     optimizer = build_optimizer(typed_config(f"optimizer={name}", "optimizer.learning_rate=0.02").optimizer)
     assert type(optimizer).__name__.lower() == name
     assert float(optimizer.learning_rate) == pytest.approx(0.02)
+
+
+def test_an_error_raised_inside_a_layer_is_recorded_as_raised_not_as_keras_rewrote_it():
+    """SLURM's warning signal can reach a run while Keras traces a cell: Keras raises a copy of the error with the
+    call's arguments and terminal escape codes around the message. The record keeps the error as raised."""
+    import keras
+    import numpy as np
+
+    from rnn_sweep.cluster.slurm import SlurmTimeLimit
+    from rnn_sweep.train.runner import unwrapped
+
+    said = "TIMEOUT: SLURM signalled that the job's time limit is 40 s away"
+
+    class Stopped(keras.layers.Layer):
+        def call(self, inputs):
+            raise SlurmTimeLimit(said)
+
+    with pytest.raises(SlurmTimeLimit) as raised:
+        Stopped()(np.zeros((1, 28), dtype="float32"))
+    assert str(raised.value) != said and "\x1b[1m" in str(raised.value)  # Keras' copy
+    assert type(unwrapped(raised.value)) is SlurmTimeLimit and str(unwrapped(raised.value)) == said
+    plain = ValueError("not from Keras")
+    assert unwrapped(plain) is plain

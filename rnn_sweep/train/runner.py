@@ -79,12 +79,22 @@ def train_run(
                       epochs_completed=record["epochs_completed"] or 0)
         raise
     except Exception as error:  # any failure must still leave a row behind
+        error = unwrapped(error)
         record.update(status="failed", error=f"{type(error).__name__}: {error}")
     finally:
         record.update(finished_at=_now(), traces=traces_so_far() - traces_before)
         with stopping.deferred():  # a signal now would cut the record short: it is raised once it is written
             _write_record(run_dir, record)
     return record
+
+
+def unwrapped(error: BaseException) -> BaseException:
+    """The error as raised, not Keras' copy of it: an error inside a layer's call (SLURM's warning signal arriving
+    while the model is traced, for one) is raised again by Keras as a new one of its class whose message wraps the
+    original in terminal escape codes and a dump of the call's arguments, the original kept as its context."""
+    while getattr(error, "_keras_call_info_injected", False) and type(error.__context__) is type(error):
+        error = error.__context__
+    return error
 
 
 def _write_record(run_dir: Path, record: dict[str, Any]) -> None:
