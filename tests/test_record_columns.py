@@ -23,6 +23,7 @@ from rnn_sweep.record.columns import (
     extra_settings,
     lists_as_json,
     read_table,
+    show,
     typed,
 )
 from rnn_sweep.report.tables import results_frame
@@ -147,3 +148,16 @@ def test_lists_in_a_table_are_written_as_json_any_reader_parses():
     assert written["params"].tolist() == ["[3, 1.5]", '["a", null]']
     assert written["where"].tolist() == ['["/x"]', "plain"]
     assert written["seed"].tolist() == [2, 4]
+
+
+@pytest.mark.parametrize(("name", "value", "shown"), [
+    ("overrides", ["model=gru", "seed=1"], "model=gru seed=1"),  # a list as one types its items
+    ("overrides", '["model=gru"]', "model=gru"),  # the JSON a CSV file holds
+    ("overrides", [], "-"),
+    ("test_accuracy", float("nan"), "-"),
+    ("test_accuracy", None, "-"),
+    ("my_own_key", 3, "3"),  # no column of its own: shown as text
+    ("my_own_key", None, "-"),
+])
+def test_every_value_is_shown_as_its_column_writes_it_and_a_missing_one_as_a_dash(name, value, shown):
+    assert show(name, value) == shown
