@@ -16,6 +16,7 @@ from browser import chromium
 from helpers import cli, fuzz
 from helpers.cli import run_cli
 from helpers.runs import LEARNS, TINY
+from helpers.shared import made_once
 
 from rnn_sweep.data.loading import DataError, load_data, locate_data
 
@@ -24,6 +25,12 @@ pytest_plugins = ["helpers.tensorflow_guard"]
 
 def pytest_configure(config: pytest.Config) -> None:
     fuzz.fast_tier = fuzz.deselects_slow(config)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The cluster tests first: they mostly wait on SLURM, so under pytest-xdist the other worker fills that time
+    instead of the run ending on a lone minute-long wait."""
+    items.sort(key=lambda item: item.get_closest_marker("cluster") is None)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -130,38 +137,42 @@ def fashion(fashion_path: str):
 @pytest.fixture(scope="session")
 def two_sweeps(tmp_path_factory, mnist_path) -> tuple[Path, Path]:
     """Two real tiny sweeps of the same grid, seeds 1 and 2 (the second with TensorBoard on), made once."""
-    root = tmp_path_factory.mktemp("sweeps")
-    folders = []
-    for seed, extra in ((1, ()), (2, ("train.tensorboard=true",))):
-        folder = root / f"seed{seed}"
-        result = run_cli("-m", "model=simple_rnn,gru", *TINY, f"seed={seed}", *extra, f"hydra.sweep.dir={folder}",
-                         cwd=root, data=mnist_path)
-        assert result.returncode == 0, result.stderr[-3000:]
-        folders.append(folder)
-    return folders[0], folders[1]
+
+    def make(root: Path) -> None:
+        for seed, extra in ((1, ()), (2, ("train.tensorboard=true",))):
+            result = run_cli("-m", "model=simple_rnn,gru", *TINY, f"seed={seed}", *extra,
+                             f"hydra.sweep.dir={root / f'seed{seed}'}", cwd=root, data=mnist_path)
+            assert result.returncode == 0, result.stderr[-3000:]
+
+    root = made_once(tmp_path_factory, "two_sweeps", make)
+    return root / "seed1", root / "seed2"
 
 
 @pytest.fixture(scope="session")
 def seed_sweeps(tmp_path_factory, mnist_path) -> tuple[Path, Path]:
     """Two real 3-seed sweeps of one setting (GRU, 32 units, 2 epochs) that differ only in their seeds: 0-2, 10-12."""
-    root = tmp_path_factory.mktemp("seed_sweeps")
-    folders = []
-    for name, seeds in (("seeds-0-2", ("seeds=3",)), ("seeds-10-12", ("seed=10", "seeds=3"))):
-        result = run_cli("-m", *LEARNS, "model.units=32", "train.epochs=2", *seeds, f"hydra.sweep.dir={root / name}",
-                         cwd=root, data=mnist_path)
-        assert result.returncode == 0, result.stderr[-3000:]
-        folders.append(root / name)
-    return folders[0], folders[1]
+    names = {"seeds-0-2": ("seeds=3",), "seeds-10-12": ("seed=10", "seeds=3")}
+
+    def make(root: Path) -> None:
+        for name, seeds in names.items():
+            result = run_cli("-m", *LEARNS, "model.units=32", "train.epochs=2", *seeds,
+                             f"hydra.sweep.dir={root / name}", cwd=root, data=mnist_path)
+            assert result.returncode == 0, result.stderr[-3000:]
+
+    root = made_once(tmp_path_factory, "seed_sweeps", make)
+    return root / "seeds-0-2", root / "seeds-10-12"
 
 
 @pytest.fixture(scope="session")
 def small_run(tmp_path_factory, mnist_path) -> Path:
     """One real run far weaker than the seed sweeps' setting (4 units, 1 epoch), on seed 0's test images."""
-    root = tmp_path_factory.mktemp("small_run")
-    result = run_cli(*LEARNS, "model.units=4", "train.epochs=1", "seed=0", f"hydra.run.dir={root / 'run'}",
-                     cwd=root, data=mnist_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return root / "run"
+
+    def make(root: Path) -> None:
+        result = run_cli(*LEARNS, "model.units=4", "train.epochs=1", "seed=0", f"hydra.run.dir={root / 'run'}",
+                         cwd=root, data=mnist_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    return made_once(tmp_path_factory, "small_run", make) / "run"
 
 
 @pytest.fixture(scope="session")

@@ -44,6 +44,7 @@ def test_bad_input_exits_2_before_tensorflow_with_one_paragraph(tmp_path, args, 
     assert not (tmp_path / "outputs").exists()
 
 
+@pytest.mark.slow
 def test_help_works_from_any_folder(tmp_path):
     result = run_cli("--help", cwd=tmp_path)
     assert result.returncode == 0
@@ -65,6 +66,7 @@ def test_version_names_rnn_sweep_and_its_libraries_without_importing_tensorflow(
     assert "TENSORFLOW-NOT-IMPORTED" in result.stdout
 
 
+@pytest.mark.slow
 def test_help_tells_seeds_search_resume_and_every_command(tmp_path):
     from rnn_sweep.commands import SUBCOMMANDS
 

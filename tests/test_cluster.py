@@ -141,6 +141,7 @@ def test_no_room_for_submitits_files_stops_a_slurm_sweep_in_one_line(tmp_path, s
         assert f"Run the same command with hydra.sweep.dir={sweep_dir}" in line
 
 
+@pytest.mark.slow
 def test_the_slurm_launcher_without_sbatch_exits_2_before_anything_runs(tmp_path):
     """Needs no cluster: PATH is stripped of every folder that has sbatch."""
     env = cli_env(None)

@@ -219,9 +219,13 @@ def test_the_plots_legends_titles_and_history_axes_write_settings_and_history_as
                                  ("loss", "fit error", None), ("val_accuracy", "held-out share right", None)):
         monkeypatch.setitem(DECLARED, name, replace(DECLARED[name], label=new_label, fmt=fmt or DECLARED[name].fmt))
     sweep = _grid_sweep(tmp_path / "grid")
-    ok = counted(sweep_tables(sweep).results)
+    (sweep / RACE_CSV).write_text("units,learning_rate,round,n,mean,ci_low,ci_high,state\n"
+                                  "8,0.001,1,3,0.51,0.48,0.54,worse\n16,0.01,1,3,0.61,0.58,0.64,leader\n")
+    tables = sweep_tables(sweep)
+    ok = counted(tables.results)
     figures = {"accuracy vs units": _accuracy_vs_units(ok, sweep), "epoch time": _seconds_vs_batch_size(ok, sweep),
-               "validation": _validation_curves(ok, sweep), "run": _run_figure(sweep / "0")}
+               "validation": _validation_curves(ok, sweep), "run": _run_figure(sweep / "0"),
+               "race": _race_intervals(ok, sweep), "frontier": _accuracy_vs_epoch_seconds(ok, tables.summary, sweep)}
 
     units = figures["accuracy vs units"].axes
     assert [axes.get_title() for axes in units] == ["images a step 32", "images a step 64"]
@@ -237,6 +241,11 @@ def test_the_plots_legends_titles_and_history_axes_write_settings_and_history_as
     assert validation.axes[0].get_ylabel() == "held-out share right"
     assert validation.get_suptitle() == f"Held-out share right per pass over the data, every run ({sweep.name})"
 
+    assert _legend(figures["race"].axes[0]) == ("hidden width / step size", ["008 / 1e-03 (worse)",
+                                                                             "016 / 1e-02 (leader)"])
+    points = [text.get_text() for text in figures["frontier"].axes[0].texts]  # each point names its setting
+    assert "gru, hidden width 016, images a step 32, step size 1e-02" in points and len(points) == 16
+
     run = figures["run"]
     assert run.get_suptitle().startswith("gru, hidden width 008, images a step 32, adam, step size 1e-03   ")
     loss, accuracy = run.axes
@@ -246,7 +255,8 @@ def test_the_plots_legends_titles_and_history_axes_write_settings_and_history_as
     assert {axes.get_xlabel() for axes in run.axes} == {"pass over the data"}
 
     for name, figure in figures.items():  # no wording of the plots' own left behind ("Epoch time" is epoch s')
-        stale = ("bs", "lr", "units", "batch size", "learning rate", *(("epoch",) if name != "epoch time" else ()))
+        timed = name in ("epoch time", "frontier")
+        stale = ("bs", "lr", "units", "batch size", "learning rate", *(("epoch",) if not timed else ()))
         words = {text: f" {re.sub(r'[^a-z]+', ' ', text.lower())} " for text in _texts(figure)}
         old = [text for text, padded in words.items() if any(f" {word} " in padded for word in stale)]
         assert not old, (name, old)

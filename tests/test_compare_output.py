@@ -37,6 +37,7 @@ def _sweep(folder: Path, shift: float) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_piped_compare_prints_the_whole_table_in_natural_order_and_keeps_holm_p(tmp_path):
     deep = "a-sweep-folder-with-a-name-long-enough-to-overflow-eighty-columns-on-its-own"
     a = _sweep(tmp_path / deep / "baseline-2026-01-01_10-00-00", 0.0)

@@ -12,12 +12,13 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 from helpers.cli import run_cli
-from helpers.config import typed_config
+from helpers.config import compose_config
 from omegaconf import OmegaConf
 from scipy import stats
 from statsmodels.stats.anova import anova_lm
 from statsmodels.stats.weightstats import ttost_ind
 
+from rnn_sweep.config.validate import validate
 from rnn_sweep.record.columns import EFFECTS_CSV, HYDRA_DIR, MULTIRUN_FILE, label
 from rnn_sweep.record.result_files import new_record, write_result
 from rnn_sweep.report.effects import EFFECTS_COLUMNS, SEEDS_ROW, sweep_effects
@@ -227,9 +228,11 @@ def _sweep_on_disk(folder: Path, seeds: int = 3) -> Path:
     rng = np.random.default_rng(5)
     number = 0
     for (cell, units), (accuracy, seconds) in GRID.items():
+        setting = compose_config(f"model={cell}", f"model.units={units}")
         for seed in range(seeds):
             overrides = [f"model={cell}", f"model.units={units}", f"seed={seed}"]
-            typed = typed_config(*overrides)
+            setting.seed = seed  # composed once per setting: a compose per seed would cost most of the test
+            typed = validate(setting)
             job = folder / str(number)
             (job / HYDRA_DIR).mkdir(parents=True)
             OmegaConf.save(typed, job / HYDRA_DIR / "config.yaml")
@@ -243,6 +246,7 @@ def _sweep_on_disk(folder: Path, seeds: int = 3) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_report_writes_effects_csv_and_names_the_recommendation(tmp_path):
     sweep = _sweep_on_disk(tmp_path / "sweep")
     result = run_cli("report", str(sweep), cwd=tmp_path)
@@ -273,6 +277,7 @@ def test_one_seed_per_setting_writes_no_effects_csv(tmp_path):
     assert not (sweep / EFFECTS_CSV).exists() and "every setting ran once" in " ".join(result.stdout.split())
 
 
+@pytest.mark.slow
 def test_the_page_shows_what_matters_the_frontier_and_the_recommendation(tmp_path, browser):
     """report.html rebuilt by `report --html` from records on disk, as headless Chromium renders it."""
     from browser import open_page

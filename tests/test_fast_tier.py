@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each case is a pytest session of its own: seconds
+
 TESTS = Path(__file__).parent
 LOADS = 'sys.modules["tensorflow"] = types.ModuleType("tensorflow")'
 
@@ -35,8 +37,9 @@ MODULE_LOADS = (f"import sys, types\nimport pytest\n{LOADS}\n\n@pytest.mark.slow
     (UNMARKED_TEST_LOADS, "test_case.py::test_builds_a_model loaded TensorFlow"),
     (MODULE_LOADS, "importing test_case.py loaded TensorFlow"),
 ])
-def test_a_fast_session_that_loads_tensorflow_fails_naming_what_loaded_it(tmp_path, test_file, named):
-    result = _session(tmp_path, test_file, "-m", "not slow")
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["in-process", "xdist"])
+def test_a_fast_session_that_loads_tensorflow_fails_naming_what_loaded_it(tmp_path, test_file, named, workers):
+    result = _session(tmp_path, test_file, "-m", "not slow", *workers)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "TensorFlow loaded in the fast tier" in result.stdout and named in result.stdout, result.stdout
 

@@ -51,6 +51,7 @@ OVERRIDE = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(
     max_examples=examples(50), deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
@@ -80,6 +81,7 @@ finally:
 """
 
 
+@pytest.mark.slow
 def test_a_job_whose_config_validation_refuses_is_a_failed_row_naming_its_settings(tmp_path):
     """Each such job ends `failed` with the reason in a row that names its settings and its identity; the same
     sweep run again keeps each in its folder and its one row."""
@@ -398,6 +400,7 @@ def test_report_on_a_read_only_sweep_folder_says_so(tmp_path):
     assert sorted(path.name for path in sweep_dir.iterdir()) == ["0"]
 
 
+@pytest.mark.slow
 def test_no_data_and_no_network_is_one_clear_error_before_tensorflow(tmp_path):
     """Nothing on disk, and the download cannot connect (a proxy on a closed port cuts this process off for real)."""
     keras_home = tmp_path / "keras"
@@ -518,6 +521,7 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
     return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
+@pytest.mark.slow
 def test_report_on_an_immutable_or_read_only_sweep_with_tables_changes_nothing_and_says_so(tmp_path):
     """A sweep reported before (its lock file and tables exist), then made immutable, or put on a read-only mount."""
     sweep_dir = tmp_path / "sweep"

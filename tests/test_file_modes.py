@@ -39,6 +39,7 @@ def _under_umask(mask: int):
     return lambda: os.umask(mask)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
 def test_atomic_writes_and_plots_follow_the_umask(tmp_path, mask, mode):
     result = subprocess.run([sys.executable, "-c", WRITE_EVERY_KIND, str(tmp_path)], preexec_fn=_under_umask(mask),

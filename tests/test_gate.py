@@ -65,6 +65,7 @@ def test_the_gate_fails_on_a_045_drop_between_one_run_sweeps(tmp_path):
     assert "cell=gru" in out and f"worse ({label('delta_accuracy')} -0.4500 [" in out and "test mcnemar" in out
 
 
+@pytest.mark.slow
 def test_the_gate_fails_on_every_setting_b_lost(tmp_path):
     a = _sweep(tmp_path / "a", [("gru", 0.9, "ok"), ("lstm", 0.9, "ok"), ("simple_rnn", 0.9, "ok")])
     b = _sweep(tmp_path / "b", [("gru", 0.9, "ok"), ("lstm", None, None), ("simple_rnn", None, "failed")])

@@ -3,6 +3,7 @@ clicked in headless Chromium, no script runs and no link leaves the sweep folder
 
 from __future__ import annotations
 
+import pytest
 from browser import click_every_link
 from helpers.cli import run_cli
 
@@ -13,6 +14,7 @@ HOSTILE_NAMES = ['javascript:alert(9)<!--', '"><img src=x onerror=alert(8)>', "<
                  "%2e%2e", "' onmouseover='alert(5)", "plain"]
 
 
+@pytest.mark.slow
 def test_script_like_folder_names_never_run_nor_lead_out_of_the_sweep(tmp_path, browser):
     sweep = tmp_path / "sweep"
     for units, name in enumerate(HOSTILE_NAMES, start=4):

@@ -171,12 +171,14 @@ def _modules_of(folder: str) -> list[str]:
     return sorted(_module_name(path) for path in (PACKAGE / folder).glob("*.py"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("folder", TENSORFLOW_FREE)
 def test_importing_a_folder_outside_train_loads_no_tensorflow(folder):
     loaded = _loaded_by_each_folder()[folder]
     assert loaded == "", f"importing rnn_sweep.{folder} loaded {loaded}"
 
 
+@pytest.mark.slow
 def test_the_command_line_entry_loads_no_tensorflow():
     result = subprocess.run([sys.executable, "-c", "import sys, rnn_sweep.cli, rnn_sweep.launch.job; "
                              "print('tensorflow' in sys.modules)"], capture_output=True, text=True, timeout=120)

@@ -151,6 +151,7 @@ def _every_bad_value() -> list[list[str]]:
     return lines
 
 
+@pytest.mark.slow
 def test_every_fix_an_error_suggests_is_accepted():
     """For every rule in the schema a value that breaks it, and the fix its error suggests, tried for real: each
     line composed the way preflight composes a sweep's jobs (Hydra once per group choice) and validated."""

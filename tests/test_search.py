@@ -150,6 +150,7 @@ def test_a_parallel_search_prunes_hopeless_trials_and_logs_hparams(tmp_path, mni
     assert {"best_val_accuracy", "epoch_seconds"} <= set(session.Tags()["tensors"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("space", "named"), [
     (("model.unitz=choice(4,8)",), "model.unitz"),
     (("optimizer.learning_rate=interval(0.1,0.01)",), "above its high end"),
@@ -184,6 +185,7 @@ def test_plain_runs_and_compare_never_import_optuna(tmp_path, mnist_path):
     assert compare.returncode in (0, 1) and "OPTUNA-NOT-IMPORTED" in compare.stdout, compare.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_hydra_finds_the_sweeper_in_an_installed_wheel_without_importing_optuna(tmp_path):
     source = tmp_path / "source"
     source.mkdir()

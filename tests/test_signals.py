@@ -206,6 +206,7 @@ def test_a_stop_while_tensorflow_calls_into_python_waits_for_the_steps_end(tmp_p
     assert done.returncode == 0 and "stopped 10 of 10 fits" in done.stdout, done.stdout[-2000:] + done.stderr[-4000:]
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_report_leaves_every_file_of_one_report_and_says_so(tmp_path):
     """Stopped once results.csv is rewritten: the plots and the page are finished before it exits, never stale."""
     sweep_dir = tmp_path / "sweep"

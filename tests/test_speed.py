@@ -232,6 +232,7 @@ main(sys.argv[1:])
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [["hydra.run.dir=run"], ["-m", "model=simple_rnn,gru", "hydra.sweep.dir=sweep"]])
 def test_a_command_starts_training_without_importing_the_report(command, tmp_path, mnist_path):
     """The report's modules take over a second to import: a run never uses them, a sweep only at its end."""

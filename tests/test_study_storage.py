@@ -32,6 +32,7 @@ DAMAGE = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", DAMAGE, ids=list(DAMAGE))
 def test_a_damaged_study_file_is_a_clear_error_before_any_job(tmp_path, monkeypatch, mnist_path, case):
     name, damage, what = DAMAGE[case]
@@ -52,6 +53,7 @@ def test_a_damaged_study_file_is_a_clear_error_before_any_job(tmp_path, monkeypa
     assert sorted(path.name for path in sweep_dir.iterdir()) == ["0", name]  # no job, no other study file
 
 
+@pytest.mark.slow
 def test_job_folders_without_their_study_are_an_error_not_a_new_study(tmp_path, monkeypatch, mnist_path):
     """An emptied journal (or none) beside job folders would start a study that trains them again from 0."""
     monkeypatch.setenv("RNN_SWEEP_DATA", mnist_path)
@@ -69,6 +71,7 @@ def test_job_folders_without_their_study_are_an_error_not_a_new_study(tmp_path, 
         assert str(sweep_dir / "optuna.journal") in error and "TENSORFLOW-NOT-IMPORTED" in result.stdout
 
 
+@pytest.mark.slow
 def test_an_unreachable_database_is_a_clear_error(tmp_path, monkeypatch, mnist_path):
     monkeypatch.setenv("RNN_SWEEP_DATA", mnist_path)
     url = "postgresql://nobody@127.0.0.1:1/none"  # port 1: nothing listens there

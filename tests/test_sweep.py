@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from helpers.cli import run_cli, run_probe
 from helpers.config import compose_config
+from helpers.shared import made_once
 
 from rnn_sweep.launch.preflight import expand_jobs
 from rnn_sweep.record.columns import CONTRACT_COLUMNS
@@ -30,12 +31,16 @@ def _results(sweep_dir: Path) -> pd.DataFrame:
     return pd.read_csv(sweep_dir / "results.csv")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def grid_sweep(tmp_path_factory, mnist_path) -> tuple[Path, subprocess.CompletedProcess]:
     """One 3-cell x 2-size sweep, trained once for the tests below; those that change it work on a copy."""
-    cwd = tmp_path_factory.mktemp("grid")
-    result = run_cli(*GRID, cwd=cwd, data=mnist_path)
-    return _sweep_dir(cwd), result
+
+    def make(cwd: Path) -> None:
+        result = run_cli(*GRID, cwd=cwd, data=mnist_path)
+        (cwd / "command.json").write_text(json.dumps([result.args, result.returncode, result.stdout, result.stderr]))
+
+    cwd = made_once(tmp_path_factory, "grid_sweep", make)
+    return _sweep_dir(cwd), subprocess.CompletedProcess(*json.loads((cwd / "command.json").read_text()))
 
 
 @pytest.fixture

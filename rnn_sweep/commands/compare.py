@@ -32,6 +32,7 @@ from rnn_sweep.record.columns import (
     RACE_FILE_COLUMNS,
     SETTING_COLUMNS,
     label,
+    setting_text,
     show,
 )
 from rnn_sweep.report.html import write_comparison_page
@@ -258,4 +259,4 @@ def _ratio(row: pd.Series) -> str:
 
 
 def _describe(rows: pd.DataFrame, keys: list[str]) -> list[str]:
-    return [" ".join(f"{key}={row[key]}" for key in keys) for _, row in rows.iterrows()]
+    return [setting_text(row, keys) for _, row in rows.iterrows()]

@@ -6,6 +6,7 @@ validation (rnn_sweep.config.validate) reads the rules attached to the fields he
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-from rnn_sweep.config.cells import CELLS, cell_entries, resolve
+from rnn_sweep.config.cells import CELLS, Cell, cell_entries, resolve
 
 AUTO = "auto"
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
@@ -309,10 +310,16 @@ LATER_KEYS = {"model.output_layers": 1, "train.first_eval_step": None}
 
 
 def register() -> None:
-    """Make the schemas visible to Hydra, which the YAML files in conf/ extend by name."""
+    """Make the schemas visible to Hydra, which the YAML files in conf/ extend by name: once per set of registered
+    cells, as storing turns every dataclass into a config again (about 50 ms each time)."""
+    _register(tuple(cell_entries()))
+
+
+@functools.cache
+def _register(cells: tuple[Cell, ...]) -> None:
     store = ConfigStore.instance()
     store.store(group="schema", name="config", node=Config)
-    for cell in cell_entries():
+    for cell in cells:
         store.store(group="schema/model", name=cell.name, node=resolve(cell.schema))
     for name, schema in OPTIMIZER_SCHEMAS.items():
         store.store(group="schema/optimizer", name=name, node=schema)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -263,6 +264,11 @@ def label(name: str) -> str:
 def show(name: str, value: object) -> str:
     """A value of column `name` as tables and pages write it (`-` for nothing)."""
     return (column(name) or Column(name, "text", "setting")).show(value)
+
+
+def setting_text(row: Mapping[str, object], keys: Iterable[str]) -> str:
+    """A setting as one types it, `cell=gru units=32`, each value as its column shows it (`all`: no key varies)."""
+    return " ".join(f"{key}={show(key, row[key])}" for key in keys) or "all"
 
 
 def shown_in(view: str) -> list[Column]:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from rnn_sweep.record.columns import ACCURACY
+from rnn_sweep.record.columns import ACCURACY, setting_text
 from rnn_sweep.record.fold import counted
 
 DEFAULT_MARGIN = 0.002  # the accuracy difference that does not matter (the race sweeper's default too)
@@ -111,10 +111,6 @@ class Recommendation:
         return lines
 
 
-def setting_label(row: pd.Series, keys: list[str]) -> str:
-    return " ".join(f"{key}={row[key]}" for key in keys)
-
-
 def recommend(results: pd.DataFrame, summary: pd.DataFrame, keys: list[str],
               margin: float = DEFAULT_MARGIN) -> Recommendation:
     """The fastest setting shown equivalent to the most accurate one within `margin`, from the runs that count;
@@ -127,7 +123,7 @@ def recommend(results: pd.DataFrame, summary: pd.DataFrame, keys: list[str],
     accuracies = {index: _accuracies(runs, row, keys) for index, row in usable.iterrows()}
     shown_keys = [key for key in keys if summary[key].nunique(dropna=True) > 1] or keys
     best = usable[ACCURACY_MEAN].astype(float).idxmax()
-    best_label, best_n = setting_label(usable.loc[best], shown_keys), int(usable.loc[best, "n"])
+    best_label, best_n = setting_text(usable.loc[best], shown_keys), int(usable.loc[best, "n"])
     faster = usable[usable[EPOCH_TIME] < usable.loc[best, EPOCH_TIME]].sort_values(EPOCH_TIME)
     if faster.empty:
         return Recommendation(margin, best_label, best_n, best_label, reason="is also the fastest")
@@ -135,14 +131,14 @@ def recommend(results: pd.DataFrame, summary: pd.DataFrame, keys: list[str],
     shown = [(index, p) for index, p in tested if p < ALPHA]
     if shown:
         index, p = shown[0]  # `faster` is sorted by epoch time: the first shown is the fastest
-        return Recommendation(margin, best_label, best_n, setting_label(usable.loc[index], shown_keys), p)
+        return Recommendation(margin, best_label, best_n, setting_text(usable.loc[index], shown_keys), p)
     closest = sorted(tested, key=lambda item: (math.isnan(item[1]), item[1]))[:CANDIDATES]
     candidates = []
     for index, p in closest:
         values, top = accuracies[index], accuracies[best]
         sd = math.sqrt((np.var(values, ddof=1) + np.var(top, ddof=1)) / 2)
         difference = float(np.mean(values) - np.mean(top))
-        candidates.append(Candidate(setting_label(usable.loc[index], shown_keys), len(values), difference, p,
+        candidates.append(Candidate(setting_text(usable.loc[index], shown_keys), len(values), difference, p,
                                     seeds_to_decide(sd, difference, margin)))
     return Recommendation(margin, best_label, best_n, None, candidates=candidates)
 

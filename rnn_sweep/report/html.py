@@ -40,12 +40,13 @@ from rnn_sweep.record.columns import (
     TRIAL_OVERRIDES,
     column,
     label,
+    setting_text,
     show,
     shown_in,
 )
 from rnn_sweep.record.fold import not_ok
 from rnn_sweep.report.effects import LOG_METRICS, METRICS
-from rnn_sweep.report.frontier import ACCURACY_MEAN, EPOCH_TIME, frontier, setting_label
+from rnn_sweep.report.frontier import ACCURACY_MEAN, EPOCH_TIME, frontier
 from rnn_sweep.report.summary import setting_keys
 
 if TYPE_CHECKING:
@@ -139,7 +140,7 @@ def _frontier(tables: SweepTables) -> Markup | None:
     best = usable[frontier(usable)].sort_values(EPOCH_TIME)
     frame = best[["n", ACCURACY_MEAN, "test_accuracy_ci_low", "test_accuracy_ci_high", EPOCH_TIME,
                   "epoch_seconds_iqr"]]
-    return _html(_labelled(frame.assign(setting=[setting_label(row, shown) for _, row in best.iterrows()])
+    return _html(_labelled(frame.assign(setting=[setting_text(row, shown) for _, row in best.iterrows()])
                            [["setting", *frame.columns]]))
 
 
@@ -223,7 +224,7 @@ def _race(folder: Path) -> Markup | None:
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError):
         return None
     settings = [name for name in race.columns if name not in RACE_FILE_COLUMNS]
-    labels = [" ".join(f"{key}={row[key]}" for key in settings) or "all" for _, row in race.iterrows()]
+    labels = [setting_text(row, settings) for _, row in race.iterrows()]
     race = race.assign(setting=labels,
                        cell=[f"{show(ACCURACY, row.mean)} [{show(ACCURACY, row.ci_low)}, {show(ACCURACY, row.ci_high)}]"
                              f" n={row.n} {row.state}" if pd.notna(row.ci_low)
@@ -333,4 +334,4 @@ def _plots(folder: Path) -> list[dict[str, str]]:
 
 
 def _describe(rows: pd.DataFrame, keys: list[str]) -> list[str]:
-    return [" ".join(f"{key}={row[key]}" for key in keys) for _, row in rows.iterrows()]
+    return [setting_text(row, keys) for _, row in rows.iterrows()]

@@ -9,6 +9,7 @@ and each entry gives its values.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +20,7 @@ from matplotlib.figure import Figure
 from rnn_sweep.record.columns import ACCURACY, HISTORY_FILE, RACE_CSV, RACE_FILE_COLUMNS, column, label, show
 from rnn_sweep.record.fold import counted, steady_epoch_seconds
 from rnn_sweep.record.result_files import read_result
-from rnn_sweep.report.frontier import ACCURACY_MEAN, EPOCH_TIME, frontier, runs_of, setting_label
+from rnn_sweep.report.frontier import ACCURACY_MEAN, EPOCH_TIME, frontier, runs_of
 from rnn_sweep.report.summary import setting_keys
 from rnn_sweep.stats.intervals import accuracy_interval
 
@@ -134,7 +135,7 @@ def _accuracy_vs_epoch_seconds(ok: pd.DataFrame, summary: pd.DataFrame, sweep_di
         axes.errorbar([seconds], [accuracy], xerr=[[seconds - low], [high - seconds]],
                       yerr=[[0 if pd.isna(half) else half]] * 2, marker="o", capsize=3,
                       color="#a40000" if on_frontier[index] else "#777777")
-        axes.annotate(setting_label(row, shown), (seconds, accuracy), textcoords="offset points", xytext=(6, 4),
+        axes.annotate(_settings_text(row, tuple(shown)), (seconds, accuracy), textcoords="offset points", xytext=(6, 4),
                       fontsize="x-small")
     best = summary[on_frontier].sort_values(EPOCH_TIME)
     axes.plot(best[EPOCH_TIME], best[ACCURACY_MEAN], color="#a40000", linestyle="--", marker="o", markersize=12,
@@ -213,7 +214,7 @@ def _race_intervals(ok: pd.DataFrame, sweep_dir: Path) -> Figure | None:
         return None
     race = pd.read_csv(path)
     settings = [column for column in race.columns if column not in RACE_FILE_COLUMNS]
-    race["setting"] = [" ".join(f"{key}={row[key]}" for key in settings) or "all" for _, row in race.iterrows()]
+    race["setting"] = [_line_label(settings, tuple(row[settings])) or "all" for _, row in race.iterrows()]
     figure = Figure(figsize=(7, 4), layout="constrained")
     axes = figure.subplots()
     names = list(dict.fromkeys(race["setting"]))
@@ -226,7 +227,7 @@ def _race_intervals(ok: pd.DataFrame, sweep_dir: Path) -> Figure | None:
     axes.set(xlabel="round", ylabel=f"{label(ACCURACY)} mean [repeated CI]", title="race: each setting until decided")
     axes.xaxis.get_major_locator().set_params(integer=True)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize="small")
+    axes.legend(fontsize="small", title=_legend_title(settings) or None, title_fontsize="small")
     return figure
 
 
@@ -245,7 +246,7 @@ def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _settings_text(record: dict, settings: tuple[str, ...]) -> str:
+def _settings_text(record: Mapping[str, object], settings: tuple[str, ...]) -> str:
     """A run's settings as a line of text: a number after its column's label (`batch size 64`), as the page lists
     what every run shares; a text value (`gru`, `adam`) names itself."""
     return ", ".join(_setting_text(name, record.get(name)) for name in settings)

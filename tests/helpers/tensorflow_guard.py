@@ -4,6 +4,8 @@ Loading TensorFlow takes seconds and means something trains or builds a model, w
 session that runs no `slow` test (`pytest -m "not slow"`, or a selection of unmarked tests), the first collected
 module or test after which TensorFlow is in sys.modules fails the session, named in the summary. A session that
 runs slow tests is not checked: they load TensorFlow themselves.
+
+Under pytest-xdist each worker watches its own interpreter and hands what it saw to the controller, which decides.
 """
 
 from __future__ import annotations
@@ -35,12 +37,22 @@ class TensorflowGuard:
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
         self._note(nodeid)
 
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if hasattr(session.config, "workeroutput"):  # an xdist worker: the controller decides
+            session.config.workeroutput["tensorflow_guard"] = {"active": self.active, "loaded_by": self.loaded_by}
+        elif self._failed() and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error) -> None:
+        """On the xdist controller, which runs no test itself: a worker's session is the controller's to judge."""
+        seen = getattr(node, "workeroutput", {}).get("tensorflow_guard")
+        if seen:  # every worker collects the same tests, so each says whether the session is the fast tier
+            self.active = seen["active"]
+            self.loaded_by = self.loaded_by or seen["loaded_by"]
+
     def _failed(self) -> bool:
         return self.active and self.loaded_by is not None
-
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self._failed() and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if self._failed():
