@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from rnn_sweep.record.columns import (
     Column,
     ColumnValueError,
     _c,
+    column,
     extra_settings,
     lists_as_json,
     read_table,
@@ -161,3 +163,26 @@ def test_lists_in_a_table_are_written_as_json_any_reader_parses():
 ])
 def test_every_value_is_shown_as_its_column_writes_it_and_a_missing_one_as_a_dash(name, value, shown):
     assert show(name, value) == shown
+
+
+def test_a_value_is_shown_the_same_where_pandas_was_never_loaded(monkeypatch):
+    """A run's summary box is printed without pandas (under a memory limit it may not load): NaN is still a dash."""
+    monkeypatch.delitem(sys.modules, "pandas")
+    assert show("test_accuracy", float("nan")) == "-" and show("overrides", None) == "-"
+    assert show("test_accuracy", 0.5) == DECLARED["test_accuracy"].fmt.format(0.5)
+
+
+def test_a_statistic_of_a_column_is_that_column_under_its_own_name():
+    """`units_a` (compare's A side) keeps the int kind of `units`; a spread keeps its column's role; a name that only
+    looks derived (`dropout_sd`, a swept key without a column) has no column."""
+    for name in ("units_a", "test_accuracy_sd", "epoch_seconds_ratio"):
+        found = column(name)
+        assert found.name == name and found.role == column(name.rsplit("_", 1)[0]).role
+    assert column("units_a").kind == "int" and column("test_accuracy_sd").kind == "float"
+    assert column("dropout_sd") is None and column("model.dropout_mean") is None
+
+
+def test_every_declared_column_after_one_without_a_declaration_gets_its_kind():
+    frame = typed(pd.DataFrame({"model.dropout": ["0.1"], "units": ["8"], "run_dir": [0], "seed": ["2"]}))
+    assert str(frame["units"].dtype) == "Int64" and frame["run_dir"].tolist() == ["0"]
+    assert str(frame["seed"].dtype) == "Int64" and frame["model.dropout"].tolist() == ["0.1"]

@@ -9,13 +9,14 @@ from helpers.config import compose_config
 from omegaconf import OmegaConf, open_dict
 
 from rnn_sweep.config.validate import validate
-from rnn_sweep.errors import ConfigError
+from rnn_sweep.errors import ConfigError, NoRoomForRecord
 from rnn_sweep.record.columns import HYDRA_DIR, RESULT_FILE
 from rnn_sweep.record.identity import config_hash, job_identity
 from rnn_sweep.record.result_files import new_record, write_result
 from rnn_sweep.sweep.folder_index import DAMAGED, FolderIndex
 from rnn_sweep.sweep.resume import (
     RESOLVER,
+    finished_records,
     finished_result,
     job_dir,
     register_resolver,
@@ -31,11 +32,14 @@ def _typed(*overrides: str):
     return validate(compose_config(*overrides))
 
 
-def _folder_of(sweep, name: object = 0, *overrides: str) -> str:
-    """The folder `job_dir` gives the job of `overrides` (JOB by default) numbered `name` in `sweep`."""
+def _folder_of(sweep, name: object = 0, *overrides: str, **root_keys: object) -> str:
+    """The folder `job_dir` gives the job of `overrides` (JOB by default) numbered `name` in `sweep`; `root_keys`:
+    top-level keys of the composed config set beside them (`hydra` gets the sweep folder added)."""
     root = compose_config(*(overrides or JOB))
     with open_dict(root):
-        root.hydra = {"sweep": {"dir": str(sweep)}}
+        root.hydra = {**root_keys.pop("hydra", {}), "sweep": {"dir": str(sweep)}}
+        for key, value in root_keys.items():
+            root[key] = value
     return job_dir(name, _root_=root)
 
 
@@ -181,3 +185,32 @@ def test_the_resolver_is_registered_under_its_name(tmp_path):
     with open_dict(cfg):
         cfg.hydra = {"sweep": {"dir": str(tmp_path)}, "name": "${" + RESOLVER + ":4}"}
     assert cfg.hydra.name == "4"
+
+
+def test_a_job_whose_config_tells_no_identity_gets_an_invalid_folder_of_its_own(tmp_path):
+    """A value that is an interpolation again once resolved (an escaped one) and names nothing: no identity at all."""
+    nowhere = {"note": "\\${nowhere}"}
+    assert _folder_of(tmp_path, 0, **nowhere) == "0"
+    _record(tmp_path / "0")
+    assert _folder_of(tmp_path, 0, **nowhere) == "0-invalid"
+    _record(tmp_path / "0-invalid", *OTHER)
+    assert _folder_of(tmp_path, 0, **nowhere) == "0-invalid-2"
+
+
+@pytest.mark.parametrize(("root_keys", "job"), [({"hydra": {"job": {"num": 5}}}, 5), ({}, 0)],
+                         ids=["hydra's number", "no number: its folder's name"])
+def test_a_job_folder_that_cannot_be_made_is_one_line_naming_the_job(tmp_path, root_keys, job):
+    (tmp_path / "0").write_text("a file where the job's folder would go")
+    with pytest.raises(NoRoomForRecord) as error:
+        _folder_of(tmp_path, 0, **root_keys)
+    assert str(error.value) == (f"job {job} not run: its folder {tmp_path / '0'} could not be made (File exists), so "
+                                "not even its record could be written")
+
+
+def test_finished_records_are_the_ok_ones_by_identity_wherever_they_lie(tmp_path):
+    done = _record(tmp_path / "0")
+    other = _record(tmp_path / "deep" / "3", *OTHER)
+    _record(tmp_path / "1", "model=gru", "model.units=16", "seed=0", status="failed")
+    (tmp_path / "2").mkdir()
+    (tmp_path / "2" / RESULT_FILE).write_text("{ not json")  # damaged: not a finished job
+    assert finished_records(tmp_path) == {config_hash(_typed(*JOB)): done, config_hash(_typed(*OTHER)): other}
