@@ -25,6 +25,7 @@ from rnn_sweep.record.columns import (
     extra_settings,
     lists_as_json,
     read_table,
+    setting_text,
     show,
     typed,
 )
@@ -186,3 +187,11 @@ def test_every_declared_column_after_one_without_a_declaration_gets_its_kind():
     frame = typed(pd.DataFrame({"model.dropout": ["0.1"], "units": ["8"], "run_dir": [0], "seed": ["2"]}))
     assert str(frame["units"].dtype) == "Int64" and frame["run_dir"].tolist() == ["0"]
     assert str(frame["seed"].dtype) == "Int64" and frame["model.dropout"].tolist() == ["0.1"]
+
+
+def test_a_setting_is_written_as_one_types_it_each_value_in_its_columns_format():
+    row = {"cell": "gru", "units": 32, "learning_rate": 0.00101, "model.dropout": None}
+    assert setting_text(row, ["cell", "units"]) == "cell=gru units=32"
+    rate = DECLARED["learning_rate"].fmt.format(0.00101)
+    assert setting_text(row, ["learning_rate", "model.dropout"]) == f"learning_rate={rate} model.dropout=-"
+    assert setting_text(row, []) == "all"  # nothing varies: the one setting there is
