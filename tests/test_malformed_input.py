@@ -54,6 +54,9 @@ _TINY = ["model.units=4", "train.epochs=1", "data.limit_train=300", "data.limit_
     ("args", "expected"),
     [
         (["+model.foo=1"], ["Unknown config key 'model.foo'", "units"]),
+        (["-m", "seed=${hydra.job.num}", "model=gru,lstm"], ["seed=${hydra.job.num}: ", "'hydra.job.num' not found",
+                                                             "`hydra.*`", "seeds=N"]),
+        (["model.units=${nowhere.x}"], ["model.units=${nowhere.x}: ", "'nowhere.x' not found", "${oc.env:NAME}"]),
         (["+train.bogus=3"], ["Unknown config key 'train.bogus'", "batch_size"]),
         (["+foo=1"], ["Unknown config key 'foo'", "model, optimizer"]),
         (["optimizer.learning_rate=nan"], ["optimizer.learning_rate=nan", "a finite number > 0"]),

@@ -9,11 +9,18 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
+from omegaconf.errors import (
+    ConfigAttributeError,
+    ConfigKeyError,
+    InterpolationKeyError,
+    OmegaConfBaseException,
+    ValidationError,
+)
 
 from rnn_sweep.config.cells import CELLS, Cell, cell_entry, resolve
 from rnn_sweep.config.schema import (
@@ -44,6 +51,8 @@ def validate(cfg: DictConfig) -> DictConfig:
         # As plain data: a composed config is typed already and would bring an added key (`+model.foo=1`) along.
         typed = OmegaConf.merge(schema, OmegaConf.create(given))
         OmegaConf.resolve(typed)
+    except InterpolationKeyError as error:  # OmegaConf.resolve does not say which key held it
+        raise _unresolved(error, given) from None
     except OmegaConfBaseException as error:
         raise explain_omegaconf_error(error, typed_node=schema) from None
     _check_rules(typed, prefix="")
@@ -185,6 +194,30 @@ def explain_omegaconf_error(error: OmegaConfBaseException, typed_node: DictConfi
             f"Invalid value for '{key}': {_first_line(error)}. `rnn-sweep --cfg job` shows the key's current value."
         )
     return ConfigError(f"Invalid config at '{key}': {_first_line(error)}")
+
+
+def _unresolved(error: InterpolationKeyError, given: dict[str, Any]) -> ConfigError:
+    """Name the key whose interpolation points nowhere, and what one may point to (Hydra's `hydra.*` keys, which a
+    Hydra user reaches for first, are not part of a job's config)."""
+    missing = re.search(r"'([^']+)'", str(error))
+    target = missing.group(1) if missing else ""
+    holders = [f"{key}={value}" for key, value in _leaves(given) if isinstance(value, str) and "${" in value
+               and (not target or target in value)]
+    return ConfigError(
+        f"{', '.join(holders) or 'An interpolation'}: {_first_line(error)}. An interpolation in a job's config may "
+        "name another of its keys (`${model.units}`) or an environment variable (`${oc.env:NAME}`), not Hydra's own "
+        "keys (`hydra.*`), which are no part of it; for one seed per job, sweep `seeds=N`."
+    )
+
+
+def _leaves(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    leaves = []
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            leaves += _leaves(value, f"{prefix}{key}.")
+        else:
+            leaves.append((f"{prefix}{key}", value))
+    return leaves
 
 
 def _first_line(error: BaseException) -> str:
