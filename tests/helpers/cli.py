@@ -18,6 +18,7 @@ import importlib.abc
 import io
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -28,6 +29,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -187,6 +189,15 @@ class _WarmCli:
             return subprocess.CompletedProcess(command, code, out.read().decode(errors="replace"),
                                                err.read().decode(errors="replace"))
 
+    def start(self, args: list[str], cwd: Path, env: dict[str, str]) -> WarmProcess:
+        request = json.dumps({"args": args, "cwd": str(cwd), "env": env, "session": True}).encode() + b"\n"
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        connection.connect(self.socket)
+        # Files, not pipes: no output can block the command. Closed with the handle.
+        out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()  # noqa: SIM115
+        socket.send_fds(connection, [request], [out.fileno(), err.fileno()])
+        return WarmProcess([sys.executable, "-m", "rnn_sweep", *args], connection, out, err)
+
     def close(self) -> None:
         self.server.kill()
         self.server.wait()
@@ -194,15 +205,75 @@ class _WarmCli:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+class WarmProcess:
+    """A command forked from the warm CLI in a process group of its own, with the part of subprocess.Popen's interface
+    the tests use: pid, returncode, poll, wait, send_signal, kill, communicate (text)."""
+
+    def __init__(self, args: list[str], connection: socket.socket, out: IO[bytes], err: IO[bytes]) -> None:
+        self.args, self._connection, self._out, self._err = args, connection, out, err
+        self._received = b""
+        self.returncode: int | None = None
+        self.pid = int(self._line(None))
+
+    def _line(self, timeout: float | None) -> str | None:
+        """The server's next line, or None if none came within `timeout` seconds (None: wait for it)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self._received:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not select.select([self._connection], [], [], left)[0]:
+                return None
+            chunk = self._connection.recv(64)
+            if not chunk:
+                raise RuntimeError(f"the warm CLI stopped answering about {self.args}")
+            self._received += chunk
+        line, self._received = self._received.split(b"\n", 1)
+        return line.decode()
+
+    def poll(self) -> int | None:
+        self._ended(0)
+        return self.returncode
+
+    def _ended(self, timeout: float | None) -> bool:
+        if self.returncode is None and (line := self._line(timeout)) is not None:
+            self.returncode = int(line)
+            self._connection.close()
+        return self.returncode is not None
+
+    def wait(self, timeout: float | None = None) -> int:
+        if not self._ended(timeout):
+            raise subprocess.TimeoutExpired(self.args, timeout)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, str]:
+        self.wait(timeout)
+        return tuple(_read_all(file) for file in (self._out, self._err))
+
+
+def _read_all(file: IO[bytes]) -> str:
+    file.seek(0)
+    return file.read().decode(errors="replace")
+
+
 @functools.cache
 def _warm_cli() -> _WarmCli:
     return _WarmCli()
 
 
-def start_cli(*args: str, cwd: Path, data: str | None = None, env: dict[str, str] | None = None) -> subprocess.Popen:
+def start_cli(*args: str, cwd: Path, data: str | None = None, env: dict[str, str] | None = None):
     """`python -m rnn_sweep ARGS` started in its own process group (as a shell starts a command), to send signals to;
-    `env`: variables set for it beyond cli_env's."""
-    return _start([sys.executable, "-m", "rnn_sweep", *args], cwd, {**cli_env(data), **(env or {})})
+    `env`: variables set for it beyond cli_env's. Forked from the warm CLI, like run_cli's commands, unless
+    RNN_SWEEP_TESTS_FRESH=1: the handle has what the tests use of subprocess.Popen's."""
+    environment = {**cli_env(data), **(env or {})}
+    if os.environ.get("RNN_SWEEP_TESTS_FRESH") == "1":
+        return _start([sys.executable, "-m", "rnn_sweep", *args], cwd, environment)
+    return _warm_cli().start(list(args), cwd, environment)
 
 
 def _start(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:

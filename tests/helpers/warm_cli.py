@@ -3,11 +3,12 @@ for each command, which then runs exactly as `python -m rnn_sweep ARGS` would, i
 environment, writing to the test's own pipes. Each command that trains thus skips the 5 to 8 s a fresh interpreter
 spends importing Python, Hydra and TensorFlow, most of the slow tier's time.
 
-Run as a script, it serves one command at a time on the Unix socket named by its argument (tests/helpers/cli.py
-starts it once per test session). A request is one JSON line (args, cwd, env) with the command's stdout and stderr
-as file descriptors beside it; the answer is the child's pid, then its exit status as subprocess gives it
-(negative: the signal that ended it). The tests whose subject is a fresh process (start-up logs, what a command
-imports, memory limits) start one as before.
+Run as a script, it serves commands on the Unix socket named by its argument (tests/helpers/cli.py starts it once
+per test session), each watched by a process of its own, so several can run at once. A request is one JSON line
+(args, cwd, env, and `session`: start the command in a session and process group of its own, as a shell does) with
+the command's stdout and stderr as file descriptors beside it; the answer is the command's pid, then its exit status
+as subprocess gives it (negative: the signal that ended it). The tests whose subject is a fresh process (start-up
+logs, what a command imports, signals during start-up, memory limits) start one as before.
 """
 
 from __future__ import annotations
@@ -73,16 +74,34 @@ def _serve(path: str) -> None:
             while not message.endswith(b"\n"):
                 message += connection.recv(1 << 16)
             request = json.loads(message.decode())
-            pid = os.fork()
-            if pid == 0:
+            if os.fork() == 0:  # one watcher per command, so commands can run side by side
                 server.close()
-                connection.close()
-                _run_command(request, *descriptors)
+                _watch(request, connection, descriptors)
             for descriptor in descriptors:
                 os.close(descriptor)
-            _answer(connection, pid)
-            _, status = os.waitpid(pid, 0)
-            _answer(connection, -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
+        _reap_watchers()
+
+
+def _watch(request: dict, connection: socket.socket, descriptors: list[int]) -> None:
+    """In a watcher process: fork the command, tell its pid, wait for it, tell how it ended, and exit."""
+    pid = os.fork()
+    if pid == 0:
+        connection.close()
+        if request.get("session"):
+            os.setsid()  # its own process group, as a shell starts a command: Ctrl-C (killpg) reaches it alone
+        _run_command(request, *descriptors)
+    for descriptor in descriptors:
+        os.close(descriptor)
+    _answer(connection, pid)
+    _, status = os.waitpid(pid, 0)
+    _answer(connection, -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
+    os._exit(0)
+
+
+def _reap_watchers() -> None:
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
 
 
 def _answer(connection: socket.socket, number: int) -> None:
