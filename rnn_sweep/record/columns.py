@@ -264,7 +264,9 @@ def label(name: str) -> str:
 def show(name: str, value: object) -> str:
     """A value of column `name` as tables and pages write it (`-` for nothing); as text where it has no column."""
     found = column(name)
-    return found.show(value) if found else "-" if _missing(value) else str(value)
+    if found:
+        return found.show(value)
+    return "-" if _missing(value) else str(value)
 
 
 def setting_text(row: Mapping[str, object], keys: Iterable[str]) -> str:
