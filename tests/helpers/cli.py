@@ -170,30 +170,20 @@ class _WarmCli:
         atexit.register(self.close)
 
     def run(self, args: list[str], cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
-        command = [sys.executable, "-m", "rnn_sweep", *args]
-        request = json.dumps({"args": args, "cwd": str(cwd), "env": env}).encode() + b"\n"
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
-                socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
-            connection.connect(self.socket)
-            socket.send_fds(connection, [request], [out.fileno(), err.fileno()])
-            answers = connection.makefile("r")
-            pid = int(answers.readline())
-            connection.settimeout(timeout)
-            try:
-                code = int(answers.readline())
-            except TimeoutError:
-                os.kill(pid, signal.SIGKILL)
-                raise subprocess.TimeoutExpired(command, timeout) from None
-            out.seek(0)
-            err.seek(0)
-            return subprocess.CompletedProcess(command, code, out.read().decode(errors="replace"),
-                                               err.read().decode(errors="replace"))
+        process = self.start(args, cwd, env, session=False)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            raise
+        return subprocess.CompletedProcess(process.args, process.returncode, *process.communicate())
 
-    def start(self, args: list[str], cwd: Path, env: dict[str, str]) -> WarmProcess:
-        request = json.dumps({"args": args, "cwd": str(cwd), "env": env, "session": True}).encode() + b"\n"
+    def start(self, args: list[str], cwd: Path, env: dict[str, str], session: bool = True) -> WarmProcess:
+        """Fork the command; `session`: in a session and process group of its own, as a shell starts a command."""
+        request = json.dumps({"args": args, "cwd": str(cwd), "env": env, "session": session}).encode() + b"\n"
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         connection.connect(self.socket)
-        # Files, not pipes: no output can block the command. Closed with the handle.
+        # Files, not pipes: no output can block the command. Closed once communicate has read them.
         out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()  # noqa: SIM115
         socket.send_fds(connection, [request], [out.fileno(), err.fileno()])
         return WarmProcess([sys.executable, "-m", "rnn_sweep", *args], connection, out, err)
@@ -206,12 +196,13 @@ class _WarmCli:
 
 
 class WarmProcess:
-    """A command forked from the warm CLI in a process group of its own, with the part of subprocess.Popen's interface
-    the tests use: pid, returncode, poll, wait, send_signal, kill, communicate (text)."""
+    """A command forked from the warm CLI, with the part of subprocess.Popen's interface the tests use: pid,
+    returncode, poll, wait, send_signal, communicate (text)."""
 
     def __init__(self, args: list[str], connection: socket.socket, out: IO[bytes], err: IO[bytes]) -> None:
         self.args, self._connection, self._out, self._err = args, connection, out, err
         self._received = b""
+        self._output: tuple[str, str] | None = None
         self.returncode: int | None = None
         self.pid = int(self._line(None))
 
@@ -248,17 +239,17 @@ class WarmProcess:
         if self.returncode is None:
             os.kill(self.pid, signum)
 
-    def kill(self) -> None:
-        self.send_signal(signal.SIGKILL)
-
     def communicate(self, timeout: float | None = None) -> tuple[str, str]:
         self.wait(timeout)
-        return tuple(_read_all(file) for file in (self._out, self._err))
+        if self._output is None:
+            self._output = tuple(_read_all(file) for file in (self._out, self._err))
+        return self._output
 
 
 def _read_all(file: IO[bytes]) -> str:
-    file.seek(0)
-    return file.read().decode(errors="replace")
+    with file:
+        file.seek(0)
+        return file.read().decode(errors="replace")
 
 
 @functools.cache
@@ -266,7 +257,8 @@ def _warm_cli() -> _WarmCli:
     return _WarmCli()
 
 
-def start_cli(*args: str, cwd: Path, data: str | None = None, env: dict[str, str] | None = None):
+def start_cli(*args: str, cwd: Path, data: str | None = None,
+              env: dict[str, str] | None = None) -> subprocess.Popen | WarmProcess:
     """`python -m rnn_sweep ARGS` started in its own process group (as a shell starts a command), to send signals to;
     `env`: variables set for it beyond cli_env's. Forked from the warm CLI, like run_cli's commands, unless
     RNN_SWEEP_TESTS_FRESH=1: the handle has what the tests use of subprocess.Popen's."""
