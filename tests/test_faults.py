@@ -17,6 +17,7 @@ import pytest
 from helpers.cli import cli_env, communicate, run_cli, start_cli, wait_for, wait_until
 from helpers.fuzz import examples
 from helpers.runs import FAULTS_TINY as TINY
+from helpers.runs import TINY as SHARED_TINY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from places import fill_up, immutable, inodes_only, remount, tmpfs
@@ -498,8 +499,13 @@ def test_a_metric_that_is_not_a_number_is_a_named_error(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_copied_sweep_keeps_working_where_the_original_is_gone(two_sweeps, tmp_path):
-    original, other = two_sweeps
+def test_a_copied_sweep_keeps_working_where_the_original_is_gone(two_sweeps, tmp_path, mnist_path):
+    """The sweep is made here, not taken from two_sweeps: it is moved away for a while, and the run's other tests
+    read two_sweeps meanwhile."""
+    original, other = tmp_path / "made-here", two_sweeps[1]
+    made = run_cli("-m", "model=simple_rnn,gru", *SHARED_TINY, "seed=1", f"hydra.sweep.dir={original}",
+                   cwd=tmp_path, data=mnist_path)  # the grid of two_sweeps, which compare pairs it with
+    assert made.returncode == 0, made.stderr[-3000:]
     copy = tmp_path / "elsewhere" / "copied"
     shutil.copytree(original, copy)
     hidden = original.with_name(original.name + ".away")
