@@ -6,6 +6,7 @@ Helpers that are not fixtures (tiny-run settings, the CLI as a user runs it, com
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 from browser import chromium
 from helpers import cli, fuzz
 from helpers.cli import run_cli
-from helpers.runs import LEARNS, TINY
+from helpers.runs import LEARNS, SHARED_GRID, TINY
 from helpers.shared import made_once
 
 from rnn_sweep.data.loading import DataError, load_data, locate_data
@@ -161,6 +162,20 @@ def seed_sweeps(tmp_path_factory, mnist_path) -> tuple[Path, Path]:
 
     root = made_once(tmp_path_factory, "seed_sweeps", make)
     return root / "seeds-0-2", root / "seeds-10-12"
+
+
+@pytest.fixture(scope="session")
+def grid_sweep(tmp_path_factory, mnist_path) -> tuple[Path, subprocess.CompletedProcess]:
+    """One 3-cell x 2-size sweep (six graphs) in Hydra's default output folder, made once, with the command's exit
+    status and output; tests that rebuild, resume or grow it work on a copy."""
+
+    def make(cwd: Path) -> None:
+        result = run_cli(*SHARED_GRID, cwd=cwd, data=mnist_path)
+        (cwd / "command.json").write_text(json.dumps([result.args, result.returncode, result.stdout, result.stderr]))
+
+    cwd = made_once(tmp_path_factory, "grid_sweep", make)
+    (sweep_dir,) = (cwd / "outputs" / "sweeps").iterdir()
+    return sweep_dir, subprocess.CompletedProcess(*json.loads((cwd / "command.json").read_text()))
 
 
 @pytest.fixture(scope="session")

@@ -9,12 +9,11 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers.cli import cli_env, communicate, run_cli, start_cli, wait_for
+from helpers.cli import communicate, run_cli, start_cli, wait_for
 from helpers.runs import CLUSTER_TINY as TINY
 from places import inodes_only, tmpfs
 
@@ -31,64 +30,54 @@ def _records(sweep_dir: Path) -> list[dict]:
 
 @pytest.mark.slow
 @pytest.mark.cluster
-def test_a_sweep_through_slurm_writes_the_tables_of_a_local_run(tmp_path, slurm, mnist_path):
+def test_a_sweep_through_slurm_cancelled_with_scancel_resumes_to_the_tables_of_a_local_run(tmp_path, slurm,
+                                                                                           mnist_path):
+    """scancel after the first job ended: the cancelled jobs are interrupted rows; the resumed sweep trains only
+    them, on SLURM again, and ends with the numbers the same grid gives on this machine."""
     on_slurm, local = tmp_path / "slurm", tmp_path / "local"
-    for folder, launcher in ((on_slurm, SLURM), (local, ())):
-        result = run_cli("-m", *GRID, *TINY, *launcher, f"hydra.sweep.dir={folder}", cwd=tmp_path, data=mnist_path)
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-
-    tables = ("results.csv", "accuracy.csv", "timing.csv")
-    assert all((on_slurm / name).is_file() for name in tables)
-    slurm_results, local_results = (pd.read_csv(folder / "results.csv") for folder in (on_slurm, local))
-    assert list(slurm_results.columns) == list(local_results.columns)
-    assert list(slurm_results["status"]) == ["ok"] * 4
-    assert sorted(slurm_results["config_hash"]) == sorted(local_results["config_hash"])
-    # Deterministic tiny runs: the same numbers wherever they trained, so the accuracy table is the same file.
-    assert (on_slurm / "accuracy.csv").read_text() == (local / "accuracy.csv").read_text()
-    same = ["config_hash", "cell", "batch_size", "test_accuracy", "test_loss", "params"]
-    pd.testing.assert_frame_equal(slurm_results[same].sort_values("config_hash", ignore_index=True),
-                                  local_results[same].sort_values("config_hash", ignore_index=True))
-
-    records = _records(on_slurm)
-    assert {record["scheduler"] for record in records} == {"slurm"}
-    array_ids = {record["slurm_job_id"].split("_")[0] for record in records}
-    assert len(array_ids) == 1 and array_ids.pop().isdigit()
-    assert sorted(record["slurm_job_id"].split("_")[1] for record in records) == ["0", "1", "2", "3"]
-    assert {record["node"] for record in records} == {os.uname().nodename.split(".")[0]}
-    assert {record["threads"] for record in records} == {1}  # TensorFlow kept to the one CPU each job asked for
-    assert all(record["scheduler"] is None and record["slurm_job_id"] is None for record in _records(local))
-
-
-@pytest.mark.slow
-@pytest.mark.cluster
-def test_a_sweep_cancelled_with_scancel_resumes_where_it_stopped(tmp_path, slurm, mnist_path):
-    sweep_dir = tmp_path / "sweep"
-    sweep = ("-m", *GRID, *TINY, *SLURM, f"hydra.sweep.dir={sweep_dir}")
+    sweep = ("-m", *GRID, *TINY, *SLURM, f"hydra.sweep.dir={on_slurm}")
     first = start_cli(*sweep, cwd=tmp_path, data=mnist_path)
 
     def finished() -> list[dict]:
-        return [record for record in _records(sweep_dir) if record["status"] == "ok"]
+        return [record for record in _records(on_slurm) if record["status"] == "ok"]
 
     wait_for(finished, first, "finished job", timeout=180)
     subprocess.run(["scancel", finished()[0]["slurm_job_id"].split("_")[0]], check=True)
     stdout, stderr = communicate(first, timeout=180)
     assert first.returncode == 1, stdout[-3000:] + stderr[-3000:]
-    cut_short = pd.read_csv(sweep_dir / "results.csv")
+    cut_short = pd.read_csv(on_slurm / "results.csv")
     assert len(cut_short) == 4 and (cut_short["status"] == "ok").sum() < 4
     cancelled = cut_short[cut_short["status"] != "ok"]
     assert set(cancelled["status"]) == {"interrupted"}
     assert cancelled["error"].str.startswith("CANCELLED: SLURM ended job").all()
-    finished = {r["run_dir"]: r for r in _records(sweep_dir) if r["status"] == "ok"}
+    finished = {r["run_dir"]: r for r in _records(on_slurm) if r["status"] == "ok"}
 
-    again = subprocess.run([sys.executable, "-m", "rnn_sweep", *sweep], cwd=tmp_path, env=cli_env(mnist_path),
-                           capture_output=True, text=True, timeout=300, check=False)
+    again = run_cli(*sweep, cwd=tmp_path, data=mnist_path)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-    resumed = pd.read_csv(sweep_dir / "results.csv")
-    assert len(resumed) == 4 and set(resumed["status"]) == {"ok"}
-    assert resumed["config_hash"].is_unique
-    for record in _records(sweep_dir):
+    records = _records(on_slurm)
+    for record in records:
         if record["run_dir"] in finished:  # skipped: the record of the first sweep, untouched
             assert record == finished[record["run_dir"]]
+
+    result = run_cli("-m", *GRID, *TINY, f"hydra.sweep.dir={local}", cwd=tmp_path, data=mnist_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    slurm_results, local_results = (pd.read_csv(folder / "results.csv") for folder in (on_slurm, local))
+    assert list(slurm_results.columns) == list(local_results.columns)
+    assert list(slurm_results["status"]) == ["ok"] * 4 and slurm_results["config_hash"].is_unique
+    assert sorted(slurm_results["config_hash"]) == sorted(local_results["config_hash"])
+    # Deterministic tiny runs: the same numbers wherever they trained, so the accuracy table is the same file.
+    assert (on_slurm / "timing.csv").is_file()
+    assert (on_slurm / "accuracy.csv").read_text() == (local / "accuracy.csv").read_text()
+    same = ["config_hash", "cell", "batch_size", "test_accuracy", "test_loss", "params"]
+    pd.testing.assert_frame_equal(slurm_results[same].sort_values("config_hash", ignore_index=True),
+                                  local_results[same].sort_values("config_hash", ignore_index=True))
+
+    assert {record["scheduler"] for record in records} == {"slurm"}
+    job_ids = [re.fullmatch(r"(\d+)_(\d+)", record["slurm_job_id"]) for record in records]
+    assert all(job_ids) and len({match[1] for match in job_ids}) == 2  # the first sweep's array, the resumed one's
+    assert {record["node"] for record in records} == {os.uname().nodename.split(".")[0]}
+    assert {record["threads"] for record in records} == {1}  # TensorFlow kept to the one CPU each job asked for
+    assert all(record["scheduler"] is None and record["slurm_job_id"] is None for record in _records(local))
 
 
 @pytest.mark.slow
@@ -101,10 +90,8 @@ def test_jobs_slurm_stops_are_failed_rows_that_say_why(tmp_path, slurm, mnist_pa
         "TIMEOUT": ("hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=40", "train.epochs=1000"),
     }
     running = {
-        reason: subprocess.Popen(
-            [sys.executable, "-m", "rnn_sweep", "-m", "model=simple_rnn", *TINY, *SLURM, *extra,
-             f"hydra.sweep.dir={tmp_path / reason}"],
-            cwd=tmp_path, env=cli_env(mnist_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        reason: start_cli("-m", "model=simple_rnn", *TINY, *SLURM, *extra, f"hydra.sweep.dir={tmp_path / reason}",
+                          cwd=tmp_path, data=mnist_path)
         for reason, extra in cases.items()
     }
     for reason, process in running.items():
@@ -141,18 +128,13 @@ def test_no_room_for_submitits_files_stops_a_slurm_sweep_in_one_line(tmp_path, s
         assert f"Run the same command with hydra.sweep.dir={sweep_dir}" in line
 
 
-@pytest.mark.slow
 def test_the_slurm_launcher_without_sbatch_exits_2_before_anything_runs(tmp_path):
     """Needs no cluster: PATH is stripped of every folder that has sbatch."""
-    env = cli_env(None)
-    env["PATH"] = os.pathsep.join(
-        folder for folder in env.get("PATH", "").split(os.pathsep) if not (Path(folder) / "sbatch").exists()
+    path = os.pathsep.join(
+        folder for folder in os.environ.get("PATH", "").split(os.pathsep) if not (Path(folder) / "sbatch").exists()
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "rnn_sweep", "-m", *GRID, *TINY, "hydra/launcher=slurm",
-         f"hydra.sweep.dir={tmp_path / 'sweep'}"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
-    )
+    result = run_cli("-m", *GRID, *TINY, "hydra/launcher=slurm", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                     cwd=tmp_path, env={"PATH": path})
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     message = " ".join(result.stderr.split())

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers.cli import cli_env
+from helpers.cli import run_cli
 from helpers.runs import TINY
 
 WRITE_EVERY_KIND = """
@@ -55,10 +55,8 @@ def test_every_file_of_a_sweep_gets_the_umask_mode(tmp_path, mnist_path):
     """A real sweep under umask 002 (a group-shared project folder): every file 0664; `report` under 022 then
     rewrites the sweep's tables and page as 0644."""
     sweep = tmp_path / "sweep"
-    command = [sys.executable, "-m", "rnn_sweep", "-m", "model=simple_rnn,gru", *TINY, "train.save_model=true",
-               "train.tensorboard=true", f"hydra.sweep.dir={sweep}"]
-    result = subprocess.run(command, cwd=tmp_path, env=cli_env(mnist_path), preexec_fn=_under_umask(0o002),
-                            capture_output=True, text=True, timeout=600, check=False)
+    result = run_cli("-m", "model=simple_rnn,gru", *TINY, "train.save_model=true", "train.tensorboard=true",
+                     f"hydra.sweep.dir={sweep}", cwd=tmp_path, data=mnist_path, umask=0o002)
     assert result.returncode == 0, result.stderr[-3000:]
     modes = _modes(sweep)
     for name in ("results.csv", "summary.csv", "accuracy.csv", "report.html", "0/result.json", "0/history.csv",
@@ -66,9 +64,7 @@ def test_every_file_of_a_sweep_gets_the_umask_mode(tmp_path, mnist_path):
         assert name in modes, sorted(modes)
     assert {name: oct(mode) for name, mode in modes.items() if mode != 0o664} == {}
 
-    report = subprocess.run([sys.executable, "-m", "rnn_sweep", "report", str(sweep)], cwd=tmp_path,
-                            env=cli_env(None), preexec_fn=_under_umask(0o022), capture_output=True, text=True,
-                            timeout=300, check=False)
+    report = run_cli("report", str(sweep), cwd=tmp_path, umask=0o022)
     assert report.returncode == 0, report.stderr[-3000:]
     rewritten = _modes(sweep)
     for name in ("results.csv", "summary.csv", "accuracy.csv", "timing.csv", "report.html"):

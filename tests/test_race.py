@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from helpers.cli import cli_env, run_cli
+from helpers.cli import run_cli
 from helpers.runs import RACE_TINY
 from omegaconf import OmegaConf
 
@@ -156,9 +155,7 @@ def _launched(run: subprocess.CompletedProcess) -> list[int]:
 def test_a_race_drops_a_clearly_worse_setting_after_round_1_and_resumes_without_launching_it_again(
         tmp_path: Path, mnist_path: str) -> None:
     sweep = tmp_path / "race"
-    killed = subprocess.run([sys.executable, "-m", "rnn_sweep", *RACE, f"hydra.sweep.dir={sweep}"], cwd=tmp_path,
-                            env={**cli_env(mnist_path), KILL_AFTER_ROUND: "1"}, capture_output=True, text=True,
-                            timeout=600, check=False)
+    killed = run_cli(*RACE, f"hydra.sweep.dir={sweep}", cwd=tmp_path, data=mnist_path, env={KILL_AFTER_ROUND: "1"})
     assert killed.returncode == -9, killed.stderr[-3000:]
     after_round_1 = _trained(sweep)
     assert sorted(after_round_1, key=int) == [str(n) for n in range(2 * MIN_SEEDS)]  # round 1: both settings x 3

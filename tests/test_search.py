@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers.cli import cli_env, run_cli
+from helpers.cli import run_cli
 from helpers.runs import SEARCH_DATA as TINY
 from omegaconf import OmegaConf
 
@@ -54,8 +54,7 @@ def test_a_killed_search_resumes_to_n_trials_in_all(tmp_path, mnist_path, point)
     sweep_dir = tmp_path / "search"
     args = (*SEARCH, "train.epochs=1", "data.limit_train=256", "hydra.sweeper.n_trials=3",
             "hydra.sweeper.pruner.name=none", f"hydra.sweep.dir={sweep_dir}")
-    killed = subprocess.run([sys.executable, "-m", "rnn_sweep", *args], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=600, check=False, env={**cli_env(mnist_path), KILL_AT: f"{point}:1"})
+    killed = run_cli(*args, cwd=tmp_path, data=mnist_path, env={KILL_AT: f"{point}:1"})
     assert killed.returncode == -signal.SIGKILL, f"not killed at {point}: exit {killed.returncode}, " \
         f"{killed.stderr[-3000:]}"
     (victim,) = [trial for trial in _study(sweep_dir).trials if trial.user_attrs.get("job") == 1]

@@ -51,16 +51,14 @@ def test_a_default_run_starts_quietly_and_the_switch_shows_the_lines(tmp_path, m
 
 
 @pytest.mark.slow
-def test_a_sweep_of_different_models_prints_no_retracing_notice(tmp_path, mnist_path):
+def test_a_sweep_of_different_models_prints_no_retracing_notice(grid_sweep, seed_sweeps):
     """Six graphs trip TensorFlow's retracing warning (it counts every model's step functions as one function); the
-    learning rates of each graph share its trace, which the jobs' `traces` show."""
-    sweep = tmp_path / "sweep"
-    tiny = [setting for setting in TINY if not setting.startswith(("model.units=", "train.epochs="))]
-    result = run_cli("-m", *tiny, "train.epochs=1", "model=simple_rnn,gru,lstm", "model.units=4,8",
-                     "optimizer.learning_rate=0.01,0.003", f"hydra.sweep.dir={sweep}", cwd=tmp_path, data=mnist_path)
+    seeds of one graph share its trace, which the jobs' `traces` show."""
+    sweep, result = grid_sweep
     assert result.returncode == 0, result.stderr[-3000:]
     job_logs = [log.read_text() for log in sweep.glob("*/*.log")]
-    assert len(job_logs) == 12
+    assert len(job_logs) == 6
     assert not [text for text in [result.stdout, result.stderr, *job_logs] if "retracing" in text], result.stdout
-    traces = pd.read_csv(sweep / "results.csv").groupby(["cell", "units"])["traces"].apply(sorted)
-    assert traces.tolist() == [[0, 3]] * 6  # train, evaluate and predict traced by the first learning rate only
+    assert pd.read_csv(sweep / "results.csv")["traces"].tolist() == [3] * 6  # train, evaluate and predict
+    seeds = pd.read_csv(seed_sweeps[0] / "results.csv").sort_values("seed")
+    assert seeds["traces"].tolist() == [3, 0, 0]  # traced by the first seed only

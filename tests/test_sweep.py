@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from helpers.cli import run_cli, run_probe
 from helpers.config import compose_config
-from helpers.shared import made_once
+from helpers.runs import SHARED_GRID as GRID
 
 from rnn_sweep.launch.preflight import expand_jobs
 from rnn_sweep.record.columns import CONTRACT_COLUMNS
 from rnn_sweep.report.plots import ACCURACY_PLOT, CURVES_PLOT
 
 TINY = ("data.limit_train=600", "data.limit_test=200", "train.epochs=1", "train.save_model=false")
-GRID = ("-m", "model=simple_rnn,lstm,gru", "model.units=4,8", *TINY)
-
 
 
 def _sweep_dir(cwd: Path) -> Path:
@@ -29,18 +26,6 @@ def _sweep_dir(cwd: Path) -> Path:
 
 def _results(sweep_dir: Path) -> pd.DataFrame:
     return pd.read_csv(sweep_dir / "results.csv")
-
-
-@pytest.fixture(scope="session")
-def grid_sweep(tmp_path_factory, mnist_path) -> tuple[Path, subprocess.CompletedProcess]:
-    """One 3-cell x 2-size sweep, trained once for the tests below; those that change it work on a copy."""
-
-    def make(cwd: Path) -> None:
-        result = run_cli(*GRID, cwd=cwd, data=mnist_path)
-        (cwd / "command.json").write_text(json.dumps([result.args, result.returncode, result.stdout, result.stderr]))
-
-    cwd = made_once(tmp_path_factory, "grid_sweep", make)
-    return _sweep_dir(cwd), subprocess.CompletedProcess(*json.loads((cwd / "command.json").read_text()))
 
 
 @pytest.fixture

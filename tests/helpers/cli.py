@@ -138,18 +138,20 @@ _NEVER_TRAIN = ("compare", "report")
 fast_test = False
 
 
-def run_cli(*args: str, cwd: Path, data: str | None = None, timeout: float = 600,
-            fresh: bool = False) -> subprocess.CompletedProcess:
-    """`python -m rnn_sweep ARGS` in `cwd`, as a user would type it, with RNN_SWEEP_DATA set to `data`; in this
-    process where the command cannot train, else forked from the warm CLI (tests/helpers/warm_cli.py) unless
-    `fresh` asks for a new interpreter (a test of the command's own start-up) or RNN_SWEEP_TESTS_FRESH=1 does."""
-    if fast_test or (args and args[0] in _NEVER_TRAIN):
-        return _run_here(list(args), cwd, env=cli_env(data))
+def run_cli(*args: str, cwd: Path, data: str | None = None, timeout: float = 600, fresh: bool = False,
+            env: dict[str, str] | None = None, umask: int | None = None) -> subprocess.CompletedProcess:
+    """`python -m rnn_sweep ARGS` in `cwd`, as a user would type it, with RNN_SWEEP_DATA set to `data`, `env` set
+    beyond cli_env's variables and, given one, under `umask`; in this process where the command cannot train (and
+    needs no umask of its own), else forked from the warm CLI (tests/helpers/warm_cli.py) unless `fresh` asks for
+    a new interpreter (a test of the command's own start-up) or RNN_SWEEP_TESTS_FRESH=1 does."""
+    environment = {**cli_env(data), **(env or {})}
+    if umask is None and (fast_test or (args and args[0] in _NEVER_TRAIN)):
+        return _run_here(list(args), cwd, env=environment)
     if not fresh and os.environ.get("RNN_SWEEP_TESTS_FRESH") != "1":
-        return _warm_cli().run(list(args), cwd, cli_env(data), timeout)
+        return _warm_cli().run(list(args), cwd, environment, timeout, umask)
     return subprocess.run(
-        [sys.executable, "-m", "rnn_sweep", *args],
-        cwd=cwd, env=cli_env(data), capture_output=True, text=True, timeout=timeout, check=False,
+        [sys.executable, "-m", "rnn_sweep", *args], cwd=cwd, env=environment, capture_output=True, text=True,
+        timeout=timeout, check=False, preexec_fn=None if umask is None else functools.partial(os.umask, umask),
     )
 
 
@@ -169,8 +171,9 @@ class _WarmCli:
             raise RuntimeError(f"the warm CLI did not start: {self.log.read()[-3000:]}")
         atexit.register(self.close)
 
-    def run(self, args: list[str], cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
-        process = self.start(args, cwd, env, session=False)
+    def run(self, args: list[str], cwd: Path, env: dict[str, str], timeout: float,
+            umask: int | None = None) -> subprocess.CompletedProcess:
+        process = self.start(args, cwd, env, session=False, umask=umask)
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -178,9 +181,12 @@ class _WarmCli:
             raise
         return subprocess.CompletedProcess(process.args, process.returncode, *process.communicate())
 
-    def start(self, args: list[str], cwd: Path, env: dict[str, str], session: bool = True) -> WarmProcess:
-        """Fork the command; `session`: in a session and process group of its own, as a shell starts a command."""
-        request = json.dumps({"args": args, "cwd": str(cwd), "env": env, "session": session}).encode() + b"\n"
+    def start(self, args: list[str], cwd: Path, env: dict[str, str], session: bool = True,
+              umask: int | None = None) -> WarmProcess:
+        """Fork the command; `session`: in a session and process group of its own, as a shell starts a command;
+        `umask`: the command's (None: the server's)."""
+        request = json.dumps({"args": args, "cwd": str(cwd), "env": env, "session": session,
+                              "umask": umask}).encode() + b"\n"
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         connection.connect(self.socket)
         # Files, not pipes: no output can block the command. Closed once communicate has read them.

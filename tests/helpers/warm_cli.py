@@ -5,10 +5,11 @@ spends importing Python, Hydra and TensorFlow, most of the slow tier's time.
 
 Run as a script, it serves commands on the Unix socket named by its argument (tests/helpers/cli.py starts it once
 per test session), each watched by a process of its own, so several can run at once. A request is one JSON line
-(args, cwd, env, and `session`: start the command in a session and process group of its own, as a shell does) with
-the command's stdout and stderr as file descriptors beside it; the answer is the command's pid, then its exit status
-as subprocess gives it (negative: the signal that ended it). The tests whose subject is a fresh process (start-up
-logs, what a command imports, signals during start-up, memory limits) start one as before.
+(args, cwd, env, `umask` (None: the server's), and `session`: start the command in a session and process group of
+its own, as a shell does) with the command's stdout and stderr as file descriptors beside it; the answer is the
+command's pid, then its exit status as subprocess gives it (negative: the signal that ended it). The tests whose
+subject is a fresh process (start-up logs, what a command imports, signals during start-up, memory limits) start one
+as before.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def _run_command(request: dict, out: int, err: int) -> None:
     for descriptor in (null, out, err):
         os.close(descriptor)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    if request.get("umask") is not None:
+        os.umask(request["umask"])
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
