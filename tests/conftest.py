@@ -16,7 +16,7 @@ import pytest
 from browser import chromium
 from helpers import cli, fuzz
 from helpers.cli import run_cli
-from helpers.runs import LEARNS, SHARED_GRID, TINY
+from helpers.runs import LEARNS, SEEDED_GRID, SHARED_GRID, TINY
 from helpers.shared import made_once
 
 from rnn_sweep.data.loading import DataError, load_data, locate_data
@@ -164,18 +164,30 @@ def seed_sweeps(tmp_path_factory, mnist_path) -> tuple[Path, Path]:
     return root / "seeds-0-2", root / "seeds-10-12"
 
 
-@pytest.fixture(scope="session")
-def grid_sweep(tmp_path_factory, mnist_path) -> tuple[Path, subprocess.CompletedProcess]:
-    """One 3-cell x 2-size sweep (six graphs) in Hydra's default output folder, made once, with the command's exit
-    status and output; tests that rebuild, resume or grow it work on a copy."""
+def _sweep_made_once(tmp_path_factory, name: str, args: tuple[str, ...], data: str
+                     ) -> tuple[Path, subprocess.CompletedProcess]:
+    """The sweep `args` trains, made once per test run in Hydra's default output folder, with its command's exit
+    status and output."""
 
     def make(cwd: Path) -> None:
-        result = run_cli(*SHARED_GRID, cwd=cwd, data=mnist_path)
+        result = run_cli(*args, cwd=cwd, data=data)
         (cwd / "command.json").write_text(json.dumps([result.args, result.returncode, result.stdout, result.stderr]))
 
-    cwd = made_once(tmp_path_factory, "grid_sweep", make)
+    cwd = made_once(tmp_path_factory, name, make)
     (sweep_dir,) = (cwd / "outputs" / "sweeps").iterdir()
     return sweep_dir, subprocess.CompletedProcess(*json.loads((cwd / "command.json").read_text()))
+
+
+@pytest.fixture(scope="session")
+def grid_sweep(tmp_path_factory, mnist_path) -> tuple[Path, subprocess.CompletedProcess]:
+    """One 3-cell x 2-size sweep (six graphs), made once; tests that rebuild, resume or grow it work on a copy."""
+    return _sweep_made_once(tmp_path_factory, "grid_sweep", SHARED_GRID, mnist_path)
+
+
+@pytest.fixture(scope="session")
+def seeded_grid(tmp_path_factory, mnist_path) -> tuple[Path, subprocess.CompletedProcess]:
+    """A 2-cell x 2-size grid on 2 seeds (eight runs of one epoch), made once: factors, interactions and seeds."""
+    return _sweep_made_once(tmp_path_factory, "seeded_grid", SEEDED_GRID, mnist_path)
 
 
 @pytest.fixture(scope="session")

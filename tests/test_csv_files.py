@@ -54,7 +54,7 @@ def _sweep(tmp_path: Path, mnist_path: str, name: str, *overrides: str) -> Path:
 
 
 @pytest.mark.slow
-def test_every_csv_of_a_grid_and_a_seeded_grid_opens_with_plain_read_csv(tmp_path, mnist_path):
+def test_every_csv_of_a_grid_and_a_seeded_grid_opens_with_plain_read_csv(tmp_path, mnist_path, seeded_grid):
     grid = _sweep(tmp_path, mnist_path, "grid", "model=simple_rnn,gru", "train.batch_size=32,64",
                   "data.limit_train=200", "data.limit_test=100", "train.epochs=1")
     results = _check_results(grid)
@@ -67,11 +67,12 @@ def test_every_csv_of_a_grid_and_a_seeded_grid_opens_with_plain_read_csv(tmp_pat
     assert list(timing.columns) == ["cell", *(f"{value} batch_size={size}" for value in (
         "epoch_seconds", "train_samples_per_second") for size in (32, 64))]
 
-    seeded = _sweep(tmp_path, mnist_path, "seeded", "model=gru", "model.units=4,8", "seeds=2",
-                    "data.limit_train=200", "data.limit_test=100", "train.epochs=1")
+    seeded = seeded_grid[0]
     _check_results(seeded)
     accuracy = _pivot(seeded / "accuracy.csv")
-    assert list(accuracy.columns) == ["units", "seed=0", "seed=1"] and list(accuracy["units"]) == [4, 8]
+    assert list(accuracy.columns) == ["cell", "units", "seed=0", "seed=1"]
+    assert list(zip(accuracy["cell"], accuracy["units"], strict=True)) == [
+        ("gru", 4), ("gru", 8), ("simple_rnn", 4), ("simple_rnn", 8)]
     assert str(accuracy["units"].dtype) == "int64"
     assert set(COLUMNS) <= set(pd.read_csv(seeded / "results.csv").columns)
 

@@ -304,13 +304,10 @@ def test_the_page_shows_what_matters_the_frontier_and_the_recommendation(tmp_pat
 
 
 @pytest.mark.slow
-def test_a_trained_grid_with_seeds_ends_with_effects_csv(tmp_path, mnist_path):
+def test_a_trained_grid_with_seeds_ends_with_effects_csv(seeded_grid):
     """A real 2 x 2 grid on 2 seeds: effects.csv at the sweep's end, readable with plain pandas, and the answers
     in the terminal."""
-    folder = tmp_path / "grid"
-    result = run_cli("-m", "model=simple_rnn,gru", "model.units=4,8", "seeds=2", "data.limit_train=300",
-                     "data.limit_test=200", "train.epochs=1", "train.save_model=false", "train.device=cpu",
-                     f"hydra.sweep.dir={folder}", cwd=tmp_path, data=mnist_path)
+    folder, result = seeded_grid
     assert result.returncode == 0, result.stderr[-3000:]
     effects = pd.read_csv(folder / EFFECTS_CSV)
     assert list(effects.columns) == list(EFFECTS_COLUMNS)

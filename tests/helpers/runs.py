@@ -17,6 +17,10 @@ TINY = ("model.units=8", "data.limit_train=300", "data.limit_test=100", "train.e
 SHARED_GRID = ("-m", "model=simple_rnn,lstm,gru", "model.units=4,8", "data.limit_train=600", "data.limit_test=200",
                "train.epochs=1", "train.save_model=false")
 
+# The grid conftest's seeded_grid trains once: 2 cells x 2 sizes on 2 seeds, one epoch of 300 images each.
+SEEDED_GRID = ("-m", "model=simple_rnn,gru", "model.units=4,8", "seeds=2", "data.limit_train=300",
+               "data.limit_test=200", "train.epochs=1", *_CPU_UNSAVED)
+
 # Big enough to learn something in seconds (about 0.55 test accuracy for a GRU of 32 units), small enough for CI.
 LEARNS = ("model=gru", "data.limit_train=600", "data.limit_test=500", "train.batch_size=16",
           "optimizer.learning_rate=0.01", *_CPU_UNSAVED, "train.deterministic=true")
