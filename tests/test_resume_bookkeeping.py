@@ -130,11 +130,11 @@ def _watch_opens() -> None:
 
 
 def test_resolving_the_jobs_of_a_big_sweep_reads_each_record_a_bounded_number_of_times(tmp_path):
-    """A sweep folder of 300 finished jobs (records written by hand, nothing trained), resumed with 40 of them and
+    """A sweep folder of 150 finished jobs (records written by hand, nothing trained), resumed with 40 of them and
     grown by 20 new ones that then write their records: every job goes to its folder, and the resolver reads
     result.json files a bounded number of times per job plus once per folder, not the whole folder per job."""
     global _opened
-    sweep, folders, grown = tmp_path / "sweep", 300, 20
+    sweep, folders, grown = tmp_path / "sweep", 150, 20
     cfg, typed = job_config("gru", 8, 0)
 
     def root(seed: int):
