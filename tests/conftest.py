@@ -16,7 +16,7 @@ import pytest
 from browser import chromium
 from helpers import cli, fuzz
 from helpers.cli import run_cli
-from helpers.runs import LEARNS, SEEDED_GRID, SHARED_GRID, TINY
+from helpers.runs import LEARNS, SEEDED_GRID, SHARED_GRID, TWO_SWEEPS_GRID
 from helpers.shared import made_once
 
 from rnn_sweep.data.loading import DataError, load_data, locate_data
@@ -141,8 +141,8 @@ def two_sweeps(tmp_path_factory, mnist_path) -> tuple[Path, Path]:
 
     def make(root: Path) -> None:
         for seed, extra in ((1, ()), (2, ("train.tensorboard=true",))):
-            result = run_cli("-m", "model=simple_rnn,gru", *TINY, f"seed={seed}", *extra,
-                             f"hydra.sweep.dir={root / f'seed{seed}'}", cwd=root, data=mnist_path)
+            result = run_cli(*TWO_SWEEPS_GRID, f"seed={seed}", *extra, f"hydra.sweep.dir={root / f'seed{seed}'}",
+                             cwd=root, data=mnist_path)
             assert result.returncode == 0, result.stderr[-3000:]
 
     root = made_once(tmp_path_factory, "two_sweeps", make)

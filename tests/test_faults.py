@@ -18,6 +18,7 @@ from helpers.cli import cli_env, communicate, run_cli, start_cli, wait_for, wait
 from helpers.fuzz import examples
 from helpers.runs import FAULTS_TINY as TINY
 from helpers.runs import TINY as SHARED_TINY
+from helpers.runs import TWO_SWEEPS_GRID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from places import fill_up, immutable, inodes_only, remount, tmpfs
@@ -422,11 +423,10 @@ def test_no_data_and_no_network_is_one_clear_error_before_tensorflow(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_rerun_meeting_an_edited_result_or_unwritable_tables_exits_nonzero_naming_them(tmp_path, mnist_path):
-    sweep_dir = tmp_path / "sweep"
-    sweep = ("-m", *TINY, "model.units=4,8", "train.epochs=1", "data.limit_train=256", f"hydra.sweep.dir={sweep_dir}")
-    first = run_cli(*sweep, cwd=tmp_path, data=mnist_path)
-    assert first.returncode == 0, first.stderr[-3000:]
+def test_a_rerun_meeting_an_edited_result_or_unwritable_tables_exits_nonzero_naming_them(tmp_path, mnist_path,
+                                                                                        two_sweeps):
+    sweep_dir = shutil.copytree(two_sweeps[0], tmp_path / "sweep")
+    sweep = (*TWO_SWEEPS_GRID, "seed=1", f"hydra.sweep.dir={sweep_dir}")
     edited = sweep_dir / "0" / "result.json"
     edited.write_text('{"status": "ok"}')
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from helpers.cli import run_cli, run_probe
 from helpers.config import compose_config
+from helpers.runs import SEEDED_GRID
 from helpers.runs import SHARED_GRID as GRID
 
 from rnn_sweep.launch.preflight import expand_jobs
@@ -135,30 +136,29 @@ def test_a_job_folder_of_another_config_is_never_overwritten(grid_copy, mnist_pa
 
 
 @pytest.mark.slow
-def test_a_sweep_grows_by_identity_not_by_job_number(tmp_path, mnist_path):
+def test_a_sweep_grows_by_identity_not_by_job_number(seeded_grid, tmp_path, mnist_path):
     """seeds=2 then seeds=3 trains one new run per setting; the values in another order, or fewer, train nothing."""
-    sweep_dir = tmp_path / "grow"
-    grid = ("model.units=4", "data.limit_train=300", "data.limit_test=200", "train.epochs=1",
-            "train.save_model=false", f"hydra.sweep.dir={sweep_dir}")
-    first = run_cli("-m", "seeds=2", "model=simple_rnn,gru", *grid, cwd=tmp_path, data=mnist_path)
-    assert first.returncode == 0, first.stderr[-3000:]
+    sweep_dir = shutil.copytree(seeded_grid[0], tmp_path / "grow")
     records = {path: path.read_text() for path in sweep_dir.glob("*/result.json")}
+    assert len(records) == 8  # 2 cells x 2 sizes x seeds 0 and 1
+    grid = [*(setting for setting in SEEDED_GRID if not setting.startswith(("seeds=", "model="))),
+            f"hydra.sweep.dir={sweep_dir}"]
 
-    grown = run_cli("-m", "seeds=3", "model=simple_rnn,gru", *grid, cwd=tmp_path, data=mnist_path)
+    grown = run_cli(*grid, "seeds=3", "model=simple_rnn,gru", cwd=tmp_path, data=mnist_path)
     assert grown.returncode == 0, grown.stderr[-3000:]
-    assert grown.stdout.count("skipped:") == 4 and grown.stdout.count("epoch 1/1") == 2
+    assert grown.stdout.count("skipped:") == 8 and grown.stdout.count("epoch 1/1") == 4
     assert {path: path.read_text() for path in records} == records
     results = pd.read_csv(sweep_dir / "results.csv", dtype={"run_dir": str})
-    assert len(results) == 6 and (results["status"] == "ok").all()
-    assert results.groupby("cell")["seed"].apply(sorted).to_dict() == {"gru": [0, 1, 2], "simple_rnn": [0, 1, 2]}
+    assert len(results) == 12 and (results["status"] == "ok").all()
+    assert results.groupby(["cell", "units"])["seed"].apply(sorted).tolist() == [[0, 1, 2]] * 4
     summary = pd.read_csv(sweep_dir / "summary.csv")
-    assert summary["n"].tolist() == [3, 3] and str(summary["units"].dtype) == "int64"
+    assert summary["n"].tolist() == [3] * 4 and str(summary["units"].dtype) == "int64"
 
     for values in ("model=gru,simple_rnn", "model=gru"):
-        again = run_cli("-m", "seeds=3", values, *grid, cwd=tmp_path, data=mnist_path)
+        again = run_cli(*grid, "seeds=3", values, cwd=tmp_path, data=mnist_path)
         assert again.returncode == 0, again.stderr[-3000:]
-        assert "epoch 1/1" not in again.stdout and again.stdout.count("skipped:") == 3 * len(values.split(","))
-        assert len(pd.read_csv(sweep_dir / "results.csv")) == 6
+        assert "epoch 1/1" not in again.stdout and again.stdout.count("skipped:") == 6 * len(values.split(","))
+        assert len(pd.read_csv(sweep_dir / "results.csv")) == 12
 
 
 @pytest.mark.slow

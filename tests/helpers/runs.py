@@ -13,6 +13,9 @@ _CPU_UNSAVED = ("train.save_model=false", "train.device=cpu")
 TINY = ("model.units=8", "data.limit_train=300", "data.limit_test=100", "train.epochs=2", "train.batch_size=64",
         *_CPU_UNSAVED, "train.deterministic=true")
 
+# The grid of conftest's two_sweeps (seed=1, and seed=2 with TensorBoard): a test that resumes one adds its seed.
+TWO_SWEEPS_GRID = ("-m", "model=simple_rnn,gru", *TINY)
+
 # The grid conftest's grid_sweep trains once: 3 cells x 2 sizes, six graphs, one epoch of 600 images each.
 SHARED_GRID = ("-m", "model=simple_rnn,lstm,gru", "model.units=4,8", "data.limit_train=600", "data.limit_test=200",
                "train.epochs=1", "train.save_model=false")
