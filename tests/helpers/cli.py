@@ -307,7 +307,8 @@ def start_cli_signalled_at(module: str, signum: int, *args: str, cwd: Path, data
     return _start([sys.executable, "-c", SIGNAL_AT_IMPORT, module, str(int(signum)), *args], cwd, cli_env(data))
 
 
-def wait_for(condition: Callable[[], object], process: subprocess.Popen, what: str, timeout: float = 300) -> None:
+def wait_for(condition: Callable[[], object], process: subprocess.Popen | WarmProcess, what: str,
+             timeout: float = 300) -> None:
     """Poll `condition` until it holds; fail with the process's stderr if the process ends first."""
     deadline = time.monotonic() + timeout
     while not condition():
@@ -329,7 +330,7 @@ def wait_until(condition: Callable[[], object], what: str, timeout: float = 120)
         time.sleep(0.02)
 
 
-def communicate(process: subprocess.Popen, timeout: float) -> tuple[str, str]:
+def communicate(process: subprocess.Popen | WarmProcess, timeout: float) -> tuple[str, str]:
     """Wait for the process to end; if it hangs, fail with its Python stacks (SIGABRT makes faulthandler print them)."""
     try:
         return process.communicate(timeout=timeout)
