@@ -184,3 +184,34 @@ def test_a_slurm_job_that_found_no_room_for_its_result_is_named_by_its_own_last_
         "job 0 ended without a result: submitit could not make /s/.submitit/7/7_0_result.pkl.save_tmp (No space left "
         "on device)")
     assert slurm_lines(log) == "srun: error: vm: task 0: Exited with exit code 1"
+
+
+class _Waited(Exception):
+    """submitit slept, waiting for a result file."""
+
+
+@pytest.mark.parametrize(("state", "waits"), [("CANCELLED by 0", False), ("TIMEOUT", False),
+                                              ("OUT_OF_MEMORY", False), ("COMPLETED", True)])
+def test_a_job_slurm_ended_is_told_without_waiting_for_a_result_file(tmp_path, monkeypatch, state, waits):
+    """A job SLURM stopped (scancel, a limit) has no result coming: its outcome is submitit's error at once, not
+    after 15 s of looking for the file, per job. A job SLURM says completed may still show its file late."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    import submitit.core.core
+    from submitit.core.utils import UncompletedJobError
+    from submitit.slurm.slurm import SlurmJob
+
+    from rnn_sweep.cluster.slurm import SqueueWatcher, job_return
+
+    job = SlurmJob(folder=tmp_path, job_id="77_1")
+    job.watcher = SqueueWatcher(delay_s=600)
+    job.watcher.register_job(job.job_id)
+    job.watcher._info_dict[job.job_id] = {"JobID": job.job_id, "State": state, "NodeList": "vm"}
+    job.watcher._last_status_check = submitit.core.core._time.time()  # what squeue said a moment ago
+
+    def sleep(seconds: float) -> None:
+        raise _Waited
+
+    monkeypatch.setattr(submitit.core.core._time, "sleep", sleep)
+    with pytest.raises(_Waited if waits else UncompletedJobError) as told:
+        job_return(job)
+    assert waits or f"state: {state}" in str(told.value)

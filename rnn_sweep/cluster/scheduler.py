@@ -64,6 +64,11 @@ def check_scheduler(launcher: DictConfig) -> None:
         )
 
 
+def ended_by_slurm(state: str | None) -> bool:
+    """Whether SLURM itself ended the job (scancel, a limit, a node): no result is coming, so none is waited for."""
+    return (state or "UNKNOWN").split()[0].upper() in _TOLD_BY_STATE
+
+
 def end_reason(state: str, log: str | None) -> str:
     """Why SLURM ended a job that returned no result: TIMEOUT, OUT_OF_MEMORY, CANCELLED, ..., or its state.
 
@@ -71,7 +76,7 @@ def end_reason(state: str, log: str | None) -> str:
     COMPLETED for a job that stopped itself on SLURM's warning.
     """
     state = (state or "UNKNOWN").split()[0].upper()  # squeue writes "CANCELLED by 0" for scancel
-    if state in _TOLD_BY_STATE:
+    if ended_by_slurm(state):
         return state
     lowered = (log or "").lower()
     for phrase, reason in _LOG_REASONS:

@@ -23,7 +23,7 @@ from omegaconf import OmegaConf, open_dict
 from submitit.slurm.slurm import SlurmInfoWatcher, SlurmJob
 
 from rnn_sweep.cluster.local import could_not_write, no_room, outcomes, submitit_executor
-from rnn_sweep.cluster.scheduler import end_reason, program_output, slurm_lines
+from rnn_sweep.cluster.scheduler import end_reason, ended_by_slurm, program_output, slurm_lines
 from rnn_sweep.config.validate import validate
 from rnn_sweep.console import stdout
 from rnn_sweep.errors import NoRoomForRecord
@@ -100,7 +100,7 @@ class SlurmLauncher(SubmititSlurmLauncher):
     def _outcome(self, job: SlurmJob, overrides: list[str], job_num: int) -> JobReturn:
         """The job's own return, or, when it returned nothing, the row written for it here."""
         try:
-            returned = job.results()[0]
+            returned = job_return(job)
         except Exception as error:  # submitit's UncompletedJobError / FailedJobError: no usable result
             return self._ended_without_result(job, overrides, job_num, str(error))
         if returned.status != JobStatus.COMPLETED:
@@ -139,6 +139,19 @@ class SlurmLauncher(SubmititSlurmLauncher):
             scheduler="slurm", slurm_job_id=job.job_id, node=node,
         )
         return record
+
+
+def job_return(job: SlurmJob) -> JobReturn:
+    """What the job returned, once it ended; submitit's error at once when SLURM itself ended it.
+
+    submitit waits up to 15 s for a result file that a slow shared file system may not show yet. After scancel or
+    a limit none is coming, and a sweep would wait that long for each such job in turn (a run that had finished
+    first has its own record, read before any row is made for it).
+    """
+    job.wait()
+    if ended_by_slurm(job.state):
+        job._results_timeout_s = 0
+    return job.results()[0]
 
 
 # States in which SLURM still counts a job as going: one that already ended without a result is only not told yet.
