@@ -18,7 +18,12 @@ from matplotlib.image import imread
 from scipy import special, stats
 
 from rnn_sweep.record.columns import label
-from rnn_sweep.report.plots import _accuracy_vs_units, _validation_curves, write_sweep_plots
+from rnn_sweep.report.plots import (
+    _accuracy_vs_epoch_seconds,
+    _accuracy_vs_units,
+    _validation_curves,
+    write_sweep_plots,
+)
 from rnn_sweep.report.summary import summary_frame
 
 SEEDS = [0.11, 0.62, 0.68]  # a poor setting that learned on two seeds of three: the plain t-interval is [-0.28, 1.21]
@@ -49,6 +54,19 @@ def test_summary_and_plot_intervals_are_the_logit_interval(tmp_path):
     (bars,) = [c for axes in figure.axes for c in axes.containers if isinstance(c, ErrorbarContainer)]
     (segment,) = bars.lines[2][0].get_segments()
     assert segment[:, 1] == pytest.approx(expected, rel=1e-9)
+
+
+def test_the_frontier_plot_draws_the_same_interval_as_the_accuracy_plot(tmp_path):
+    """Its half-width drawn on both sides of the mean would reach below 0 here ([-0.01, 0.95])."""
+    runs = pd.concat([_results(), _results(0.2).assign(cell="lstm", epoch_seconds=3.0)], ignore_index=True)
+    figure = _accuracy_vs_epoch_seconds(runs, summary_frame(runs), tmp_path)
+    drawn = {}
+    for bars in (c for c in figure.axes[0].containers if isinstance(c, ErrorbarContainer)):
+        (segment,) = bars.lines[2][-1].get_segments()  # matplotlib draws the x error bars, then the y ones
+        drawn[round(float(bars.lines[0].get_ydata()[0]), 4)] = segment[:, 1]
+    for shift in (0.0, 0.2):
+        expected = _logit_interval([value + shift for value in SEEDS])
+        assert drawn[round(float(np.mean(SEEDS)) + shift, 4)] == pytest.approx(expected, rel=1e-9)
 
 
 def test_compare_shows_each_sides_interval_inside_0_1(tmp_path):
