@@ -18,6 +18,7 @@ from matplotlib.image import imread
 from scipy import special, stats
 
 from rnn_sweep.record.columns import label
+from rnn_sweep.report.effects import sweep_effects
 from rnn_sweep.report.plots import (
     _accuracy_vs_epoch_seconds,
     _accuracy_vs_units,
@@ -81,6 +82,18 @@ def test_compare_shows_each_sides_interval_inside_0_1(tmp_path):
         assert float(mean) == pytest.approx(np.mean(side), abs=1e-4)
         assert (float(low), float(high)) == pytest.approx(_logit_interval(side), abs=1e-4)
         assert 0 < float(low) < float(high) < 1
+
+
+def test_effects_levels_give_the_accuracy_the_same_interval_inside_0_1():
+    """A level's plain t-interval here is [-0.26, 0.51]: effects.csv and the page must not show it."""
+    low_seeds = [0.02, 0.30, 0.05]
+    runs = pd.concat([_results().assign(cell="gru", test_accuracy=low_seeds), _results(0.2).assign(cell="lstm")],
+                     ignore_index=True)
+    table = sweep_effects(runs).table
+    levels = table[(table["metric"] == "test_accuracy") & table["level"].notna()].set_index("level")
+    for cell, values in (("gru", low_seeds), ("lstm", [value + 0.2 for value in SEEDS])):
+        assert tuple(levels.loc[cell, ["ci_low", "ci_high"]]) == pytest.approx(_logit_interval(values), rel=1e-9)
+    assert levels[["ci_low", "ci_high"]].stack().between(0, 1).all()
 
 
 # The rest of a record rnn-sweep writes, so `report` reads these as finished jobs.
