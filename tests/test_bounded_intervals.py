@@ -96,6 +96,15 @@ def test_effects_levels_give_the_accuracy_the_same_interval_inside_0_1():
     assert levels[["ci_low", "ci_high"]].stack().between(0, 1).all()
 
 
+def test_a_setting_with_no_effect_at_all_gets_a_share_interval_inside_0_1():
+    """Two learning rates that gave identical accuracies: the bootstrap's rounding error put -1e-16 on the page."""
+    runs = pd.concat([_results().assign(learning_rate=rate, cell=cell) for rate in (0.00101, 0.00102)
+                      for cell in ("gru", "lstm")], ignore_index=True)
+    table = sweep_effects(runs).table
+    factors = table[(table["metric"] == "test_accuracy") & table["level"].isna()]
+    assert factors[["share_ci_low", "share_ci_high"]].stack().between(0, 1).all(), factors
+
+
 # The rest of a record rnn-sweep writes, so `report` reads these as finished jobs.
 COMPLETE = {"params": 500, "best_val_accuracy": 0.5, "train_seconds": 7.0, "first_epoch_seconds": 3.0,
             "eval_samples_per_second": 9000.0, "device": "cpu", "started_at": "2026-01-01T10:00:00",

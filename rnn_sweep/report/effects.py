@@ -195,6 +195,7 @@ def _bootstrap_shares(data: pd.DataFrame, design: pd.DataFrame, terms: list[tupl
     total = ((samples - samples.mean(axis=0)) ** 2).sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         shares = [term / (term + residual) for term in sums] + [residual / total]
-    bounds = [np.nanpercentile(share, [2.5, 97.5]) if np.isfinite(share).any() else (math.nan, math.nan)
+    # A share is in [0, 1]; a factor with no effect at all leaves rounding error on either side of 0 (-1e-16).
+    bounds = [np.clip(np.nanpercentile(share, [2.5, 97.5]), 0, 1) if np.isfinite(share).any() else (math.nan, math.nan)
               for share in shares]
     return [float(b[0]) for b in bounds], [float(b[1]) for b in bounds]
