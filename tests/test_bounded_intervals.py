@@ -18,7 +18,13 @@ from matplotlib.image import imread
 from scipy import special, stats
 
 from rnn_sweep.record.columns import label
-from rnn_sweep.report.plots import _accuracy_vs_units, _validation_curves, write_sweep_plots
+from rnn_sweep.report.effects import sweep_effects
+from rnn_sweep.report.plots import (
+    _accuracy_vs_epoch_seconds,
+    _accuracy_vs_units,
+    _validation_curves,
+    write_sweep_plots,
+)
 from rnn_sweep.report.summary import summary_frame
 
 SEEDS = [0.11, 0.62, 0.68]  # a poor setting that learned on two seeds of three: the plain t-interval is [-0.28, 1.21]
@@ -51,6 +57,19 @@ def test_summary_and_plot_intervals_are_the_logit_interval(tmp_path):
     assert segment[:, 1] == pytest.approx(expected, rel=1e-9)
 
 
+def test_the_frontier_plot_draws_the_same_interval_as_the_accuracy_plot(tmp_path):
+    """Its half-width drawn on both sides of the mean would reach below 0 here ([-0.01, 0.95])."""
+    runs = pd.concat([_results(), _results(0.2).assign(cell="lstm", epoch_seconds=3.0)], ignore_index=True)
+    figure = _accuracy_vs_epoch_seconds(runs, summary_frame(runs), tmp_path)
+    drawn = {}
+    for bars in (c for c in figure.axes[0].containers if isinstance(c, ErrorbarContainer)):
+        (segment,) = bars.lines[2][-1].get_segments()  # matplotlib draws the x error bars, then the y ones
+        drawn[round(float(bars.lines[0].get_ydata()[0]), 4)] = segment[:, 1]
+    for shift in (0.0, 0.2):
+        expected = _logit_interval([value + shift for value in SEEDS])
+        assert drawn[round(float(np.mean(SEEDS)) + shift, 4)] == pytest.approx(expected, rel=1e-9)
+
+
 def test_compare_shows_each_sides_interval_inside_0_1(tmp_path):
     for name, shift in (("a", 0.0), ("b", 0.01)):
         (tmp_path / name).mkdir()
@@ -63,6 +82,27 @@ def test_compare_shows_each_sides_interval_inside_0_1(tmp_path):
         assert float(mean) == pytest.approx(np.mean(side), abs=1e-4)
         assert (float(low), float(high)) == pytest.approx(_logit_interval(side), abs=1e-4)
         assert 0 < float(low) < float(high) < 1
+
+
+def test_effects_levels_give_the_accuracy_the_same_interval_inside_0_1():
+    """A level's plain t-interval here is [-0.26, 0.51]: effects.csv and the page must not show it."""
+    low_seeds = [0.02, 0.30, 0.05]
+    runs = pd.concat([_results().assign(cell="gru", test_accuracy=low_seeds), _results(0.2).assign(cell="lstm")],
+                     ignore_index=True)
+    table = sweep_effects(runs).table
+    levels = table[(table["metric"] == "test_accuracy") & table["level"].notna()].set_index("level")
+    for cell, values in (("gru", low_seeds), ("lstm", [value + 0.2 for value in SEEDS])):
+        assert tuple(levels.loc[cell, ["ci_low", "ci_high"]]) == pytest.approx(_logit_interval(values), rel=1e-9)
+    assert levels[["ci_low", "ci_high"]].stack().between(0, 1).all()
+
+
+def test_a_setting_with_no_effect_at_all_gets_a_share_interval_inside_0_1():
+    """Two learning rates that gave identical accuracies: the bootstrap's rounding error put -1e-16 on the page."""
+    runs = pd.concat([_results().assign(learning_rate=rate, cell=cell) for rate in (0.00101, 0.00102)
+                      for cell in ("gru", "lstm")], ignore_index=True)
+    table = sweep_effects(runs).table
+    factors = table[(table["metric"] == "test_accuracy") & table["level"].isna()]
+    assert factors[["share_ci_low", "share_ci_high"]].stack().between(0, 1).all(), factors
 
 
 # The rest of a record rnn-sweep writes, so `report` reads these as finished jobs.

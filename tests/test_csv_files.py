@@ -77,6 +77,27 @@ def test_every_csv_of_a_grid_and_a_seeded_grid_opens_with_plain_read_csv(tmp_pat
     assert set(COLUMNS) <= set(pd.read_csv(seeded / "results.csv").columns)
 
 
+# A search's trials: settings Optuna picked, not a cross product of the values that occur.
+TRIALS = (("gru", 8, 32, 0.001), ("lstm", 16, 64, 0.003), ("gru", 16, 64, 0.001))
+
+
+def test_a_searchs_pivots_hold_only_the_settings_its_trials_ran(tmp_path):
+    sweep = tmp_path / "search"
+    for job, (cell, units, batch_size, rate) in enumerate(TRIALS):
+        write_result(sweep / str(job), {
+            **dict.fromkeys(COLUMNS), "run_dir": str(sweep / str(job)), "status": "ok", "cell": cell, "units": units,
+            "batch_size": batch_size, "optimizer": "adam", "learning_rate": rate, "epochs": 2, "seed": 0,
+            "test_accuracy": 0.5 + job / 10, "epoch_seconds": 2.0, "train_samples_per_second": 900.0,
+            "epochs_completed": 2, "device": "CPU", "overrides": [f"model={cell}"]})
+    assert run_cli("report", str(sweep), cwd=tmp_path).returncode == 0
+    accuracy = _pivot(sweep / "accuracy.csv")
+    assert list(accuracy.columns) == ["cell", "units", "batch_size=32 learning_rate=0.001",
+                                      "batch_size=64 learning_rate=0.001", "batch_size=64 learning_rate=0.003"]
+    assert list(zip(accuracy["cell"], accuracy["units"], strict=True)) == [("gru", 8), ("gru", 16), ("lstm", 16)]
+    assert accuracy.notna().sum().sum() - 2 * len(accuracy) == len(TRIALS)  # one value per trial
+    _pivot(sweep / "timing.csv")
+
+
 def _preset_sweep(folder: Path, seeds: list[int]) -> None:
     for job, seed in enumerate(seeds):
         write_result(folder / str(job), {

@@ -14,7 +14,7 @@ import statsmodels.formula.api as smf
 from helpers.cli import run_cli
 from helpers.config import compose_config
 from omegaconf import OmegaConf
-from scipy import stats
+from scipy import special, stats
 from statsmodels.stats.anova import anova_lm
 from statsmodels.stats.weightstats import ttost_ind
 
@@ -114,12 +114,12 @@ def test_effects_match_an_independent_statsmodels_fit(metric, response):
     assert seeds["share"] == pytest.approx(1 - fit.rsquared, rel=1e-6)
     levels = effects.table[(effects.table["metric"] == metric) & (effects.table["factor"] == "cell")
                            & effects.table["level"].notna()].set_index("level")
-    for cell, runs in ok.groupby("cell"):
-        values = runs[metric] if metric == "test_accuracy" else np.log(runs[metric])
+    for cell, runs in ok.groupby("cell"):  # accuracy: a t-interval of the logits; time: of the logs
+        values = special.logit(runs[metric]) if metric == "test_accuracy" else np.log(runs[metric])
         low, high = stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
-        back = (lambda value: value) if metric == "test_accuracy" else np.exp
-        assert levels.loc[cell, ["mean", "ci_low", "ci_high"]].tolist() == pytest.approx(
-            [back(values.mean()), back(low), back(high)])
+        mean = runs[metric].mean() if metric == "test_accuracy" else np.exp(values.mean())
+        back = special.expit if metric == "test_accuracy" else np.exp
+        assert levels.loc[cell, ["mean", "ci_low", "ci_high"]].tolist() == pytest.approx([mean, back(low), back(high)])
 
 
 def test_bootstrap_intervals_are_fixed_and_resample_within_settings():

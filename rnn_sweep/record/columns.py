@@ -48,6 +48,10 @@ REPORT_HTML = "report.html"  # one self-contained page: command, machine, tables
 OPTUNA_CSV = "optuna.csv"
 RESULTS_YAML = "optimization_results.yaml"
 TRIAL_JOB, TRIAL_OVERRIDES = "job", "overrides"
+# Optuna's plot of how much each searched parameter mattered, always by this evaluator (Optuna's default differs
+# between its versions, and its older one, fANOVA, needs scikit-learn): the page names it under the plot.
+IMPORTANCES_PLOT = "optuna_importances.png"
+IMPORTANCE_EVALUATOR = "PED-ANOVA"
 
 STATUSES = ("ok", "failed", "diverged", "interrupted", "pruned")
 # Runs that ended as they should: `pruned` is a search's pruner stopping a hopeless trial early, not a failure.

@@ -4,8 +4,9 @@ For the test accuracy and the epoch time (on a log scale: settings change time b
 Type II ANOVA (statsmodels) of every swept factor: all main effects, plus every two-way interaction when every
 combination of the grid ran on 2+ seeds. Per factor: its p-value and its share of the variance (partial eta
 squared, SS_factor / (SS_factor + SS_residual)) with a bootstrap interval (seeds resampled within each setting);
-per level: the mean of its runs with a 95% t-interval; and a `seeds` row: the share of the variance no setting
-explains (SS_residual / SS_total), the noise floor. docs/effects.md explains the model and its limits.
+per level: the mean of its runs with a 95% interval (the accuracy's inside [0, 1]); and a `seeds` row: the share
+of the variance no setting explains (SS_residual / SS_total), the noise floor. docs/effects.md explains the model
+and its limits.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from statsmodels.stats.anova import anova_lm
 
 from rnn_sweep.record.fold import counted
 from rnn_sweep.report.summary import setting_keys
-from rnn_sweep.stats.intervals import mean_interval
+from rnn_sweep.stats.intervals import accuracy_interval, mean_interval
 
 EFFECTS_COLUMNS = ("metric", "factor", "level", "n", "mean", "ci_low", "ci_high", "p_value", "share",
                    "share_ci_low", "share_ci_high")
 # The metrics analysed: test accuracy as it is; epoch seconds through log (its level means are geometric means).
 METRICS = ("test_accuracy", "epoch_seconds")
 LOG_METRICS = ("epoch_seconds",)
+BOUNDED_METRICS = ("test_accuracy",)  # a share of images: its level intervals stay inside [0, 1]
 SEEDS_ROW = "seeds"  # the factor name of the row holding the share left to the seeds (the residual)
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 0  # fixed: the same runs always give the same intervals
@@ -126,12 +128,14 @@ def _factor_row(metric: str, factor: str, n: int, p_value: float, share: float, 
 
 
 def _level_rows(data: pd.DataFrame, metric: str, factor: str, column: str) -> list[dict]:
-    """The mean of every run at each level with its 95% t-interval; for a log metric, back in seconds (the
-    geometric mean and its interval)."""
+    """The mean of every run at each level with its 95% t-interval; for the accuracy, summary.csv's interval inside
+    [0, 1] (stats.intervals.accuracy_interval); for a log metric, back in seconds (the geometric mean and its
+    interval)."""
     back = np.exp if metric in LOG_METRICS else (lambda value: value)
+    interval_of = accuracy_interval if metric in BOUNDED_METRICS else mean_interval
     rows = []
     for level, group in data.groupby(column, sort=True):
-        interval = mean_interval(group["y"].tolist())
+        interval = interval_of(group["y"].tolist())
         rows.append({"metric": metric, "factor": factor, "level": str(level), "n": interval.n,
                      "mean": float(back(interval.mean)), "ci_low": float(back(interval.low)),
                      "ci_high": float(back(interval.high)), "p_value": None, "share": None, "share_ci_low": None,
@@ -191,6 +195,7 @@ def _bootstrap_shares(data: pd.DataFrame, design: pd.DataFrame, terms: list[tupl
     total = ((samples - samples.mean(axis=0)) ** 2).sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         shares = [term / (term + residual) for term in sums] + [residual / total]
-    bounds = [np.nanpercentile(share, [2.5, 97.5]) if np.isfinite(share).any() else (math.nan, math.nan)
+    # A share is in [0, 1]; a factor with no effect at all leaves rounding error on either side of 0 (-1e-16).
+    bounds = [np.clip(np.nanpercentile(share, [2.5, 97.5]), 0, 1) if np.isfinite(share).any() else (math.nan, math.nan)
               for share in shares]
     return [float(b[0]) for b in bounds], [float(b[1]) for b in bounds]

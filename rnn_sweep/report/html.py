@@ -27,6 +27,8 @@ from rnn_sweep import atomic
 from rnn_sweep.record.columns import (
     ACCURACY,
     CONFIG_COLUMNS,
+    IMPORTANCE_EVALUATOR,
+    IMPORTANCES_PLOT,
     MULTIRUN_FILE,
     OPTUNA_CSV,
     PARETO_CSV,
@@ -328,9 +330,15 @@ def _pareto_front(folder: Path) -> dict[str, Any] | None:
     return {"headings": [label(name) for name in values], "rows": rows}
 
 
+# What a plot's file name alone does not say; the others are captioned by their names.
+_CAPTIONS = {IMPORTANCES_PLOT: f"{IMPORTANCES_PLOT}: each searched parameter's importance to the objective, by "
+                               f"Optuna's {IMPORTANCE_EVALUATOR} evaluator: how far its values in the best 10% of "
+                               "the trials stand from those of all trials"}
+
+
 def _plots(folder: Path) -> list[dict[str, str]]:
-    return [{"name": path.name, "data": base64.b64encode(path.read_bytes()).decode("ascii")}
-            for path in sorted(folder.glob("*.png"))]
+    return [{"name": path.name, "caption": _CAPTIONS.get(path.name, path.name),
+             "data": base64.b64encode(path.read_bytes()).decode("ascii")} for path in sorted(folder.glob("*.png"))]
 
 
 def _describe(rows: pd.DataFrame, keys: list[str]) -> list[str]:

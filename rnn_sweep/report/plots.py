@@ -117,9 +117,9 @@ def _accuracy_vs_units(ok: pd.DataFrame, sweep_dir: Path) -> Figure:
 
 
 def _accuracy_vs_epoch_seconds(ok: pd.DataFrame, summary: pd.DataFrame, sweep_dir: Path) -> Figure | None:
-    """One point per setting: its mean accuracy with the 95% t-interval over seeds, its median steady epoch with
-    the interquartile range of those epochs; the frontier (no other setting both more accurate and faster) ringed
-    and joined."""
+    """One point per setting: its mean accuracy with summary.csv's 95% interval (inside [0, 1], so not symmetric),
+    its median steady epoch with the interquartile range of those epochs; the frontier (no other setting both more
+    accurate and faster) ringed and joined."""
     summary = summary[summary[ACCURACY_MEAN].notna() & summary[EPOCH_TIME].notna()]
     if len(summary) < 2:
         return None
@@ -131,9 +131,10 @@ def _accuracy_vs_epoch_seconds(ok: pd.DataFrame, summary: pd.DataFrame, sweep_di
     for index, row in summary.iterrows():
         low, high = pd.Series(steady_epoch_seconds(runs_of(ok, row, keys))).quantile([0.25, 0.75]).tolist()
         seconds, accuracy = float(row[EPOCH_TIME]), float(row[ACCURACY_MEAN])
-        half = (row["test_accuracy_ci_high"] - row["test_accuracy_ci_low"]) / 2
+        below, above = (0.0, 0.0) if pd.isna(row["test_accuracy_ci_low"]) else (
+            accuracy - row["test_accuracy_ci_low"], row["test_accuracy_ci_high"] - accuracy)
         axes.errorbar([seconds], [accuracy], xerr=[[seconds - low], [high - seconds]],
-                      yerr=[[0 if pd.isna(half) else half]] * 2, marker="o", capsize=3,
+                      yerr=[[below], [above]], marker="o", capsize=3,
                       color="#a40000" if on_frontier[index] else "#777777")
         axes.annotate(_settings_text(row, tuple(shown)), (seconds, accuracy), textcoords="offset points", xytext=(6, 4),
                       fontsize="x-small")

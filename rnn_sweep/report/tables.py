@@ -18,6 +18,7 @@ from rich.table import Table
 
 from rnn_sweep import atomic
 from rnn_sweep.config.overrides import overrides_as_json
+from rnn_sweep.console import print_whole
 from rnn_sweep.record.columns import (
     ACCURACY_CSV,
     COLUMNS,
@@ -194,7 +195,8 @@ def failed_jobs(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def print_sweep_tables(tables: SweepTables, console: Console) -> None:
-    """The accuracy and timing pivots as rich tables, then the jobs that did not end `ok`, then those with no result."""
+    """The accuracy and timing pivots as rich tables, then the jobs that did not end `ok`, then those with no result;
+    whole in a log (console.print_whole), where rich's 80 columns would cut the headings that tell settings apart."""
     if tables.results.empty:
         console.print(f"No readable result.json found under {tables.folder}.")
     else:
@@ -209,13 +211,13 @@ def _print_results(tables: SweepTables, console: Console) -> None:
     summary = tables.summary
     seeds = "mean [95% CI] (n runs) where n >= 2; " if (summary["n"] > 1).any() else ""
     accuracy, timing = label(ACCURACY_SHOWN[0]), " | ".join(map(label, TIMING_SHOWN))
-    console.print(_table(f"{accuracy} ({seeds}{sweep_dir / SUMMARY_CSV}, per run: {sweep_dir / ACCURACY_CSV})",
-                         accuracy, pivot(summary, list(ACCURACY_SHOWN), axes), axes[0], _mean_cell))
-    console.print(_table(f"{timing} ({sweep_dir / SUMMARY_CSV}, per run: {sweep_dir / TIMING_CSV})", timing,
-                         pivot(summary, list(TIMING_SHOWN), axes), axes[0],
-                         lambda cells: " | ".join(map(show, TIMING_SHOWN, cells))))
+    print_whole(_table(f"{accuracy} ({seeds}{sweep_dir / SUMMARY_CSV}, per run: {sweep_dir / ACCURACY_CSV})",
+                       accuracy, pivot(summary, list(ACCURACY_SHOWN), axes), axes[0], _mean_cell), console)
+    print_whole(_table(f"{timing} ({sweep_dir / SUMMARY_CSV}, per run: {sweep_dir / TIMING_CSV})", timing,
+                       pivot(summary, list(TIMING_SHOWN), axes), axes[0],
+                       lambda cells: " | ".join(map(show, TIMING_SHOWN, cells))), console)
     if not tables.presets.empty:
-        console.print(preset_table(tables.presets, f"presets ({sweep_dir / PRESETS_CSV})"))
+        print_whole(preset_table(tables.presets, f"presets ({sweep_dir / PRESETS_CSV})"), console)
     ok, pruned = (int((frame["status"] == status).sum()) for status in ENDED_WELL)
     console.print(f"{ok} of {len(frame)} jobs ok{f', {pruned} pruned' if pruned else ''}; every row: "
                   f"{sweep_dir / RESULTS_CSV}; the page: {sweep_dir / REPORT_HTML}")

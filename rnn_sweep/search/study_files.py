@@ -15,19 +15,37 @@ import matplotlib
 import optuna
 import pandas as pd
 from omegaconf import OmegaConf
+from optuna.importance import PedAnovaImportanceEvaluator
 from optuna.visualization import matplotlib as optuna_plots
 from rich.table import Table
 
 from rnn_sweep import atomic
 from rnn_sweep.console import stdout
-from rnn_sweep.record.columns import OPTUNA_CSV, PARETO_CSV, RESULTS_YAML, lists_as_json
+from rnn_sweep.record.columns import (
+    IMPORTANCE_EVALUATOR,
+    IMPORTANCES_PLOT,
+    OPTUNA_CSV,
+    PARETO_CSV,
+    RESULTS_YAML,
+    lists_as_json,
+)
 from rnn_sweep.search.settings import DEFAULT_OBJECTIVE
 from rnn_sweep.search.study import JOB, OVERRIDES, finished_trials
 
 PARETO_PLOT = "optuna_pareto_front.png"
+
+
+def _importances(study: optuna.Study) -> Any:
+    """Optuna's importance plot by the evaluator the page names, whichever Optuna is installed; the title names it
+    too."""
+    axes = optuna_plots.plot_param_importances(study, evaluator=PedAnovaImportanceEvaluator())
+    axes.set_title(f"Hyperparameter importances ({IMPORTANCE_EVALUATOR})", loc="left")
+    return axes
+
+
 STUDY_PLOTS: dict[str, Callable[[optuna.Study], Any]] = {
     "optuna_history.png": optuna_plots.plot_optimization_history,
-    "optuna_importances.png": optuna_plots.plot_param_importances,
+    IMPORTANCES_PLOT: _importances,
     "optuna_parallel_coordinate.png": optuna_plots.plot_parallel_coordinate,
 }
 _CSV_ATTRS = ("number", "state", "value", "params", "user_attrs", "datetime_start", "duration")
