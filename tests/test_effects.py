@@ -23,6 +23,7 @@ from rnn_sweep.record.columns import EFFECTS_CSV, HYDRA_DIR, MULTIRUN_FILE, labe
 from rnn_sweep.record.result_files import new_record, write_result
 from rnn_sweep.report.effects import EFFECTS_COLUMNS, SEEDS_ROW, sweep_effects
 from rnn_sweep.report.frontier import frontier, recommend, seeds_to_decide, tost_welch
+from rnn_sweep.report.plots import _accuracy_vs_epoch_seconds
 from rnn_sweep.report.summary import setting_keys, summary_frame
 from rnn_sweep.report.sweep_report import write_sweep_report
 
@@ -160,6 +161,35 @@ def test_the_frontier_is_the_settings_no_other_beats_on_both():
     # c: b is more accurate and faster; d: a as accurate and faster; g: b as fast and more accurate; b and f tie:
     # neither beats the other.
     assert frontier(summary).tolist() == [True, True, False, False, True, True, False]
+
+
+def test_the_frontier_plot_draws_both_intervals_and_rings_the_frontier():
+    """Each setting's point carries summary.csv's accuracy interval (bounded, so not symmetric about the mean) and
+    the interquartile range of its steady epochs; the frontier's settings, and only they, are joined and ringed.
+    simple_rnn's seeds spread wide near 0: its interval must not cross 0, as a mean +- half-width bar would."""
+    settings = {"gru": ([0.95, 0.951, 0.949], [9.0, 10.0, 11.0]), "lstm": ([0.94, 0.942, 0.938], [4.0, 5.0, 6.0]),
+                "simple_rnn": ([0.01, 0.3, 0.35], [6.0, 7.0, 8.0])}
+    runs = pd.DataFrame([{"cell": cell, "seed": seed, "status": "ok", "test_accuracy": accuracy,
+                          "epoch_seconds": epochs[seed], "epoch_seconds_all": [30.0, epochs[seed]]}
+                         for cell, (accuracies, epochs) in settings.items()
+                         for seed, accuracy in enumerate(accuracies)])
+    summary = summary_frame(runs)
+    axes = _accuracy_vs_epoch_seconds(runs, summary, Path("sweep")).axes[0]
+    drawn = {}
+    for container in axes.containers:
+        (point,) = container.lines[0].get_xydata()
+        horizontal, vertical = (bars.get_segments()[0] for bars in container.lines[2])
+        drawn[point[0]] = (point[1], horizontal[:, 0].tolist(), vertical[:, 1].tolist(), container.lines[0].get_color())
+    for cell, (_, epochs) in settings.items():
+        row = summary.set_index("cell").loc[cell]
+        accuracy, across, up, colour = drawn[row["epoch_seconds_median"]]
+        assert accuracy == pytest.approx(row["test_accuracy_mean"])
+        assert across == pytest.approx(np.percentile(epochs, [25, 75]).tolist())
+        assert up == pytest.approx([row["test_accuracy_ci_low"], row["test_accuracy_ci_high"]])
+        assert colour == ("#777777" if cell == "simple_rnn" else "#a40000")  # lstm is faster and more accurate
+    assert drawn[7.0][2][0] > 0
+    (ringed,) = [line for line in axes.get_lines() if line.get_label().startswith("frontier")]
+    assert ringed.get_xydata().ravel().tolist() == pytest.approx([5.0, 0.94, 10.0, 0.95])
 
 
 def test_tost_matches_statsmodels_ttost_ind():

@@ -13,13 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers.cli import run_cli
+from helpers.config import compose_config
 from helpers.runs import RACE_TINY
 from omegaconf import OmegaConf
 
 from rnn_sweep import cli
 from rnn_sweep.record.columns import COLUMNS
 from rnn_sweep.stats.sequential import Design, race, race_against
-from rnn_sweep.sweep.race import KILL_AFTER_ROUND, closing_answer, race_frame, race_grid, run_race
+from rnn_sweep.sweep.race import KILL_AFTER_ROUND, closing_answer, race_design, race_frame, race_grid, run_race
 
 MIN_SEEDS, MAX_SEEDS = 3, 4
 # A clearly worse setting (a learning rate that learns nothing in one epoch) beside one that learns.
@@ -38,6 +39,17 @@ def test_the_grid_is_the_basic_sweepers_and_job_numbers_are_seed_index_times_set
     number, overrides = grid.job(setting=2, seed_index=3)
     assert number == 3 * 4 + 2 and overrides == [*grid.settings[2], "seed=8"]
     assert set(grid.columns()) == {"cell", "units"}  # only what differs, named as in results.csv
+
+
+def test_hydra_sweeper_race_composes_with_its_documented_defaults() -> None:
+    """`hydra/sweeper=race` alone: min_seeds 3, max_seeds 10, alpha 0.05, margin 0.002, no budget, no baseline, and
+    the race it runs is the design the simulation tests check (Design's defaults)."""
+    sweeper = compose_config("hydra/sweeper=race", hydra=True).hydra.sweeper
+    assert sweeper._target_.endswith("RaceSweeper")
+    keys = ("min_seeds", "max_seeds", "alpha", "margin", "max_runs", "against")
+    assert {key: sweeper[key] for key in keys} == {"min_seeds": 3, "max_seeds": 10, "alpha": 0.05, "margin": 0.002,
+                                                  "max_runs": None, "against": None}
+    assert race_design(sweeper) == Design()
 
 
 def test_race_csv_reads_back_with_plain_pandas(tmp_path: Path) -> None:

@@ -131,9 +131,10 @@ def _accuracy_vs_epoch_seconds(ok: pd.DataFrame, summary: pd.DataFrame, sweep_di
     for index, row in summary.iterrows():
         low, high = pd.Series(steady_epoch_seconds(runs_of(ok, row, keys))).quantile([0.25, 0.75]).tolist()
         seconds, accuracy = float(row[EPOCH_TIME]), float(row[ACCURACY_MEAN])
-        half = (row["test_accuracy_ci_high"] - row["test_accuracy_ci_low"]) / 2
+        # summary.csv's own interval: bounded to [0, 1], so not symmetric about the mean
+        below, above = accuracy - row["test_accuracy_ci_low"], row["test_accuracy_ci_high"] - accuracy
         axes.errorbar([seconds], [accuracy], xerr=[[seconds - low], [high - seconds]],
-                      yerr=[[0 if pd.isna(half) else half]] * 2, marker="o", capsize=3,
+                      yerr=[[0 if pd.isna(below) else below], [0 if pd.isna(above) else above]], marker="o", capsize=3,
                       color="#a40000" if on_frontier[index] else "#777777")
         axes.annotate(_settings_text(row, tuple(shown)), (seconds, accuracy), textcoords="offset points", xytext=(6, 4),
                       fontsize="x-small")
