@@ -18,8 +18,17 @@ from scipy import stats
 from statsmodels.stats.anova import anova_lm
 from statsmodels.stats.weightstats import ttost_ind
 
+from rnn_sweep import cli
 from rnn_sweep.config.validate import validate
-from rnn_sweep.record.columns import EFFECTS_CSV, HYDRA_DIR, MULTIRUN_FILE, label
+from rnn_sweep.record.columns import (
+    EFFECTS_CSV,
+    HYDRA_DIR,
+    MULTIRUN_FILE,
+    OPTUNA_IMPORTANCES,
+    TRIAL_JOB,
+    TRIAL_OVERRIDES,
+    label,
+)
 from rnn_sweep.record.result_files import new_record, write_result
 from rnn_sweep.report.effects import EFFECTS_COLUMNS, SEEDS_ROW, sweep_effects
 from rnn_sweep.report.frontier import frontier, recommend, seeds_to_decide, tost_welch
@@ -291,6 +300,36 @@ def test_report_writes_effects_csv_and_names_the_recommendation(tmp_path):
     wide = write_sweep_report(sweep, margin=0.01).recommendation
     assert wide.sentences()[0].startswith("Recommended: cell=gru units=8, the fastest setting shown as accurate as "
                                           "the best (cell=gru units=32) within ±0.01")
+
+
+def test_a_search_shows_optunas_importance_evaluator_instead_of_an_anova(tmp_path, capsys):
+    """A search's trials were chosen from the results before them, so even where they repeat settings on 2+ seeds
+    (as these do) `report` writes no effects.csv, says why, and the page's What matters shows Optuna's importance
+    evaluator."""
+    optuna = pytest.importorskip("optuna")
+    from rnn_sweep.search.study_files import report_study
+
+    sweep = _sweep_on_disk(tmp_path / "search")
+    study = optuna.create_study(direction="maximize")
+    space = {"cell": optuna.distributions.CategoricalDistribution(["gru", "lstm"]),
+             "units": optuna.distributions.CategoricalDistribution([8, 32])}
+    for number, (cell, units) in enumerate((cell, units) for cell, units in GRID for _ in range(3)):
+        study.add_trial(optuna.trial.create_trial(
+            params={"cell": cell, "units": units}, distributions=space, value=GRID[cell, units][0],
+            user_attrs={TRIAL_JOB: number, TRIAL_OVERRIDES: [f"model={cell}", f"model.units={units}"]}))
+    report_study(study, sweep)
+    assert (sweep / OPTUNA_IMPORTANCES).is_file()
+    capsys.readouterr()
+
+    assert cli.run(["report", str(sweep)]) == 0
+    assert not (sweep / EFFECTS_CSV).exists()
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"What matters: Optuna's importance evaluator, {OPTUNA_IMPORTANCES}" in said, said
+    page = (sweep / "report.html").read_text()
+    section, plots = page.split('<h2 id="what-matters">What matters</h2>', 1)[1].split("<h2>Plots</h2>", 1)
+    what_matters = section.split("<h2>", 1)[0]
+    assert f'alt="{OPTUNA_IMPORTANCES}"' in what_matters and "<table" not in what_matters
+    assert OPTUNA_IMPORTANCES not in plots  # shown once, where it answers the question
 
 
 def test_report_refuses_a_margin_that_is_not_positive(tmp_path):

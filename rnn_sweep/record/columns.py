@@ -46,6 +46,7 @@ REPORT_HTML = "report.html"  # one self-contained page: command, machine, tables
 # scripts read). A trial's user attributes, columns `user_attrs_<name>` of optuna.csv: its job folder's number and
 # its job's overrides.
 OPTUNA_CSV = "optuna.csv"
+OPTUNA_IMPORTANCES = "optuna_importances.png"  # Optuna's importance evaluator's plot: what matters in a search
 RESULTS_YAML = "optimization_results.yaml"
 TRIAL_JOB, TRIAL_OVERRIDES = "job", "overrides"
 

@@ -20,14 +20,14 @@ from rich.table import Table
 
 from rnn_sweep import atomic
 from rnn_sweep.console import stdout
-from rnn_sweep.record.columns import OPTUNA_CSV, PARETO_CSV, RESULTS_YAML, lists_as_json
+from rnn_sweep.record.columns import OPTUNA_CSV, OPTUNA_IMPORTANCES, PARETO_CSV, RESULTS_YAML, lists_as_json
 from rnn_sweep.search.settings import DEFAULT_OBJECTIVE
 from rnn_sweep.search.study import JOB, OVERRIDES, finished_trials
 
 PARETO_PLOT = "optuna_pareto_front.png"
 STUDY_PLOTS: dict[str, Callable[[optuna.Study], Any]] = {
     "optuna_history.png": optuna_plots.plot_optimization_history,
-    "optuna_importances.png": optuna_plots.plot_param_importances,
+    OPTUNA_IMPORTANCES: optuna_plots.plot_param_importances,
     "optuna_parallel_coordinate.png": optuna_plots.plot_parallel_coordinate,
 }
 _CSV_ATTRS = ("number", "state", "value", "params", "user_attrs", "datetime_start", "duration")
