@@ -195,6 +195,30 @@ def test_a_race_drops_a_clearly_worse_setting_after_round_1_and_resumes_without_
     assert "Race" in (sweep / "report.html").read_text()
 
 
+@pytest.mark.slow
+def test_a_race_hands_each_round_to_the_joblib_launcher(tmp_path: Path, mnist_path: str) -> None:
+    """Two learning rates 1% apart, whose runs differ far less than the seeds do, and margin 0: nothing can be shown
+    worse or tied, so the race runs to max_seeds, and joblib's workers train round 1 (jobs 0-3) and round 2 (jobs 4
+    and 5, the third seed of each) in two launches."""
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    sweep = tmp_path / "race"
+    finished = run_cli("-m", "hydra/sweeper=race", "hydra.sweeper.min_seeds=2", "hydra.sweeper.max_seeds=3",
+                       "hydra.sweeper.margin=0", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                       "optimizer.learning_rate=0.01,0.0101", *RACE_TINY,
+                       f"hydra.sweep.dir={sweep}", cwd=tmp_path, data=mnist_path)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    # joblib's launcher logs each batch's jobs numbered from 0; the job folders show their real numbers
+    assert re.findall(r"is launching (\d+) jobs", finished.stdout + finished.stderr) == ["4", "2"]
+    records = {int(path.parent.name): json.loads(path.read_text()) for path in sweep.glob("*/result.json")}
+    assert sorted(records) == list(range(6)) and {record["status"] for record in records.values()} == {"ok"}
+    assert [record["seed"] for _, record in sorted(records.items())] == [0, 0, 1, 1, 2, 2]
+    frame = pd.read_csv(sweep / "race.csv")
+    assert frame["round"].tolist() == [1, 1, 2, 2] and frame["n"].tolist() == [2, 2, 3, 3]
+    assert sorted(frame[frame["round"] == 2]["state"]) == ["leader", "undecided"]
+    answer = " ".join(finished.stdout.split())
+    assert "Race over after 2 round(s): max_seeds=3 reached." in answer and "runs: 6 of the 6" in answer
+
+
 VERDICTS = ("better", "worse", "equivalent", "undecided")
 
 
