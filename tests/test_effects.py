@@ -18,11 +18,22 @@ from scipy import special, stats
 from statsmodels.stats.anova import anova_lm
 from statsmodels.stats.weightstats import ttost_ind
 
+from rnn_sweep import cli
 from rnn_sweep.config.validate import validate
-from rnn_sweep.record.columns import EFFECTS_CSV, HYDRA_DIR, MULTIRUN_FILE, label
+from rnn_sweep.record.columns import (
+    EFFECTS_CSV,
+    HYDRA_DIR,
+    IMPORTANCE_EVALUATOR,
+    IMPORTANCES_PLOT,
+    MULTIRUN_FILE,
+    TRIAL_JOB,
+    TRIAL_OVERRIDES,
+    label,
+)
 from rnn_sweep.record.result_files import new_record, write_result
 from rnn_sweep.report.effects import EFFECTS_COLUMNS, SEEDS_ROW, sweep_effects
 from rnn_sweep.report.frontier import frontier, recommend, seeds_to_decide, tost_welch
+from rnn_sweep.report.plots import _accuracy_vs_epoch_seconds
 from rnn_sweep.report.summary import setting_keys, summary_frame
 from rnn_sweep.report.sweep_report import write_sweep_report
 
@@ -162,6 +173,35 @@ def test_the_frontier_is_the_settings_no_other_beats_on_both():
     assert frontier(summary).tolist() == [True, True, False, False, True, True, False]
 
 
+def test_the_frontier_plot_draws_both_intervals_and_rings_the_frontier():
+    """Each setting's point carries summary.csv's accuracy interval (bounded, so not symmetric about the mean) and
+    the interquartile range of its steady epochs; the frontier's settings, and only they, are joined and ringed.
+    simple_rnn's seeds spread wide near 0: its interval must not cross 0, as a mean +- half-width bar would."""
+    settings = {"gru": ([0.95, 0.951, 0.949], [9.0, 10.0, 11.0]), "lstm": ([0.94, 0.942, 0.938], [4.0, 5.0, 6.0]),
+                "simple_rnn": ([0.01, 0.3, 0.35], [6.0, 7.0, 8.0])}
+    runs = pd.DataFrame([{"cell": cell, "seed": seed, "status": "ok", "test_accuracy": accuracy,
+                          "epoch_seconds": epochs[seed], "epoch_seconds_all": [30.0, epochs[seed]]}
+                         for cell, (accuracies, epochs) in settings.items()
+                         for seed, accuracy in enumerate(accuracies)])
+    summary = summary_frame(runs)
+    axes = _accuracy_vs_epoch_seconds(runs, summary, Path("sweep")).axes[0]
+    drawn = {}
+    for container in axes.containers:
+        (point,) = container.lines[0].get_xydata()
+        horizontal, vertical = (bars.get_segments()[0] for bars in container.lines[2])
+        drawn[point[0]] = (point[1], horizontal[:, 0].tolist(), vertical[:, 1].tolist(), container.lines[0].get_color())
+    for cell, (_, epochs) in settings.items():
+        row = summary.set_index("cell").loc[cell]
+        accuracy, across, up, colour = drawn[row["epoch_seconds_median"]]
+        assert accuracy == pytest.approx(row["test_accuracy_mean"])
+        assert across == pytest.approx(np.percentile(epochs, [25, 75]).tolist())
+        assert up == pytest.approx([row["test_accuracy_ci_low"], row["test_accuracy_ci_high"]])
+        assert colour == ("#777777" if cell == "simple_rnn" else "#a40000")  # lstm is faster and more accurate
+    assert drawn[7.0][2][0] > 0
+    (ringed,) = [line for line in axes.get_lines() if line.get_label().startswith("frontier")]
+    assert ringed.get_xydata().ravel().tolist() == pytest.approx([5.0, 0.94, 10.0, 0.95])
+
+
 def test_tost_matches_statsmodels_ttost_ind():
     rng = np.random.default_rng(3)
     for _ in range(20):
@@ -261,6 +301,36 @@ def test_report_writes_effects_csv_and_names_the_recommendation(tmp_path):
     wide = write_sweep_report(sweep, margin=0.01).recommendation
     assert wide.sentences()[0].startswith("Recommended: cell=gru units=8, the fastest setting shown as accurate as "
                                           "the best (cell=gru units=32) within ±0.01")
+
+
+def test_a_search_shows_optunas_importance_evaluator_instead_of_an_anova(tmp_path, capsys):
+    """A search's trials were chosen from the results before them, so even where they repeat settings on 2+ seeds
+    (as these do) `report` writes no effects.csv, says why, and the page's What matters shows Optuna's importance
+    evaluator."""
+    optuna = pytest.importorskip("optuna")
+    from rnn_sweep.search.study_files import report_study
+
+    sweep = _sweep_on_disk(tmp_path / "search")
+    study = optuna.create_study(direction="maximize")
+    space = {"cell": optuna.distributions.CategoricalDistribution(["gru", "lstm"]),
+             "units": optuna.distributions.CategoricalDistribution([8, 32])}
+    for number, (cell, units) in enumerate((cell, units) for cell, units in GRID for _ in range(3)):
+        study.add_trial(optuna.trial.create_trial(
+            params={"cell": cell, "units": units}, distributions=space, value=GRID[cell, units][0],
+            user_attrs={TRIAL_JOB: number, TRIAL_OVERRIDES: [f"model={cell}", f"model.units={units}"]}))
+    report_study(study, sweep)
+    assert (sweep / IMPORTANCES_PLOT).is_file()
+    capsys.readouterr()
+
+    assert cli.run(["report", str(sweep)]) == 0
+    assert not (sweep / EFFECTS_CSV).exists()
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"What matters: Optuna's {IMPORTANCE_EVALUATOR} importance evaluator, {IMPORTANCES_PLOT}" in said, said
+    page = (sweep / "report.html").read_text()
+    section, plots = page.split('<h2 id="what-matters">What matters</h2>', 1)[1].split("<h2>Plots</h2>", 1)
+    what_matters = section.split("<h2>", 1)[0]
+    assert f'alt="{IMPORTANCES_PLOT}"' in what_matters and "<table" not in what_matters
+    assert IMPORTANCES_PLOT not in plots  # shown once, where it answers the question
 
 
 def test_report_refuses_a_margin_that_is_not_positive(tmp_path):

@@ -13,13 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers.cli import run_cli
+from helpers.config import compose_config
 from helpers.runs import RACE_TINY
 from omegaconf import OmegaConf
 
 from rnn_sweep import cli
 from rnn_sweep.record.columns import COLUMNS
 from rnn_sweep.stats.sequential import Design, race, race_against
-from rnn_sweep.sweep.race import KILL_AFTER_ROUND, closing_answer, race_frame, race_grid, run_race
+from rnn_sweep.sweep.race import KILL_AFTER_ROUND, closing_answer, race_design, race_frame, race_grid, run_race
 
 MIN_SEEDS, MAX_SEEDS = 3, 4
 # A clearly worse setting (a learning rate that learns nothing in one epoch) beside one that learns.
@@ -38,6 +39,17 @@ def test_the_grid_is_the_basic_sweepers_and_job_numbers_are_seed_index_times_set
     number, overrides = grid.job(setting=2, seed_index=3)
     assert number == 3 * 4 + 2 and overrides == [*grid.settings[2], "seed=8"]
     assert set(grid.columns()) == {"cell", "units"}  # only what differs, named as in results.csv
+
+
+def test_hydra_sweeper_race_composes_with_its_documented_defaults() -> None:
+    """`hydra/sweeper=race` alone: min_seeds 3, max_seeds 10, alpha 0.05, margin 0.002, no budget, no baseline, and
+    the race it runs is the design the simulation tests check (Design's defaults)."""
+    sweeper = compose_config("hydra/sweeper=race", hydra=True).hydra.sweeper
+    assert sweeper._target_.endswith("RaceSweeper")
+    keys = ("min_seeds", "max_seeds", "alpha", "margin", "max_runs", "against")
+    assert {key: sweeper[key] for key in keys} == {"min_seeds": 3, "max_seeds": 10, "alpha": 0.05, "margin": 0.002,
+                                                  "max_runs": None, "against": None}
+    assert race_design(sweeper) == Design()
 
 
 def test_race_csv_reads_back_with_plain_pandas(tmp_path: Path) -> None:
@@ -181,6 +193,30 @@ def test_a_race_drops_a_clearly_worse_setting_after_round_1_and_resumes_without_
     assert "dropped (worse): learning_rate=1e-06" in answer and f"of the {MAX_SEEDS * 2} a fixed grid" in answer
     assert f"resumed: {2 * MIN_SEEDS} of these runs had finished in this folder before" in answer
     assert "Race" in (sweep / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_a_race_hands_each_round_to_the_joblib_launcher(tmp_path: Path, mnist_path: str) -> None:
+    """Two learning rates 1% apart, whose runs differ far less than the seeds do, and margin 0: nothing can be shown
+    worse or tied, so the race runs to max_seeds, and joblib's workers train round 1 (jobs 0-3) and round 2 (jobs 4
+    and 5, the third seed of each) in two launches."""
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    sweep = tmp_path / "race"
+    finished = run_cli("-m", "hydra/sweeper=race", "hydra.sweeper.min_seeds=2", "hydra.sweeper.max_seeds=3",
+                       "hydra.sweeper.margin=0", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                       "optimizer.learning_rate=0.01,0.0101", *RACE_TINY,
+                       f"hydra.sweep.dir={sweep}", cwd=tmp_path, data=mnist_path)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    # joblib's launcher logs each batch's jobs numbered from 0; the job folders show their real numbers
+    assert re.findall(r"is launching (\d+) jobs", finished.stdout + finished.stderr) == ["4", "2"]
+    records = {int(path.parent.name): json.loads(path.read_text()) for path in sweep.glob("*/result.json")}
+    assert sorted(records) == list(range(6)) and {record["status"] for record in records.values()} == {"ok"}
+    assert [record["seed"] for _, record in sorted(records.items())] == [0, 0, 1, 1, 2, 2]
+    frame = pd.read_csv(sweep / "race.csv")
+    assert frame["round"].tolist() == [1, 1, 2, 2] and frame["n"].tolist() == [2, 2, 3, 3]
+    assert sorted(frame[frame["round"] == 2]["state"]) == ["leader", "undecided"]
+    answer = " ".join(finished.stdout.split())
+    assert "Race over after 2 round(s): max_seeds=3 reached." in answer and "runs: 6 of the 6" in answer
 
 
 VERDICTS = ("better", "worse", "equivalent", "undecided")

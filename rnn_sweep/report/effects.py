@@ -21,6 +21,7 @@ import patsy
 import statsmodels.formula.api as smf
 from statsmodels.stats.anova import anova_lm
 
+from rnn_sweep.record.columns import IMPORTANCE_EVALUATOR, IMPORTANCES_PLOT
 from rnn_sweep.record.fold import counted
 from rnn_sweep.report.summary import setting_keys
 from rnn_sweep.stats.intervals import accuracy_interval, mean_interval
@@ -43,6 +44,15 @@ class Effects:
     table: pd.DataFrame
     note: str
     interactions: bool = False
+
+
+def search_effects() -> Effects:
+    """A search's answer: none of its own. Its sampler chose each trial from the results before it, so the trials
+    are no designed grid and an ANOVA of them would not hold; Optuna's importance evaluator says what matters."""
+    return Effects(pd.DataFrame(columns=EFFECTS_COLUMNS),
+                   f"No effects.csv for a search: Optuna chose its trials from the results before them, so an ANOVA "
+                   f"of them would not hold. What matters: Optuna's {IMPORTANCE_EVALUATOR} importance evaluator, "
+                   f"{IMPORTANCES_PLOT}.")
 
 
 def sweep_effects(results: pd.DataFrame, resamples: int = BOOTSTRAP_RESAMPLES) -> Effects:

@@ -31,6 +31,7 @@ from rnn_sweep.record.columns import (
     IMPORTANCES_PLOT,
     MULTIRUN_FILE,
     OPTUNA_CSV,
+    IMPORTANCES_PLOT,
     PARETO_CSV,
     RACE_CSV,
     RACE_FILE_COLUMNS,
@@ -86,6 +87,10 @@ def write_sweep_page(tables: SweepTables, dimensions: list[str]) -> Path:
     The settings that do not vary are listed once above the tables."""
     folder, results = tables.folder, tables.results
     failed = results[not_ok(results)]  # a pruned search trial is no failure
+    plots = _plots(folder)
+    # A search's "What matters" is Optuna's importance evaluator (report.effects.search_effects): its plot goes there.
+    importances = next((plot for plot in plots if plot["name"] == IMPORTANCES_PLOT), None) \
+        if (folder / OPTUNA_CSV).is_file() else None
     page = _render(
         "sweep.html.j2", title=f"rnn-sweep sweep {folder.name}", subtitle=str(folder),
         command=sweep_command(folder), machine=_machine(results), same=_same_in_every_run(results, dimensions),
@@ -96,7 +101,7 @@ def write_sweep_page(tables: SweepTables, dimensions: list[str]) -> Path:
         runs=_run_table(folder, results, [*dimensions, *(found.name for found in shown_in("jobs"))]),
         failed=_run_table(folder, failed, [*dimensions, "overrides", "error"]),
         missing=[(path.name, _link(folder, path), why) for path, why in tables.missing()],
-        plots=_plots(folder), folder=folder,
+        plots=[plot for plot in plots if plot is not importances], importances=importances, folder=folder,
         pareto=_pareto_front(folder),
         race_table=_race(folder),
         effects_note=tables.effects.note, effects=_effects(tables.effects.table),

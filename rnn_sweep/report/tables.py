@@ -27,6 +27,7 @@ from rnn_sweep.record.columns import (
     ENDED_WELL,
     IMPLIED_BY_OLDER_RECORDS,
     LIST_COLUMNS,
+    OPTUNA_CSV,
     PRESETS_CSV,
     REPORT_HTML,
     RESULTS_CSV,
@@ -40,7 +41,7 @@ from rnn_sweep.record.columns import (
 )
 from rnn_sweep.record.fold import not_ok
 from rnn_sweep.record.result_files import ResultFileError, scan_results
-from rnn_sweep.report.effects import Effects, sweep_effects
+from rnn_sweep.report.effects import Effects, search_effects, sweep_effects
 from rnn_sweep.report.frontier import DEFAULT_MARGIN, Recommendation, recommend
 from rnn_sweep.report.presets import preset_summary, preset_table
 from rnn_sweep.report.summary import setting_keys, summary_frame
@@ -164,7 +165,8 @@ def sweep_tables(sweep_dir: Path, margin: float = DEFAULT_MARGIN) -> SweepTables
     summary = summary_frame(frame)
     return SweepTables(sweep_dir, frame, pivot(frame, ["test_accuracy"]), pivot(frame, list(TIMING_VALUES)),
                        preset_summary(frame, varied_columns(frame)), summary, scan.unfinished, scan.unreadable,
-                       sweep_effects(frame), recommend(frame, summary, setting_keys(frame), margin))
+                       search_effects() if (sweep_dir / OPTUNA_CSV).is_file() else sweep_effects(frame),
+                       recommend(frame, summary, setting_keys(frame), margin))
 
 
 def write_csv_tables(tables: SweepTables) -> None:
