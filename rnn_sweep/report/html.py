@@ -31,7 +31,6 @@ from rnn_sweep.record.columns import (
     IMPORTANCES_PLOT,
     MULTIRUN_FILE,
     OPTUNA_CSV,
-    IMPORTANCES_PLOT,
     PARETO_CSV,
     RACE_CSV,
     RACE_FILE_COLUMNS,
