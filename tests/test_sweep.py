@@ -13,7 +13,9 @@ from helpers.config import compose_config
 from helpers.runs import SEEDED_GRID
 from helpers.runs import SHARED_GRID as GRID
 
-from rnn_sweep.launch.preflight import expand_jobs
+from rnn_sweep.config.paths import conf_dir
+from rnn_sweep.errors import ConfigError
+from rnn_sweep.launch.preflight import expand_jobs, preflight
 from rnn_sweep.record.columns import CONTRACT_COLUMNS
 from rnn_sweep.report.plots import ACCURACY_PLOT, CURVES_PLOT
 
@@ -199,6 +201,26 @@ def test_named_grids_expand_to_every_combination(name, jobs, cells):
     assert len({override for job in expanded for override in job if override.startswith("model=")}) == cells
 
 
+def test_the_default_sweeper_leaves_checking_each_job_to_preflight_which_refuses_a_bad_one(tmp_path):
+    """`hydra/sweeper=basic` (the default) launches Hydra's grid without composing each job once more before the
+    launcher composes it to run it (about 0.1 s a job): preflight has composed and validated every job by then."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.plugins import Plugins
+    from hydra.types import HydraContext
+
+    config = compose_config(hydra=True)
+    sweeper = Plugins.instance().instantiate_sweeper(
+        config=config, task_function=lambda cfg: None,
+        hydra_context=HydraContext(config_loader=ConfigLoaderImpl(create_config_search_path(str(conf_dir()))),
+                                   callbacks=None))
+    bad = [["model=gru"], ["model=no_such_cell"]]
+    sweeper.validate_batch_is_legal(bad)  # Hydra's own sweeper composes each and raises on the second
+    with pytest.raises(ConfigError, match="no_such_cell"):
+        preflight(["-m", "model=gru,no_such_cell", f"hydra.sweep.dir={tmp_path / 'sweep'}"])
+    assert not (tmp_path / "sweep").exists()
+
+
 def test_a_bad_value_inside_a_grid_exits_2_before_training(tmp_path):
     (tmp_path / "sweep").mkdir()
     (tmp_path / "sweep" / "bad.yaml").write_text(
@@ -207,3 +229,17 @@ def test_a_bad_value_inside_a_grid_exits_2_before_training(tmp_path):
     result = run_probe("-m", f"--config-dir={tmp_path}", "+sweep=bad", cwd=tmp_path)
     assert result.returncode == 2 and "model.units=0" in result.stderr and "Traceback" not in result.stderr
     assert "TENSORFLOW-NOT-IMPORTED" in result.stdout and not (tmp_path / "outputs").exists()
+
+
+def test_a_sweeps_size_is_read_again_when_its_multirun_yaml_changes(tmp_path):
+    """Every job asks how many jobs its sweep has (for its progress line): the grid is expanded once per version of
+    multirun.yaml, and a resumed sweep with another grid gets its own count."""
+    from omegaconf import OmegaConf
+
+    from rnn_sweep.launch.preflight import sweep_size
+
+    hydra_cfg = compose_config("hydra.sweep.dir=" + str(tmp_path), hydra=True).hydra
+    for grid, jobs in ((["model=gru,lstm"], 2), (["model=gru,lstm", "model.units=4,8,16"], 6), (["seed=1,2,3"], 3)):
+        OmegaConf.save({"hydra": {**OmegaConf.to_container(hydra_cfg), "overrides": {"task": grid}}},
+                       tmp_path / "multirun.yaml")
+        assert sweep_size(hydra_cfg) == jobs

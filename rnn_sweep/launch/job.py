@@ -27,6 +27,7 @@ from rnn_sweep.report.run_console import job_line, print_run_summary, print_step
 from rnn_sweep.search.settings import SWEEPER_TARGET
 from rnn_sweep.sweep import saved_config
 from rnn_sweep.sweep.claims import ClaimError, claim
+from rnn_sweep.sweep.grid import register_grid_sweeper
 from rnn_sweep.sweep.launchers import launcher_traits, threads_per_job
 from rnn_sweep.sweep.progress import SweepClock, sweep_clock
 from rnn_sweep.sweep.resume import finished_result, register_resolver, settled_result
@@ -35,6 +36,7 @@ from rnn_sweep.train.startup_logs import import_tensorflow
 
 register()
 register_launchers()
+register_grid_sweeper()
 register_resolver()
 saved_config.install()
 OmegaConf.register_new_resolver("rnn_sweep.options", group_options, replace=True)  # --help lists each group

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import importlib.util
 import os
 from pathlib import Path
@@ -41,6 +42,7 @@ from rnn_sweep.record.columns import MULTIRUN_FILE
 from rnn_sweep.record.result_files import foreign_record
 from rnn_sweep.search.settings import SWEEPER_TARGET
 from rnn_sweep.search.space import search_space
+from rnn_sweep.sweep.grid import GRID_SWEEPERS, register_grid_sweeper
 
 # Hydra flags that only print something: nothing will train, so nothing needs checking.
 _INFO_FLAGS = ("help", "hydra_help", "cfg", "info", "shell_completion", "resolve")
@@ -67,6 +69,7 @@ def preflight(argv: list[str]) -> OutputFolder | None:
         return None
     register()
     register_launchers()
+    register_grid_sweeper()
     config_dir = Path(args.config_path).resolve() if args.config_path else conf_dir()
     config_name = args.config_name or "config"
     overrides = list(args.overrides)
@@ -205,7 +208,7 @@ def expand_jobs(overrides: list[str], multirun: bool, hydra_cfg: DictConfig) -> 
 
         task = [override for override in overrides if not override.lstrip("+~").startswith("hydra")]
         return check_race(hydra_cfg.sweeper, task).settings
-    if not sweeper.endswith("BasicSweeper"):
+    if sweeper not in GRID_SWEEPERS:
         return [_fixed(overrides)]  # other sweepers choose values as they go
     params = hydra_cfg.sweeper.get("params") or {}
     lines = [f"{key}={value}" for key, value in params.items()] + overrides
@@ -225,11 +228,21 @@ def sweep_size(hydra_cfg: DictConfig) -> int | None:
     if "n_trials" in hydra_cfg.sweeper:
         return int(hydra_cfg.sweeper.n_trials)
     try:
-        cfg = OmegaConf.load(Path(hydra_cfg.sweep.dir) / MULTIRUN_FILE)
-        jobs = len(expand_jobs(list(cfg.hydra.overrides.task), True, cfg.hydra))
+        multirun = Path(hydra_cfg.sweep.dir) / MULTIRUN_FILE
+        stamp = multirun.stat()
+        jobs = _grid_size(multirun, (stamp.st_ino, stamp.st_mtime_ns, stamp.st_size))
         return jobs * int(hydra_cfg.sweeper.max_seeds) if "max_seeds" in hydra_cfg.sweeper else jobs
     except Exception:  # progress is informative only; it must never stop a job
         return None
+
+
+@functools.lru_cache(maxsize=4)
+def _grid_size(multirun: Path, version: tuple[int, int, int]) -> int:
+    """The number of jobs of multirun.yaml's grid, expanded once per process and `version` of the file (its inode,
+    time and size), not once per job: every job of a sweep asks, so expanding each time costs the square of the
+    sweep's size."""
+    cfg = OmegaConf.load(multirun)
+    return len(expand_jobs(list(cfg.hydra.overrides.task), True, cfg.hydra))
 
 
 class _JobComposer:

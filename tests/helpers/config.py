@@ -13,6 +13,7 @@ from rnn_sweep.config.cells import CELLS
 from rnn_sweep.config.paths import conf_dir
 from rnn_sweep.config.schema import register
 from rnn_sweep.config.validate import validate
+from rnn_sweep.sweep.grid import register_grid_sweeper
 
 
 def compose_config(*overrides: str, hydra: bool = False) -> DictConfig:
@@ -26,6 +27,7 @@ def _composed(overrides: tuple[str, ...], hydra: bool, cells: tuple[str, ...]) -
     """`cells` is only part of the cache key: a cell registered by a test changes what `model=NAME` composes."""
     register()
     register_launchers()
+    register_grid_sweeper()
     with initialize_config_dir(str(conf_dir()), version_base="1.3"):
         return compose("config", overrides=list(overrides), return_hydra_config=hydra)
 
