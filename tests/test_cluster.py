@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from helpers.cli import communicate, run_cli, start_cli, wait_for
 from helpers.runs import CLUSTER_TINY as TINY
+from helpers.runs import RACE_TINY
 from places import inodes_only, tmpfs
 
 from rnn_sweep.cluster.scheduler import end_reason, program_output, slurm_lines
@@ -78,6 +79,27 @@ def test_a_sweep_through_slurm_cancelled_with_scancel_resumes_to_the_tables_of_a
     assert {record["node"] for record in records} == {os.uname().nodename.split(".")[0]}
     assert {record["threads"] for record in records} == {1}  # TensorFlow kept to the one CPU each job asked for
     assert all(record["scheduler"] is None and record["slurm_job_id"] is None for record in _records(local))
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_a_race_submits_each_round_to_slurm_as_a_job_array(tmp_path, slurm, mnist_path):
+    """Two learning rates 1% apart and margin 0: nothing can be shown worse or tied, so the race runs to max_seeds,
+    round 1 (jobs 0-3) and round 2 (jobs 4 and 5, each setting's third seed) each one SLURM job array."""
+    sweep = tmp_path / "race"
+    finished = run_cli("-m", "hydra/sweeper=race", "hydra.sweeper.min_seeds=2", "hydra.sweeper.max_seeds=3",
+                       "hydra.sweeper.margin=0", "optimizer.learning_rate=0.01,0.0101", *RACE_TINY, *SLURM,
+                       f"hydra.sweep.dir={sweep}", cwd=tmp_path, data=mnist_path)
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    assert re.findall(r"submitted (\d+) jobs to SLURM as job array", finished.stdout) == ["4", "2"]
+    records = {int(record["run_dir"].rsplit("/", 1)[1]): record for record in _records(sweep)}
+    assert sorted(records) == list(range(6)) and {record["status"] for record in records.values()} == {"ok"}
+    assert [record["seed"] for _, record in sorted(records.items())] == [0, 0, 1, 1, 2, 2]
+    arrays = [record["slurm_job_id"].split("_")[0] for _, record in sorted(records.items())]
+    assert len(set(arrays[:4])) == 1 and len(set(arrays[4:])) == 1 and arrays[0] != arrays[4]
+    frame = pd.read_csv(sweep / "race.csv")
+    assert frame["round"].tolist() == [1, 1, 2, 2] and frame["n"].tolist() == [2, 2, 3, 3]
+    assert "Race over after 2 round(s): max_seeds=3 reached." in " ".join(finished.stdout.split())
 
 
 @pytest.mark.slow
