@@ -1,35 +1,36 @@
-"""`model.keras` as a Keras user opens it: in a fresh Python that never imports rnn-sweep, `load_model` then
-`evaluate` on the test images gives the run's own test loss and accuracy (the docs' recipe for the input)."""
+"""`model.keras` as a Keras user opens it: docs/results.md's recipe, run as written in a fresh Python that never
+imports rnn-sweep, turns the raw test images into the model's input, and its `evaluate` gives the run's own test loss
+and accuracy, its probabilities the run's predictions."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from helpers.cli import run_cli
 
-# docs/results.md's recipe, as a user would paste it: raw IDX images in, probabilities out.
-PLAIN_KERAS = """
-import gzip, json, sys
-import numpy as np
-import keras
-data, run = sys.argv[1], sys.argv[2]
-with gzip.open(f"{data}/t10k-images-idx3-ubyte.gz") as f:
-    images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
-with gzip.open(f"{data}/t10k-labels-idx1-ubyte.gz") as f:
-    labels = np.frombuffer(f.read(), np.uint8, offset=8)
-x = images.astype("float32") / 255      # (N, 28, 28): 28 time steps of 28 pixels, scaled to [0, 1]
-model = keras.saving.load_model(f"{run}/model.keras")
-metrics = model.evaluate(x, labels, batch_size=1000, verbose=0, return_dict=True)
-probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(model.predict(x, verbose=0)))
-print(json.dumps({"loss": metrics["loss"], "accuracy": metrics["accuracy"],
-                  "sums": [float(probabilities.sum(axis=1).min()), float(probabilities.sum(axis=1).max())],
-                  "predicted": probabilities.argmax(axis=1).tolist(),
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "results.md"
+MODEL = "outputs/runs/<run>/model.keras"  # where the recipe loads the model from: the test's run goes there
+# What the test reads of the recipe's names, printed after it has run.
+SEEN = """
+import json, sys
+sums = keras.ops.convert_to_numpy(keras.ops.sum(probabilities, axis=1))
+print(json.dumps({"loss": loss, "accuracy": accuracy, "sums": [float(sums.min()), float(sums.max())],
+                  "predicted": keras.ops.convert_to_numpy(keras.ops.argmax(probabilities, axis=1)).tolist(),
                   "rnn_sweep": any(name.startswith("rnn_sweep") for name in sys.modules)}))
 """
+
+
+def _docs_recipe() -> str:
+    """The Python block under docs/results.md's "Using `model.keras`", as a user would paste it."""
+    section = DOCS.read_text().split("### Using `model.keras`", 1)[1]
+    recipe = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert MODEL in recipe and "t10k-images-idx3-ubyte.gz" in recipe, recipe
+    return recipe
 
 
 @pytest.mark.slow
@@ -41,8 +42,13 @@ def test_model_keras_evaluates_to_the_runs_own_test_metrics_in_plain_keras(tmp_p
     record = json.loads((run / "result.json").read_text())
     assert record["test_samples"] == 10000
 
-    plain = subprocess.run([sys.executable, "-c", PLAIN_KERAS, mnist_path, str(run)], cwd=tmp_path,
-                           capture_output=True, text=True, timeout=300, check=False)
+    user = tmp_path / "user"  # a folder holding the downloaded test files, where the recipe opens them
+    (user / Path(MODEL).parent).mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (user / name).symlink_to(Path(mnist_path) / name)
+    (user / MODEL).symlink_to(run / "model.keras")
+    plain = subprocess.run([sys.executable, "-c", _docs_recipe() + SEEN], cwd=user, capture_output=True, text=True,
+                           timeout=300, check=False)
     assert plain.returncode == 0, plain.stderr[-3000:]
     seen = json.loads(plain.stdout.strip().splitlines()[-1])
     assert seen["rnn_sweep"] is False
