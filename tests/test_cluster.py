@@ -16,7 +16,7 @@ import pytest
 from helpers.cli import communicate, run_cli, start_cli, wait_for
 from helpers.runs import CLUSTER_TINY as TINY
 from helpers.runs import RACE_TINY
-from places import inodes_only, tmpfs
+from places import fill_up, inodes_only, tmpfs
 
 from rnn_sweep.cluster.scheduler import end_reason, program_output, slurm_lines
 
@@ -148,6 +148,24 @@ def test_no_room_for_submitits_files_stops_a_slurm_sweep_in_one_line(tmp_path, s
         made = rf"{re.escape(str(sweep_dir))}/{first_made} \(No space left on device\)"
         assert re.match(f"error: job 0 not run: submitit could not make {made}", line), line
         assert f"Run the same command with hydra.sweep.dir={sweep_dir}" in line
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_a_slurm_jobs_pickle_cut_short_by_a_full_disk_is_not_left_behind(tmp_path, slurm, mnist_path):
+    """Two pages left: submitit begins the job's pickle (tens of kB) under a temporary name and cannot finish it.
+    The sweep stops in one line before anything is submitted, and the half file goes with it."""
+    with tmpfs(tmp_path / "disk", size="16m") as disk:
+        sweep_dir = disk / "sweep"
+        sweep_dir.mkdir()
+        (sweep_dir / "multirun.yaml").write_text("x" * 10_000)  # Hydra writes it over in place: no page needed
+        fill_up(disk, leave_pages=2)
+        stopped = run_cli("-m", "model=simple_rnn", *TINY, *SLURM, f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path,
+                          data=mnist_path)
+        assert stopped.returncode == 1 and "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
+        (line,) = stopped.stderr.strip().splitlines()
+        assert line.startswith("error: job 0 not run: submitit could not") and "No space left on device" in line, line
+        assert list((sweep_dir / ".submitit").rglob("*.pkl")) == []
 
 
 def test_the_slurm_launcher_without_sbatch_exits_2_before_anything_runs(tmp_path):

@@ -730,3 +730,25 @@ def test_a_sweep_over_preset_names_reports_its_presets_table(tmp_path):
     report = run_cli("report", str(sweep_dir), cwd=tmp_path)
     assert report.returncode == 0 and "Traceback" not in report.stderr, report.stderr[-3000:]
     assert set(pd.read_csv(sweep_dir / "presets.csv")["preset"]) == {"a", "b"}
+
+
+@pytest.mark.slow  # no TensorFlow: the submission stops before any job runs
+@pytest.mark.parametrize("pages", [2, 16])
+def test_a_job_pickle_cut_short_by_a_full_disk_is_not_left_behind(tmp_path, mnist_path, pages):
+    """submitit_local pickles each job (tens of kB) into `.submitit/` under a temporary name before submitting it:
+    with a few pages left the file is begun and cannot be finished. The sweep stops in one line, and the half file
+    goes with it, wherever the write was cut."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    with tmpfs(tmp_path / "disk", size="16m") as disk:
+        sweep_dir = disk / "sweep"
+        sweep_dir.mkdir()
+        (sweep_dir / "multirun.yaml").write_text("x" * 10_000)  # Hydra writes it over in place: no page needed
+        fill_up(disk, leave_pages=pages)
+        stopped = run_cli("-m", "hydra/launcher=submitit_local", *TINY, f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path,
+                          data=mnist_path)
+        assert stopped.returncode == 1 and "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
+        (line,) = stopped.stderr.strip().splitlines()
+        submitit_files = sweep_dir / ".submitit"
+        assert line.startswith(f"error: job 0 not run: submitit could not write its files in {submitit_files} (No "
+                               "space left on device)"), line
+        assert list(submitit_files.rglob("*.pkl")) == []

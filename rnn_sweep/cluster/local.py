@@ -37,6 +37,7 @@ _INIT_KEYS = ("submitit_folder", "max_num_timeout")  # executor settings; the re
 # The last line of the traceback of an OSError about a file: `OSError: [Errno 28] No space left on device: '/x'`.
 _OS_ERROR = re.compile(r"^(?:\w+\.)*\w+: \[Errno \d+\] (?P<why>[^:]+): (?P<path>'.*'|\".*\")$")
 _STOPPED = f"{NoRoomForRecord.__module__}.{NoRoomForRecord.__qualname__}: "
+_TEMPORARY_PICKLE = re.compile(r"[0-9a-f]{32}\.pkl")  # a job pickled by submitit, not yet moved to its folder
 
 
 @dataclass
@@ -75,7 +76,7 @@ class LocalLauncher(SubmititLocalLauncher):
         """Submit one job. submitit starts its controller process with this process's stderr, where a controller
         that finds no room for the job's log files would print its traceback: it gets a pipe instead, read once
         the job has ended."""
-        with _stderr_to_pipe() as read:
+        with _stderr_to_pipe() as read, no_half_written_pickles(self.params):
             job = executor.submit(self, overrides, "hydra.sweep.dir", num, f"job_id_for_{num}", Singleton.get_state())
         return _Started(num, job, read)
 
@@ -112,10 +113,31 @@ def could_not_write(error: OSError, params: dict[str, Any]) -> str:
     the second one), else write in its folder (`submitit_folder` up to its first per-job part, `%j`)."""
     if made := error.filename2 or error.filename:
         return f"submitit could not make {made} ({error.strerror})"
+    return f"submitit could not write its files in {_submitit_base(params)} ({error.strerror})"
+
+
+@contextmanager
+def no_half_written_pickles(params: dict[str, Any]) -> Iterator[None]:
+    """submitit pickles each job under a temporary name (`<uuid hex>.pkl` in `submitit_folder` up to `%j`) before
+    moving it into the job's folder: a full disk cuts the write short and leaves the half file there. A submission
+    that fails takes the temporary pickles it began with it."""
+    folder = _submitit_base(params)
+    before = set(folder.glob("*.pkl"))
+    try:
+        yield
+    except OSError:
+        for path in set(folder.glob("*.pkl")) - before:
+            if _TEMPORARY_PICKLE.fullmatch(path.name):
+                path.unlink(missing_ok=True)
+        raise
+
+
+def _submitit_base(params: dict[str, Any]) -> Path:
+    """`submitit_folder` up to its first per-job part (`%j`): where submitit keeps what belongs to no job yet."""
     folder = Path(params["submitit_folder"])
     while "%" in str(folder):
         folder = folder.parent
-    return f"submitit could not write its files in {folder} ({error.strerror})"
+    return folder
 
 
 def outcomes(waits: list[tuple[int, Callable[[], JobReturn]]],

@@ -22,7 +22,13 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLaunche
 from omegaconf import OmegaConf, open_dict
 from submitit.slurm.slurm import SlurmInfoWatcher, SlurmJob
 
-from rnn_sweep.cluster.local import could_not_write, no_room, outcomes, submitit_executor
+from rnn_sweep.cluster.local import (
+    could_not_write,
+    no_half_written_pickles,
+    no_room,
+    outcomes,
+    submitit_executor,
+)
 from rnn_sweep.cluster.scheduler import end_reason, ended_by_slurm, program_output, slurm_lines
 from rnn_sweep.config.validate import validate
 from rnn_sweep.console import stdout
@@ -78,7 +84,8 @@ class SlurmLauncher(SubmititSlurmLauncher):
         ]
         try:
             sweep_dir.mkdir(parents=True, exist_ok=True)
-            jobs = submitit_executor("slurm", self.params).map_array(self, *zip(*job_args, strict=True))
+            with no_half_written_pickles(self.params):
+                jobs = submitit_executor("slurm", self.params).map_array(self, *zip(*job_args, strict=True))
         except OSError as error:  # a job SLURM accepted before has no room for its log files: SLURM ends it
             last = initial_job_idx + len(job_args) - 1
             which = f"job {last}" if last == initial_job_idx else f"jobs {initial_job_idx} to {last}"
