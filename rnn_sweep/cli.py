@@ -38,14 +38,16 @@ def main(argv: list[str] | None = None) -> None:
         with stopping.deferred():  # a stop meanwhile is raised once they are loaded
             for module in _CLEAN_UP_MODULES:
                 importlib.import_module(module)
-        code = run(list(sys.argv[1:] if argv is None else argv))
+        code = run(list(sys.argv[1:] if argv is None else argv), own_process=True)
     except KeyboardInterrupt:
         _exit_at_once(_after_interrupt())
     sys.exit(code)
 
 
-def run(argv: list[str]) -> int:
-    """The command's exit status; a UserError is printed as one paragraph (exit 2)."""
+def run(argv: list[str], own_process: bool = False) -> int:
+    """The command's exit status; a UserError is printed as one paragraph (exit 2). `own_process`: the command owns
+    its process (the console script, `python -m rnn_sweep`), so it may train in a child it watches
+    (rnn_sweep.launch.supervisor); a caller that embeds it keeps everything in its own process."""
     try:
         if "--version" in argv:  # Hydra's own --version would name only Hydra
             from rnn_sweep.versions import version_text
@@ -54,15 +56,16 @@ def run(argv: list[str]) -> int:
             return 0
         if argv and argv[0] in SUBCOMMANDS:
             return importlib.import_module(f"rnn_sweep.commands.{argv[0]}").main(argv[1:])
-        return _launch_training(argv)
+        return _launch_training(argv, own_process)
     except UserError as error:
         _print_error(str(error))
         return error.exit_code
 
 
-def _launch_training(argv: list[str]) -> int:
+def _launch_training(argv: list[str], own_process: bool) -> int:
     """Check the whole command (every job of a sweep) before anything trains, claim the output folder, then hand
-    the command to Hydra, which runs rnn_sweep.launch.job for each job."""
+    the command to Hydra, which runs rnn_sweep.launch.job for each job: in a child process watched by this one,
+    where it can, so a crash of TensorFlow (under a memory limit) still ends with records, tables and a message."""
     global _claimed_run_dir
     _refuse_unknown_command(argv)
     from rnn_sweep.config.seeds import expand_seeds
@@ -88,6 +91,11 @@ def _launch_training(argv: list[str]) -> int:
     if output is not None:
         _claimed_run_dir = None if output.key.startswith("hydra.sweep") else folder.resolve()
     command_id()  # the id this command's job processes inherit, so a stopped command can tell its own jobs
+    from rnn_sweep.launch import supervisor
+
+    if own_process and output is not None and supervisor.available() and (ended := supervisor.train_in_child()):
+        sweep = output.key.startswith("hydra.sweep")
+        return ended.code if ended.crash is None else _after_crash(ended.crash, folder.resolve(), sweep)
 
     from rnn_sweep.launch.job import train_app
 
@@ -155,7 +163,24 @@ def _after_no_room(stop: NoRoomForRecord) -> int:
     return 1
 
 
-def _sweep_tables_line(sweep_dir: Path, rewrite: bool) -> str:
+def _after_crash(signum: int, folder: Path, sweep: bool) -> int:
+    """The training process was killed by `signum`, which nobody sent it through this command (a crash, the
+    out-of-memory killer): give the jobs it was training their `failed` record, write a sweep's tables, and say so
+    in one line (exit 1, as for any job that did not end ok)."""
+    from rnn_sweep.launch.supervisor import crash_reason, record_crash
+    from rnn_sweep.record.columns import MULTIRUN_FILE
+
+    reason = crash_reason(signum)
+    recorded = record_crash(folder, reason)
+    said = [f"{job} holds its `failed` record" for job in recorded]
+    if sweep and (folder / MULTIRUN_FILE).is_file():
+        said.append(_sweep_tables_line(folder, rewrite=True, counted="failed"))
+    line = "; ".join([reason, *(said or ["no run had started, so nothing was written"])])
+    _print_error(line if line.endswith(".") else f"{line}.")
+    return 1
+
+
+def _sweep_tables_line(sweep_dir: Path, rewrite: bool, counted: str = "interrupted") -> str:
     from rnn_sweep.sweep.callback import aggregate
 
     try:
@@ -165,7 +190,7 @@ def _sweep_tables_line(sweep_dir: Path, rewrite: bool) -> str:
     else:
         listed = "" if results is None or results.empty else (
             f"; {sweep_dir / 'results.csv'} lists the {len(results)} jobs that ran "
-            f"({int((results['status'] == 'interrupted').sum())} interrupted)")
+            f"({int((results['status'] == counted).sum())} {counted})")
     return (f"the sweep {sweep_dir} stopped early{listed}. Run the same command with hydra.sweep.dir={sweep_dir} to "
             "finish it: jobs already ok are skipped.")
 

@@ -30,6 +30,7 @@ from rnn_sweep.record.columns import COLUMNS, CONTRACT_COLUMNS, SWEEP_TIMING_FIL
 from rnn_sweep.record.result_files import write_result
 from rnn_sweep.report.plots import CURVES_PLOT
 from rnn_sweep.report.sweep_report import write_sweep_report
+from rnn_sweep.sweep.claims import holder
 
 # Tiny real jobs: a few seconds each, most of it TensorFlow's tracing.
 
@@ -752,3 +753,59 @@ def test_a_job_pickle_cut_short_by_a_full_disk_is_not_left_behind(tmp_path, mnis
         assert line.startswith(f"error: job 0 not run: submitit could not write its files in {submitit_files} (No "
                                "space left on device)"), line
         assert list(submitit_files.rglob("*.pkl")) == []
+
+
+@pytest.mark.slow
+def test_a_training_process_that_crashes_leaves_a_failed_record_tables_and_one_line_and_resumes(tmp_path, mnist_path):
+    """TensorFlow under an address-space limit can abort (SIGABRT) or segfault while training, at a limit that differs
+    between machines; the signal is sent here instead. The process that trains is the command's child (its pid is in
+    the job's claim): the command outlives it, records the job as failed, writes the tables, and a resume retries."""
+    sweep_dir = tmp_path / "sweep"
+    sweep = ("-m", *TINY, "model.units=4,8", "train.epochs=50", f"hydra.sweep.dir={sweep_dir}")
+    process = start_cli(*sweep, cwd=tmp_path, data=mnist_path)
+    history = sweep_dir / "0" / "history.csv"
+    wait_for(lambda: history.is_file() and len(history.read_text().splitlines()) >= 2, process, "an epoch of job 0")
+    trainer = holder(sweep_dir / "0")["pid"]
+    assert trainer != process.pid, "the command trains in its own process"
+    os.kill(trainer, signal.SIGSTOP)  # frozen mid-training: 49 epochs to go, no record yet
+    assert not (sweep_dir / "0" / "result.json").exists()
+    os.kill(trainer, signal.SIGSEGV)
+    os.kill(trainer, signal.SIGCONT)
+    stdout, stderr = communicate(process, timeout=120)
+    assert process.returncode == 1, stderr[-3000:]
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in stderr, stderr[-3000:]
+    assert "killed by SIGSEGV" in errors[0] and f"hydra.sweep.dir={sweep_dir}" in errors[0], errors[0]
+
+    record = json.loads((sweep_dir / "0" / "result.json").read_text())
+    assert record["status"] == "failed" and "killed by SIGSEGV" in record["error"] and record["epochs_completed"] >= 1
+    assert record["units"] == 4 and record["config_hash"]
+    assert _jobs(sweep_dir)["status"].to_dict() == {"0": "failed"} and (sweep_dir / "accuracy.csv").is_file()
+    assert not (sweep_dir / "1").exists() and "0 of 1 jobs ok" in stdout, stdout[-3000:]
+
+    resumed = run_cli(*sweep, cwd=tmp_path, data=mnist_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "skipped:" not in resumed.stdout and (_jobs(sweep_dir)["status"] == "ok").all()
+    assert sorted(_jobs(sweep_dir).index) == ["0", "1"]
+
+
+@pytest.mark.slow
+def test_a_single_run_whose_trainer_the_out_of_memory_killer_ends_has_a_failed_record_and_one_line(tmp_path,
+                                                                                                  mnist_path):
+    """SIGKILL, as the kernel's out-of-memory killer sends it, to the process that trains a single run."""
+    run_dir = tmp_path / "run"
+    process = start_cli(*TINY, "model.units=4", "train.epochs=50", f"hydra.run.dir={run_dir}", cwd=tmp_path,
+                        data=mnist_path)
+    history = run_dir / "history.csv"
+    wait_for(lambda: history.is_file() and len(history.read_text().splitlines()) >= 2, process, "an epoch")
+    trainer = holder(run_dir)["pid"]
+    os.kill(trainer, signal.SIGSTOP)  # frozen mid-training: 49 epochs to go, no record yet
+    assert trainer != process.pid and not (run_dir / "result.json").exists()
+    os.kill(trainer, signal.SIGKILL)
+    _, stderr = communicate(process, timeout=120)
+    assert process.returncode == 1, stderr[-3000:]
+    assert stderr.strip().splitlines()[-1] == (
+        "error: crashed: the training process was killed by SIGKILL, by something outside it, most often the "
+        f"kernel's out-of-memory killer or a scheduler's memory limit; {run_dir} holds its `failed` record."), stderr
+    record = json.loads((run_dir / "result.json").read_text())
+    assert record["status"] == "failed" and "SIGKILL" in record["error"] and record["epochs_completed"] >= 1

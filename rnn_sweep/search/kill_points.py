@@ -8,7 +8,8 @@ reaches that point for that job folder number. Unset, as it always is outside th
 from __future__ import annotations
 
 import os
-import signal
+
+from rnn_sweep.sweep.claims import kill_command
 
 KILL_AT = "RNN_SWEEP_KILL_AT"
 # In the order a trial passes them: asked (the trial exists, its job has not run), recorded (the job wrote its
@@ -17,6 +18,6 @@ POINTS = ("asked", "recorded", "status", "told")
 
 
 def kill_point(point: str, job: int) -> None:
-    """SIGKILL this process if the environment names this point for this job."""
+    """SIGKILL the command if the environment names this point for this job."""
     if os.environ.get(KILL_AT) == f"{point}:{job}":
-        os.kill(os.getpid(), signal.SIGKILL)
+        kill_command()

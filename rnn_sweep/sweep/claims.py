@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -30,6 +31,16 @@ COMMAND_VARIABLE = "RNN_SWEEP_COMMAND"
 def command_id() -> str:
     """This command's id, made once per CLI process and passed on to its job processes through the environment."""
     return os.environ.setdefault(COMMAND_VARIABLE, f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}")
+
+
+def kill_command() -> None:
+    """SIGKILL this process, as `kill -9` of the command would, for tests that name the moment: first the command's
+    own process where that watches this one (rnn_sweep.launch.supervisor), which would otherwise outlive it and
+    write what a crash leaves."""
+    host, pid, _ = command_id().rsplit(":", 2)
+    if host == socket.gethostname() and int(pid) == os.getppid():
+        os.kill(os.getppid(), signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 class ClaimError(Exception):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,8 +43,9 @@ from rnn_sweep.stats.sequential import (
     race_against,
     runs_used,
 )
+from rnn_sweep.sweep.claims import kill_command
 
-# A test hook: with this set to N, the sweeper SIGKILLs its own process once the race has reached round N, so a test
+# A test hook: with this set to N, the sweeper SIGKILLs its command once the race has reached round N, so a test
 # can check that a race killed mid-way resumes without training what had finished.
 KILL_AFTER_ROUND = "RNN_SWEEP_RACE_KILL_AFTER_ROUND"
 Launch = Callable[..., Sequence[Any]]
@@ -184,7 +184,7 @@ def run_race(sweeper: DictConfig, sweep_dir: Path, arguments: list[str], launch:
         if result.rows:
             atomic.write_text(sweep_dir / RACE_CSV, race_frame(result, grid).to_csv(index=False))
         if kill_after and result.rounds >= kill_after:
-            os.kill(os.getpid(), signal.SIGKILL)
+            kill_command()
         if not result.wanted:
             break
         jobs = sorted(grid.job(setting, index) + (setting,)

@@ -61,14 +61,19 @@ def save_started_run(run_dir: Path) -> bool:
 
 def interrupted_record(run_dir: Path) -> dict:
     """The record of a job stopped before it could write one: its settings, and the epochs it had finished."""
+    return record_for_job(run_dir, "interrupted", f"interrupted ({stopping.describe()}) before the run finished; its "
+                                                  "process was stopped before it could write this record")
+
+
+def record_for_job(run_dir: Path, status: str, error: str) -> dict:
+    """The record of a job whose process ended before it could write one (stopped, or crashed): the settings Hydra
+    saved in its folder, and the epochs its history.csv holds."""
     overrides = _saved_overrides(run_dir)
     try:
         record = new_record(validate(OmegaConf.load(run_dir / HYDRA_DIR / "config.yaml")), run_dir, overrides)
     except Exception:  # a saved config that cannot be read or validated: the record keeps what is known
         record = {**dict.fromkeys(COLUMNS), "run_dir": str(run_dir), "overrides": overrides}
-    record.update(status="interrupted", epochs_completed=_epochs(run_dir),
-                  error=f"interrupted ({stopping.describe()}) before the run finished; its process was stopped "
-                        "before it could write this record")
+    record.update(status=status, epochs_completed=_epochs(run_dir), error=error)
     return record
 
 

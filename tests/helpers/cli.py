@@ -331,11 +331,28 @@ def wait_until(condition: Callable[[], object], what: str, timeout: float = 120)
 
 
 def communicate(process: subprocess.Popen | WarmProcess, timeout: float) -> tuple[str, str]:
-    """Wait for the process to end; if it hangs, fail with its Python stacks (SIGABRT makes faulthandler print them)."""
+    """Wait for the process to end; if it hangs, fail with its Python stacks (SIGABRT makes faulthandler print them):
+    first those of the processes it started (its trainer, in a process group of its own, and the trainer's workers),
+    then, if it has not ended after them, its own."""
     try:
         return process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGABRT)
+        for pid in _descendants(process.pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGABRT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(10)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGABRT)
         stdout, stderr = process.communicate(timeout=60)
         pytest.fail(f"the command had not ended {timeout:.0f} s after the signal; its stacks and output:\n"
                     f"{stderr[-6000:]}\n{stdout[-2000:]}")
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes `pid` started, and theirs (Linux's /proc; none where it cannot tell)."""
+    try:
+        children = [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+    return [*children, *(grandchild for child in children for grandchild in _descendants(child))]

@@ -14,7 +14,9 @@ as before.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import gc
 import json
 import os
 import runpy
@@ -62,6 +64,10 @@ def _run_command(request: dict, out: int, err: int) -> None:
 
         traceback.print_exc()
         code = 1
+    # What the interpreter does on its way out, which os._exit skips: joblib shuts its workers down, and its
+    # semaphores, once freed, tell its resource tracker so (else the tracker warns of them on the command's stderr).
+    atexit._run_exitfuncs()
+    gc.collect()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code if isinstance(code, int) else (0 if code is None else 1))
