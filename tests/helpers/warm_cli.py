@@ -23,6 +23,7 @@ import runpy
 import signal
 import socket
 import sys
+import threading
 
 
 def _warm_up() -> None:
@@ -64,8 +65,11 @@ def _run_command(request: dict, out: int, err: int) -> None:
 
         traceback.print_exc()
         code = 1
-    # What the interpreter does on its way out, which os._exit skips: joblib shuts its workers down, and its
-    # semaphores, once freed, tell its resource tracker so (else the tracker warns of them on the command's stderr).
+    # What the interpreter does on its way out, which os._exit skips, in its order: threading's exit callbacks
+    # (joblib's executor tells its workers to stop), then atexit's; joblib's semaphores, once freed, tell its resource
+    # tracker so (else the tracker warns of them on the command's stderr, and its idle workers keep the command's
+    # pipes open for their 300 s timeout).
+    threading._shutdown()
     atexit._run_exitfuncs()
     gc.collect()
     sys.stdout.flush()
