@@ -35,9 +35,8 @@ def _launched_jobs(output: str) -> list[int]:
     return [int(number) for number in re.findall(r"\[HYDRA\] \t#(\d+) : ", output)]
 
 
-def _first_trials_of_workers_opening_at_once(sweep_dir: Path, workers: int) -> list[dict]:
-    """Each of `workers` workers opens the study of `+hparams_search=val_accuracy` on `sweep_dir` (its journal file)
-    as a search command does, all before any asks a trial; then each asks its first trial. Their parameters."""
+def _search_sweeper():
+    """The sweeper config of `+hparams_search=val_accuracy`, as a search command composes it."""
     from hydra import compose, initialize_config_dir
 
     from rnn_sweep.config.paths import conf_dir
@@ -45,7 +44,30 @@ def _first_trials_of_workers_opening_at_once(sweep_dir: Path, workers: int) -> l
 
     register()
     with initialize_config_dir(str(conf_dir()), version_base="1.3"):
-        sweeper = compose("config", ["+hparams_search=val_accuracy"], return_hydra_config=True).hydra.sweeper
+        return compose("config", ["+hparams_search=val_accuracy"], return_hydra_config=True).hydra.sweeper
+
+
+def _space_and_dists():
+    space = search_space(_search_sweeper(), [])
+    return space, distributions(space)
+
+
+def _studies_of_workers(sweep_dir: Path, workers: int) -> list:
+    """The study of `+hparams_search=val_accuracy` on `sweep_dir` (its journal file), opened by `workers` workers
+    as search commands do, each with its worker number."""
+    sweeper = _search_sweeper()
+    space = search_space(sweeper, [])
+    studies = []
+    for number in range(workers):
+        with study_lock(sweep_dir):
+            studies.append(open_study(sweeper, sweep_dir, space, number))
+    return studies
+
+
+def _first_trials_of_workers_opening_at_once(sweep_dir: Path, workers: int) -> list[dict]:
+    """Each of `workers` workers opens the study on `sweep_dir` as a search command does, all before any asks a
+    trial; then each asks its first trial. Their parameters."""
+    sweeper = _search_sweeper()
     space = search_space(sweeper, [])
     with ExitStack() as held:
         studies = []
@@ -63,6 +85,26 @@ def test_workers_that_open_one_study_at_once_ask_different_trials_and_the_same_o
     assert first[0] != first[1], first
     assert _first_trials_of_workers_opening_at_once(tmp_path / "b", workers=2) == first
     assert (tmp_path / "a" / JOURNAL_FILE).is_file()
+
+
+def test_a_trial_its_worker_tells_while_another_settles_the_dead_ones_is_left_as_told(tmp_path):
+    """Worker A tells its trial and lets go of its lock just after worker B read the trial as running and just
+    before B looks whether A is alive: B finds the lock free and must not settle the trial a second time (Optuna
+    refuses a finished trial's update, which ended B's search in a traceback)."""
+    from rnn_sweep.search.study import JOB, STATUS, settle_orphans
+
+    studies = _studies_of_workers(tmp_path / "search", workers=2)
+    trial, _ = ask(studies[0], *_space_and_dists())
+    trial.set_user_attr(STATUS, "ok")  # A's run ended: a dead A's trial would be settled from this
+
+    def a_tells_and_lets_go(slot: int) -> bool:
+        assert slot == trial.user_attrs[JOB]
+        studies[0].tell(trial, values=[0.5])
+        return False
+
+    settle_orphans(studies[1], tmp_path / "search", alive=a_tells_and_lets_go)
+    (told,) = studies[1].get_trials()
+    assert (told.state, told.values) == (optuna.trial.TrialState.COMPLETE, [0.5])
 
 
 @pytest.mark.slow

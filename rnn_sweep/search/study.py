@@ -98,16 +98,23 @@ def settle_orphans(study: optuna.Study, sweep_dir: Path, alive: Callable[[int], 
 
     A kill can land after the job wrote its result.json, or after the trial took the run's status, but before the
     study was told: such a run is not lost, it is told now as it ended. A trial whose slot is `alive` (another
-    worker still runs it, see study_workers.py) is left alone.
+    worker still runs it, see study_workers.py) is left alone, and so is one that its worker told, and let go of,
+    while this one looked: it is asked again whether it still runs once its worker was found gone.
     """
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if JOB in trial.user_attrs and alive(trial.user_attrs[JOB]):
+            continue
+        if trial._trial_id not in _running_ids(study):
             continue
         record = _finished_record(trial, Path(sweep_dir))
         if record is None:
             study.tell(trial.number, state=TrialState.FAIL)
         else:
             tell_record(study, Trial(study, trial._trial_id), record)
+
+
+def _running_ids(study: optuna.Study) -> set[int]:
+    return {trial._trial_id for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
 
 
 def _finished_record(trial: FrozenTrial, sweep_dir: Path) -> dict | None:
