@@ -199,7 +199,8 @@ def test_a_race_drops_a_clearly_worse_setting_after_round_1_and_resumes_without_
 def test_a_race_hands_each_round_to_the_joblib_launcher(tmp_path: Path, mnist_path: str) -> None:
     """Two learning rates 1% apart, whose runs differ far less than the seeds do, and margin 0: nothing can be shown
     worse or tied, so the race runs to max_seeds, and joblib's workers train round 1 (jobs 0-3) and round 2 (jobs 4
-    and 5, the third seed of each) in two launches."""
+    and 5, the third seed of each) in two launches, with a share of the cores each. (A grid sweep's jobs through
+    joblib are tested as they stop: tests/test_signals.py, tests/test_faults.py.)"""
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
     sweep = tmp_path / "race"
     finished = run_cli("-m", "hydra/sweeper=race", "hydra.sweeper.min_seeds=2", "hydra.sweeper.max_seeds=3",
@@ -212,6 +213,7 @@ def test_a_race_hands_each_round_to_the_joblib_launcher(tmp_path: Path, mnist_pa
     records = {int(path.parent.name): json.loads(path.read_text()) for path in sweep.glob("*/result.json")}
     assert sorted(records) == list(range(6)) and {record["status"] for record in records.values()} == {"ok"}
     assert [record["seed"] for _, record in sorted(records.items())] == [0, 0, 1, 1, 2, 2]
+    assert {record["threads"] for record in records.values()} == {1}  # two jobs side by side: a core each
     frame = pd.read_csv(sweep / "race.csv")
     assert frame["round"].tolist() == [1, 1, 2, 2] and frame["n"].tolist() == [2, 2, 3, 3]
     assert sorted(frame[frame["round"] == 2]["state"]) == ["leader", "undecided"]
