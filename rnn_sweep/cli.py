@@ -11,11 +11,16 @@ import importlib
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rnn_sweep import stopping
 from rnn_sweep.commands import SUBCOMMANDS
 from rnn_sweep.config.overrides import parse_overrides
 from rnn_sweep.errors import ConfigError, NoRoomForRecord, UserError
+from rnn_sweep.launch.address_space import cap_blas_threads
+
+if TYPE_CHECKING:
+    from rnn_sweep.launch.supervisor import Ended
 
 _CONFIG_PATH_FLAGS = ("--config-path", "-cp")
 # The settings of conf/config.yaml's `hydra:` section that a config without one must still get.
@@ -33,6 +38,7 @@ _CLEAN_UP_MODULES = ("rnn_sweep.console", "rnn_sweep.sweep.stopped")
 
 
 def main(argv: list[str] | None = None) -> None:
+    cap_blas_threads()  # before numpy loads OpenBLAS
     stopping.install()
     try:
         with stopping.deferred():  # a stop meanwhile is raised once they are loaded
@@ -92,19 +98,26 @@ def _launch_training(argv: list[str], own_process: bool) -> int:
         _claimed_run_dir = None if output.key.startswith("hydra.sweep") else folder.resolve()
     command_id()  # the id this command's job processes inherit, so a stopped command can tell its own jobs
     from rnn_sweep.launch import supervisor
+    from rnn_sweep.launch.address_space import load_blas_while_there_is_room
 
+    load_blas_while_there_is_room()  # under a memory limit, while there is room: before TensorFlow takes it
     if own_process and output is not None and supervisor.available() and (ended := supervisor.train_in_child()):
         sweep = output.key.startswith("hydra.sweep")
-        return ended.code if ended.crash is None else _after_crash(ended.crash, folder.resolve(), sweep)
-
-    from rnn_sweep.launch.job import train_app
+        return ended.code if ended.why is None else _after_trainer_ended(ended, folder.resolve(), sweep)
 
     sys.argv = [sys.argv[0], *argv]
     try:
+        from rnn_sweep.launch.job import train_app
+
         train_app()
+        return _sweeps_exit_status()
     except NoRoomForRecord as stop:
         return _after_no_room(stop)
-    return _sweeps_exit_status()
+    except UserError:
+        raise
+    except Exception as error:  # noqa: BLE001 - in a training child, its parent writes what the command owes
+        supervisor.hand_over(error)
+        raise
 
 
 def _refuse_unknown_command(argv: list[str]) -> None:
@@ -163,15 +176,17 @@ def _after_no_room(stop: NoRoomForRecord) -> int:
     return 1
 
 
-def _after_crash(signum: int, folder: Path, sweep: bool) -> int:
-    """The training process was killed by `signum`, which nobody sent it through this command (a crash, the
-    out-of-memory killer): give the jobs it was training their `failed` record, write a sweep's tables, and say so
-    in one line (exit 1, as for any job that did not end ok)."""
-    from rnn_sweep.launch.supervisor import crash_reason, record_crash
+def _after_trainer_ended(ended: Ended, folder: Path, sweep: bool) -> int:
+    """The training process ended before its command did (killed by a signal nobody sent it through this command, an
+    error it handed over, an exit of its own): give the jobs it left without a record their `failed` one, write a
+    sweep's tables, and say so in one line (exit 1, as for any job that did not end ok)."""
+    from rnn_sweep.launch.supervisor import record_crash
     from rnn_sweep.record.columns import MULTIRUN_FILE
 
-    reason = crash_reason(signum)
+    reason = ended.why
     recorded = record_crash(folder, reason)
+    if ended.unexplained and not recorded:
+        return ended.code  # it ended as the command does, having said why itself
     said = [f"{job} holds its `failed` record" for job in recorded]
     if sweep and (folder / MULTIRUN_FILE).is_file():
         said.append(_sweep_tables_line(folder, rewrite=True, counted="failed"))
@@ -185,8 +200,8 @@ def _sweep_tables_line(sweep_dir: Path, rewrite: bool, counted: str = "interrupt
 
     try:
         results = aggregate(sweep_dir).results if rewrite else None
-    except (UserError, OSError) as error:
-        listed = f" and its tables could not be written ({error})"
+    except Exception as error:  # noqa: BLE001 - a command that stops says why, never in a traceback
+        listed = f" and its tables could not be written ({error or type(error).__name__})"
     else:
         listed = "" if results is None or results.empty else (
             f"; {sweep_dir / 'results.csv'} lists the {len(results)} jobs that ran "
@@ -199,11 +214,15 @@ def _sweeps_exit_status() -> int:
     """A sweep runs every job whatever happens to the others; its exit status then says if any did not end ok,
     if a result.json was damaged, or if its tables could not be written."""
     from rnn_sweep.config.overrides import overrides_text
+    from rnn_sweep.launch.address_space import lack_of_memory
+    from rnn_sweep.launch.supervisor import hand_over
     from rnn_sweep.sweep.callback import aggregation_errors, finished_sweeps
 
     code = 0
     for sweep_dir, error in aggregation_errors.items():
-        _print_error(f"the tables of the sweep {sweep_dir} could not be written: {error}")
+        if lack_of_memory(error):  # in a training child, its room taken by TensorFlow: its parent has room
+            hand_over(error)
+        _print_error(f"the tables of the sweep {sweep_dir} could not be written: {type(error).__name__}: {error}")
         code = 1
     for tables in finished_sweeps:
         from rnn_sweep.report.tables import failed_jobs  # a sweep's tables imported it already; a run never needs it

@@ -152,6 +152,51 @@ def test_no_room_for_submitits_files_stops_a_slurm_sweep_in_one_line(tmp_path, s
 
 @pytest.mark.slow
 @pytest.mark.cluster
+@pytest.mark.parametrize("jobs", [1, 2], ids=["one job", "an array"])
+def test_jobs_slurm_accepted_before_their_folder_could_not_be_made_are_cancelled(tmp_path, slurm, mnist_path, jobs):
+    """sbatch accepts the jobs, then submitit finds no inode for the job's folder (3 free: the batch script, its
+    pickles, and the log folder of the batch script once moved). The jobs are held in the queue (--hold), as a
+    busy cluster would keep them, so they cannot end by themselves: the sweep that gave up cancels them, or they
+    would run later beside the resumed sweep. Seconds: no job runs."""
+    with tmpfs(tmp_path / "disk", size="16m") as disk:
+        sweep_dir = disk / "sweep"
+        sweep_dir.mkdir()
+        (sweep_dir / "multirun.yaml").touch()  # Hydra writes it over in place: no inode needed
+        inodes_only(disk, extra=2 + jobs)
+        try:
+            stopped = run_cli("-m", f"model={'simple_rnn,gru' if jobs == 2 else 'simple_rnn'}", *TINY, *SLURM,
+                              "+hydra.launcher.additional_parameters.hold=true", f"hydra.sweep.dir={sweep_dir}",
+                              cwd=tmp_path, data=mnist_path)
+            submitted = _queued_from(sweep_dir / ".submitit")
+            states = [state for array in submitted for state in _states(array)]
+        finally:
+            subprocess.run(["scancel", *_queued_from(sweep_dir / ".submitit")], check=False)  # none left, once passed
+        assert stopped.returncode == 1 and "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
+        (line,) = stopped.stderr.strip().splitlines()
+        assert re.match(rf"error: jobs? .*not run: submitit could not make {re.escape(str(sweep_dir))}/\.submitit/\d+",
+                        line), line
+        assert len(submitted) == 1, "sbatch accepted no job: the test no longer tries what it means to"
+        assert states and set(states) == {"CANCELLED"}, f"left in the queue: {states}"
+        assert f"as job {submitted[0]}, now cancelled: the sweep" in line, line
+
+
+def _queued_from(submitit_folder: Path) -> list[str]:
+    """The SLURM jobs (array ids) whose batch script sbatch was given in `submitit_folder`, in any state."""
+    listed = subprocess.run(["squeue", "--noheader", "--states=all", "--format=%F|%o"], capture_output=True,
+                            text=True, check=True).stdout
+    return sorted({job for job, script in (line.split("|", 1) for line in listed.splitlines())
+                   if Path(script).parent == submitit_folder})
+
+
+def _states(array_id: str) -> list[str]:
+    """The state of each job of the array `array_id`, as squeue tells them (ended ones too, for a few minutes)."""
+    listed = subprocess.run(["squeue", "--noheader", "--array", "--states=all", "--format=%T", f"--jobs={array_id}"],
+                            capture_output=True, text=True, check=True).stdout
+    return listed.split()
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
 def test_a_slurm_jobs_pickle_cut_short_by_a_full_disk_is_not_left_behind(tmp_path, slurm, mnist_path):
     """Two pages left: submitit begins the job's pickle (tens of kB) under a temporary name and cannot finish it.
     The sweep stops in one line before anything is submitted, and the half file goes with it."""

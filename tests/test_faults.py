@@ -699,26 +699,78 @@ def test_a_disk_full_before_a_job_starts_fails_that_job_or_stops_the_sweep_in_on
         assert sorted(jobs["units"]) == [4, 8] and (jobs["status"] == "ok").all() and _temporaries(sweep_dir) == []
 
 
+def _under_address_space_limit(limit_kb: int, *args: str, cwd: Path, data: str,
+                               timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python -m rnn_sweep ARGS` in a fresh process under `ulimit -v limit_kb`; TimeoutExpired (the command and its
+    trainer killed) if it has not ended after `timeout` seconds."""
+    import resource
+
+    limit = limit_kb * 1024
+    return subprocess.run([sys.executable, "-m", "rnn_sweep", *args], cwd=cwd, env=cli_env(data), capture_output=True,
+                          text=True, timeout=timeout, check=False,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
+
+
 @pytest.mark.slow
 def test_an_address_space_limit_too_small_for_tensorflow_is_a_failed_record(tmp_path, mnist_path):
     """ulimit -v 700 MB: Python, Hydra and the config load in under 400 MB, and TensorFlow's main library alone is
     larger than the whole limit, so its import fails to map it, every time. Near 1.2 GB the library maps and what
     loads after it may crash the process outright (SIGSEGV, no record), by a margin that differs between machines."""
     import importlib.util
-    import resource
 
     run_dir = tmp_path / "run"
-    limit = 700_000 * 1024  # `ulimit -v 700000`
     library = Path(importlib.util.find_spec("tensorflow").submodule_search_locations[0]) / "libtensorflow_cc.so.2"
-    assert library.stat().st_size > limit, f"{library} now fits under the limit: lower it"
-    result = subprocess.run(
-        [sys.executable, "-m", "rnn_sweep", *TINY, "train.epochs=1", f"hydra.run.dir={run_dir}"], cwd=tmp_path,
-        env=cli_env(mnist_path), capture_output=True, text=True, timeout=300, check=False,
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
+    assert library.stat().st_size > 700_000 * 1024, f"{library} now fits under the limit: lower it"
+    result = _under_address_space_limit(700_000, *TINY, "train.epochs=1", f"hydra.run.dir={run_dir}", cwd=tmp_path,
+                                        data=mnist_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
     record = json.loads((run_dir / "result.json").read_text())
     assert record["status"] == "failed" and "TensorFlow could not be loaded" in record["error"]
     assert "a memory limit" in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.slow
+def test_a_sweep_whose_trainer_runs_out_of_memory_outside_a_job_ends_with_records_tables_one_line_and_resumes(
+        tmp_path, mnist_path):
+    """ulimit -v 1.5 GB: TensorFlow's import takes most of the room before it fails, and the training process then
+    runs out of memory where no job can catch it: in Hydra between two jobs, in a job that has claimed its folder but
+    not written its record, or in the sweep's tables (which of them differs from run to run; each used to end in a
+    traceback, without tables, the claimed job without a record). It hands the error to the command's own process,
+    which never loaded TensorFlow and has room: records, tables, one line, exit 1; resume without the limit finishes."""
+    sweep_dir = tmp_path / "sweep"
+    sweep = ("-m", *TINY, "model.units=4,8", "train.epochs=1", f"hydra.sweep.dir={sweep_dir}")
+    stopped = _under_address_space_limit(1_500_000, *sweep, cwd=tmp_path, data=mnist_path)
+    assert stopped.returncode == 1 and "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
+    (line,) = [line for line in stopped.stderr.splitlines() if "error: " in line]
+    assert "memory" in line.lower() and f"Run the same command with hydra.sweep.dir={sweep_dir}" in line, line
+    jobs = _jobs(sweep_dir)
+    assert (jobs["status"] == "failed").all() and jobs["error"].str.lower().str.contains("memory").all(), jobs["error"]
+    claimed = [folder for folder in sweep_dir.glob("*/") if holder(folder)]
+    assert claimed and all((folder / "result.json").is_file() for folder in claimed)
+
+    resumed = run_cli(*sweep, cwd=tmp_path, data=mnist_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert sorted(_jobs(sweep_dir).index) == ["0", "1"] and (_jobs(sweep_dir)["status"] == "ok").all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("limit_kb", [1_550_000, 1_600_000])
+def test_a_memory_limit_that_leaves_openblas_no_room_ends_the_command_instead_of_hanging_it(tmp_path, mnist_path,
+                                                                                            limit_kb):
+    """SciPy's OpenBLAS, which Keras loads while TensorFlow is imported, allocates a 32 MB buffer per thread as it
+    loads and, finding no room, retried forever: a hang no one could tell from a slow job (on 2 cores: from 1.575 to
+    1.625 GB; with one OpenBLAS thread, at 1.55 GB). The command now loads it first, while it has room: it ends like
+    any other run out of memory, well before a deadline 10 times its usual time."""
+    run_dir = tmp_path / "run"
+    try:
+        ended = _under_address_space_limit(limit_kb, *TINY, "train.epochs=1", f"hydra.run.dir={run_dir}",
+                                           cwd=tmp_path, data=mnist_path, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the command was still running after 120 s under ulimit -v {limit_kb}")
+    assert ended.returncode == 1 and "Traceback" not in ended.stderr, ended.stderr[-3000:]
+    (line,) = [line for line in ended.stderr.splitlines() if "error: " in line]
+    record = json.loads((run_dir / "result.json").read_text())
+    assert record["status"] == "failed" and "memory" in record["error"].lower() and "memory" in line.lower(), line
 
 
 def test_a_sweep_over_preset_names_reports_its_presets_table(tmp_path):

@@ -113,7 +113,7 @@ def could_not_write(error: OSError, params: dict[str, Any]) -> str:
     the second one), else write in its folder (`submitit_folder` up to its first per-job part, `%j`)."""
     if made := error.filename2 or error.filename:
         return f"submitit could not make {made} ({error.strerror})"
-    return f"submitit could not write its files in {_submitit_base(params)} ({error.strerror})"
+    return f"submitit could not write its files in {submitit_base(params)} ({error.strerror})"
 
 
 @contextmanager
@@ -121,7 +121,7 @@ def no_half_written_pickles(params: dict[str, Any]) -> Iterator[None]:
     """submitit pickles each job under a temporary name (`<uuid hex>.pkl` in `submitit_folder` up to `%j`) before
     moving it into the job's folder: a full disk cuts the write short and leaves the half file there. A submission
     that fails takes the temporary pickles it began with it."""
-    folder = _submitit_base(params)
+    folder = submitit_base(params)
     before = set(folder.glob("*.pkl"))
     try:
         yield
@@ -132,7 +132,7 @@ def no_half_written_pickles(params: dict[str, Any]) -> Iterator[None]:
         raise
 
 
-def _submitit_base(params: dict[str, Any]) -> Path:
+def submitit_base(params: dict[str, Any]) -> Path:
     """`submitit_folder` up to its first per-job part (`%j`): where submitit keeps what belongs to no job yet."""
     folder = Path(params["submitit_folder"])
     while "%" in str(folder):

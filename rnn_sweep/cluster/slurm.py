@@ -5,14 +5,17 @@ for a killed job), and it raises on the first job that returned nothing, losing 
 states come from `squeue` (slurmctld remembers finished jobs for MinJobAge, 300 s by default, and they are polled
 far more often), and a job that ended without a result becomes a row in its own job folder that names why:
 TIMEOUT, OUT_OF_MEMORY, CANCELLED, ... No room for submitit's files, or for that row, stops the sweep in one line
-(NoRoomForRecord), as on the other launchers.
+(NoRoomForRecord), as on the other launchers; jobs SLURM accepted before the submission failed are cancelled.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ from rnn_sweep.cluster.local import (
     no_half_written_pickles,
     no_room,
     outcomes,
+    submitit_base,
     submitit_executor,
 )
 from rnn_sweep.cluster.scheduler import end_reason, ended_by_slurm, program_output, slurm_lines
@@ -38,6 +42,10 @@ from rnn_sweep.record.identity import config_hash, is_finished
 from rnn_sweep.record.result_files import new_record, read_result, write_last_result
 
 _POLL_S = 30  # at most this long between two squeue calls; far below SLURM's default MinJobAge (300 s)
+# What submitit makes in its folder for a submission: the batch script it gives sbatch, then a folder per job (the
+# array's own, `<id>`, and one per task, `<id>_<task>`).
+_BATCH_SCRIPT = ".submission_file_"
+_JOB_FOLDER = re.compile(r"\d+(_\d+)?")
 
 
 class SqueueWatcher(SlurmInfoWatcher):
@@ -82,14 +90,18 @@ class SlurmLauncher(SubmititSlurmLauncher):
              Singleton.get_state())
             for index, overrides in enumerate(job_overrides)
         ]
+        cancelled: list[str] = []
         try:
             sweep_dir.mkdir(parents=True, exist_ok=True)
-            with no_half_written_pickles(self.params):
+            with no_jobs_left_queued(self.params, cancelled), no_half_written_pickles(self.params):
                 jobs = submitit_executor("slurm", self.params).map_array(self, *zip(*job_args, strict=True))
-        except OSError as error:  # a job SLURM accepted before has no room for its log files: SLURM ends it
+        except OSError as error:
             last = initial_job_idx + len(job_args) - 1
-            which = f"job {last}" if last == initial_job_idx else f"jobs {initial_job_idx} to {last}"
-            raise NoRoomForRecord(f"{which} not run: {could_not_write(error, self.params)}") from None
+            one = last == initial_job_idx
+            which = f"job {last}" if one else f"jobs {initial_job_idx} to {last}"
+            taken_back = (f"; SLURM had already accepted {'it' if one else 'them'} as job {', '.join(cancelled)}, now "
+                          "cancelled") if cancelled else ""
+            raise NoRoomForRecord(f"{which} not run: {could_not_write(error, self.params)}{taken_back}") from None
         watcher = SqueueWatcher(delay_s=_POLL_S)
         for job in jobs:
             job.watcher = watcher  # an instance attribute: the class's sacct watcher stays as it is
@@ -146,6 +158,44 @@ class SlurmLauncher(SubmititSlurmLauncher):
             scheduler="slurm", slurm_job_id=job.job_id, node=node,
         )
         return record
+
+
+@contextmanager
+def no_jobs_left_queued(params: dict[str, Any], cancelled: list[str]) -> Iterator[None]:
+    """sbatch accepts the jobs before submitit makes their folder and moves the batch script and the pickled jobs
+    into it: when that fails (a full disk, a folder it may not write) or is stopped, the job id goes with the
+    exception, and the jobs would stay queued, to run later beside the resumed sweep. A submission that fails
+    cancels what SLURM accepted during it, and adds their ids to `cancelled`: the jobs whose batch script is one it
+    wrote (squeue names the script sbatch was given), and those whose folder it made."""
+    base = submitit_base(params)
+    before = _names_in(base)
+    try:
+        yield
+    except BaseException:
+        accepted = _accepted_in(base, _names_in(base) - before)
+        if accepted and subprocess.run(["scancel", *accepted], capture_output=True, check=False).returncode == 0:
+            cancelled.extend(accepted)
+        raise
+
+
+def _accepted_in(base: Path, made: set[str]) -> list[str]:
+    """The SLURM jobs of a submission that made `made` in submitit's folder `base`: those it made a folder for, and
+    those squeue says were given one of its batch scripts."""
+    accepted = {name.split("_")[0] for name in made if _JOB_FOLDER.fullmatch(name)}
+    scripts = {str(base / name) for name in made if name.startswith(_BATCH_SCRIPT)}
+    if scripts:
+        listed = subprocess.run(["squeue", "--noheader", f"--user={os.getuid()}", "--format=%F|%o"],
+                                capture_output=True, text=True, check=False).stdout
+        accepted |= {job for job, _, script in (line.partition("|") for line in listed.splitlines())
+                     if script in scripts}
+    return sorted(accepted)
+
+
+def _names_in(folder: Path) -> set[str]:
+    try:
+        return set(os.listdir(folder))
+    except OSError:
+        return set()
 
 
 def job_return(job: SlurmJob) -> JobReturn:

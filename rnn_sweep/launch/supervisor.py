@@ -4,8 +4,12 @@ TensorFlow can end a process outright where Python cannot catch it: under an add
 aborts (SIGABRT) or segfaults (SIGSEGV) while training, and the kernel's out-of-memory killer sends SIGKILL. A sweep
 run in that process would die with it, leaving no record, no tables and no message. So the command forks before
 anything heavy is loaded: the child trains exactly as the command did before, and the parent, which loads nothing,
-waits. It passes every stop signal on to the child, exits as the child does, and when the child was killed by a
-signal of its own, writes the `failed` record of each job the child was training and returns the signal.
+waits. It passes every stop signal on to the child, exits as the child does, and when the child ended before its
+command did, writes the `failed` record of each job the child left without one, and the sweep's tables: when a signal
+of its own killed it, when it handed over an error nothing else handled (a MemoryError, raised anywhere in Hydra or
+between jobs once TensorFlow took most of the room: the parent, which never loaded it, still has room), or when it
+exited non-zero leaving a job it had claimed without a record (glibc's loader exits 127 when it cannot allocate a
+library's thread-local data).
 
 Linux only: the child is made to die with the parent (PR_SET_PDEATHSIG), so SIGKILL of the command never leaves a
 trainer behind; elsewhere (no fork on Windows, no such call on macOS) the command trains in its own process.
@@ -17,6 +21,7 @@ import ctypes
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
@@ -24,6 +29,7 @@ from types import FrameType
 from typing import NamedTuple
 
 from rnn_sweep import stopping
+from rnn_sweep.launch.address_space import lack_of_memory, limit_kb
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 # Ctrl-Z: the child, in a process group of its own, does not get the terminal's; it stops and goes on with the parent.
@@ -41,11 +47,23 @@ _MEANINGS = {
 }
 
 
+# In the training child: the write end of the pipe through which it hands the parent an error it cannot handle.
+_hand_over_to: int | None = None
+_MOST_SAID = 2000  # bytes of what the child says: far less than a pipe holds, so its write never blocks
+_MOST_SHOWN = 300  # characters of an error's own words in a record and the command's line
+# Made before it is needed: a child out of memory may not be able to make another string.
+_NO_MEMORY = ("out of memory: the training process could not go on (MemoryError), as happens under an address-space "
+              "limit (ulimit -v) or a scheduler's memory limit too small for training")
+
+
 class Ended(NamedTuple):
-    """How the training child ended: the command's exit status, or the signal that killed it unasked (a crash)."""
+    """How the training child ended: the command's exit status, and why the child ended before its command did
+    (None when it finished). `unexplained`: it exited non-zero without saying why, which only matters if it left a
+    job it had claimed without a record (else it ended as the command does, having said why itself)."""
 
     code: int
-    crash: int | None = None
+    why: str | None = None
+    unexplained: bool = False
 
 
 def available() -> bool:
@@ -61,12 +79,15 @@ def train_in_child() -> Ended | None:
     for stream in (sys.stdout, sys.stderr):
         stream.flush()  # else both processes would write what is still buffered
     parent = os.getpid()
+    said, hand_over_to = os.pipe()
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, (*stopping.STOP_SIGNALS, *_JOB_CONTROL))
     child = os.fork()
     if child == 0:
-        _become_trainer(parent)
+        os.close(said)
+        _become_trainer(parent, hand_over_to)
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         return None
+    os.close(hand_over_to)
     with suppress(OSError):
         os.setpgid(child, child)  # as the child does: whichever runs first
     forwarded: set[int] = set()
@@ -87,15 +108,54 @@ def train_in_child() -> Ended | None:
     for signum in stopping.STOP_SIGNALS:  # the command is done, or writes what a crash left: a stop would cut it short
         signal.signal(signum, signal.SIG_IGN)
     _, status = os.waitpid(child, 0)
-    if not os.WIFSIGNALED(status):
-        return Ended(os.WEXITSTATUS(status))
-    signum = os.WTERMSIG(status)
-    return Ended(128 + signum) if signum in forwarded else Ended(1, signum)
+    error = _read_all(said)
+    if os.WIFSIGNALED(status):
+        signum = os.WTERMSIG(status)
+        return Ended(128 + signum) if signum in forwarded else Ended(1, crash_reason(signum))
+    code = os.WEXITSTATUS(status)
+    if forwarded or not (code or error):
+        return Ended(code)
+    return Ended(1, error) if error else Ended(code, exit_reason(code), unexplained=True)
 
 
-def _become_trainer(parent: int) -> None:
-    """In the child: a process group of its own (a terminal's signals reach it only through the parent), and death
-    with the parent (SIGKILL of the command must end the training too, so its job folder can be resumed)."""
+def hand_over(error: BaseException) -> None:
+    """In the training child: give the parent `error`, which nothing here handled, and end at once, without the
+    teardown that needs memory the child may not have; the parent writes what the command owes. Elsewhere nothing
+    happens: the caller goes on as it would have."""
+    if _hand_over_to is None:
+        return
+    try:
+        if lack_of_memory(error) is None and limit_kb() is None:  # a fault of the program: its traceback
+            traceback.print_exception(error)
+        reason = error_reason(error)
+    except MemoryError:
+        reason = _NO_MEMORY
+    with suppress(Exception):
+        os.write(_hand_over_to, reason.encode(errors="replace")[:_MOST_SAID])
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(1)
+
+
+def _read_all(read: int) -> str:
+    """What the child said through the pipe whose read end is `read` (closed here); a process it started and left
+    running may hold the write end: what is there is read without waiting for it."""
+    os.set_blocking(read, False)
+    chunks = []
+    with suppress(BlockingIOError):
+        while chunk := os.read(read, _MOST_SAID):
+            chunks.append(chunk)
+    os.close(read)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def _become_trainer(parent: int, hand_over_to: int) -> None:
+    """In the child: a process group of its own (a terminal's signals reach it only through the parent), death with
+    the parent (SIGKILL of the command must end the training too, so its job folder can be resumed), and errors
+    nothing handled handed to the parent (Hydra re-raises them instead of printing them: HYDRA_FULL_ERROR)."""
+    global _hand_over_to
+    _hand_over_to = hand_over_to
+    os.environ["HYDRA_FULL_ERROR"] = "1"
     with suppress(OSError):
         os.setpgid(0, 0)
     libc = ctypes.CDLL(None, use_errno=True)
@@ -116,6 +176,32 @@ def crash_reason(signum: int) -> str:
     """What a record and the command's last line say of a trainer killed by `signum`."""
     name = signal.Signals(signum).name
     return f"crashed: the training process was killed by {name}, {_MEANINGS.get(name, 'a signal it did not expect')}"
+
+
+def error_reason(error: BaseException) -> str:
+    """What a record and the command's last line say of a trainer that handed over `error`."""
+    if memory := lack_of_memory(error):
+        return _NO_MEMORY.replace("MemoryError", _said(memory))
+    return f"failed: the training process stopped on an error it could not handle ({_said(error)}){_likely_memory()}"
+
+
+def _said(error: BaseException) -> str:
+    """`error` in one line of at most _MOST_SHOWN characters."""
+    said = ": ".join(filter(None, (type(error).__name__, " ".join(str(error).split()))))
+    return said if len(said) <= _MOST_SHOWN else f"{said[:_MOST_SHOWN - 3]}..."
+
+
+def _likely_memory() -> str:
+    """Under an address-space limit, what most often ends a process that way: Python's own code fails in odd ways
+    when memory runs out (SystemError, a module half imported)."""
+    limit = limit_kb()
+    return "" if limit is None else f", most often for want of memory under the address-space limit (ulimit -v {limit})"
+
+
+def exit_reason(code: int) -> str:
+    """What a record and the command's last line say of a trainer that exited with `code` on its own, not saying
+    why, before its job wrote a record."""
+    return f"exited: the training process ended with exit status {code} before its job wrote a record{_likely_memory()}"
 
 
 def record_crash(folder: Path, reason: str) -> list[Path]:

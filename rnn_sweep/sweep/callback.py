@@ -28,7 +28,7 @@ started_sweeps: list[Path] = []
 finished_sweeps: list[SweepTables] = []
 # The sweeps whose tables could not be written, and why: Hydra turns a callback's error into a mere warning, so
 # the CLI reads them here and exits non-zero naming them.
-aggregation_errors: dict[Path, str] = {}
+aggregation_errors: dict[Path, Exception] = {}
 
 
 class AggregateSweep(Callback):
@@ -49,13 +49,13 @@ class AggregateSweep(Callback):
         try:
             finished_sweeps.append(aggregate(sweep_dir))
         except Exception as error:  # noqa: BLE001 - whatever it is, the exit status must say so
-            aggregation_errors[sweep_dir] = f"{type(error).__name__}: {error}"
+            aggregation_errors[sweep_dir] = error
         # So a user sees where a slow sweep's own time goes: before its first job, and its tables at the end.
         try:
             atomic.write_json(sweep_dir / SWEEP_TIMING_FILE, {"start_seconds": self._start_seconds,
                                                               "end_seconds": time.perf_counter() - end_start})
         except OSError as error:  # a full disk, a read-only folder: named by the exit status, not Hydra's warning
-            aggregation_errors.setdefault(sweep_dir, f"{type(error).__name__}: {error}")
+            aggregation_errors.setdefault(sweep_dir, error)
 
 
 def _save_sweep_config(config: DictConfig, sweep_dir: Path) -> None:
