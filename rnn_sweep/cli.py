@@ -47,7 +47,17 @@ def main(argv: list[str] | None = None) -> None:
         code = run(list(sys.argv[1:] if argv is None else argv), own_process=True)
     except KeyboardInterrupt:
         _exit_at_once(_after_interrupt())
+    except SystemExit:  # a run's own end (rnn_sweep.launch.job), its line printed
+        _said_all()
+        raise
+    _said_all()
     sys.exit(code)
+
+
+def _said_all() -> None:
+    """In a training child (rnn_sweep.launch.supervisor): its last line is printed; the command says nothing more."""
+    if supervisor := sys.modules.get("rnn_sweep.launch.supervisor"):
+        supervisor.finished()
 
 
 def run(argv: list[str], own_process: bool = False) -> int:
@@ -139,6 +149,7 @@ def _exit_at_once(code: int) -> None:
     can hang or abort the process, and everything the interrupted work owes the user is already on disk."""
     sys.stdout.flush()
     sys.stderr.flush()
+    _said_all()
     os._exit(code)
 
 
@@ -185,8 +196,6 @@ def _after_trainer_ended(ended: Ended, folder: Path, sweep: bool) -> int:
 
     reason = ended.why
     recorded = record_crash(folder, reason)
-    if ended.unexplained and not recorded:
-        return ended.code  # it ended as the command does, having said why itself
     said = [f"{job} holds its `failed` record" for job in recorded]
     if sweep and (folder / MULTIRUN_FILE).is_file():
         said.append(_sweep_tables_line(folder, rewrite=True, counted="failed"))

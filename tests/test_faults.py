@@ -741,8 +741,9 @@ def test_a_sweep_whose_trainer_runs_out_of_memory_outside_a_job_ends_with_record
     sweep = ("-m", *TINY, "model.units=4,8", "train.epochs=1", f"hydra.sweep.dir={sweep_dir}")
     stopped = _under_address_space_limit(1_500_000, *sweep, cwd=tmp_path, data=mnist_path)
     assert stopped.returncode == 1 and "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
-    (line,) = [line for line in stopped.stderr.splitlines() if "error: " in line]
-    assert "memory" in line.lower() and f"Run the same command with hydra.sweep.dir={sweep_dir}" in line, line
+    lines = [line for line in stopped.stderr.splitlines() if "error: " in line]
+    assert len(lines) == 1, stopped.stderr[-3000:]
+    assert "memory" in lines[0].lower() and f"Run the same command with hydra.sweep.dir={sweep_dir}" in lines[0], lines
     jobs = _jobs(sweep_dir)
     assert (jobs["status"] == "failed").all() and jobs["error"].str.lower().str.contains("memory").all(), jobs["error"]
     claimed = [folder for folder in sweep_dir.glob("*/") if holder(folder)]

@@ -51,6 +51,9 @@ _MEANINGS = {
 _hand_over_to: int | None = None
 _MOST_SAID = 2000  # bytes of what the child says: far less than a pipe holds, so its write never blocks
 _MOST_SHOWN = 300  # characters of an error's own words in a record and the command's line
+# What the child says last when it ends as a command does, having printed its own last line: any other end that is
+# not 0 (an exit from deep inside Python or a library, a hand-over that found no room to say more) the parent tells.
+_FINISHED = "\0"
 # Made before it is needed: a child out of memory may not be able to make another string.
 _NO_MEMORY = ("out of memory: the training process could not go on (MemoryError), as happens under an address-space "
               "limit (ulimit -v) or a scheduler's memory limit too small for training")
@@ -58,12 +61,10 @@ _NO_MEMORY = ("out of memory: the training process could not go on (MemoryError)
 
 class Ended(NamedTuple):
     """How the training child ended: the command's exit status, and why the child ended before its command did
-    (None when it finished). `unexplained`: it exited non-zero without saying why, which only matters if it left a
-    job it had claimed without a record (else it ended as the command does, having said why itself)."""
+    (None when it finished)."""
 
     code: int
     why: str | None = None
-    unexplained: bool = False
 
 
 def available() -> bool:
@@ -113,9 +114,17 @@ def train_in_child() -> Ended | None:
         signum = os.WTERMSIG(status)
         return Ended(128 + signum) if signum in forwarded else Ended(1, crash_reason(signum))
     code = os.WEXITSTATUS(status)
-    if forwarded or not (code or error):
+    if forwarded or error == _FINISHED or not (code or error):
         return Ended(code)
-    return Ended(1, error) if error else Ended(code, exit_reason(code), unexplained=True)
+    return Ended(1, error) if error else Ended(code, exit_reason(code))
+
+
+def finished() -> None:
+    """In the training child, as it ends the way a command does (its last line printed): tell the parent so, which
+    then says nothing more. Elsewhere nothing happens."""
+    if _hand_over_to is not None:
+        with suppress(OSError):
+            os.write(_hand_over_to, _FINISHED.encode())
 
 
 def hand_over(error: BaseException) -> None:
@@ -200,8 +209,8 @@ def _likely_memory() -> str:
 
 def exit_reason(code: int) -> str:
     """What a record and the command's last line say of a trainer that exited with `code` on its own, not saying
-    why, before its job wrote a record."""
-    return f"exited: the training process ended with exit status {code} before its job wrote a record{_likely_memory()}"
+    why."""
+    return f"exited: the training process ended with exit status {code} without saying why{_likely_memory()}"
 
 
 def record_crash(folder: Path, reason: str) -> list[Path]:
