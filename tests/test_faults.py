@@ -754,6 +754,38 @@ def test_a_sweep_whose_trainer_runs_out_of_memory_outside_a_job_ends_with_record
     assert sorted(_jobs(sweep_dir).index) == ["0", "1"] and (_jobs(sweep_dir)["status"] == "ok").all()
 
 
+# The CLI as `python -m rnn_sweep ARGS` runs it, whose training process (the one process that sets HYDRA_FULL_ERROR,
+# rnn_sweep.launch.supervisor) ends with exit status 1 and not a word as the sweep's tables begin to load: as a child
+# out of memory does when it cannot even hand its error over, or glibc's loader when it cannot map a library.
+_TRAINER_EXITS_SILENTLY = """
+import importlib.abc, os, runpy
+
+class ExitSilently(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "rnn_sweep.report.sweep_report" and os.environ.get("HYDRA_FULL_ERROR") == "1":
+            os._exit(1)
+        return None
+
+sys.meta_path.insert(0, ExitSilently())
+runpy.run_module("rnn_sweep", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_trainer_that_exits_without_a_word_after_its_jobs_ended_still_gets_the_commands_line_and_tables(
+        tmp_path, mnist_path):
+    """Its one job ended ok, so no job is left without a record; the command still says how its trainer ended, in
+    one line, and writes the tables the trainer did not."""
+    sweep_dir = tmp_path / "sweep"
+    ended = subprocess.run([sys.executable, "-c", "import sys\n" + _TRAINER_EXITS_SILENTLY, "-m", *TINY,
+                            "train.epochs=1", f"hydra.sweep.dir={sweep_dir}"], cwd=tmp_path, env=cli_env(mnist_path),
+                           capture_output=True, text=True, timeout=300, check=False)
+    assert ended.returncode == 1 and "Traceback" not in ended.stderr, ended.stderr[-3000:]
+    lines = [line for line in ended.stderr.splitlines() if "error: " in line]
+    assert len(lines) == 1 and "ended with exit status 1 without saying why" in lines[0], ended.stderr[-3000:]
+    assert (_jobs(sweep_dir)["status"] == "ok").all() and (sweep_dir / "accuracy.csv").is_file()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("limit_kb", [1_550_000, 1_600_000])
 def test_a_memory_limit_that_leaves_openblas_no_room_ends_the_command_instead_of_hanging_it(tmp_path, mnist_path,
