@@ -44,14 +44,12 @@ def main(argv: list[str] | None = None) -> None:
         with stopping.deferred():  # a stop meanwhile is raised once they are loaded
             for module in _CLEAN_UP_MODULES:
                 importlib.import_module(module)
-        code = run(list(sys.argv[1:] if argv is None else argv), own_process=True)
+        sys.exit(run(list(sys.argv[1:] if argv is None else argv), own_process=True))
     except KeyboardInterrupt:
         _exit_at_once(_after_interrupt())
-    except SystemExit:  # a run's own end (rnn_sweep.launch.job), its line printed
+    except SystemExit:  # the command's end, or a run's own (rnn_sweep.launch.job): its last line is printed
         _said_all()
         raise
-    _said_all()
-    sys.exit(code)
 
 
 def _said_all() -> None:

@@ -758,7 +758,7 @@ def test_a_sweep_whose_trainer_runs_out_of_memory_outside_a_job_ends_with_record
 # rnn_sweep.launch.supervisor) ends with exit status 1 and not a word as the sweep's tables begin to load: as a child
 # out of memory does when it cannot even hand its error over, or glibc's loader when it cannot map a library.
 _TRAINER_EXITS_SILENTLY = """
-import importlib.abc, os, runpy
+import importlib.abc, os, runpy, sys
 
 class ExitSilently(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
@@ -777,7 +777,7 @@ def test_a_trainer_that_exits_without_a_word_after_its_jobs_ended_still_gets_the
     """Its one job ended ok, so no job is left without a record; the command still says how its trainer ended, in
     one line, and writes the tables the trainer did not."""
     sweep_dir = tmp_path / "sweep"
-    ended = subprocess.run([sys.executable, "-c", "import sys\n" + _TRAINER_EXITS_SILENTLY, "-m", *TINY,
+    ended = subprocess.run([sys.executable, "-c", _TRAINER_EXITS_SILENTLY, "-m", *TINY,
                             "train.epochs=1", f"hydra.sweep.dir={sweep_dir}"], cwd=tmp_path, env=cli_env(mnist_path),
                            capture_output=True, text=True, timeout=300, check=False)
     assert ended.returncode == 1 and "Traceback" not in ended.stderr, ended.stderr[-3000:]

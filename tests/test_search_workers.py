@@ -47,21 +47,16 @@ def _search_sweeper():
         return compose("config", ["+hparams_search=val_accuracy"], return_hydra_config=True).hydra.sweeper
 
 
-def _space_and_dists():
-    space = search_space(_search_sweeper(), [])
-    return space, distributions(space)
-
-
-def _studies_of_workers(sweep_dir: Path, workers: int) -> list:
+def _studies_of_workers(sweep_dir: Path, workers: int) -> tuple[list, object]:
     """The study of `+hparams_search=val_accuracy` on `sweep_dir` (its journal file), opened by `workers` workers
-    as search commands do, each with its worker number."""
+    as search commands do, each with its worker number; and its search space."""
     sweeper = _search_sweeper()
     space = search_space(sweeper, [])
     studies = []
     for number in range(workers):
         with study_lock(sweep_dir):
             studies.append(open_study(sweeper, sweep_dir, space, number))
-    return studies
+    return studies, space
 
 
 def _first_trials_of_workers_opening_at_once(sweep_dir: Path, workers: int) -> list[dict]:
@@ -93,8 +88,8 @@ def test_a_trial_its_worker_tells_while_another_settles_the_dead_ones_is_left_as
     refuses a finished trial's update, which ended B's search in a traceback)."""
     from rnn_sweep.search.study import JOB, STATUS, settle_orphans
 
-    studies = _studies_of_workers(tmp_path / "search", workers=2)
-    trial, _ = ask(studies[0], *_space_and_dists())
+    studies, space = _studies_of_workers(tmp_path / "search", workers=2)
+    trial, _ = ask(studies[0], space, distributions(space))
     trial.set_user_attr(STATUS, "ok")  # A's run ended: a dead A's trial would be settled from this
 
     def a_tells_and_lets_go(slot: int) -> bool:

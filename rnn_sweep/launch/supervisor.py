@@ -8,8 +8,8 @@ waits. It passes every stop signal on to the child, exits as the child does, and
 command did, writes the `failed` record of each job the child left without one, and the sweep's tables: when a signal
 of its own killed it, when it handed over an error nothing else handled (a MemoryError, raised anywhere in Hydra or
 between jobs once TensorFlow took most of the room: the parent, which never loaded it, still has room), or when it
-exited non-zero leaving a job it had claimed without a record (glibc's loader exits 127 when it cannot allocate a
-library's thread-local data).
+exited non-zero without saying that it had printed its own last line (glibc's loader exits 127 when it cannot
+allocate a library's thread-local data; a child out of memory may not manage to hand its error over).
 
 Linux only: the child is made to die with the parent (PR_SET_PDEATHSIG), so SIGKILL of the command never leaves a
 trainer behind; elsewhere (no fork on Windows, no such call on macOS) the command trains in its own process.
