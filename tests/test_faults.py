@@ -846,13 +846,14 @@ def test_a_training_process_that_crashes_leaves_a_failed_record_tables_and_one_l
     between machines; the signal is sent here instead. The process that trains is the command's child (its pid is in
     the job's claim): the command outlives it, records the job as failed, writes the tables, and a resume retries."""
     sweep_dir = tmp_path / "sweep"
-    sweep = ("-m", *TINY, "model.units=4,8", "train.epochs=50", f"hydra.sweep.dir={sweep_dir}")
+    # 20 epochs: time enough to freeze job 0 after its first, few enough that the resume retrains both jobs quickly.
+    sweep = ("-m", *TINY, "model.units=4,8", "train.epochs=20", f"hydra.sweep.dir={sweep_dir}")
     process = start_cli(*sweep, cwd=tmp_path, data=mnist_path)
     history = sweep_dir / "0" / "history.csv"
     wait_for(lambda: history.is_file() and len(history.read_text().splitlines()) >= 2, process, "an epoch of job 0")
     trainer = holder(sweep_dir / "0")["pid"]
     assert trainer != process.pid, "the command trains in its own process"
-    os.kill(trainer, signal.SIGSTOP)  # frozen mid-training: 49 epochs to go, no record yet
+    os.kill(trainer, signal.SIGSTOP)  # frozen mid-training: 19 epochs to go, no record yet
     assert not (sweep_dir / "0" / "result.json").exists()
     os.kill(trainer, signal.SIGSEGV)
     os.kill(trainer, signal.SIGCONT)
