@@ -7,6 +7,9 @@ a time on every core."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -15,16 +18,17 @@ from helpers.cli import run_cli, run_probe
 from helpers.config import compose_config, typed_config
 
 from rnn_sweep.errors import ConfigError
-from rnn_sweep.sweep.parallel import MIN_SWEEP_STEPS, SideBySide, side_by_side
+from rnn_sweep.sweep.parallel import MIN_SWEEP_STEPS, CpuSample, SideBySide, idle_cores, side_by_side
 
 # Five seeds of GRU-32 on 6,000 images for 2 epochs (the benchmark's seeds grid): 86 steps a job, 430 in all.
 SEEDS_GRID = ("model=gru", "model.units=32", "data.limit_train=6000", "train.epochs=2", "train.device=cpu")
 
 
 def _decide(*settings: str, seeds: int = 5, hydra: tuple[str, ...] = (), named: tuple[str, ...] = (),
-            cores: int = 2) -> SideBySide | None:
+            cores: int = 2, idle: float | None = None) -> SideBySide | None:
     jobs = [typed_config(*SEEDS_GRID, *settings, f"seed={seed}") for seed in range(seeds)]
-    return side_by_side(jobs, compose_config(*hydra, hydra=True).hydra, named, cores)
+    return side_by_side(jobs, compose_config(*hydra, hydra=True).hydra, named, cores,
+                        cores if idle is None else idle)
 
 
 def test_auto_trains_small_cpu_jobs_one_per_core_with_their_share_of_the_threads():
@@ -52,8 +56,12 @@ def test_auto_leaves_jobs_one_at_a_time(settings, why):
     assert _decide(*settings) is None, why
 
 
-def test_auto_needs_two_cores_two_jobs_and_steps_enough():
+def test_auto_needs_two_idle_cores_two_jobs_and_steps_enough():
     assert _decide(cores=1) is None
+    assert _decide(idle=1.4) is None  # other work keeps more than half a core of two busy
+    assert _decide(idle=1.6) == SideBySide(jobs=2, threads=1, chosen=True)
+    assert _decide(cores=4, idle=3.2) == SideBySide(jobs=3, threads=1, chosen=True)
+    assert _decide("train.parallel_jobs=2", idle=0) == SideBySide(jobs=2, threads=1, chosen=False)  # as asked
     assert _decide(seeds=1) is None
     per_job = 86
     assert _decide(seeds=-(-MIN_SWEEP_STEPS // per_job)) is not None
@@ -79,6 +87,23 @@ def test_a_number_trains_that_many_at_once_whatever_the_jobs():
     assert _decide("train.parallel_jobs=2", "data.limit_train=300", "train.epochs=1") == SideBySide(2, 1, False)
     assert _decide("train.parallel_jobs=3", seeds=2, cores=8) == SideBySide(2, 4, False)
     assert _decide("train.parallel_jobs=3", seeds=1) is None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/stat: elsewhere every core counts idle")
+def test_cores_that_other_processes_keep_busy_do_not_count_idle_but_this_ones_own_use_does():
+    cores = 2
+    burn = "import time\nend = time.time() + 0.6\nwhile time.time() < end: pass"
+    since = CpuSample.now()
+    with subprocess.Popen([sys.executable, "-c", burn]):
+        pass  # another process keeps one core busy until it ends
+    beside_another = idle_cores(since, cores)
+    since = CpuSample.now()
+    end = time.process_time() + 0.6
+    while time.process_time() < end:  # this process keeps one core busy
+        pass
+    beside_itself = idle_cores(since, cores)
+    assert beside_another <= cores - 0.5
+    assert beside_itself > beside_another + 0.3, "this process's own use was counted as other work's"
 
 
 @pytest.mark.parametrize(

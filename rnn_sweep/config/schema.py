@@ -260,8 +260,8 @@ class TrainConfig:
     # of them when a launcher runs jobs side by side (joblib: cores / n_jobs; submitit: cpus_per_task).
     threads: int | None = ruled(None, ge=1)
     # How many jobs of a sweep train side by side on this machine's CPU cores, each on an equal share of them (the
-    # joblib launcher; rnn_sweep.sweep.parallel): 1 one at a time; auto as many as there are cores for a grid of
-    # small CPU jobs, where one job cannot keep two cores busy, else 1. Not used when the command names a launcher.
+    # joblib launcher; rnn_sweep.sweep.parallel): 1 one at a time; auto one per idle core for a grid of small CPU
+    # jobs, where one job cannot keep two cores busy, else 1. Not used when the command names a launcher.
     parallel_jobs: Any = auto(int, ge=1)
     # Speed levers (rnn_sweep.train.speed; `python benchmarks/throughput.py` measures them); auto: chosen per device.
     # Training steps per call into TensorFlow; callbacks see every N-th step, so it must divide train.steps

@@ -43,7 +43,7 @@ from rnn_sweep.record.result_files import foreign_record
 from rnn_sweep.search.settings import SWEEPER_TARGET
 from rnn_sweep.search.space import search_space
 from rnn_sweep.sweep.grid import GRID_SWEEPERS, register_grid_sweeper
-from rnn_sweep.sweep.parallel import SideBySide, side_by_side
+from rnn_sweep.sweep.parallel import CpuSample, SideBySide, idle_cores, side_by_side
 from rnn_sweep.train.device import available_cores
 
 # Hydra flags that only print something: nothing will train, so nothing needs checking.
@@ -67,6 +67,7 @@ def preflight(argv: list[str]) -> OutputFolder | None:
 
     A data set that is nowhere on disk is downloaded here, before any job starts: without network, that is the error.
     """
+    started = CpuSample.now()  # the CPU other work uses meanwhile tells how many cores are idle for jobs side by side
     args = parse_hydra_args(argv)
     check_hydra_flags(args)
     if any(getattr(args, flag, None) for flag in _INFO_FLAGS):
@@ -92,8 +93,9 @@ def preflight(argv: list[str]) -> OutputFolder | None:
         compose_job = _JobComposer(config_name, groups=set(hydra_cfg.runtime.choices))
         jobs = [validate(compose_job(job_overrides)) for job_overrides in expand_jobs(overrides, args.multirun,
                                                                                       hydra_cfg)]
-        parallel = side_by_side(jobs, hydra_cfg, [override.key_or_group for override in _parse(overrides)],
-                                available_cores()) if args.multirun else None
+        cores = available_cores()
+        parallel = side_by_side(jobs, hydra_cfg, [override.key_or_group for override in _parse(overrides)], cores,
+                                idle_cores(started, cores)) if args.multirun else None
         located: set[tuple[str, str | None]] = set()
         for typed in jobs:
             wanted = (typed.data.name, typed.data.path)

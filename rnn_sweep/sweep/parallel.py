@@ -5,17 +5,23 @@ TensorFlow's second thread mostly waits (which is why batch shards, rnn_sweep.tr
 recurrent weights in runs of 1,000 steps). Two such jobs side by side, one thread each, finish a sweep sooner than
 one job at a time on every core (benchmarks/README.md, "Parallel jobs"). So, with `auto`, a grid sweep on a CPU that
 names no launcher and trains enough to earn back a second process's start-up runs its jobs with the joblib launcher,
-one per core (rnn_sweep.sweep.launchers.threads_per_job then gives each its share of the threads).
+one per idle core (rnn_sweep.sweep.launchers.threads_per_job then gives each its share of the threads). Idle: jobs side
+by side need cores that other work leaves free, or each trains slower than alone on all of them (measured on the
+2-core machine busy with other work: slower than one at a time); the command watches how much CPU other processes
+use while it checks the jobs.
 
-Results stay as they are: on a CPU a job's history does not depend on TensorFlow's thread count (tests/test_speed.py
-pins it), and `auto` goes side by side only where no job's speed plan depends on it (batch shards follow the
-threads). Nothing here imports TensorFlow or joblib: it runs in the command, before Hydra launches a job.
+Results stay as they are: a job's history, scores and predictions were the same bit for bit on 1 thread as on 2 for
+every cell at 64 and 128 units on this project's CPU (tests/test_side_by_side.py pins it for a sweep), and `auto`
+goes side by side only where no job's speed plan depends on the thread count (batch shards follow it, and shards sum
+their gradients in another order). Nothing here imports TensorFlow or joblib: it runs in the command, before Hydra
+launches a job.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +41,43 @@ BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 # worker process imports TensorFlow and reads the data on its own before its first job (seconds of CPU time), which a
 # sweep of a few tiny jobs would not earn back.
 MIN_SWEEP_STEPS = 400
+# Less time than this between two CPU samples tells too little about the other processes' use: all cores count idle.
+_MIN_WATCH_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    """CPU seconds spent by the whole machine (None where /proc/stat does not tell) and by this process, at a moment."""
+
+    machine: float | None
+    own: float
+    at: float
+
+    @classmethod
+    def now(cls) -> CpuSample:
+        times = os.times()
+        return cls(_machine_busy_seconds(), times.user + times.system, time.monotonic())
+
+
+def idle_cores(since: CpuSample, cores: int) -> float:
+    """How many of `cores` other processes left idle since `since` (this process's own use does not count): all of
+    them where the system does not tell, or too little time has passed to tell."""
+    now = CpuSample.now()
+    seconds = now.at - since.at
+    if now.machine is None or since.machine is None or seconds < _MIN_WATCH_SECONDS:
+        return float(cores)
+    others = max(0.0, (now.machine - since.machine) - (now.own - since.own)) / seconds
+    return max(0.0, min(float(cores), (os.cpu_count() or cores) - others))
+
+
+def _machine_busy_seconds() -> float | None:
+    """CPU seconds all processes have used since boot (the `cpu` line of /proc/stat, less idle and I/O wait)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            ticks = [int(value) for value in stat.readline().split()[1:]]
+        return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # guest time is in user already
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -51,19 +94,20 @@ class SideBySide:
 
     def line(self) -> str:
         """The line the command prints before the sweep starts."""
-        why = f"{KEY}={AUTO}: small models on {self.jobs} CPU cores" if self.chosen else f"{KEY}={self.jobs}"
+        why = f"{KEY}={AUTO}: small models, {self.jobs} idle CPU cores" if self.chosen else f"{KEY}={self.jobs}"
         threads = "1 thread" if self.threads == 1 else f"{self.threads} threads"
         return (f"Training {self.jobs} jobs side by side, {threads} each ({why}); {KEY}=1 trains them one at a time.")
 
 
-def side_by_side(jobs: Sequence[DictConfig], hydra_cfg: DictConfig, named: Sequence[str],
-                 cores: int) -> SideBySide | None:
+def side_by_side(jobs: Sequence[DictConfig], hydra_cfg: DictConfig, named: Sequence[str], cores: int,
+                 idle: float) -> SideBySide | None:
     """How a multirun of the validated `jobs` trains them side by side, or None for one at a time (as the launcher
-    in `hydra_cfg` does). `named`: the keys and groups the command line overrides, to tell a launcher the user chose.
+    in `hydra_cfg` does). `named`: the keys and groups the command line overrides, to tell a launcher the user chose;
+    `idle`: how many of the `cores` other work leaves idle.
 
-    A number names how many at once for a grid sweep without a launcher of the user's; `auto` chooses one per core
-    where every job is small and on the CPU (see the module's docstring); 1, a single job, a race or a search, or a
-    launcher the user named keep the launcher as it is.
+    A number names how many at once for a grid sweep without a launcher of the user's; `auto` chooses one per idle
+    core where every job is small and on the CPU (see the module's docstring); 1, a single job, a race or a search,
+    or a launcher the user named keep the launcher as it is.
     """
     values = {job.train.parallel_jobs for job in jobs}
     if len(values) > 1:
@@ -82,7 +126,7 @@ def side_by_side(jobs: Sequence[DictConfig], hydra_cfg: DictConfig, named: Seque
                               "that is not installed: pip install 'rnn-sweep[joblib]', or set it to 1.")
         at_once = min(int(wanted), len(jobs))
         return SideBySide(at_once, max(1, cores // at_once), chosen=False) if at_once > 1 else None
-    at_once = min(cores, len(jobs))
+    at_once = min(cores, round(idle), len(jobs))
     threads = max(1, cores // max(1, at_once))
     if why_not or at_once < 2 or not all(_small_on_cpu(job, threads, cores) for job in jobs) \
             or sum(_training_steps(job) for job in jobs) < MIN_SWEEP_STEPS \
