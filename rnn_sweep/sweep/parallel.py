@@ -142,7 +142,8 @@ def _launcher_of_its_own(hydra_cfg: DictConfig, named: Sequence[str]) -> str | N
     if str(hydra_cfg.launcher.get("_target_", "")) != BASIC_LAUNCHER:
         return "the config names a launcher, whose own keys decide that"
     if str(hydra_cfg.sweeper.get("_target_", "")) not in GRID_SWEEPERS:
-        return "a race or a search chooses its jobs as it goes (hydra/launcher=joblib runs them side by side)"
+        return ("a race or a search hands its jobs to the launcher as it chooses them: name one for it "
+                "(hydra/launcher=joblib, with hydra.sweeper.n_jobs=N for a search)")
     return None
 
 
