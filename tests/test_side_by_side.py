@@ -32,7 +32,11 @@ def _decide(*settings: str, seeds: int = 5, hydra: tuple[str, ...] = (), named: 
 
 
 def test_auto_trains_small_cpu_jobs_one_per_core_with_their_share_of_the_threads():
-    assert _decide() == SideBySide(jobs=2, threads=1, chosen=True)
+    chosen = _decide()
+    assert chosen == SideBySide(jobs=2, threads=1, chosen=True)
+    assert chosen.line() == ("Training 2 jobs side by side, 1 thread each (train.parallel_jobs=auto: small models, 2 "
+                             "idle CPU cores); train.parallel_jobs=1 trains them one at a time.")
+    assert chosen.overrides() == ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
     assert _decide(cores=4) == SideBySide(jobs=4, threads=1, chosen=True)
     # no more workers than jobs, and more threads each
     assert _decide("train.epochs=4", seeds=3, cores=8) == SideBySide(jobs=3, threads=2, chosen=True)
