@@ -20,6 +20,7 @@ graph in one process share them).
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import statistics
@@ -106,8 +107,9 @@ def compare(grid: Grid, rounds: int, scale: float, one_at_a_time: bool) -> None:
                       f"{outcome['train']:7.1f} s training (load {os.getloadavg()[0]:.2f})", flush=True)
     sweeps, loops = outcomes[SWEEP], outcomes[LOOP]
     ratios = [loop["wall"] / sweep["wall"] for loop, sweep in zip(loops, sweeps, strict=True)]
+    ran = collections.Counter(sweep["ran"] for sweep in sweeps)  # auto decides by the idle cores of each round
     print(f"{grid.name}: {len(grid.jobs())} jobs, {scaled(grid.limit_train, scale)} images, {grid.epochs} epochs; "
-          f"rnn-sweep {sweeps[0]['ran']}")
+          f"rnn-sweep {', '.join(f'{how} in {count} of {rounds} rounds' for how, count in ran.items())}")
     print(f"  wall     rnn-sweep {median(sweeps, 'wall'):7.1f} s   loop {median(loops, 'wall'):7.1f} s")
     print(f"  training rnn-sweep {median(sweeps, 'train'):7.1f} s   loop {median(loops, 'train'):7.1f} s   "
           f"sweep wall / its training {median(sweeps, 'wall') / median(sweeps, 'train'):.2f}x")
