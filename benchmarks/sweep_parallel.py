@@ -4,7 +4,8 @@
     python benchmarks/sweep_parallel.py --epochs 3 --limit-train 6000
 
 Each side is a real `rnn-sweep -m` command line in its own process, so TensorFlow's start-up counts as a
-user would see it. With joblib, `train.threads=auto` gives each of the n workers cores / n threads.
+user would see it. One after another is `train.parallel_jobs=1` (the basic launcher: `auto` might choose joblib
+itself); with joblib, `train.threads=auto` gives each of the n workers cores / n threads.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def main() -> None:
     common = [*args.grid.split(), f"train.epochs={args.epochs}", f"data.limit_train={args.limit_train}",
               "data.limit_test=1000", "train.save_model=false"]
     launchers = {
-        "one after another": [],
+        "one after another": ["train.parallel_jobs=1"],
         f"joblib, {args.n_jobs} workers": ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={args.n_jobs}"],
     }
     seconds = {}

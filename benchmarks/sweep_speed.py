@@ -3,19 +3,24 @@
     python benchmarks/sweep_speed.py                              # small, medium, seeds and rates grids, 3 rounds
     python benchmarks/sweep_speed.py --rounds 1 --scale 0.05      # a quick smoke run
     python benchmarks/sweep_speed.py --grids seeds --rounds 5
+    python benchmarks/sweep_speed.py --one-at-a-time               # also rnn-sweep with train.parallel_jobs=1
 
-Each round runs both sides of a grid one after the other (the order alternates between rounds), each in its own
-process, so TensorFlow's import counts as a user would see it. rnn-sweep uses the basic launcher and
-`train.save_model=false`; the loop builds `Sequential([Input, cell, Dense])` per job, fits and evaluates on the
-same images (rnn-sweep's own splits) for the same epochs and learning rates (Adam). Printed per grid: wall seconds
-of each side, the sum of the jobs' training seconds, the ratio loop / rnn-sweep (median and range over the rounds),
-where rnn-sweep's wall time went, read from its result.json files and sweep_timing.json, and how many step
-functions its jobs traced (3 a graph: train, evaluate, predict; jobs of one graph share them).
+Each round runs every side of a grid one after the other (the order alternates between rounds), each in its own
+process, so TensorFlow's import counts as a user would see it. rnn-sweep runs as a user runs it, with
+`train.save_model=false` and no launcher named, so `train.parallel_jobs=auto` may train its jobs side by side (the
+summary says how it ran them); `--one-at-a-time` adds a third side, the same command with `train.parallel_jobs=1`
+(the basic launcher, one job at a time on every core). The loop builds `Sequential([Input, cell, Dense])` per job,
+fits and evaluates on the same images (rnn-sweep's own splits) for the same epochs and learning rates (Adam).
+Printed per grid: wall seconds of each side, the sum of the jobs' training seconds, the ratio loop / rnn-sweep
+(median and range over the rounds), where rnn-sweep's wall time went, read from its result.json files and
+sweep_timing.json, and how many step functions its jobs traced (3 a graph: train, evaluate, predict; jobs of one
+graph in one process share them).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import statistics
@@ -70,6 +75,8 @@ def main() -> None:
     parser.add_argument("--grids", default="small,medium,seeds,rates", help=f"comma-separated, of {', '.join(GRIDS)}")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies every grid's training and test images")
+    parser.add_argument("--one-at-a-time", action="store_true",
+                        help="also run rnn-sweep with train.parallel_jobs=1 (its jobs one at a time)")
     parser.add_argument("--plain-loop", help=argparse.SUPPRESS)  # internal: run the plain loop for a JSON job list
     args = parser.parse_args()
     if args.plain_loop:
@@ -78,28 +85,42 @@ def main() -> None:
     print(f"{datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.2f} at start", flush=True)
     for name in args.grids.split(","):
-        compare(GRIDS[name], args.rounds, args.scale)
+        compare(GRIDS[name], args.rounds, args.scale, args.one_at_a_time)
 
 
-def compare(grid: Grid, rounds: int, scale: float) -> None:
-    """Interleaved rounds of both sides of one grid; prints each round, then the summary."""
-    sweeps, loops = [], []
+# The sides of a comparison: rnn-sweep as a user runs it, the plain loop, and (asked for) rnn-sweep one job at a time.
+SWEEP, LOOP, ONE_AT_A_TIME = "rnn-sweep", "loop", "rnn-sweep one at a time"
+
+
+def compare(grid: Grid, rounds: int, scale: float, one_at_a_time: bool) -> None:
+    """Interleaved rounds of the sides of one grid; prints each round, then the summary."""
+    outcomes: dict[str, list[dict]] = {SWEEP: [], LOOP: [], **({ONE_AT_A_TIME: []} if one_at_a_time else {})}
     with tempfile.TemporaryDirectory() as workdir:
         for index in range(rounds):
-            sides = ["rnn-sweep", "loop"] if index % 2 == 0 else ["loop", "rnn-sweep"]
+            sides = list(outcomes) if index % 2 == 0 else list(reversed(outcomes))
             for side in sides:
-                outcome = (run_sweep(grid, scale, Path(workdir) / f"round{index}") if side == "rnn-sweep"
-                           else run_loop(grid, scale))
-                (sweeps if side == "rnn-sweep" else loops).append(outcome)
+                sweep_dir = Path(workdir) / f"round{index}-{side.replace(' ', '-')}"
+                extra = ["train.parallel_jobs=1"] if side == ONE_AT_A_TIME else []
+                outcome = run_loop(grid, scale) if side == LOOP else run_sweep(grid, scale, sweep_dir, extra)
+                outcomes[side].append(outcome)
                 print(f"  {grid.name} round {index + 1} {side:<9} {outcome['wall']:7.1f} s wall, "
                       f"{outcome['train']:7.1f} s training (load {os.getloadavg()[0]:.2f})", flush=True)
+    sweeps, loops = outcomes[SWEEP], outcomes[LOOP]
     ratios = [loop["wall"] / sweep["wall"] for loop, sweep in zip(loops, sweeps, strict=True)]
-    print(f"{grid.name}: {len(grid.jobs())} jobs, {scaled(grid.limit_train, scale)} images, {grid.epochs} epochs")
+    ran = collections.Counter(sweep["ran"] for sweep in sweeps)  # auto decides by the idle cores of each round
+    print(f"{grid.name}: {len(grid.jobs())} jobs, {scaled(grid.limit_train, scale)} images, {grid.epochs} epochs; "
+          f"rnn-sweep {', '.join(f'{how} in {count} of {rounds} rounds' for how, count in ran.items())}")
     print(f"  wall     rnn-sweep {median(sweeps, 'wall'):7.1f} s   loop {median(loops, 'wall'):7.1f} s")
     print(f"  training rnn-sweep {median(sweeps, 'train'):7.1f} s   loop {median(loops, 'train'):7.1f} s   "
           f"sweep wall / its training {median(sweeps, 'wall') / median(sweeps, 'train'):.2f}x")
     print(f"  ratio loop / rnn-sweep {statistics.median(ratios):.2f}x (range {min(ratios):.2f}x-{max(ratios):.2f}x "
           f"over {rounds} rounds)")
+    if one_at_a_time:
+        alone = outcomes[ONE_AT_A_TIME]
+        gains = [one["wall"] / sweep["wall"] for one, sweep in zip(alone, sweeps, strict=True)]
+        print(f"  one at a time (train.parallel_jobs=1): wall {median(alone, 'wall'):.1f} s, training "
+              f"{median(alone, 'train'):.1f} s; it / rnn-sweep {statistics.median(gains):.2f}x (range "
+              f"{min(gains):.2f}x-{max(gains):.2f}x)")
     parts = ", ".join(f"{part} {statistics.median(s['parts'][part] for s in sweeps):.1f} s"
                       for part in sweeps[0]["parts"])
     print(f"  rnn-sweep's time (median): {parts}; step functions traced {median(sweeps, 'traces'):.0f}",
@@ -110,14 +131,16 @@ def median(outcomes: list[dict], key: str) -> float:
     return statistics.median(outcome[key] for outcome in outcomes)
 
 
-def run_sweep(grid: Grid, scale: float, sweep_dir: Path) -> dict:
-    """One `rnn-sweep -m` of the grid; its wall time and where the time went."""
+def run_sweep(grid: Grid, scale: float, sweep_dir: Path, extra: list[str]) -> dict:
+    """One `rnn-sweep -m` of the grid; its wall time, where the time went, and how it ran its jobs."""
     command = [sys.executable, "-m", "rnn_sweep", "-m", *grid.overrides(scale), "train.save_model=false",
-               f"hydra.sweep.dir={sweep_dir}"]
+               *extra, f"hydra.sweep.dir={sweep_dir}"]
     started_at = time.time()
     start = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True)
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
     wall = time.perf_counter() - start
+    said = [line for line in done.stdout.splitlines() if " side by side, " in line]
+    ran = said[0].split(" (")[0].replace("Training", "trained") if said else "trained one job at a time"
     records = [json.loads(path.read_text()) for path in sorted(sweep_dir.glob("*/result.json"))]
     timing = json.loads((sweep_dir / "sweep_timing.json").read_text())
     first_step = min(datetime.fromisoformat(record["first_step_at"]).timestamp() for record in records)
@@ -135,7 +158,7 @@ def run_sweep(grid: Grid, scale: float, sweep_dir: Path) -> dict:
         "predictions and writing": total("wrap_up_seconds"),
         "end of the sweep": timing["end_seconds"],
     }
-    return {"wall": wall, "train": train, "parts": parts, "traces": traces}
+    return {"wall": wall, "train": train, "parts": parts, "traces": traces, "ran": ran}
 
 
 def run_loop(grid: Grid, scale: float) -> dict:

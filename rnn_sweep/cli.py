@@ -104,6 +104,11 @@ def _launch_training(argv: list[str], own_process: bool) -> int:
         folder = output.folder  # the user's own (e.g. `reproduce --out`): a stop still says what it holds
     if output is not None:
         _claimed_run_dir = None if output.key.startswith("hydra.sweep") else folder.resolve()
+    if output is not None and output.side_by_side is not None:  # train.parallel_jobs: the joblib launcher
+        from rnn_sweep.console import stdout
+
+        argv = [*argv, *output.side_by_side.overrides()]
+        stdout.print(output.side_by_side.line(), highlight=False, markup=False)
     command_id()  # the id this command's job processes inherit, so a stopped command can tell its own jobs
     from rnn_sweep.launch import supervisor
     from rnn_sweep.launch.address_space import load_blas_while_there_is_room

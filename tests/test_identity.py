@@ -111,7 +111,8 @@ def test_a_job_folder_without_a_record_has_the_identity_of_the_config_hydra_save
     assert saved_config_identity(folder) == OLDER_HASH
     assert saved_config_identity(str(folder)) == OLDER_HASH
 
-    saved.write_text(saved.read_text()[: len(saved.read_text()) // 2])  # cut short by a kill
+    text = saved.read_text()
+    saved.write_text(text[: text.index("cell: gru") + len("cell: gr")])  # cut short by a kill, in a value
     assert saved_config_identity(folder) is None
     saved.write_text("model:\n  units: many\n")  # not a config of this tool
     assert saved_config_identity(folder) is None

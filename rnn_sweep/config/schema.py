@@ -83,7 +83,8 @@ def ruled(default: Any, **limits: Any) -> Any:
 
 
 def auto(kind: type, **limits: Any) -> Any:
-    """A field (typed Any) that is `auto`, chosen per device and cell by rnn_sweep.train.speed, or a `kind` value."""
+    """A field (typed Any) that is `auto`, chosen by rnn-sweep (the speed levers per device and cell, by
+    rnn_sweep.train.speed), or a `kind` value."""
     return field(default=AUTO, metadata={"rule": Rule(kind=kind, **limits)})
 
 
@@ -258,6 +259,10 @@ class TrainConfig:
     # CPU threads for TensorFlow in each job; null (auto): all cores for one job at a time, and an equal share
     # of them when a launcher runs jobs side by side (joblib: cores / n_jobs; submitit: cpus_per_task).
     threads: int | None = ruled(None, ge=1)
+    # How many jobs of a sweep train side by side on this machine's CPU cores, each on an equal share of them (the
+    # joblib launcher; rnn_sweep.sweep.parallel): 1 one at a time; auto one per idle core for a grid of small CPU
+    # jobs, where one job cannot keep two cores busy, else 1. Not used when the command names a launcher.
+    parallel_jobs: Any = auto(int, ge=1)
     # Speed levers (rnn_sweep.train.speed; `python benchmarks/throughput.py` measures them); auto: chosen per device.
     # Training steps per call into TensorFlow; callbacks see every N-th step, so it must divide train.steps
     # and train.eval_every when those are set.
@@ -301,7 +306,7 @@ STRUCTURE_KEYS = (
 
 NON_IDENTITY_KEYS = (
     "data.path", "train.save_model", "train.tensorboard", "train.threads", "preset", "train.steps_per_execution",
-    "model.batch_shards",
+    "model.batch_shards", "train.parallel_jobs",
 )
 # Keys added after runs were first recorded, with the default that trains what was trained before they existed:
 # left out of a run's identity while at that default, so older sweeps keep their config_hash and resume skips

@@ -43,6 +43,8 @@ from rnn_sweep.record.result_files import foreign_record
 from rnn_sweep.search.settings import SWEEPER_TARGET
 from rnn_sweep.search.space import search_space
 from rnn_sweep.sweep.grid import GRID_SWEEPERS, register_grid_sweeper
+from rnn_sweep.sweep.parallel import CpuSample, SideBySide, idle_cores, side_by_side
+from rnn_sweep.train.device import available_cores
 
 # Hydra flags that only print something: nothing will train, so nothing needs checking.
 _INFO_FLAGS = ("help", "hydra_help", "cfg", "info", "shell_completion", "resolve")
@@ -51,10 +53,12 @@ _OVERRIDE_FORMS = ("Overrides look like `key=value` (e.g. model.units=64), `grou
 
 
 class OutputFolder(NamedTuple):
-    """Where the command will write: the Hydra key that sets it, and the folder it names now."""
+    """Where the command will write: the Hydra key that sets it, and the folder it names now; and for a sweep whose
+    jobs train side by side by `train.parallel_jobs`, how many at once (None: as its launcher runs them)."""
 
     key: str
     folder: Path
+    side_by_side: SideBySide | None = None
 
 
 def preflight(argv: list[str]) -> OutputFolder | None:
@@ -63,6 +67,7 @@ def preflight(argv: list[str]) -> OutputFolder | None:
 
     A data set that is nowhere on disk is downloaded here, before any job starts: without network, that is the error.
     """
+    started = CpuSample.now()  # the CPU other work uses meanwhile tells how many cores are idle for jobs side by side
     args = parse_hydra_args(argv)
     check_hydra_flags(args)
     if any(getattr(args, flag, None) for flag in _INFO_FLAGS):
@@ -86,9 +91,13 @@ def preflight(argv: list[str]) -> OutputFolder | None:
         if args.multirun:
             check_scheduler(hydra_cfg.launcher)
         compose_job = _JobComposer(config_name, groups=set(hydra_cfg.runtime.choices))
+        jobs = [validate(compose_job(job_overrides)) for job_overrides in expand_jobs(overrides, args.multirun,
+                                                                                      hydra_cfg)]
+        cores = available_cores()
+        parallel = side_by_side(jobs, hydra_cfg, [override.key_or_group for override in _parse(overrides)], cores,
+                                idle_cores(started, cores)) if args.multirun else None
         located: set[tuple[str, str | None]] = set()
-        for job_overrides in expand_jobs(overrides, args.multirun, hydra_cfg):
-            typed = validate(compose_job(job_overrides))
+        for typed in jobs:
             wanted = (typed.data.name, typed.data.path)
             if wanted not in located:
                 if locate_data(typed.data.path, typed.data.name).kind == "download":
@@ -97,7 +106,7 @@ def preflight(argv: list[str]) -> OutputFolder | None:
                                  "into the Keras cache")
                     download_data(typed.data.name)
                 located.add(wanted)
-    output = OutputFolder("hydra.sweep.dir", Path(hydra_cfg.sweep.dir)) if args.multirun else \
+    output = OutputFolder("hydra.sweep.dir", Path(hydra_cfg.sweep.dir), parallel) if args.multirun else \
         OutputFolder("hydra.run.dir", Path(hydra_cfg.run.dir))
     _check_writable(output.folder)
     if args.multirun and hydra_cfg.sweeper.get("_target_") == SWEEPER_TARGET \

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import math
 import os
 import statistics
 import time
@@ -49,7 +48,7 @@ from rnn_sweep.train.device import available_cores, configure_device, configure_
 from rnn_sweep.train.model import build_model, compile_model, one_hot_labels, portable_copy
 from rnn_sweep.train.reuse import compiled_model, graph_key, traces_so_far
 from rnn_sweep.train.schedules import build_schedule
-from rnn_sweep.train.speed import plan_speed
+from rnn_sweep.train.speed import FitPlan, fit_plan, plan_speed
 
 STALE_PREFIX = ".tmp-"  # the model's temporary file: .tmp-PID-model.keras
 
@@ -122,27 +121,6 @@ class Sequences:
     y_test: Any
     test_labels: Any  # the class of each test image, as integers
 
-
-
-@dataclass(frozen=True)
-class FitPlan:
-    """How long training runs: epochs to ask Keras for, optimizer steps per epoch and in all, and shuffling.
-
-    With `train.steps` the run walks the training set in its fixed (seeded) order, wrapping round, for exactly
-    that many steps: enough epochs are asked for and StepLimit stops inside the last one.
-    """
-
-    epochs: int
-    steps_per_epoch: int
-    total_steps: int
-    shuffle: bool
-
-
-def fit_plan(train_cfg: DictConfig, train_samples: int) -> FitPlan:
-    steps_per_epoch = math.ceil(train_samples / train_cfg.batch_size)
-    if train_cfg.steps is None:
-        return FitPlan(train_cfg.epochs, steps_per_epoch, train_cfg.epochs * steps_per_epoch, train_cfg.shuffle)
-    return FitPlan(math.ceil(train_cfg.steps / steps_per_epoch), steps_per_epoch, train_cfg.steps, False)
 
 
 def _run_training_steps(

@@ -35,6 +35,27 @@ MIN_RECURRENT_WEIGHTS_TO_SHARD = 8192
 
 
 @dataclass(frozen=True)
+class FitPlan:
+    """How long training runs: epochs to ask Keras for, optimizer steps per epoch and in all, and shuffling.
+
+    With `train.steps` the run walks the training set in its fixed (seeded) order, wrapping round, for exactly
+    that many steps: enough epochs are asked for and StepLimit stops inside the last one.
+    """
+
+    epochs: int
+    steps_per_epoch: int
+    total_steps: int
+    shuffle: bool
+
+
+def fit_plan(train_cfg: DictConfig, train_samples: int) -> FitPlan:
+    steps_per_epoch = math.ceil(train_samples / train_cfg.batch_size)
+    if train_cfg.steps is None:
+        return FitPlan(train_cfg.epochs, steps_per_epoch, train_cfg.epochs * steps_per_epoch, train_cfg.shuffle)
+    return FitPlan(math.ceil(train_cfg.steps / steps_per_epoch), steps_per_epoch, train_cfg.steps, False)
+
+
+@dataclass(frozen=True)
 class SpeedPlan:
     steps_per_execution: int
     unroll: bool

@@ -41,16 +41,21 @@ CLUSTER_TINY = ("data.limit_train=256", "data.limit_test=256", "train.epochs=1",
 SIDE_BY_SIDE_TINY = ("model=simple_rnn", "model.units=8", "data.limit_train=256", "data.limit_test=128",
                      "train.epochs=1", "train.batch_size=128", *_CPU_UNSAVED)
 
+# A sweep of many tiny epochs would train its jobs side by side (train.parallel_jobs=auto): tests that stop or crash
+# the job a sweep is training, one after another, ask for one at a time (side by side: tests/test_side_by_side.py, and
+# hydra/launcher=joblib in the tests that name it).
+_ONE_AT_A_TIME = ("train.parallel_jobs=1",)
+
 # Faults: the test sets the units and epochs (a run stopped in its first epoch, or one that finishes).
 FAULTS_TINY = ("model=simple_rnn", "data.limit_train=300", "data.limit_test=100", "train.batch_size=64",
-               *_CPU_UNSAVED)
+               *_CPU_UNSAVED, *_ONE_AT_A_TIME)
 
 # Searches: the data only; the search space picks the units, the test the epochs.
 SEARCH_DATA = ("data.limit_train=512", "data.limit_test=128", *_CPU_UNSAVED, "train.deterministic=true")
 
 # Signals: large batches, so a run is between steps often; the test sets the epochs (500: still running when stopped).
 SIGNAL_TINY = ("model=simple_rnn", "model.units=8", "data.limit_train=512", "data.limit_test=128",
-               "train.batch_size=256", *_CPU_UNSAVED)
+               "train.batch_size=256", *_CPU_UNSAVED, *_ONE_AT_A_TIME)
 
 # Live progress: small batches, so an epoch has steps enough to draw; the test sets the training images.
 PROGRESS_SMALL = ("model=gru", "model.units=8", "data.limit_test=200", "train.epochs=2", "train.batch_size=32",

@@ -1,0 +1,162 @@
+"""`train.parallel_jobs`: a grid sweep's small CPU jobs trained side by side, one thread each, with the same results.
+
+What `auto` chooses is decided in the command from the composed jobs (rnn_sweep.sweep.parallel), so those cases need
+no training; one real pair of sweeps shows that the jobs do run side by side and learn exactly what they learn one at
+a time on every core."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers.cli import run_cli, run_probe
+from helpers.config import compose_config, typed_config
+
+from rnn_sweep.errors import ConfigError
+from rnn_sweep.sweep.parallel import MIN_SWEEP_STEPS, CpuSample, SideBySide, idle_cores, side_by_side
+
+# Five seeds of GRU-32 on 6,000 images for 2 epochs (the benchmark's seeds grid): 86 steps a job, 430 in all.
+SEEDS_GRID = ("model=gru", "model.units=32", "data.limit_train=6000", "train.epochs=2", "train.device=cpu")
+
+
+def _decide(*settings: str, seeds: int = 5, hydra: tuple[str, ...] = (), named: tuple[str, ...] = (),
+            cores: int = 2, idle: float | None = None) -> SideBySide | None:
+    jobs = [typed_config(*SEEDS_GRID, *settings, f"seed={seed}") for seed in range(seeds)]
+    return side_by_side(jobs, compose_config(*hydra, hydra=True).hydra, named, cores,
+                        cores if idle is None else idle)
+
+
+def test_auto_trains_small_cpu_jobs_one_per_core_with_their_share_of_the_threads():
+    chosen = _decide()
+    assert chosen == SideBySide(jobs=2, threads=1, chosen=True)
+    assert chosen.line() == ("Training 2 jobs side by side, 1 thread each (train.parallel_jobs=auto: small models, 2 "
+                             "idle CPU cores); train.parallel_jobs=1 trains them one at a time.")
+    assert chosen.overrides() == ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    assert _decide(cores=4) == SideBySide(jobs=4, threads=1, chosen=True)
+    # no more workers than jobs, and more threads each
+    assert _decide("train.epochs=4", seeds=3, cores=8) == SideBySide(jobs=3, threads=2, chosen=True)
+    assert _decide("model=lstm", "model.units=128", "model.batch_shards=1") is not None  # shards fixed by hand
+
+
+@pytest.mark.parametrize(
+    ("settings", "why"),
+    [
+        (("train.parallel_jobs=1",), "turned off"),
+        (("train.device=gpu",), "a GPU"),
+        (("train.threads=2",), "threads chosen by hand"),
+        # 1,055 steps of an LSTM with 65,536 recurrent weights: auto splits its batches into one shard per thread,
+        # whose sums round differently, so one thread would change its losses in their last digits
+        (("model=lstm", "model.units=128", "data.limit_train=null", "train.epochs=5", "train.batch_size=256"),
+         "batch shards that follow the threads"),
+        (("data.limit_train=300", "train.epochs=1"), "too little training to earn back a second process"),
+    ],
+)
+def test_auto_leaves_jobs_one_at_a_time(settings, why):
+    assert _decide(*settings) is None, why
+
+
+def test_auto_needs_two_idle_cores_two_jobs_and_steps_enough():
+    assert _decide(cores=1) is None
+    assert _decide(idle=1.4) is None  # other work keeps more than half a core of two busy
+    assert _decide(idle=1.6) == SideBySide(jobs=2, threads=1, chosen=True)
+    assert _decide(cores=4, idle=3.2) == SideBySide(jobs=3, threads=1, chosen=True)
+    assert _decide("train.parallel_jobs=2", idle=0) == SideBySide(jobs=2, threads=1, chosen=False)  # as asked
+    assert _decide(seeds=1) is None
+    per_job = 86
+    assert _decide(seeds=-(-MIN_SWEEP_STEPS // per_job)) is not None
+    assert _decide(seeds=MIN_SWEEP_STEPS // per_job) is None
+
+
+@pytest.mark.parametrize(
+    ("hydra", "named"),
+    [
+        (("hydra/launcher=joblib",), ("hydra/launcher",)),
+        (("hydra/launcher=basic",), ("hydra/launcher",)),
+        (("hydra/launcher=submitit_local",), ("hydra/launcher",)),
+        (("hydra/sweeper=race",), ("hydra/sweeper",)),
+    ],
+)
+def test_a_launcher_or_sweeper_of_the_users_own_is_kept(hydra, named):
+    assert _decide(hydra=hydra, named=named) is None
+    with pytest.raises(ConfigError, match="train.parallel_jobs=2 trains a grid sweep's jobs side by side"):
+        _decide("train.parallel_jobs=2", hydra=hydra, named=named)
+
+
+def test_a_number_trains_that_many_at_once_whatever_the_jobs():
+    assert _decide("train.parallel_jobs=2", "data.limit_train=300", "train.epochs=1") == SideBySide(2, 1, False)
+    assert _decide("train.parallel_jobs=3", seeds=2, cores=8) == SideBySide(2, 4, False)
+    assert _decide("train.parallel_jobs=3", seeds=1) is None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/stat: elsewhere every core counts idle")
+def test_cores_that_other_processes_keep_busy_do_not_count_idle_but_this_ones_own_use_does():
+    cores = 2
+    burn = "import time\nend = time.time() + 0.6\nwhile time.time() < end: pass"
+    since = CpuSample.now()
+    with subprocess.Popen([sys.executable, "-c", burn]):
+        pass  # another process keeps one core busy until it ends
+    beside_another = idle_cores(since, cores)
+    since = CpuSample.now()
+    end = time.process_time() + 0.6
+    while time.process_time() < end:  # this process keeps one core busy
+        pass
+    beside_itself = idle_cores(since, cores)
+    assert beside_another <= cores - 0.5
+    assert beside_itself > beside_another + 0.3, "this process's own use was counted as other work's"
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (("train.parallel_jobs=0",), "Invalid value train.parallel_jobs=0: it must be auto or an int >= 1"),
+        (("train.parallel_jobs=two",), "it must be auto or an int >= 1"),
+        (("train.parallel_jobs=1,2",), "takes one value, not several (1, 2)"),
+        (("train.parallel_jobs=2", "hydra/launcher=joblib"), "the command names a launcher"),
+    ],
+)
+def test_bad_values_are_refused_before_anything_trains(args, named, tmp_path):
+    result = run_probe("-m", "model=gru", "seed=0,1", *args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert named in result.stderr and "Traceback" not in result.stderr
+    assert "TENSORFLOW-NOT-IMPORTED" in result.stdout and not (tmp_path / "outputs").exists()
+
+
+# Two seeds of a tiny GRU with the default settings (no deterministic ops): what a user's sweep trains.
+TWO_SEEDS = ("-m", "model=gru", "model.units=16", "seed=0,1", "data.limit_train=400", "data.limit_test=200",
+             "train.epochs=2", "train.batch_size=64", "train.save_model=false", "train.device=cpu")
+SCORES = ["loss", "accuracy", "val_loss", "val_accuracy"]
+
+
+@pytest.mark.slow
+def test_jobs_side_by_side_learn_exactly_what_they_learn_one_at_a_time(tmp_path, mnist_path):
+    """The same config and seed give the same history, test scores and predictions, trained on one thread beside
+    another job or alone on every core."""
+    runs = {}
+    for jobs in (2, 1):
+        sweep = tmp_path / f"parallel{jobs}"
+        result = run_cli(*TWO_SEEDS, f"train.parallel_jobs={jobs}", f"hydra.sweep.dir={sweep}", cwd=tmp_path,
+                         data=mnist_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs[jobs] = sweep, result.stdout
+    (side, said), (alone, said_alone) = runs[2], runs[1]
+    assert "Training 2 jobs side by side, 1 thread each (train.parallel_jobs=2); train.parallel_jobs=1 trains them " \
+           "one at a time." in said
+    assert "side by side" not in said_alone
+    for job in ("0", "1"):
+        record, alone_record = (json.loads((sweep / job / "result.json").read_text()) for sweep in (side, alone))
+        assert record["threads"] == 1 and alone_record["threads"] != 1  # one thread beside the other; all cores
+        assert record["status"] == alone_record["status"] == "ok"
+        assert record["config_hash"] == alone_record["config_hash"]
+        assert (record["test_accuracy"], record["test_loss"]) == (alone_record["test_accuracy"],
+                                                                  alone_record["test_loss"])
+        histories = [pd.read_csv(sweep / job / "history.csv")[SCORES] for sweep in (side, alone)]
+        pd.testing.assert_frame_equal(*histories, check_exact=True)
+        predictions = [np.load(sweep / job / "test_predictions.npy") for sweep in (side, alone)]
+        np.testing.assert_array_equal(*predictions)
+    multirun = (side / "multirun.yaml").read_text()
+    assert "hydra/launcher=joblib" in multirun and "hydra.launcher.n_jobs=2" in multirun
