@@ -160,3 +160,33 @@ def test_jobs_side_by_side_learn_exactly_what_they_learn_one_at_a_time(tmp_path,
         np.testing.assert_array_equal(*predictions)
     multirun = (side / "multirun.yaml").read_text()
     assert "hydra/launcher=joblib" in multirun and "hydra.launcher.n_jobs=2" in multirun
+
+
+# The sweep's end in a fresh process: the report's modules imported while side-by-side jobs train elsewhere, or not.
+_REPORT_IMPORT_PROBE = """
+import sys
+from omegaconf import OmegaConf
+from rnn_sweep.sweep.callback import REPORT_MODULE, AggregateSweep
+
+launcher, sweep_dir = sys.argv[1:]
+callback = AggregateSweep()
+hydra = {"sweep": {"dir": sweep_dir}, "launcher": {"_target_": launcher}}
+callback.on_multirun_start(OmegaConf.create({"hydra": hydra}))
+if callback._report_import is not None:
+    callback._report_import.join()
+print(REPORT_MODULE in sys.modules)
+"""
+
+
+@pytest.mark.parametrize(("launcher", "imported"), [
+    ("hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", "True"),
+    ("hydra._internal.core_plugins.basic_launcher.BasicLauncher", "False"),
+])
+def test_the_report_is_imported_while_jobs_train_in_other_processes_and_not_before_jobs_of_its_own(
+        tmp_path, launcher, imported):
+    """Side by side, the launching process only waits for its jobs: it imports the report's modules (over a second)
+    meanwhile, so the sweep's end does not; one at a time, it trains them itself and imports them at the end."""
+    probe = subprocess.run([sys.executable, "-c", _REPORT_IMPORT_PROBE, launcher, str(tmp_path / "sweep")],
+                           capture_output=True, text=True, timeout=120, check=False)
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    assert probe.stdout.strip() == imported

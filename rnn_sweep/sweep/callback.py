@@ -1,13 +1,19 @@
 """The Hydra callback that ends every multirun with the sweep's tables (configured in conf/config.yaml).
 
 Hydra makes it as every command starts, single runs included, so the report's modules (pandas, matplotlib,
-statsmodels, TensorBoard's: over a second to import) are imported only when a sweep's tables are written.
+statsmodels, TensorBoard's: over a second to import) are imported only for a sweep: when its tables are written, or,
+where its jobs train in other processes (joblib, submitit, SLURM), while this one waits for them, so that the sweep's
+end does not wait for the import.
 """
 
 from __future__ import annotations
 
 import errno
+import importlib
+import sys
+import threading
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +24,7 @@ from rnn_sweep import COMMAND_STARTED, atomic
 from rnn_sweep.console import stdout
 from rnn_sweep.errors import NoRoomForRecord
 from rnn_sweep.record.columns import MULTIRUN_FILE, SWEEP_TIMING_FILE
+from rnn_sweep.sweep.launchers import launcher_traits
 
 if TYPE_CHECKING:
     from rnn_sweep.report.tables import SweepTables
@@ -36,16 +43,23 @@ class AggregateSweep(Callback):
 
     def __init__(self) -> None:
         self._start_seconds: float | None = None
+        self._report_import: threading.Thread | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir).resolve()
         _save_sweep_config(config, sweep_dir)
         started_sweeps.append(sweep_dir)
         self._start_seconds = time.time() - COMMAND_STARTED
+        if launcher_traits(config.hydra.launcher).side_by_side and REPORT_MODULE not in sys.modules:
+            self._report_import = threading.Thread(target=_import_quietly, args=(REPORT_MODULE,),
+                                                   name="report-import", daemon=True)
+            self._report_import.start()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir).resolve()
         end_start = time.perf_counter()
+        if self._report_import is not None:
+            self._report_import.join()
         try:
             finished_sweeps.append(aggregate(sweep_dir))
         except Exception as error:  # noqa: BLE001 - whatever it is, the exit status must say so
@@ -56,6 +70,15 @@ class AggregateSweep(Callback):
                                                               "end_seconds": time.perf_counter() - end_start})
         except OSError as error:  # a full disk, a read-only folder: named by the exit status, not Hydra's warning
             aggregation_errors.setdefault(sweep_dir, error)
+
+
+REPORT_MODULE = "rnn_sweep.report.sweep_report"
+
+
+def _import_quietly(module: str) -> None:
+    """Import `module` ahead of its use; an error is left for the import where it is used to raise and report."""
+    with suppress(Exception):  # raised again, and reported, by aggregate's own import
+        importlib.import_module(module)
 
 
 def _save_sweep_config(config: DictConfig, sweep_dir: Path) -> None:
