@@ -165,13 +165,16 @@ def test_jobs_side_by_side_learn_exactly_what_they_learn_one_at_a_time(tmp_path,
 # The sweep's end in a fresh process: the report's modules imported while side-by-side jobs train elsewhere, or not.
 _REPORT_IMPORT_PROBE = """
 import sys
+import pickle
 from omegaconf import OmegaConf
+from rnn_sweep.sweep import callback
 from rnn_sweep.sweep.callback import REPORT_MODULE, AggregateSweep
 
 launcher, sweep_dir = sys.argv[1:]
-callback = AggregateSweep()
+aggregate = AggregateSweep()
 hydra = {"sweep": {"dir": sweep_dir}, "launcher": {"_target_": launcher}}
-callback.on_multirun_start(OmegaConf.create({"hydra": hydra}))
+aggregate.on_multirun_start(OmegaConf.create({"hydra": hydra}))
+pickle.dumps(aggregate)  # as a launcher sends it to its workers with each job
 if callback._report_import is not None:
     callback._report_import.join()
 print(REPORT_MODULE in sys.modules)

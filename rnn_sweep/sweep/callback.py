@@ -36,6 +36,9 @@ finished_sweeps: list[SweepTables] = []
 # The sweeps whose tables could not be written, and why: Hydra turns a callback's error into a mere warning, so
 # the CLI reads them here and exits non-zero naming them.
 aggregation_errors: dict[Path, Exception] = {}
+# The report's modules, imported while a sweep's jobs train in other processes. Kept here, not on the callback: a
+# launcher sends the callback to its workers with each job, and a thread cannot be pickled.
+_report_import: threading.Thread | None = None
 
 
 class AggregateSweep(Callback):
@@ -43,23 +46,20 @@ class AggregateSweep(Callback):
 
     def __init__(self) -> None:
         self._start_seconds: float | None = None
-        self._report_import: threading.Thread | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir).resolve()
         _save_sweep_config(config, sweep_dir)
         started_sweeps.append(sweep_dir)
         self._start_seconds = time.time() - COMMAND_STARTED
-        if launcher_traits(config.hydra.launcher).side_by_side and REPORT_MODULE not in sys.modules:
-            self._report_import = threading.Thread(target=_import_quietly, args=(REPORT_MODULE,),
-                                                   name="report-import", daemon=True)
-            self._report_import.start()
+        if launcher_traits(config.hydra.launcher).side_by_side:
+            _import_report_meanwhile()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir).resolve()
         end_start = time.perf_counter()
-        if self._report_import is not None:
-            self._report_import.join()
+        if _report_import is not None:
+            _report_import.join()
         try:
             finished_sweeps.append(aggregate(sweep_dir))
         except Exception as error:  # noqa: BLE001 - whatever it is, the exit status must say so
@@ -73,6 +73,14 @@ class AggregateSweep(Callback):
 
 
 REPORT_MODULE = "rnn_sweep.report.sweep_report"
+
+
+def _import_report_meanwhile() -> None:
+    global _report_import
+    if _report_import is None and REPORT_MODULE not in sys.modules:
+        _report_import = threading.Thread(target=_import_quietly, args=(REPORT_MODULE,), name="report-import",
+                                          daemon=True)
+        _report_import.start()
 
 
 def _import_quietly(module: str) -> None:
