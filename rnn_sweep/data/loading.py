@@ -434,6 +434,11 @@ def balanced_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     return rng.permutation(np.concatenate(chosen))
 
 
+def held_out(images: int, validation_split: float) -> int:
+    """How many of a training set's `images` the validation set takes: the floor of its share."""
+    return int(images * validation_split)
+
+
 def make_splits(
     train: Pair,
     test: Pair,
@@ -458,7 +463,7 @@ def make_splits(
         picked = np.arange(len(y))
     else:
         picked = balanced_subset(y, len(y) if limit_train is None else limit_train, seed)
-    n_val = int(len(picked) * validation_split)
+    n_val = held_out(len(picked), validation_split)
     val, kept = picked[:n_val], picked[n_val:]
     if limit_test is not None:
         test_idx = balanced_subset(y_test, limit_test, seed + 1)

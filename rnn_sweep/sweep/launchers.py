@@ -46,9 +46,10 @@ _JOBLIB = LauncherTraits(concurrent_jobs=_joblib_jobs, side_by_side=True)
 _SUBMITIT_LOCAL = LauncherTraits(concurrent_jobs=_submitit_jobs, side_by_side=True, cpus_from_request=True)
 _SLURM = LauncherTraits(concurrent_jobs=_submitit_jobs, side_by_side=True, cpus_from_request=True, on_slurm=True)
 BASIC = LauncherTraits()
+BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 
 LAUNCHERS: dict[str, LauncherTraits] = {
-    "hydra._internal.core_plugins.basic_launcher.BasicLauncher": BASIC,
+    BASIC_LAUNCHER: BASIC,
     "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher": _JOBLIB,
     "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher": _SUBMITIT_LOCAL,
     "hydra_plugins.rnn_sweep_submitit_local.local_launcher.LocalLauncher": _SUBMITIT_LOCAL,

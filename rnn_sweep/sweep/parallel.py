@@ -29,14 +29,14 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from rnn_sweep.config.schema import AUTO
-from rnn_sweep.data.loading import SIZES
+from rnn_sweep.data.loading import SIZES, held_out
 from rnn_sweep.data.sequences import sequence_shape
 from rnn_sweep.errors import ConfigError
 from rnn_sweep.sweep.grid import GRID_SWEEPERS
+from rnn_sweep.sweep.launchers import BASIC_LAUNCHER
 from rnn_sweep.train.speed import fit_plan, plan_speed
 
 KEY = "train.parallel_jobs"
-BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 # With `auto`, a sweep goes side by side only when its jobs train at least this many optimizer steps in all: each
 # worker process imports TensorFlow and reads the data on its own before its first job (seconds of CPU time), which a
 # sweep of a few tiny jobs would not earn back.
@@ -121,7 +121,7 @@ def side_by_side(jobs: Sequence[DictConfig], hydra_cfg: DictConfig, named: Seque
         if why_not:
             raise ConfigError(f"{KEY}={wanted} trains a grid sweep's jobs side by side with the joblib launcher, but "
                               f"{why_not}. Leave {KEY} out (or set it to 1) and let the launcher or sweeper decide.")
-        if importlib.util.find_spec("hydra_plugins.hydra_joblib_launcher") is None:
+        if not _joblib_installed():
             raise ConfigError(f"{KEY}={wanted} trains jobs side by side with the joblib launcher, an optional extra "
                               "that is not installed: pip install 'rnn-sweep[joblib]', or set it to 1.")
         at_once = min(int(wanted), len(jobs))
@@ -130,7 +130,7 @@ def side_by_side(jobs: Sequence[DictConfig], hydra_cfg: DictConfig, named: Seque
     threads = max(1, cores // max(1, at_once))
     if why_not or at_once < 2 or not all(_small_on_cpu(job, threads, cores) for job in jobs) \
             or sum(_training_steps(job) for job in jobs) < MIN_SWEEP_STEPS \
-            or importlib.util.find_spec("hydra_plugins.hydra_joblib_launcher") is None:
+            or not _joblib_installed():
         return None
     return SideBySide(at_once, threads, chosen=True)
 
@@ -167,7 +167,11 @@ def _train_samples(job: DictConfig) -> int:
     make_splits takes them from a data set of the standard size."""
     limit = job.data.limit_train
     images = SIZES["train"] if limit is None else min(limit, SIZES["train"])
-    return images - int(images * job.train.validation_split)
+    return images - held_out(images, job.train.validation_split)
+
+
+def _joblib_installed() -> bool:
+    return importlib.util.find_spec("hydra_plugins.hydra_joblib_launcher") is not None
 
 
 def _training_steps(job: DictConfig) -> int:
