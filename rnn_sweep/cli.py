@@ -47,8 +47,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(run(list(sys.argv[1:] if argv is None else argv), own_process=True))
     except KeyboardInterrupt:
         _exit_at_once(_after_interrupt())
-    except SystemExit:  # the command's end, or a run's own (rnn_sweep.launch.job): its last line is printed
+    except SystemExit as end:  # the command's end, or a run's own (rnn_sweep.launch.job): its last line is printed
         _said_all()
+        if supervisor := sys.modules.get("rnn_sweep.launch.supervisor"):
+            supervisor.end_now(end.code)
         raise
 
 
