@@ -38,8 +38,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 TENSORFLOW = ("tensorflow", "keras")
 TENSORFLOW_UNITS = ("train",)
 LAYER = {unit: level for level, units in enumerate(LAYERS) for unit in units}
-# Outside rnn_sweep/ only the cluster may reach a plugin: submitit's launcher, whose classes it extends.
-PLUGINS_ALLOWED = {"cluster": ("hydra_plugins.hydra_submitit_launcher",)}
+# Outside rnn_sweep/ only the launchers we extend may be reached: submitit's (the cluster) and joblib's (the sweep's
+# jobs side by side).
+PLUGINS_ALLOWED = {"cluster": ("hydra_plugins.hydra_submitit_launcher",),
+                   "sweep": ("hydra_plugins.hydra_joblib_launcher",)}
 
 
 def _module_name(path: Path) -> str:

@@ -18,6 +18,7 @@ from helpers.cli import run_cli, run_probe
 from helpers.config import compose_config, typed_config
 
 from rnn_sweep.errors import ConfigError
+from rnn_sweep.sweep import longest_first
 from rnn_sweep.sweep.parallel import MIN_SWEEP_STEPS, CpuSample, SideBySide, idle_cores, side_by_side
 
 # Five seeds of GRU-32 on 6,000 images for 2 epochs (the benchmark's seeds grid): 86 steps a job, 430 in all.
@@ -169,6 +170,60 @@ def test_jobs_side_by_side_learn_exactly_what_they_learn_one_at_a_time(tmp_path,
         np.testing.assert_array_equal(*predictions)
     multirun = (side / "multirun.yaml").read_text()
     assert "hydra/launcher=joblib" in multirun and "hydra.launcher.n_jobs=2" in multirun
+
+
+# Two sizes of a tiny GRU: job 1 has twice the units, so more work than job 0.
+TWO_SIZES = ("-m", "model=gru", "model.units=8,16", "data.limit_train=400", "data.limit_test=200", "train.epochs=2",
+             "train.batch_size=64", "train.save_model=false", "train.device=cpu")
+
+
+@pytest.mark.slow
+def test_jobs_side_by_side_start_the_most_work_first_keep_their_numbers_and_learn_the_same(tmp_path, mnist_path):
+    """With one joblib worker the order the launcher hands jobs out is the order they train in: the larger job first,
+    each still in the folder of its number, with the history and predictions it has in grid order."""
+    sweeps = {}
+    for name, launcher in (("longest_first", ("hydra/launcher=joblib", "hydra.launcher.n_jobs=1")),
+                           ("grid_order", ("train.parallel_jobs=1",))):
+        sweeps[name] = tmp_path / name
+        result = run_cli(*TWO_SIZES, *launcher, f"hydra.sweep.dir={sweeps[name]}", cwd=tmp_path, data=mnist_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+    records = {name: [json.loads((sweep / job / "result.json").read_text()) for job in ("0", "1")]
+               for name, sweep in sweeps.items()}
+    small, large = records["longest_first"]
+    assert (small["units"], large["units"]) == (8, 16)
+    assert large["first_step_at"] < small["first_step_at"]
+    grid_small, grid_large = records["grid_order"]
+    assert grid_small["first_step_at"] < grid_large["first_step_at"]
+    for job in ("0", "1"):
+        histories = [pd.read_csv(sweep / job / "history.csv")[SCORES] for sweep in sweeps.values()]
+        pd.testing.assert_frame_equal(*histories, check_exact=True)
+        predictions = [np.load(sweep / job / "test_predictions.npy") for sweep in sweeps.values()]
+        np.testing.assert_array_equal(*predictions)
+
+
+def test_the_most_work_goes_first_and_equal_or_unknown_jobs_keep_the_grid_order():
+    grid = [["model=gru", "model.units=32"], ["model=gru", "model.units=128"], ["model=lstm", "model.units=32"],
+            ["model=lstm", "model.units=128"]]
+    settings = ("data.limit_train=6000", "train.epochs=2")
+    longest_first.expect((job + ["hydra.sweep.dir=x"], typed_config(*job, *settings)) for job in grid)
+    assert longest_first.order(grid) == [3, 1, 2, 0]  # LSTM has four gates to GRU's three
+    assert longest_first.order(grid[::-1]) == [0, 2, 1, 3]
+    assert longest_first.order([*grid, ["model=gru", "model.units=64"]]) == [0, 1, 2, 3, 4]  # one not checked
+    seeds = [["model=gru", f"seed={seed}"] for seed in range(3)]
+    longest_first.expect((job, typed_config(*job, *settings)) for job in seeds)
+    assert longest_first.order(seeds) == [0, 1, 2]
+
+
+@pytest.mark.parametrize(("more", "less"), [
+    (("train.epochs=4",), ("train.epochs=2",)),
+    (("data.limit_train=6000",), ("data.limit_train=3000",)),
+    (("model.layers=2",), ()),
+    (("model.bidirectional=true",), ()),
+    (("data.sequence=pixels",), ()),  # 784 steps of one pixel against 28 of 28
+])
+def test_more_steps_images_layers_or_directions_are_more_work(more, less):
+    base = ("model=gru", "model.units=32", "data.limit_train=3000", "train.epochs=2")
+    assert longest_first.work(typed_config(*base, *more)) > longest_first.work(typed_config(*base, *less))
 
 
 # The sweep's end in a fresh process: the report's modules imported while side-by-side jobs train elsewhere, or not.

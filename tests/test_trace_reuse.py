@@ -79,3 +79,20 @@ def test_learning_rates_and_adam_against_adamw_share_one_trace_and_train_as_fres
     pd.testing.assert_frame_equal(shared[3][1][SCORES], shared[0][1][SCORES], check_exact=True)
     histories = [history[SCORES] for _, history in shared]
     assert not any(histories[0].equals(other) for other in (histories[1], histories[2], histories[4]))
+
+
+@pytest.mark.slow  # imports the runner, and so TensorFlow; trains nothing
+def test_a_first_epoch_faster_than_the_steady_ones_spent_nothing_on_tracing():
+    """Beside another job that ends meanwhile, a first epoch can be the fastest: its tracing cost is then 0 s, never
+    a negative time."""
+    from types import SimpleNamespace
+
+    from rnn_sweep.train.runner import _epoch_figures
+
+    def figures(*seconds: float) -> dict:
+        timer = SimpleNamespace(seconds=list(seconds), training_seconds=list(seconds), cpu_seconds=list(seconds))
+        return _epoch_figures(timer, len(seconds), train_samples=1000)
+
+    assert figures(3.0, 1.0, 2.0)["trace_seconds"] == pytest.approx(1.5)
+    assert figures(1.0, 2.0, 3.0)["trace_seconds"] == 0.0
+    assert figures(1.0)["trace_seconds"] is None

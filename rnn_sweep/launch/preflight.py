@@ -42,6 +42,7 @@ from rnn_sweep.record.columns import MULTIRUN_FILE
 from rnn_sweep.record.result_files import foreign_record
 from rnn_sweep.search.settings import SWEEPER_TARGET
 from rnn_sweep.search.space import search_space
+from rnn_sweep.sweep import longest_first
 from rnn_sweep.sweep.grid import GRID_SWEEPERS, register_grid_sweeper
 from rnn_sweep.sweep.parallel import CpuSample, SideBySide, idle_cores, side_by_side
 from rnn_sweep.train.device import available_cores
@@ -91,8 +92,10 @@ def preflight(argv: list[str]) -> OutputFolder | None:
         if args.multirun:
             check_scheduler(hydra_cfg.launcher)
         compose_job = _JobComposer(config_name, groups=set(hydra_cfg.runtime.choices))
-        jobs = [validate(compose_job(job_overrides)) for job_overrides in expand_jobs(overrides, args.multirun,
-                                                                                      hydra_cfg)]
+        expanded = expand_jobs(overrides, args.multirun, hydra_cfg)
+        jobs = [validate(compose_job(job_overrides)) for job_overrides in expanded]
+        if args.multirun and str(hydra_cfg.sweeper.get("_target_", "")) in GRID_SWEEPERS:
+            longest_first.expect(zip(expanded, jobs, strict=True))
         cores = available_cores()
         parallel = side_by_side(jobs, hydra_cfg, [override.key_or_group for override in _parse(overrides)], cores,
                                 idle_cores(started, cores)) if args.multirun else None

@@ -51,6 +51,7 @@ BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 LAUNCHERS: dict[str, LauncherTraits] = {
     BASIC_LAUNCHER: BASIC,
     "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher": _JOBLIB,
+    "hydra_plugins.rnn_sweep_joblib.joblib_launcher.JoblibLauncher": _JOBLIB,
     "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher": _SUBMITIT_LOCAL,
     "hydra_plugins.rnn_sweep_submitit_local.local_launcher.LocalLauncher": _SUBMITIT_LOCAL,
     "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher": _SLURM,

@@ -153,7 +153,7 @@ def _small_on_cpu(job: DictConfig, threads: int, cores: int) -> bool:
     if job.train.threads is not None or job.train.device == "gpu" or (job.train.device == "auto" and _gpu_present()):
         return False
     time_steps = sequence_shape(job.data.sequence)[0]
-    plan = fit_plan(job.train, _train_samples(job))
+    plan = fit_plan(job.train, train_samples(job))
 
     def shards(threads: int) -> int:
         return plan_speed(job.model, job.train, time_steps=time_steps, training_steps=plan.total_steps,
@@ -162,7 +162,7 @@ def _small_on_cpu(job: DictConfig, threads: int, cores: int) -> bool:
     return shards(threads) == shards(cores)
 
 
-def _train_samples(job: DictConfig) -> int:
+def train_samples(job: DictConfig) -> int:
     """The training images a job will fit on (its subset less the held-out share), as rnn_sweep.data.loading's
     make_splits takes them from a data set of the standard size."""
     limit = job.data.limit_train
@@ -175,7 +175,7 @@ def _joblib_installed() -> bool:
 
 
 def _training_steps(job: DictConfig) -> int:
-    return fit_plan(job.train, _train_samples(job)).total_steps
+    return fit_plan(job.train, train_samples(job)).total_steps
 
 
 def _gpu_present() -> bool:

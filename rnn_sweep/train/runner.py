@@ -303,7 +303,8 @@ def _test_set_hash(images: Any, labels: Any) -> str:
 
 def _epoch_figures(timer: Any, epochs: int, train_samples: int) -> dict[str, Any]:
     """The first epoch apart (it includes tracing), the median of the rest as the steady-state figure; what the
-    first costs beyond a steady one is `trace_seconds` (None with one epoch: nothing to tell it from).
+    first costs beyond a steady one is `trace_seconds` (None with one epoch: nothing to tell it from; 0 where the
+    first was the faster, as when a job beside it ended meanwhile: nothing was spent tracing).
 
     Only the `epochs` in history.csv count: a Ctrl-C between the timer and the history writer must not add one.
     Every epoch's wall and CPU seconds are kept too, so compare can bootstrap over them and a reader can see noise.
@@ -316,7 +317,7 @@ def _epoch_figures(timer: Any, epochs: int, train_samples: int) -> dict[str, Any
     return {
         "epochs_completed": len(seconds),
         "first_epoch_seconds": seconds[0],
-        "trace_seconds": seconds[0] - statistics.median(seconds[1:]) if len(seconds) > 1 else None,
+        "trace_seconds": max(0.0, seconds[0] - statistics.median(seconds[1:])) if len(seconds) > 1 else None,
         "epoch_seconds": statistics.median(steady),
         "train_samples_per_second": train_samples / statistics.median(steady_training),
         "epoch_seconds_all": list(seconds),
