@@ -214,6 +214,17 @@ def test_the_most_work_goes_first_and_equal_or_unknown_jobs_keep_the_grid_order(
     assert longest_first.order(seeds) == [0, 1, 2]
 
 
+def test_preflight_notes_the_work_of_a_grid_and_of_nothing_a_race_chooses(tmp_path, mnist_path, monkeypatch):
+    from rnn_sweep.launch.preflight import preflight
+
+    monkeypatch.setenv("RNN_SWEEP_DATA", str(mnist_path))
+    jobs = [["model.units=8"], ["model.units=64"]]
+    preflight(["-m", "model.units=8,64", f"hydra.sweep.dir={tmp_path / 'grid'}"])
+    assert longest_first.order(jobs) == [1, 0]
+    preflight(["-m", "hydra/sweeper=race", "model.units=8,64", f"hydra.sweep.dir={tmp_path / 'race'}"])
+    assert longest_first.order(jobs) == [0, 1]  # a race hands the launcher its own choices, in its own order
+
+
 @pytest.mark.parametrize(("more", "less"), [
     (("train.epochs=4",), ("train.epochs=2",)),
     (("data.limit_train=6000",), ("data.limit_train=3000",)),

@@ -94,8 +94,8 @@ def preflight(argv: list[str]) -> OutputFolder | None:
         compose_job = _JobComposer(config_name, groups=set(hydra_cfg.runtime.choices))
         expanded = expand_jobs(overrides, args.multirun, hydra_cfg)
         jobs = [validate(compose_job(job_overrides)) for job_overrides in expanded]
-        if args.multirun and str(hydra_cfg.sweeper.get("_target_", "")) in GRID_SWEEPERS:
-            longest_first.expect(zip(expanded, jobs, strict=True))
+        grid = args.multirun and str(hydra_cfg.sweeper.get("_target_", "")) in GRID_SWEEPERS
+        longest_first.expect(zip(expanded, jobs, strict=True) if grid else ())  # a race or search picks its own
         cores = available_cores()
         parallel = side_by_side(jobs, hydra_cfg, [override.key_or_group for override in _parse(overrides)], cores,
                                 idle_cores(started, cores)) if args.multirun else None
