@@ -160,6 +160,8 @@ def test_a_stop_that_lands_where_python_drops_exceptions_still_stops_the_work(tm
 # Fits a tiny model again and again as a run fits it (stops_between_steps), each fit sent a SIGTERM the moment
 # TensorFlow asks Python for the eager context's handle (its C++ does, while it makes a tensor) for the 1st, 2nd, ...
 # 10th time in that fit. Raised there, the stop reached C++ that does not expect one: the process died (SIGSEGV).
+# With "warning", the signal is SLURM's warning (SIGUSR2) and its handler submitit's kind, one that raises an error of
+# its own (rnn_sweep.cluster.slurm's SlurmTimeLimit): raised there, it came out as SystemError or crashed the job.
 STOPS_INSIDE_TENSORFLOW = """
 import os, signal, sys
 import numpy as np
@@ -167,7 +169,19 @@ import keras
 from rnn_sweep import stopping
 from rnn_sweep.train.callbacks import stops_between_steps
 
-stopping.install()
+class TimeLimit(Exception):
+    pass
+
+def submitits(signum, frame):
+    raise TimeLimit("the job's time limit is near")
+
+if sys.argv[1] == "warning":
+    signal.signal(signal.SIGUSR2, submitits)
+    stopping.hold_back_warnings()
+    sent, stop = signal.SIGUSR2, TimeLimit
+else:
+    stopping.install()
+    sent, stop = signal.SIGTERM, KeyboardInterrupt
 rng = np.random.default_rng(0)
 x, y = rng.random((512, 28, 28), dtype="float32"), keras.utils.to_categorical(rng.integers(0, 10, 512), 10)
 layers = keras.layers
@@ -181,7 +195,7 @@ def at_handle(frame, event, arg):
         handles["left"] -= 1
         if handles["left"] == 0:
             sys.setprofile(None)
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), sent)
 
 moments = range(1, 11)
 stopped = 0
@@ -191,7 +205,7 @@ for moment in moments:
         sys.setprofile(at_handle)
         with stops_between_steps() as between_steps:
             model.fit(x, y, batch_size=256, epochs=3, validation_split=0.2, verbose=0, callbacks=[between_steps])
-    except KeyboardInterrupt:
+    except stop:
         stopped += 1
     finally:
         sys.setprofile(None)
@@ -200,10 +214,44 @@ print(f"stopped {stopped} of {len(moments)} fits")
 
 
 @pytest.mark.slow
-def test_a_stop_while_tensorflow_calls_into_python_waits_for_the_steps_end(tmp_path):
-    done = subprocess.run([sys.executable, "-c", STOPS_INSIDE_TENSORFLOW], cwd=tmp_path, env=cli_env(None),
+@pytest.mark.parametrize("sent", ["stop", "warning"])
+def test_a_stop_while_tensorflow_calls_into_python_waits_for_the_steps_end(tmp_path, sent):
+    done = subprocess.run([sys.executable, "-c", STOPS_INSIDE_TENSORFLOW, sent], cwd=tmp_path, env=cli_env(None),
                           capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0 and "stopped 10 of 10 fits" in done.stdout, done.stdout[-2000:] + done.stderr[-4000:]
+
+
+# A submitit job's process: submitit's handler for SLURM's warning is in place when the job installs our stops.
+WARNING_IN_A_SUBMITIT_JOB = """
+import os, signal
+from rnn_sweep import stopping
+
+def submitits(signum, frame):
+    raise TimeoutError("the job's time limit is near")
+
+signal.signal(signal.SIGUSR2, submitits)
+stopping.install()
+stopping.install()  # each job of a worker installs them: held back once, not twice
+try:
+    with stopping.deferred():
+        os.kill(os.getpid(), signal.SIGUSR2)
+        print("held back while deferred")
+except TimeoutError as error:
+    print(f"then raised: {error}")
+try:
+    os.kill(os.getpid(), signal.SIGUSR2)
+    print("not raised")
+except TimeoutError:
+    print("raised at once outside")
+"""
+
+
+def test_a_submitit_jobs_warning_handler_waits_while_stops_wait_and_runs_at_once_elsewhere(tmp_path):
+    env = {**os.environ, "SUBMITIT_EXECUTOR": "slurm"}
+    done = subprocess.run([sys.executable, "-c", WARNING_IN_A_SUBMITIT_JOB], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.stdout.splitlines() == ["held back while deferred", "then raised: the job's time limit is near",
+                                        "raised at once outside"], done.stdout + done.stderr
 
 
 @pytest.mark.slow

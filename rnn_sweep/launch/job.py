@@ -83,6 +83,8 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
         # Also in a launcher's worker process: SIGTERM there, too, leaves an `interrupted` record. Not in a SLURM
         # job: there SIGTERM is SLURM ending the job (scancel, time limit), a row the launcher writes with the reason.
         stopping.install()
+    elif threading.current_thread() is threading.main_thread():
+        stopping.hold_back_warnings()  # SLURM's warning before the time limit: raised between steps, not in them
     try:
         with claim(run_dir, on_wait=lambda holder: stdout.print(f"waiting: {run_dir} is being trained by {holder}")) \
                 as waited:
