@@ -136,69 +136,48 @@ def test_bad_values_are_refused_before_anything_trains(args, named, tmp_path):
     assert "TENSORFLOW-NOT-IMPORTED" in result.stdout and not (tmp_path / "outputs").exists()
 
 
-# Two seeds of a tiny GRU with the default settings (no deterministic ops): what a user's sweep trains.
-TWO_SEEDS = ("-m", "model=gru", "model.units=16", "seed=0,1", "data.limit_train=400", "data.limit_test=200",
-             "train.epochs=2", "train.batch_size=64", "train.save_model=false", "train.device=cpu")
-SCORES = ["loss", "accuracy", "val_loss", "val_accuracy"]
-
-
-@pytest.mark.slow
-def test_jobs_side_by_side_learn_exactly_what_they_learn_one_at_a_time(tmp_path, mnist_path):
-    """The same config and seed give the same history, test scores and predictions, trained on one thread beside
-    another job or alone on every core."""
-    runs = {}
-    for jobs in (2, 1):
-        sweep = tmp_path / f"parallel{jobs}"
-        result = run_cli(*TWO_SEEDS, f"train.parallel_jobs={jobs}", f"hydra.sweep.dir={sweep}", cwd=tmp_path,
-                         data=mnist_path)
-        assert result.returncode == 0, result.stderr[-3000:]
-        runs[jobs] = sweep, result.stdout
-    (side, said), (alone, said_alone) = runs[2], runs[1]
-    assert "Training 2 jobs side by side, 1 thread each (train.parallel_jobs=2); train.parallel_jobs=1 trains them " \
-           "one at a time." in said
-    assert "side by side" not in said_alone
-    for job in ("0", "1"):
-        record, alone_record = (json.loads((sweep / job / "result.json").read_text()) for sweep in (side, alone))
-        assert record["threads"] == 1 and alone_record["threads"] != 1  # one thread beside the other; all cores
-        assert record["status"] == alone_record["status"] == "ok"
-        assert record["config_hash"] == alone_record["config_hash"]
-        assert (record["test_accuracy"], record["test_loss"]) == (alone_record["test_accuracy"],
-                                                                  alone_record["test_loss"])
-        histories = [pd.read_csv(sweep / job / "history.csv")[SCORES] for sweep in (side, alone)]
-        pd.testing.assert_frame_equal(*histories, check_exact=True)
-        predictions = [np.load(sweep / job / "test_predictions.npy") for sweep in (side, alone)]
-        np.testing.assert_array_equal(*predictions)
-    multirun = (side / "multirun.yaml").read_text()
-    assert "hydra/launcher=joblib" in multirun and "hydra.launcher.n_jobs=2" in multirun
-
-
-# Two sizes of a tiny GRU: job 1 has twice the units, so more work than job 0.
+# Two sizes of a tiny GRU with the default settings (no deterministic ops): job 1 has twice the units of job 0.
 TWO_SIZES = ("-m", "model=gru", "model.units=8,16", "data.limit_train=400", "data.limit_test=200", "train.epochs=2",
              "train.batch_size=64", "train.save_model=false", "train.device=cpu")
+SCORES = ["loss", "accuracy", "val_loss", "val_accuracy"]
+# The same grid trained three ways: side by side (1 thread each), one at a time on every core in grid order, and with
+# one joblib worker, which trains them in the order the launcher hands them out.
+WAYS = {"side_by_side": ("train.parallel_jobs=2",), "one_at_a_time": ("train.parallel_jobs=1",),
+        "one_worker": ("hydra/launcher=joblib", "hydra.launcher.n_jobs=1")}
 
 
 @pytest.mark.slow
-def test_jobs_side_by_side_start_the_most_work_first_keep_their_numbers_and_learn_the_same(tmp_path, mnist_path):
-    """With one joblib worker the order the launcher hands jobs out is the order they train in: the larger job first,
-    each still in the folder of its number, with the history and predictions it has in grid order."""
-    sweeps = {}
-    for name, launcher in (("longest_first", ("hydra/launcher=joblib", "hydra.launcher.n_jobs=1")),
-                           ("grid_order", ("train.parallel_jobs=1",))):
-        sweeps[name] = tmp_path / name
-        result = run_cli(*TWO_SIZES, *launcher, f"hydra.sweep.dir={sweeps[name]}", cwd=tmp_path, data=mnist_path)
+def test_jobs_side_by_side_learn_what_they_learn_one_at_a_time_and_the_most_work_starts_first(tmp_path, mnist_path):
+    """The same config and seed give the same history, test scores and predictions, trained on one thread beside
+    another job or alone on every core; the launcher hands out the larger job first, each still in the folder of its
+    number."""
+    said = {}
+    for way, settings in WAYS.items():
+        result = run_cli(*TWO_SIZES, *settings, f"hydra.sweep.dir={tmp_path / way}", cwd=tmp_path, data=mnist_path)
         assert result.returncode == 0, result.stderr[-3000:]
-    records = {name: [json.loads((sweep / job / "result.json").read_text()) for job in ("0", "1")]
-               for name, sweep in sweeps.items()}
-    small, large = records["longest_first"]
+        said[way] = result.stdout
+    assert "Training 2 jobs side by side, 1 thread each (train.parallel_jobs=2); train.parallel_jobs=1 trains them " \
+           "one at a time." in said["side_by_side"]
+    assert "side by side" not in said["one_at_a_time"]
+    records = {way: [json.loads((tmp_path / way / job / "result.json").read_text()) for job in ("0", "1")]
+               for way in WAYS}
+    for job in (0, 1):
+        record, alone, one_worker = (records[way][job] for way in WAYS)
+        assert record["threads"] == 1 and alone["threads"] != 1  # one thread beside the other; all cores
+        assert record["status"] == alone["status"] == one_worker["status"] == "ok"
+        assert record["config_hash"] == alone["config_hash"] == one_worker["config_hash"]
+        assert (record["test_accuracy"], record["test_loss"]) == (alone["test_accuracy"], alone["test_loss"])
+        histories = [pd.read_csv(tmp_path / way / str(job) / "history.csv")[SCORES] for way in WAYS]
+        predictions = [np.load(tmp_path / way / str(job) / "test_predictions.npy") for way in WAYS]
+        for history, prediction in zip(histories[1:], predictions[1:], strict=True):
+            pd.testing.assert_frame_equal(histories[0], history, check_exact=True)
+            np.testing.assert_array_equal(predictions[0], prediction)
+    small, large = records["one_worker"]
     assert (small["units"], large["units"]) == (8, 16)
     assert large["first_step_at"] < small["first_step_at"]
-    grid_small, grid_large = records["grid_order"]
-    assert grid_small["first_step_at"] < grid_large["first_step_at"]
-    for job in ("0", "1"):
-        histories = [pd.read_csv(sweep / job / "history.csv")[SCORES] for sweep in sweeps.values()]
-        pd.testing.assert_frame_equal(*histories, check_exact=True)
-        predictions = [np.load(sweep / job / "test_predictions.npy") for sweep in sweeps.values()]
-        np.testing.assert_array_equal(*predictions)
+    assert records["one_at_a_time"][0]["first_step_at"] < records["one_at_a_time"][1]["first_step_at"]
+    multirun = (tmp_path / "side_by_side" / "multirun.yaml").read_text()
+    assert "hydra/launcher=joblib" in multirun and "hydra.launcher.n_jobs=2" in multirun
 
 
 def test_the_most_work_goes_first_and_equal_or_unknown_jobs_keep_the_grid_order():
