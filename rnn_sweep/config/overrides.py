@@ -20,6 +20,12 @@ def parse_overrides(overrides: object) -> dict[str, str]:
     return {key.lstrip("+~"): value for key, sep, value in pairs if sep}
 
 
+def task_overrides(overrides: Iterable[str]) -> list[str]:
+    """The overrides a job's config gets: Hydra's own settings (`hydra.*`, `hydra/...`) left out, as Hydra keeps them
+    apart from the task's."""
+    return [override for override in overrides if not override.lstrip("+~").startswith("hydra")]
+
+
 def overrides_text(overrides: object) -> str:
     """Overrides as one would type them, for tables and messages."""
     if isinstance(overrides, str):

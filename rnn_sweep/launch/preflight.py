@@ -32,6 +32,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 from rnn_sweep.cluster.configs import register_launchers
 from rnn_sweep.cluster.scheduler import check_scheduler
 from rnn_sweep.config.contained import check_names_stay_inside
+from rnn_sweep.config.overrides import task_overrides
 from rnn_sweep.config.paths import conf_dir
 from rnn_sweep.config.schema import register
 from rnn_sweep.config.validate import GROUP_CHOICES, explain_omegaconf_error, unknown_option, validate
@@ -213,13 +214,11 @@ def expand_jobs(overrides: list[str], multirun: bool, hydra_cfg: DictConfig) -> 
         return [overrides]
     sweeper = str(hydra_cfg.sweeper.get("_target_", ""))
     if sweeper == SWEEPER_TARGET:  # a search: every choice and both ends of every range must make a valid job
-        task = [override for override in overrides if not override.lstrip("+~").startswith("hydra")]
-        return search_space(hydra_cfg.sweeper, task).corner_jobs()
+        return search_space(hydra_cfg.sweeper, task_overrides(overrides)).corner_jobs()
     if sweeper.endswith(".RaceSweeper"):  # a race: its keys, its baseline, then every setting of its grid (any seed)
         from rnn_sweep.sweep.race import check_race
 
-        task = [override for override in overrides if not override.lstrip("+~").startswith("hydra")]
-        return check_race(hydra_cfg.sweeper, task).settings
+        return check_race(hydra_cfg.sweeper, task_overrides(overrides)).settings
     if sweeper not in GRID_SWEEPERS:
         return [_fixed(overrides)]  # other sweepers choose values as they go
     params = hydra_cfg.sweeper.get("params") or {}

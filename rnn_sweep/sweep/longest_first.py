@@ -18,9 +18,9 @@ from collections.abc import Iterable, Sequence
 from omegaconf import DictConfig
 
 from rnn_sweep.config.cells import cell_entry
+from rnn_sweep.config.overrides import task_overrides
 from rnn_sweep.data.sequences import sequence_shape
-from rnn_sweep.sweep.parallel import train_samples
-from rnn_sweep.train.speed import fit_plan
+from rnn_sweep.sweep.parallel import training_steps
 
 # Each job of the command's grid sweep, by its task overrides: its expected work.
 _expected: dict[tuple[str, ...], float] = {}
@@ -43,7 +43,7 @@ def order(job_overrides: Sequence[Sequence[str]]) -> list[int]:
 
 def work(job: DictConfig) -> float:
     """Multiply-adds of a job's recurrent layers over its training (the dense head and evaluation left out)."""
-    steps = fit_plan(job.train, train_samples(job)).total_steps
+    steps = training_steps(job)
     time_steps, features = sequence_shape(job.data.sequence)
     model = job.model
     directions = 2 if model.bidirectional else 1
@@ -55,4 +55,4 @@ def work(job: DictConfig) -> float:
 
 def _key(overrides: Sequence[str]) -> tuple[str, ...]:
     """A job's task overrides, as its launcher gets them (Hydra's own settings go elsewhere), in a fixed order."""
-    return tuple(sorted(override for override in overrides if not override.lstrip("+~").startswith("hydra")))
+    return tuple(sorted(task_overrides(overrides)))

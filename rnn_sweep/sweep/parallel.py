@@ -129,7 +129,7 @@ def side_by_side(jobs: Sequence[DictConfig], hydra_cfg: DictConfig, named: Seque
     at_once = min(cores, round(idle), len(jobs))
     threads = max(1, cores // max(1, at_once))
     if why_not or at_once < 2 or not all(_small_on_cpu(job, threads, cores) for job in jobs) \
-            or sum(_training_steps(job) for job in jobs) < MIN_SWEEP_STEPS \
+            or sum(training_steps(job) for job in jobs) < MIN_SWEEP_STEPS \
             or not _joblib_installed():
         return None
     return SideBySide(at_once, threads, chosen=True)
@@ -174,7 +174,8 @@ def _joblib_installed() -> bool:
     return importlib.util.find_spec("hydra_plugins.hydra_joblib_launcher") is not None
 
 
-def _training_steps(job: DictConfig) -> int:
+def training_steps(job: DictConfig) -> int:
+    """The optimizer steps a job trains for, from its composed config."""
     return fit_plan(job.train, train_samples(job)).total_steps
 
 
