@@ -248,3 +248,12 @@ def test_a_command_starts_training_without_importing_the_report(command, tmp_pat
             cli.kill()
     assert seen and seen[-1].startswith("LOADED-BEFORE-TENSORFLOW:"), "".join(seen)[-3000:]
     assert seen[-1].strip() == "LOADED-BEFORE-TENSORFLOW:", seen[-1]
+
+
+def test_the_training_modules_load_no_statistics_library():
+    """A job's own modules are all it loads before its first step: scipy.stats (0.5 s to import) is the sweep's
+    tables' to load, once its jobs have ended, and a run's never."""
+    loaded = subprocess.run([sys.executable, "-c", "import sys, rnn_sweep.train.runner; print('scipy.stats' in "
+                             "sys.modules, 'statsmodels' in sys.modules)"], capture_output=True, text=True, timeout=120,
+                            env=cli_env(None), check=False)
+    assert (loaded.returncode, loaded.stdout) == (0, "False False\n"), loaded.stderr[-3000:]

@@ -17,7 +17,6 @@ import numpy as np
 import tensorflow as tf
 from omegaconf import DictConfig
 from rich.console import Console
-from scipy import stats
 
 from rnn_sweep import atomic, stopping
 from rnn_sweep.console import LiveProgress, print_error
@@ -322,7 +321,7 @@ def _epoch_figures(timer: Any, epochs: int, train_samples: int) -> dict[str, Any
         "train_samples_per_second": train_samples / statistics.median(steady_training),
         "epoch_seconds_all": list(seconds),
         "epoch_cpu_seconds_all": list(timer.cpu_seconds[:epochs]),
-        "epoch_seconds_iqr": float(stats.iqr(steady)) if len(steady) > 1 else None,
+        "epoch_seconds_iqr": float(np.subtract(*np.percentile(steady, [75, 25]))) if len(steady) > 1 else None,
     }
 
 
