@@ -95,8 +95,10 @@ SWEEP, LOOP, ONE_AT_A_TIME = "rnn-sweep", "loop", "rnn-sweep one at a time"
 def compare(grid: Grid, rounds: int, scale: float, one_at_a_time: bool) -> None:
     """Interleaved rounds of the sides of one grid; prints each round, then the summary."""
     outcomes: dict[str, list[dict]] = {SWEEP: [], LOOP: [], **({ONE_AT_A_TIME: []} if one_at_a_time else {})}
+    imports: list[float] = []  # `import tensorflow, keras` alone, once a round: what the first step is held to
     with tempfile.TemporaryDirectory() as workdir:
         for index in range(rounds):
+            imports.append(import_alone())
             sides = list(outcomes) if index % 2 == 0 else list(reversed(outcomes))
             for side in sides:
                 sweep_dir = Path(workdir) / f"round{index}-{side.replace(' ', '-')}"
@@ -121,6 +123,13 @@ def compare(grid: Grid, rounds: int, scale: float, one_at_a_time: bool) -> None:
         print(f"  one at a time (train.parallel_jobs=1): wall {median(alone, 'wall'):.1f} s, training "
               f"{median(alone, 'train'):.1f} s; it / rnn-sweep {statistics.median(gains):.2f}x (range "
               f"{min(gains):.2f}x-{max(gains):.2f}x)")
+    first_steps = {side: [outcome["parts"][FIRST_STEP] for outcome in outcomes[side]]
+                   for side in (SWEEP, ONE_AT_A_TIME) if side in outcomes}
+    print("  first training step after the command starts: " + "; ".join(
+        f"{side} {statistics.median(seconds):.2f} s (range {min(seconds):.2f}-{max(seconds):.2f})"
+        for side, seconds in first_steps.items())
+        + f"; `import tensorflow, keras` alone {statistics.median(imports):.2f} s (range {min(imports):.2f}-"
+          f"{max(imports):.2f})")
     parts = ", ".join(f"{part} {statistics.median(s['parts'][part] for s in sweeps):.1f} s"
                       for part in sweeps[0]["parts"])
     print(f"  rnn-sweep's time (median): {parts}; step functions traced {median(sweeps, 'traces'):.0f}",
@@ -151,7 +160,7 @@ def run_sweep(grid: Grid, scale: float, sweep_dir: Path, extra: list[str]) -> di
         return sum(record.get(key) or 0.0 for record in records)
 
     parts = {
-        "start-up to the first step": first_step - started_at,
+        FIRST_STEP: first_step - started_at,
         "per-job set-up": total("setup_seconds") - records[0]["setup_seconds"],  # the first is in start-up
         "tracing (in training)": total("trace_seconds"),
         "evaluation": total("eval_seconds"),
@@ -159,6 +168,16 @@ def run_sweep(grid: Grid, scale: float, sweep_dir: Path, extra: list[str]) -> di
         "end of the sweep": timing["end_seconds"],
     }
     return {"wall": wall, "train": train, "parts": parts, "traces": traces, "ran": ran}
+
+
+FIRST_STEP = "start-up to the first step"
+
+
+def import_alone() -> float:
+    """Wall seconds of a fresh Python that imports TensorFlow and Keras and ends."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import tensorflow, keras"], check=True, capture_output=True)
+    return time.perf_counter() - start
 
 
 def run_loop(grid: Grid, scale: float) -> dict:

@@ -20,7 +20,8 @@ from rnn_sweep.errors import ConfigError, NoRoomForRecord, UserError
 from rnn_sweep.launch.address_space import cap_blas_threads
 
 if TYPE_CHECKING:
-    from rnn_sweep.launch.supervisor import Ended
+    from rnn_sweep.launch.preflight import OutputFolder
+    from rnn_sweep.launch.supervisor import Ended, Orders
 
 _CONFIG_PATH_FLAGS = ("--config-path", "-cp")
 # The settings of conf/config.yaml's `hydra:` section that a config without one must still get.
@@ -81,44 +82,123 @@ def run(argv: list[str], own_process: bool = False) -> int:
 def _launch_training(argv: list[str], own_process: bool) -> int:
     """Check the whole command (every job of a sweep) before anything trains, claim the output folder, then hand
     the command to Hydra, which runs rnn_sweep.launch.job for each job: in a child process watched by this one,
-    where it can, so a crash of TensorFlow (under a memory limit) still ends with records, tables and a message."""
-    global _claimed_run_dir
+    where it can, so a crash of TensorFlow (under a memory limit) still ends with records, tables and a message.
+
+    The child is forked first and loads TensorFlow on another core while this process checks the command; where
+    the jobs turn out to train elsewhere (side by side, on a cluster) or nowhere, it is ended and, for the former, a
+    fresh one that has loaded nothing runs the launcher."""
     _refuse_unknown_command(argv)
-    from rnn_sweep.config.seeds import expand_seeds
-    from rnn_sweep.launch.preflight import preflight
+    from rnn_sweep.launch import supervisor
+    from rnn_sweep.sweep.claims import command_id
     from rnn_sweep.train.startup_logs import quiet_environment
 
     quiet_environment()  # before TensorFlow is imported; RNN_SWEEP_TF_LOGS=1 shows its logs
+    early = None
+    if own_process and _worth_warming(argv):
+        command_id()  # the id this command's job processes inherit, so a stopped command can tell its own jobs
+        early = supervisor.fork_trainer(_warm_up, _take_orders)
+    if isinstance(early, supervisor.Orders):
+        return _train(early.argv)
+    try:
+        argv, output = _check_and_claim(argv)
+    except BaseException:
+        if early is not None:
+            early.dismiss()
+        raise
+    if early is not None and (output is None or not output.trains_in_launcher):
+        early.dismiss()
+        early = None
+    command_id()  # where no trainer was forked with it: in this process, for the jobs it starts
+    from rnn_sweep.launch.address_space import load_blas_while_there_is_room
+
+    load_blas_while_there_is_room()  # under a memory limit, while there is room: before TensorFlow takes it
+    from rnn_sweep.sweep import longest_first
+
+    orders = supervisor.Orders(argv, None if _claimed_run_dir is None else str(_claimed_run_dir),
+                               longest_first.notes(), 0 if output is None else output.workers)
+    if own_process and output is not None and supervisor.available():
+        trainer = early or supervisor.fork_trainer(on_orders=_take_orders)
+        if isinstance(trainer, supervisor.Orders):
+            return _train(trainer.argv)
+        ended = trainer.train(orders)
+        sweep = output.key.startswith("hydra.sweep")
+        return ended.code if ended.why is None else _after_trainer_ended(ended, output.folder.resolve(), sweep)
+    return _train(orders.argv)
+
+
+# Hydra's flags that only print something: a command with one trains nothing, so no trainer is warmed for it.
+_PRINT_ONLY_FLAGS = ("-h", "--help", "--hydra-help", "-c", "--cfg", "-i", "--info", "-sc", "--shell-completion")
+
+
+def _worth_warming(argv: list[str]) -> bool:
+    """Whether a training child may load TensorFlow while the command checks itself: with a second core to do it
+    on, outside an address-space limit (there OpenBLAS must load first, in the command: load_blas_while_there_is_room),
+    for a command that may train."""
+    from rnn_sweep.launch import supervisor
+    from rnn_sweep.launch.address_space import limit_kb
+    from rnn_sweep.train.device import available_cores
+
+    return supervisor.available() and available_cores() >= 2 and limit_kb() is None \
+        and not any(arg.partition("=")[0] in _PRINT_ONLY_FLAGS for arg in argv)
+
+
+def _warm_up() -> None:
+    """What a training child loads before its orders come: TensorFlow, then the modules that train with it."""
+    from rnn_sweep.train.startup_logs import import_tensorflow
+
+    import_tensorflow()
+    for module in ("rnn_sweep.train.runner", "rnn_sweep.launch.job"):
+        importlib.import_module(module)
+
+
+def _take_orders(orders: Orders) -> None:
+    """In the training child, as its orders come (before a stop held back meanwhile is raised, so that its clean-up
+    knows the folder claimed): what the command found in its check, and the worker processes that train jobs beside
+    this one, each loading TensorFlow at once (the launcher gets the same pool when it starts, seconds later)."""
+    global _claimed_run_dir
+    from rnn_sweep.sweep import longest_first
+
+    _claimed_run_dir = None if orders.run_dir is None else Path(orders.run_dir)
+    longest_first.take_notes(orders.work)
+    if orders.workers:
+        from rnn_sweep.sweep.joblib_launcher import start_workers
+
+        start_workers(orders.workers)
+
+
+def _check_and_claim(argv: list[str]) -> tuple[list[str], OutputFolder | None]:
+    """The command line Hydra gets once every job is checked and the output folder claimed, and that folder (None
+    for Hydra's flags that only print something)."""
+    global _claimed_run_dir
+    from rnn_sweep.config.seeds import expand_seeds
+    from rnn_sweep.launch.preflight import preflight
+
     argv = expand_seeds(argv)
     given = set(parse_overrides(argv))
     argv = _our_output_folders(_absolute_config_path(argv))
-    from rnn_sweep.sweep.claims import command_id
     from rnn_sweep.sweep.folders import claim_new_folder, override_value
     from rnn_sweep.sweep.resume import through_resolver
 
     output = preflight(argv)  # checks the folder names as typed, before they pass through the resolver
     argv = through_resolver(argv)  # a job folder named by hand is never one that holds another config's result
     if output is not None and output.key not in given:
-        folder = claim_new_folder(output.folder)
+        output = output._replace(folder=claim_new_folder(output.folder))
         argv = [arg for arg in argv if not arg.startswith(f"{output.key}=")]
-        argv.append(f"{output.key}={override_value(folder)}")
-    elif output is not None:
-        folder = output.folder  # the user's own (e.g. `reproduce --out`): a stop still says what it holds
+        argv.append(f"{output.key}={override_value(output.folder)}")
+    # else the user's own folder (e.g. `reproduce --out`): a stop still says what it holds
     if output is not None:
-        _claimed_run_dir = None if output.key.startswith("hydra.sweep") else folder.resolve()
+        _claimed_run_dir = None if output.key.startswith("hydra.sweep") else output.folder.resolve()
     if output is not None and output.side_by_side is not None:  # train.parallel_jobs: the joblib launcher
         from rnn_sweep.console import stdout
 
         argv = [*argv, *output.side_by_side.overrides()]
         stdout.print(output.side_by_side.line(), highlight=False, markup=False)
-    command_id()  # the id this command's job processes inherit, so a stopped command can tell its own jobs
-    from rnn_sweep.launch import supervisor
-    from rnn_sweep.launch.address_space import load_blas_while_there_is_room
+    return argv, output
 
-    load_blas_while_there_is_room()  # under a memory limit, while there is room: before TensorFlow takes it
-    if own_process and output is not None and supervisor.available() and (ended := supervisor.train_in_child()):
-        sweep = output.key.startswith("hydra.sweep")
-        return ended.code if ended.why is None else _after_trainer_ended(ended, folder.resolve(), sweep)
+
+def _train(argv: list[str]) -> int:
+    """Run the checked command `argv` through Hydra in this process: the command's own, or its training child."""
+    from rnn_sweep.launch import supervisor
 
     sys.argv = [sys.argv[0], *argv]
     try:

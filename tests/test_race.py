@@ -209,7 +209,7 @@ def test_a_race_hands_each_round_to_the_joblib_launcher(tmp_path: Path, mnist_pa
                        f"hydra.sweep.dir={sweep}", cwd=tmp_path, data=mnist_path)
     assert finished.returncode == 0, finished.stderr[-3000:]
     # joblib's launcher logs each batch's jobs numbered from 0; the job folders show their real numbers
-    assert re.findall(r"is launching (\d+) jobs", finished.stdout + finished.stderr) == ["4", "2"]
+    assert re.findall(r"Launching (\d+) jobs, 2 at once", finished.stdout + finished.stderr) == ["4", "2"]
     records = {int(path.parent.name): json.loads(path.read_text()) for path in sweep.glob("*/result.json")}
     assert sorted(records) == list(range(6)) and {record["status"] for record in records.values()} == {"ok"}
     assert [record["seed"] for _, record in sorted(records.items())] == [0, 0, 1, 1, 2, 2]

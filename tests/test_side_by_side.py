@@ -159,6 +159,7 @@ def test_jobs_side_by_side_learn_what_they_learn_one_at_a_time_and_the_most_work
     assert "Training 2 jobs side by side, 1 thread each (train.parallel_jobs=2); train.parallel_jobs=1 trains them " \
            "one at a time." in said["side_by_side"]
     assert "side by side" not in said["one_at_a_time"]
+    assert "Launching 2 jobs, 2 at once: this process and 1 joblib worker" in said["side_by_side"]
     records = {way: [json.loads((tmp_path / way / job / "result.json").read_text()) for job in ("0", "1")]
                for way in WAYS}
     for job in (0, 1):
@@ -236,13 +237,15 @@ print(REPORT_MODULE in sys.modules)
 
 
 @pytest.mark.parametrize(("launcher", "imported"), [
-    ("hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", "True"),
+    ("hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher", "True"),
+    ("hydra_plugins.rnn_sweep_joblib.joblib_launcher.JoblibLauncher", "False"),
     ("hydra._internal.core_plugins.basic_launcher.BasicLauncher", "False"),
 ])
 def test_the_report_is_imported_while_jobs_train_in_other_processes_and_not_before_jobs_of_its_own(
         tmp_path, launcher, imported):
-    """Side by side, the launching process only waits for its jobs: it imports the report's modules (over a second)
-    meanwhile, so the sweep's end does not; one at a time, it trains them itself and imports them at the end."""
+    """Where the launching process only waits for its jobs (submitit's), it imports the report's modules (over a
+    second) meanwhile, so the sweep's end does not; where it trains jobs itself (one at a time, or one share of those
+    side by side), not before them: the import would hold up their set-up."""
     probe = subprocess.run([sys.executable, "-c", _REPORT_IMPORT_PROBE, launcher, str(tmp_path / "sweep")],
                            capture_output=True, text=True, timeout=120, check=False)
     assert probe.returncode == 0, probe.stderr[-3000:]

@@ -20,9 +20,9 @@ TRAINER = textwrap.dedent("""
     from rnn_sweep.launch import supervisor
 
     out = Path(sys.argv[1])
-    ended = supervisor.train_in_child()
-    if ended is not None:  # the command's own process
-        sys.exit(ended.code)
+    trainer = supervisor.fork_trainer()
+    if isinstance(trainer, supervisor.Trainer):  # the command's own process
+        sys.exit(trainer.train(supervisor.Orders([], None, [], 0)).code)
 
     class Teardown:
         def __del__(self):
@@ -80,3 +80,61 @@ def test_a_trainer_stops_the_joblib_workers_it_used_and_still_skips_the_teardown
     for pid in map(int, (tmp_path / "workers").read_text().split()):
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+# A command that forks its trainer first and checks itself meanwhile: the trainer warms up, then gets its orders.
+EARLY_TRAINER = textwrap.dedent("""
+    import os, sys, time
+    from pathlib import Path
+    from rnn_sweep.launch import supervisor
+
+    out = Path(sys.argv[1])
+
+    def warm_up():
+        (out / "warm").write_text(str(os.getpid()))
+        while not (out / "orders_seen").exists():  # the orders came while this still ran
+            time.sleep(0.01)
+
+    def on_orders(orders):
+        (out / "orders_seen").write_text(" ".join(orders.argv))
+
+    trainer = supervisor.fork_trainer(warm_up, on_orders)
+    if isinstance(trainer, supervisor.Orders):  # the trainer, warmed, with its orders
+        print("trained", *trainer.argv, trainer.run_dir, trainer.work, trainer.workers, flush=True)
+        sys.exit(0)
+    deadline = time.monotonic() + 60
+    while not (out / "warm").exists() and time.monotonic() < deadline:  # the command checks itself meanwhile
+        time.sleep(0.01)
+    if sys.argv[2] == "dismiss":
+        trainer.dismiss()
+        print("dismissed", flush=True)
+        sys.exit(0)
+    ended = trainer.train(supervisor.Orders(["model=gru", "seed=3"], "/runs/0", [[["seed=3"], 2.5]], 1))
+    sys.exit(ended.code)
+""")
+
+
+def test_a_trainer_forked_first_warms_up_while_the_command_checks_and_then_trains_its_orders(tmp_path):
+    """The trainer runs its warm-up before the command is done checking (the warm-up sees the orders arrive while
+    it still runs, through `on_orders`, which may start other processes meanwhile), then trains what it was told."""
+    script = tmp_path / "command.py"
+    script.write_text(EARLY_TRAINER)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path), "train"], capture_output=True, text=True,
+                          timeout=120)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == "trained model=gru seed=3 /runs/0 [[['seed=3'], 2.5]] 1\n"
+    assert (tmp_path / "orders_seen").read_text() == "model=gru seed=3"
+    assert int((tmp_path / "warm").read_text()) != os.getpid()
+
+
+def test_a_trainer_the_command_dismisses_ends_at_once_and_says_nothing(tmp_path):
+    """A command that trains nowhere (a bad config, Hydra's --cfg, jobs on a cluster) ends its warming trainer,
+    whatever that is doing: the command's own output is all there is."""
+    script = tmp_path / "command.py"
+    script.write_text(EARLY_TRAINER)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path), "dismiss"], capture_output=True, text=True,
+                          timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "dismissed\n", "")
+    pid = int((tmp_path / "warm").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # reaped: no process left behind

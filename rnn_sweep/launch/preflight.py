@@ -45,6 +45,7 @@ from rnn_sweep.search.settings import SWEEPER_TARGET
 from rnn_sweep.search.space import search_space
 from rnn_sweep.sweep import longest_first
 from rnn_sweep.sweep.grid import GRID_SWEEPERS, register_grid_sweeper
+from rnn_sweep.sweep.launchers import jobs_at_once, launcher_traits
 from rnn_sweep.sweep.parallel import CpuSample, SideBySide, idle_cores, side_by_side
 from rnn_sweep.train.device import available_cores
 
@@ -55,12 +56,15 @@ _OVERRIDE_FORMS = ("Overrides look like `key=value` (e.g. model.units=64), `grou
 
 
 class OutputFolder(NamedTuple):
-    """Where the command will write: the Hydra key that sets it, and the folder it names now; and for a sweep whose
-    jobs train side by side by `train.parallel_jobs`, how many at once (None: as its launcher runs them)."""
+    """Where the command will write: the Hydra key that sets it, and the folder it names now; for a sweep whose
+    jobs train side by side by `train.parallel_jobs`, how many at once (None: as its launcher runs them); and
+    whether the process that runs the launcher trains jobs itself (not only processes it starts, a cluster's)."""
 
     key: str
     folder: Path
     side_by_side: SideBySide | None = None
+    trains_in_launcher: bool = True
+    workers: int = 0  # the worker processes its launcher starts beside the one that runs it, where that one trains
 
 
 def preflight(argv: list[str]) -> OutputFolder | None:
@@ -110,8 +114,14 @@ def preflight(argv: list[str]) -> OutputFolder | None:
                                  "into the Keras cache")
                     download_data(typed.data.name)
                 located.add(wanted)
-    output = OutputFolder("hydra.sweep.dir", Path(hydra_cfg.sweep.dir), parallel) if args.multirun else \
-        OutputFolder("hydra.run.dir", Path(hydra_cfg.run.dir))
+    if args.multirun:
+        traits = launcher_traits(hydra_cfg.launcher)
+        at_once = parallel.jobs if parallel else jobs_at_once(hydra_cfg.launcher, len(jobs), available_cores())
+        in_launcher = parallel is not None or traits.launching_process_trains
+        workers = at_once - 1 if in_launcher and (parallel or traits.side_by_side) else 0
+        output = OutputFolder("hydra.sweep.dir", Path(hydra_cfg.sweep.dir), parallel, in_launcher, workers)
+    else:
+        output = OutputFolder("hydra.run.dir", Path(hydra_cfg.run.dir))
     _check_writable(output.folder)
     if args.multirun and hydra_cfg.sweeper.get("_target_") == SWEEPER_TARGET \
             and (output.folder.is_dir() or hydra_cfg.sweeper.storage):

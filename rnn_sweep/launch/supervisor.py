@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import json
 import os
 import signal
 import sys
@@ -74,51 +75,131 @@ def available() -> bool:
     return sys.platform.startswith("linux") and hasattr(os, "fork")
 
 
-def train_in_child() -> Ended | None:
-    """Fork: None in the child, which goes on to train; in the parent, once the child has ended, how it ended.
+class Orders(NamedTuple):
+    """What the command tells its training child once it has checked itself: the command line to train (its final
+    overrides, folders claimed), the run folder it claimed for a single run (None for a sweep), the work the check
+    expects of each job of a grid (rnn_sweep.sweep.longest_first.notes), and how many worker processes its launcher
+    starts beside it (jobs side by side: rnn_sweep.sweep.joblib_launcher)."""
 
-    The stop signals are blocked across the fork, so none arrives before the parent passes them on: one sent to the
-    command (or to its process group, as a terminal's Ctrl-C is) reaches the child exactly once."""
+    argv: list[str]
+    run_dir: str | None
+    work: list[tuple[tuple[str, ...], float]]
+    workers: int
+
+
+def fork_trainer(warm_up: Callable[[], None] | None = None,
+                 on_orders: Callable[[Orders], None] | None = None) -> Trainer | Orders:
+    """Fork the training child. In the command's process: the Trainer to give its orders to (or to dismiss). In the
+    child: the orders, once `warm_up` has run (loading what training needs while the command still checks itself,
+    on another core) and they came; a child dismissed instead ends there, silently. `on_orders` runs in the child
+    as they come, in a thread beside the warm-up (starting other processes, which need not wait for it).
+
+    The stop signals are blocked across the fork and until the command passes them on (Trainer.train), so one sent
+    to the command (or to its process group, as a terminal's Ctrl-C is) reaches the child exactly once; before its
+    orders the child holds any back (a stop then ends the command, whose end ends the child)."""
     for stream in (sys.stdout, sys.stderr):
         stream.flush()  # else both processes would write what is still buffered
     parent = os.getpid()
     said, hand_over_to = os.pipe()
+    told, orders = os.pipe()
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, (*stopping.STOP_SIGNALS, *_JOB_CONTROL))
     child = os.fork()
     if child == 0:
         os.close(said)
+        os.close(orders)
         _become_trainer(parent, hand_over_to)
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        return None
+        arrived: list[Orders | None] = []
+        listener = threading.Thread(target=_listen, args=(told, arrived, on_orders), name="orders", daemon=True)
+        with stopping.deferred():
+            listener.start()
+            _warm(warm_up)
+            listener.join()
+        if arrived[0] is None:
+            os._exit(0)  # dismissed: the command trains nowhere, or in other processes
+        return arrived[0]
     os.close(hand_over_to)
+    os.close(told)
     with suppress(OSError):
         os.setpgid(child, child)  # as the child does: whichever runs first
-    forwarded: set[int] = set()
-
-    def forward(signum: int, frame: FrameType | None) -> None:
-        forwarded.add(signum)
-        os.kill(child, signum)
-
-    for signum in stopping.STOP_SIGNALS:
-        signal.signal(signum, forward)
-    if _JOB_CONTROL:
-        signal.signal(signal.SIGTSTP, _stop_both(child))
-        signal.signal(signal.SIGCONT, lambda signum, frame: os.kill(child, signal.SIGCONT))
     signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-    os.waitid(os.P_PID, child, os.WEXITED | os.WNOWAIT)  # ended, not reaped: its pid cannot name another process
-    for signum in _JOB_CONTROL:
-        signal.signal(signum, signal.SIG_DFL)
-    for signum in stopping.STOP_SIGNALS:  # the command is done, or writes what a crash left: a stop would cut it short
-        signal.signal(signum, signal.SIG_IGN)
-    _, status = os.waitpid(child, 0)
-    error = _read_all(said)
-    if os.WIFSIGNALED(status):
-        signum = os.WTERMSIG(status)
-        return Ended(128 + signum) if signum in forwarded else Ended(1, crash_reason(signum))
-    code = os.WEXITSTATUS(status)
-    if forwarded or error == _FINISHED or not (code or error):
-        return Ended(code)
-    return Ended(1, error) if error else Ended(code, exit_reason(code))
+    return Trainer(child, said, orders)
+
+
+def _warm(warm_up: Callable[[], None] | None) -> None:
+    """Run `warm_up`; whatever it fails on, the job meets again where it is recorded (a broken TensorFlow install)."""
+    if warm_up is not None:
+        with suppress(Exception):
+            warm_up()
+
+
+def _listen(told: int, arrived: list[Orders | None], on_orders: Callable[[Orders], None] | None) -> None:
+    given = _read_to_end(told)
+    orders = Orders(*json.loads(given)) if given else None
+    arrived.append(orders)
+    if orders is not None and on_orders is not None:
+        with suppress(Exception):  # what it started is started again where it is needed, and fails there if it must
+            on_orders(orders)
+
+
+def _read_to_end(read: int) -> bytes:
+    chunks = []
+    while chunk := os.read(read, 65536):
+        chunks.append(chunk)
+    os.close(read)
+    return b"".join(chunks)
+
+
+class Trainer:
+    """The command's side of its training child (fork_trainer)."""
+
+    def __init__(self, pid: int, said: int, orders: int) -> None:
+        self.pid, self._said, self._orders = pid, said, orders
+
+    def dismiss(self) -> None:
+        """End the child before it trained anything (the command found nothing to train there): at once, whatever
+        it was loading."""
+        with suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        os.close(self._said)
+        os.close(self._orders)
+
+    def train(self, orders: Orders) -> Ended:
+        """Give the child its orders, pass it every stop signal, and once it has ended, say how."""
+        child = self.pid
+        forwarded: set[int] = set()
+
+        def forward(signum: int, frame: FrameType | None) -> None:
+            forwarded.add(signum)
+            os.kill(child, signum)
+
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, (*stopping.STOP_SIGNALS, *_JOB_CONTROL))
+        given = memoryview(json.dumps(list(orders)).encode())
+        with suppress(BrokenPipeError):  # a child that has died already: its end is told below
+            while given:  # more than a pipe holds waits for the child to read, once warmed up
+                given = given[os.write(self._orders, given):]
+        os.close(self._orders)
+        for signum in stopping.STOP_SIGNALS:
+            signal.signal(signum, forward)
+        if _JOB_CONTROL:
+            signal.signal(signal.SIGTSTP, _stop_both(child))
+            signal.signal(signal.SIGCONT, lambda signum, frame: os.kill(child, signal.SIGCONT))
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        os.waitid(os.P_PID, child, os.WEXITED | os.WNOWAIT)  # ended, not reaped: its pid cannot name another process
+        for signum in _JOB_CONTROL:
+            signal.signal(signum, signal.SIG_DFL)
+        for signum in stopping.STOP_SIGNALS:  # the command is done, or writes what a crash left: a stop would cut it
+            signal.signal(signum, signal.SIG_IGN)
+        _, status = os.waitpid(child, 0)
+        error = _read_all(self._said)
+        if os.WIFSIGNALED(status):
+            signum = os.WTERMSIG(status)
+            return Ended(128 + signum) if signum in forwarded else Ended(1, crash_reason(signum))
+        code = os.WEXITSTATUS(status)
+        if forwarded or error == _FINISHED or not (code or error):
+            return Ended(code)
+        return Ended(1, error) if error else Ended(code, exit_reason(code))
 
 
 def finished() -> None:

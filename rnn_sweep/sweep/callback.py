@@ -52,7 +52,8 @@ class AggregateSweep(Callback):
         _save_sweep_config(config, sweep_dir)
         started_sweeps.append(sweep_dir)
         self._start_seconds = time.time() - COMMAND_STARTED
-        if launcher_traits(config.hydra.launcher).side_by_side:
+        traits = launcher_traits(config.hydra.launcher)
+        if traits.side_by_side and not traits.launching_process_trains:  # else its launcher does, once it is idle
             _import_report_meanwhile()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:

@@ -40,11 +40,16 @@ class LauncherTraits:
     # The jobs are SLURM jobs: SIGTERM there is SLURM ending the job, and the launcher writes its row with the
     # reason, so the job installs no SIGTERM handler of its own; the scheduler must be reachable before submitting.
     on_slurm: bool = False
+    # The process that launches the jobs trains some itself (one at a time, or one share of those side by side): the
+    # command's trainer, which loads TensorFlow while the command checks itself (rnn_sweep.cli), runs it.
+    launching_process_trains: bool = True
 
 
 _JOBLIB = LauncherTraits(concurrent_jobs=_joblib_jobs, side_by_side=True)
-_SUBMITIT_LOCAL = LauncherTraits(concurrent_jobs=_submitit_jobs, side_by_side=True, cpus_from_request=True)
-_SLURM = LauncherTraits(concurrent_jobs=_submitit_jobs, side_by_side=True, cpus_from_request=True, on_slurm=True)
+_SUBMITIT_LOCAL = LauncherTraits(concurrent_jobs=_submitit_jobs, side_by_side=True, cpus_from_request=True,
+                                 launching_process_trains=False)
+_SLURM = LauncherTraits(concurrent_jobs=_submitit_jobs, side_by_side=True, cpus_from_request=True, on_slurm=True,
+                        launching_process_trains=False)
 BASIC = LauncherTraits()
 BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 
@@ -64,6 +69,12 @@ def launcher_traits(launcher: DictConfig) -> LauncherTraits:
     return LAUNCHERS.get(str(launcher.get("_target_", "")), BASIC)
 
 
+def jobs_at_once(launcher: DictConfig, jobs: int | None, cores: int) -> int:
+    """How many of a sweep's `jobs` (None: unknown) the launcher runs at once on `cores` cores."""
+    concurrent = launcher_traits(launcher).concurrent_jobs(launcher, cores)
+    return max(1, min(concurrent, jobs) if jobs else concurrent)
+
+
 def threads_per_job(launcher: DictConfig, jobs: int | None, cores: int) -> int | None:
     """TensorFlow threads for each job of a sweep of `jobs` (None: unknown) on `cores` cores: the CPUs a cluster
     job asked for, an equal share of the cores for jobs side by side, None (TensorFlow's default, every core) for
@@ -73,7 +84,4 @@ def threads_per_job(launcher: DictConfig, jobs: int | None, cores: int) -> int |
         return int(launcher.cpus_per_task)
     if not traits.side_by_side:
         return None
-    concurrent = traits.concurrent_jobs(launcher, cores)
-    if jobs:
-        concurrent = min(concurrent, jobs)
-    return max(1, cores // concurrent)
+    return max(1, cores // jobs_at_once(launcher, jobs, cores))

@@ -8,7 +8,7 @@ those of the grid's order; only when each starts changes, and no job's result de
 
 The work of a job is the arithmetic of its recurrence over its training: optimizer steps x batch x time steps x the
 weights a time step multiplies by. Preflight, which composes every job anyway, notes it; the launcher, which gets
-only each job's overrides, reads it back by them.
+only each job's overrides, reads it back by them (in the command's training child, from its orders).
 """
 
 from __future__ import annotations
@@ -30,6 +30,17 @@ def expect(jobs: Iterable[tuple[Sequence[str], DictConfig]]) -> None:
     """Note the work of each (overrides, validated config) job of the grid sweep preflight checked."""
     _expected.clear()
     _expected.update((_key(overrides), work(job)) for overrides, job in jobs)
+
+
+def notes() -> list[tuple[tuple[str, ...], float]]:
+    """The work noted, for the command's training child, forked before preflight noted it (rnn_sweep.cli)."""
+    return list(_expected.items())
+
+
+def take_notes(noted: Iterable[tuple[Sequence[str], float]]) -> None:
+    """Note the work of `notes()` made in another process."""
+    _expected.clear()
+    _expected.update((tuple(key), work) for key, work in noted)
 
 
 def order(job_overrides: Sequence[Sequence[str]]) -> list[int]:

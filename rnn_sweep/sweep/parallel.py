@@ -47,7 +47,8 @@ _MIN_WATCH_SECONDS = 0.2
 
 @dataclass(frozen=True)
 class CpuSample:
-    """CPU seconds spent by the whole machine (None where /proc/stat does not tell) and by this process, at a moment."""
+    """CPU seconds spent by the whole machine (None where /proc/stat does not tell) and by this process and its
+    children, at a moment."""
 
     machine: float | None
     own: float
@@ -56,7 +57,7 @@ class CpuSample:
     @classmethod
     def now(cls) -> CpuSample:
         times = os.times()
-        return cls(_machine_busy_seconds(), times.user + times.system, time.monotonic())
+        return cls(_machine_busy_seconds(), times.user + times.system + _children_seconds(), time.monotonic())
 
 
 def idle_cores(since: CpuSample, cores: int) -> float:
@@ -68,6 +69,20 @@ def idle_cores(since: CpuSample, cores: int) -> float:
         return float(cores)
     others = max(0.0, (now.machine - since.machine) - (now.own - since.own)) / seconds
     return max(0.0, min(float(cores), (os.cpu_count() or cores) - others))
+
+
+def _children_seconds() -> float:
+    """CPU seconds used so far by the processes this one started that still run: its training child loads
+    TensorFlow while the command checks itself (rnn_sweep.cli), which is this command's work, not other work."""
+    me, ticks = os.getpid(), 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text(encoding="ascii", errors="replace").rpartition(")")[2].split()
+            if int(fields[1]) == me:  # the parent's pid, then utime and stime at 11 and 12 after the name
+                ticks += int(fields[11]) + int(fields[12])
+        except (OSError, ValueError, IndexError):
+            continue  # ended meanwhile
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _machine_busy_seconds() -> float | None:
