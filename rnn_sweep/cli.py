@@ -84,9 +84,10 @@ def _launch_training(argv: list[str], own_process: bool) -> int:
     the command to Hydra, which runs rnn_sweep.launch.job for each job: in a child process watched by this one,
     where it can, so a crash of TensorFlow (under a memory limit) still ends with records, tables and a message.
 
-    The child is forked first and loads TensorFlow on another core while this process checks the command; where
-    the jobs turn out to train elsewhere (side by side, on a cluster) or nowhere, it is ended and, for the former, a
-    fresh one that has loaded nothing runs the launcher."""
+    The child is forked first and loads TensorFlow on another core while this process checks the command (side by
+    side, it trains one share of the jobs itself); where they turn out to train only in processes of a launcher's
+    own (submitit's) or nowhere, it is ended and, for the former, a fresh one that has loaded nothing runs the
+    launcher."""
     _refuse_unknown_command(argv)
     from rnn_sweep.launch import supervisor
     from rnn_sweep.sweep.claims import command_id
