@@ -90,10 +90,16 @@ EARLY_TRAINER = textwrap.dedent("""
 
     out = Path(sys.argv[1])
 
+    def wait_for(path, what):
+        deadline = time.monotonic() + 60
+        while not path.exists():
+            if time.monotonic() > deadline:
+                sys.exit(f"no {what} within 60 s")
+            time.sleep(0.01)
+
     def warm_up():
         (out / "warm").write_text(str(os.getpid()))
-        while not (out / "orders_seen").exists():  # the orders came while this still ran
-            time.sleep(0.01)
+        wait_for(out / "orders_seen", "orders")  # the orders came while this still ran
 
     def on_orders(orders):
         (out / "orders_seen").write_text(" ".join(orders.argv))
@@ -102,9 +108,7 @@ EARLY_TRAINER = textwrap.dedent("""
     if isinstance(trainer, supervisor.Orders):  # the trainer, warmed, with its orders
         print("trained", *trainer.argv, trainer.run_dir, trainer.work, trainer.workers, flush=True)
         sys.exit(0)
-    deadline = time.monotonic() + 60
-    while not (out / "warm").exists() and time.monotonic() < deadline:  # the command checks itself meanwhile
-        time.sleep(0.01)
+    wait_for(out / "warm", "warm-up")  # the command checks itself meanwhile
     if sys.argv[2] == "dismiss":
         trainer.dismiss()
         print("dismissed", flush=True)
