@@ -79,15 +79,15 @@ REPORT_MODULE = "rnn_sweep.report.sweep_report"
 def _import_report_meanwhile() -> None:
     global _report_import
     if _report_import is None and REPORT_MODULE not in sys.modules:
-        _report_import = threading.Thread(target=_import_quietly, args=(REPORT_MODULE,), name="report-import",
-                                          daemon=True)
+        _report_import = threading.Thread(target=import_report, name="report-import", daemon=True)
         _report_import.start()
 
 
-def _import_quietly(module: str) -> None:
-    """Import `module` ahead of its use; an error is left for the import where it is used to raise and report."""
+def import_report() -> None:
+    """Import the report's modules (over a second) ahead of the sweep's end, where a process has time to spare; an
+    error is left for the import where they are used to raise and report."""
     with suppress(Exception):  # raised again, and reported, by aggregate's own import
-        importlib.import_module(module)
+        importlib.import_module(REPORT_MODULE)
 
 
 def _save_sweep_config(config: DictConfig, sweep_dir: Path) -> None:

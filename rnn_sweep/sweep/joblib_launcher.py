@@ -17,7 +17,6 @@ import pickle
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from contextlib import suppress
 from pathlib import Path
 
 import cloudpickle
@@ -29,7 +28,7 @@ from joblib._parallel_backends import ParallelBackendBase
 from joblib.externals.loky import get_reusable_executor
 
 from rnn_sweep.sweep import longest_first
-from rnn_sweep.sweep.callback import REPORT_MODULE
+from rnn_sweep.sweep.callback import import_report
 from rnn_sweep.sweep.launchers import jobs_at_once
 from rnn_sweep.train.device import available_cores
 from rnn_sweep.train.startup_logs import import_tensorflow
@@ -65,7 +64,7 @@ class JoblibLauncher(HydraJoblibLauncher):
                         _execute, payload, initial_job_idx + position, job_overrides[position]).result()
                 except BaseException as error:  # noqa: BLE001 - a worker that crashed: raised in the main thread
                     jobs.fail(error)
-            _import_report()  # a core left idle while this process trains its last job
+            import_report()  # nothing left to hand out: a core is idle while this process trains its last job
 
         executor = start_workers(at_once - 1) if at_once > 1 else None
         feeders = [threading.Thread(target=run_in_workers, name=f"joblib-feeder-{n}", daemon=True)
@@ -77,7 +76,7 @@ class JoblibLauncher(HydraJoblibLauncher):
                 returned[position] = _core.execute_job(initial_job_idx + position, job_overrides[position],
                                                        self.hydra_context, self.config, self.task_function, state)
                 configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)  # as Hydra's basic does
-            _import_report()  # while the workers train their last jobs
+            import_report()  # nothing left to hand out: while the workers train their last jobs
         except BaseException:  # a stop: the workers' jobs end with it (their records are written as a stop's)
             jobs.fail(None)
             if executor is not None:
@@ -111,13 +110,6 @@ class _Queue:
     def raise_failure(self) -> None:
         if self._failure is not None:
             raise self._failure
-
-
-def _import_report() -> None:
-    """What the sweep's tables need (over a second to import), imported once nothing is left to hand out: by the
-    first of this process and the workers to find no job left, while the others train their last ones."""
-    with suppress(Exception):  # raised again, and reported, where the tables are written
-        importlib.import_module(REPORT_MODULE)
 
 
 def start_workers(count: int) -> Executor:
