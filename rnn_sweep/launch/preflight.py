@@ -116,9 +116,9 @@ def preflight(argv: list[str]) -> OutputFolder | None:
                 located.add(wanted)
     if args.multirun:
         traits = launcher_traits(hydra_cfg.launcher)
-        at_once = parallel.jobs if parallel else jobs_at_once(hydra_cfg.launcher, len(jobs), available_cores())
+        at_once = parallel.jobs if parallel else jobs_at_once(hydra_cfg.launcher, len(jobs), cores)
         in_launcher = parallel is not None or traits.launching_process_trains
-        workers = at_once - 1 if in_launcher and (parallel or traits.side_by_side) else 0
+        workers = at_once - 1 if in_launcher else 0  # one at a time (the basic launcher): none
         output = OutputFolder("hydra.sweep.dir", Path(hydra_cfg.sweep.dir), parallel, in_launcher, workers)
     else:
         output = OutputFolder("hydra.run.dir", Path(hydra_cfg.run.dir))

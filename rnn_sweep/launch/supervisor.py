@@ -134,20 +134,12 @@ def _warm(warm_up: Callable[[], None] | None) -> None:
 
 
 def _listen(told: int, arrived: list[Orders | None], on_orders: Callable[[Orders], None] | None) -> None:
-    given = _read_to_end(told)
+    given = _read_all(told, wait=True)
     orders = Orders(*json.loads(given)) if given else None
     arrived.append(orders)
     if orders is not None and on_orders is not None:
         with suppress(Exception):  # what it started is started again where it is needed, and fails there if it must
             on_orders(orders)
-
-
-def _read_to_end(read: int) -> bytes:
-    chunks = []
-    while chunk := os.read(read, 65536):
-        chunks.append(chunk)
-    os.close(read)
-    return b"".join(chunks)
 
 
 class Trainer:
@@ -192,7 +184,7 @@ class Trainer:
         for signum in stopping.STOP_SIGNALS:  # the command is done, or writes what a crash left: a stop would cut it
             signal.signal(signum, signal.SIG_IGN)
         _, status = os.waitpid(child, 0)
-        error = _read_all(self._said)
+        error = _read_all(self._said).decode(errors="replace")
         if os.WIFSIGNALED(status):
             signum = os.WTERMSIG(status)
             return Ended(128 + signum) if signum in forwarded else Ended(1, crash_reason(signum))
@@ -264,16 +256,17 @@ def hand_over(error: BaseException) -> None:
     os._exit(1)
 
 
-def _read_all(read: int) -> str:
-    """What the child said through the pipe whose read end is `read` (closed here); a process it started and left
-    running may hold the write end: what is there is read without waiting for it."""
-    os.set_blocking(read, False)
+def _read_all(read: int, wait: bool = False) -> bytes:
+    """What came through the pipe whose read end is `read` (closed here): up to its end, waiting for the writer to
+    close it where `wait` (the command's orders), else what is there now (what the child said: a process it started
+    and left running may hold the write end)."""
+    os.set_blocking(read, wait)
     chunks = []
     with suppress(BlockingIOError):
-        while chunk := os.read(read, _MOST_SAID):
+        while chunk := os.read(read, 65536):
             chunks.append(chunk)
     os.close(read)
-    return b"".join(chunks).decode(errors="replace")
+    return b"".join(chunks)
 
 
 def _become_trainer(parent: int, hand_over_to: int) -> None:
