@@ -113,18 +113,17 @@ def _launch_training(argv: list[str], own_process: bool) -> int:
     from rnn_sweep.launch.address_space import load_blas_while_there_is_room
 
     load_blas_while_there_is_room()  # under a memory limit, while there is room: before TensorFlow takes it
-    from rnn_sweep.sweep import longest_first
-
-    orders = supervisor.Orders(argv, None if _claimed_run_dir is None else str(_claimed_run_dir),
-                               longest_first.notes(), 0 if output is None else output.workers)
     if own_process and output is not None and supervisor.available():
+        from rnn_sweep.sweep import longest_first
+
         trainer = early or supervisor.fork_trainer(on_orders=_take_orders)
         if isinstance(trainer, supervisor.Orders):
             return _train(trainer.argv)
-        ended = trainer.train(orders)
+        ended = trainer.train(supervisor.Orders(argv, None if _claimed_run_dir is None else str(_claimed_run_dir),
+                                                longest_first.notes(), output.workers))
         sweep = output.key.startswith("hydra.sweep")
         return ended.code if ended.why is None else _after_trainer_ended(ended, output.folder.resolve(), sweep)
-    return _train(orders.argv)
+    return _train(argv)
 
 
 # Hydra's flags that only print something: a command with one trains nothing, so no trainer is warmed for it.
