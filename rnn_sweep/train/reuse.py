@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import keras
 from omegaconf import DictConfig, OmegaConf
+from tensorflow.python.eager import context as tf_context
 
 from rnn_sweep.train.model import traced_optimizer
 
@@ -50,10 +53,38 @@ def compiled_model(key: str, build: Callable[[], Any], compile_: Callable[[Any],
             while len(_cache) > _LIMIT:
                 _cache.pop(next(iter(_cache)))
         return fresh
-    cached.set_weights(fresh.get_weights())
-    for variable, start in zip(cached.optimizer.variables, fresh.optimizer.variables, strict=True):
+    # The model's variables are its weights and its dropout layers' seed generator states (get_weights would leave
+    # the states where the last job's fit moved them, and every later mask would differ from a fresh build's).
+    for variable, start in zip([*cached.variables, *cached.optimizer.variables],
+                               [*fresh.variables, *fresh.optimizer.variables], strict=True):
         variable.assign(start.numpy())
     return cached
+
+
+def set_random_seed(seed: int) -> None:
+    """keras.utils.set_random_seed, keeping TensorFlow's kernel cache.
+
+    tf.random.set_seed empties that cache so that a random kernel run eagerly before starts its stream again, and
+    with it every instantiated step function: a reused model then instantiates its train, evaluate and predict
+    functions again, 0.3 s of a GRU-32 job's first epoch. A job draws no random number from a cached kernel (Keras'
+    random ops are stateless, fed by its seed generators; tf.data's shuffle lives in functions traced anew for
+    each fit), so keeping the cache changes no result: test_trace_reuse trains one seed twice in a process and
+    compares every number with fresh builds.
+    """
+    with _kernel_cache_kept():
+        keras.utils.set_random_seed(seed)
+
+
+@contextmanager
+def _kernel_cache_kept() -> Iterator[None]:
+    """TensorFlow's context, while seeded, leaves its kernel cache alone (the cache's one entry from Python)."""
+    bindings = tf_context.pywrap_tfe
+    clear_caches = bindings.TFE_ContextClearCaches
+    bindings.TFE_ContextClearCaches = lambda handle: None
+    try:
+        yield
+    finally:
+        bindings.TFE_ContextClearCaches = clear_caches
 
 
 def clear() -> None:

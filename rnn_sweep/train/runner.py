@@ -45,7 +45,7 @@ from rnn_sweep.train.callbacks import (
 )
 from rnn_sweep.train.device import available_cores, configure_device, configure_threads
 from rnn_sweep.train.model import build_model, compile_model, one_hot_labels, portable_copy
-from rnn_sweep.train.reuse import compiled_model, graph_key, traces_so_far
+from rnn_sweep.train.reuse import compiled_model, graph_key, set_random_seed, traces_so_far
 from rnn_sweep.train.schedules import build_schedule
 from rnn_sweep.train.speed import FitPlan, fit_plan, plan_speed
 
@@ -170,7 +170,7 @@ def _set_up(cfg: DictConfig, threads: int | None) -> dict[str, Any]:
         "tensorflow_version": tf.__version__,
         "keras_version": keras.__version__,
     }
-    keras.utils.set_random_seed(cfg.seed)
+    set_random_seed(cfg.seed)
     if cfg.train.deterministic:
         tf.config.experimental.enable_op_determinism()
     return fields
