@@ -144,11 +144,9 @@ def _worth_warming(argv: list[str]) -> bool:
 
 def _warm_up() -> None:
     """What a training child loads before its orders come: TensorFlow, then the modules that train with it."""
-    from rnn_sweep.train.startup_logs import import_tensorflow
+    from rnn_sweep.launch.warm_up import load_training_code
 
-    import_tensorflow()
-    for module in ("rnn_sweep.train.runner", "rnn_sweep.launch.job"):
-        importlib.import_module(module)
+    load_training_code("rnn_sweep.launch.job")
 
 
 def _take_orders(orders: Orders) -> None:

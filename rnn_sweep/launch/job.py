@@ -21,6 +21,7 @@ from rnn_sweep.config.validate import validate
 from rnn_sweep.console import LiveProgress, live_progress_allowed, print_error, stdout
 from rnn_sweep.errors import ConfigError, NoRoomForRecord
 from rnn_sweep.launch.preflight import sweep_size
+from rnn_sweep.launch.warm_up import load_training_code
 from rnn_sweep.record.columns import COLUMNS, RESULT_FILE, STEPS_FILE
 from rnn_sweep.record.result_files import foreign_record, new_record, refused_record, write_last_result
 from rnn_sweep.report.run_console import job_line, print_run_summary, print_steps_table
@@ -32,7 +33,6 @@ from rnn_sweep.sweep.launchers import launcher_traits, threads_per_job
 from rnn_sweep.sweep.progress import SweepClock, sweep_clock
 from rnn_sweep.sweep.resume import finished_result, register_resolver, settled_result
 from rnn_sweep.train.device import available_cores
-from rnn_sweep.train.startup_logs import import_tensorflow
 
 register()
 register_launchers()
@@ -151,7 +151,7 @@ def _train_job(cfg: DictConfig, run_dir: Path, overrides: list[str], hydra_cfg: 
     Not earlier, in a thread beside Hydra's composing: the import is Python code and library loading that hold
     the interpreter's lock, so the two take turns rather than overlap (measured: no sooner at the first step)."""
     try:
-        import_tensorflow()  # only now that the config is known good, and without its start-up lines
+        load_training_code()  # only now that the config is known good, and without TensorFlow's start-up lines
         from rnn_sweep.train.runner import train_run
     except (MemoryError, ImportError) as error:  # an address-space limit (ulimit -v) too small for TensorFlow
         return _ended_before_training({
