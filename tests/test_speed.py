@@ -263,12 +263,15 @@ def test_the_training_modules_load_no_statistics_library():
 def test_the_processes_that_train_keep_what_they_loaded_out_of_garbage_collections():
     """A full collection walks every object of the process, TensorFlow's 360,000 included (0.12 s each time, more
     once a model is traced; loky's workers collect after every job): the command's trainer and the joblib workers
-    freeze what they loaded, so collections walk what a job made alone."""
+    load them with the collector off, then freeze them, so collections walk what a job made alone; and the
+    collector is on again for the jobs."""
     script = ("import gc; from rnn_sweep.launch.warm_up import load_training_code; "
               "from rnn_sweep.sweep.joblib_launcher import start_workers; load_training_code(); "
-              "print(gc.get_freeze_count(), start_workers(1).submit(gc.get_freeze_count).result())")
+              "worker = start_workers(1).submit(lambda: (gc.get_freeze_count(), gc.isenabled())).result(); "
+              "print(gc.get_freeze_count(), gc.isenabled(), *worker)")
     loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180,
                             env=cli_env(None), check=False)
     assert loaded.returncode == 0, loaded.stderr[-3000:]
-    trainer, worker = map(int, loaded.stdout.split())
-    assert trainer > 100_000 and worker > 100_000, loaded.stdout
+    trainer_frozen, trainer_collects, worker_frozen, worker_collects = loaded.stdout.split()
+    assert int(trainer_frozen) > 100_000 and int(worker_frozen) > 100_000, loaded.stdout
+    assert (trainer_collects, worker_collects) == ("True", "True")
