@@ -144,7 +144,7 @@ def _worth_warming(argv: list[str]) -> bool:
 
 def _warm_up() -> None:
     """What a training child loads before its orders come: TensorFlow, then the modules that train with it."""
-    from rnn_sweep.launch.warm_up import load_training_code
+    from rnn_sweep.train.warm_up import load_training_code
 
     load_training_code("rnn_sweep.launch.job")
 

@@ -265,7 +265,7 @@ def test_the_processes_that_train_keep_what_they_loaded_out_of_garbage_collectio
     once a model is traced; loky's workers collect after every job): the command's trainer and the joblib workers
     load them with the collector off, then freeze them, so collections walk what a job made alone; and the
     collector is on again for the jobs."""
-    script = ("import gc; from rnn_sweep.launch.warm_up import load_training_code; "
+    script = ("import gc; from rnn_sweep.train.warm_up import load_training_code; "
               "from rnn_sweep.sweep.joblib_launcher import start_workers; load_training_code(); "
               "worker = start_workers(1).submit(lambda: (gc.get_freeze_count(), gc.isenabled())).result(); "
               "print(gc.get_freeze_count(), gc.isenabled(), *worker)")

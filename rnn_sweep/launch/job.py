@@ -21,7 +21,6 @@ from rnn_sweep.config.validate import validate
 from rnn_sweep.console import LiveProgress, live_progress_allowed, print_error, stdout
 from rnn_sweep.errors import ConfigError, NoRoomForRecord
 from rnn_sweep.launch.preflight import sweep_size
-from rnn_sweep.launch.warm_up import load_training_code
 from rnn_sweep.record.columns import COLUMNS, RESULT_FILE, STEPS_FILE
 from rnn_sweep.record.result_files import foreign_record, new_record, refused_record, write_last_result
 from rnn_sweep.report.run_console import job_line, print_run_summary, print_steps_table
@@ -33,6 +32,7 @@ from rnn_sweep.sweep.launchers import launcher_traits, threads_per_job
 from rnn_sweep.sweep.progress import SweepClock, sweep_clock
 from rnn_sweep.sweep.resume import finished_result, register_resolver, settled_result
 from rnn_sweep.train.device import available_cores
+from rnn_sweep.train.warm_up import load_training_code
 
 register()
 register_launchers()

@@ -26,11 +26,11 @@ from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher a
 from joblib._parallel_backends import ParallelBackendBase
 from joblib.externals.loky import get_reusable_executor
 
-from rnn_sweep.launch.warm_up import load_training_code
 from rnn_sweep.sweep import longest_first
 from rnn_sweep.sweep.callback import import_report
 from rnn_sweep.sweep.launchers import jobs_at_once
 from rnn_sweep.train.device import available_cores
+from rnn_sweep.train.warm_up import load_training_code
 
 log = logging.getLogger(__name__)
 _IDLE_WORKER_SECONDS = 300  # as joblib's: a race's next round finds its workers (and their TensorFlow) still there
