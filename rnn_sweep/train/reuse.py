@@ -77,7 +77,8 @@ def set_random_seed(seed: int) -> None:
 
 @contextmanager
 def _kernel_cache_kept() -> Iterator[None]:
-    """TensorFlow's context, while seeded, leaves its kernel cache alone (the cache's one entry from Python)."""
+    """While Keras seeds TensorFlow, the binding that empties the kernel cache does nothing: tf.random.set_seed
+    calls it through this module (as clear_session does, which no job calls)."""
     bindings = tf_context.pywrap_tfe
     clear_caches = bindings.TFE_ContextClearCaches
     bindings.TFE_ContextClearCaches = lambda handle: None

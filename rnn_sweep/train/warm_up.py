@@ -22,7 +22,7 @@ def load_training_code(*modules: str) -> None:
     """TensorFlow (without its start-up lines), the runner and `modules`. The first call a process makes freezes
     them; a later one only imports, or it would keep the garbage of the jobs before out of every collection too."""
     global _loaded
-    first = not _loaded
+    first, collecting = not _loaded, gc.isenabled()
     if first:
         gc.disable()
     try:
@@ -32,5 +32,6 @@ def load_training_code(*modules: str) -> None:
     finally:
         if first:
             gc.freeze()
-            gc.enable()
             _loaded = True
+            if collecting:
+                gc.enable()
