@@ -116,13 +116,9 @@ def start_workers(count: int) -> Executor:
     job comes: the command's trainer starts them as soon as it has its orders (rnn_sweep.cli), and its launcher gets
     the same pool back (the same settings, so loky reuses it)."""
     pool = get_reusable_executor(max_workers=count, timeout=_IDLE_WORKER_SECONDS, env=_worker_env(count + 1),
-                                 initializer=_warm_up_worker)
+                                 initializer=load_training_code)
     pool.submit(int)  # loky starts its processes with the first task: nothing to do but start them
     return pool
-
-
-def _warm_up_worker() -> None:
-    load_training_code()
 
 
 def _execute(payload: bytes, idx: int, overrides: Sequence[str]) -> JobReturn:
